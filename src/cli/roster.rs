@@ -1,0 +1,235 @@
+//! `ambassador roster import | list`.
+
+use ambassador::clock::{from_millis, SystemClock};
+use ambassador::config::Settings;
+use ambassador::report::spreadsheet_cell;
+use ambassador::roster::{self, ImportError, ImportMode, ImportOptions, ImportReport};
+use ambassador::store::roster::StaffRow;
+use clap::{Subcommand, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Subcommand)]
+pub enum RosterCommand {
+    /// Import a staff roster exported from HR (CSV; UTF-8, UTF-16 or Windows-1252; comma, semicolon or tab).
+    #[command(after_help = "Examples:\n  ambassador roster import staff.csv --dry-run      # see what would change\n  ambassador roster import staff.csv                # apply: all rows or nothing\n  ambassador roster import contractors.csv --source vendor-portal --mode add\n\nThe file needs an email column (\"Email\", \"Work Email\", ...). Employee ID, first/last name,\ndepartment, job title, location, supervisor email and time zone are recognised by their\ncommon names; map others in config: [roster] columns = { \"Correo\" = \"email\" }.\nOther columns are kept as attributes for templates ({{attributes.cost_center}}).")]
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// Which system the file comes from; a sync only deactivates people of this source.
+        #[arg(long, default_value = "hr")]
+        source: String,
+        /// sync: the file is the whole roster (absent people are deactivated); add: only add and update.
+        #[arg(long, value_enum, default_value_t = ImportMode::Sync)]
+        mode: ImportMode,
+        /// Show what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Import the valid rows and report the rest (default: one bad row and nothing is imported).
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Apply even an export with no data rows, or a sync that deactivates more than roster.max_deactivate_share.
+        #[arg(long)]
+        force: bool,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+        format: ReportFormat,
+    },
+    /// List the people in the roster.
+    #[command(after_help = "Example:\n  ambassador roster list --inactive --format csv > roster.csv")]
+    List {
+        /// Include people deactivated by a sync.
+        #[arg(long)]
+        inactive: bool,
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Human,
+    /// The stable schema documented in docs/cli-json.md.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+pub async fn run(cmd: RosterCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
+    match cmd {
+        RosterCommand::Import { file, source, mode, dry_run, skip_invalid, force, format } => {
+            let bytes = std::fs::read(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let options = ImportOptions {
+                source,
+                mode,
+                dry_run,
+                skip_invalid,
+                force,
+                file_name: file.display().to_string(),
+            };
+            let store = super::open_store(settings).await?;
+            let bar = progress_bar(bytes.len());
+            let result = roster::import(&store, &SystemClock, &settings.roster, &bytes, &options, &mut |done, total| {
+                if let Some(bar) = &bar {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                }
+            })
+            .await;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            store.close().await;
+            print_import(result, format)
+        }
+        RosterCommand::List { inactive, format } => {
+            let store = super::open_store(settings).await?;
+            let people = store.list_staff(inactive).await?;
+            store.close().await;
+            print_list(&people, format)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// A progress bar on a terminal, for files large enough to wait for.
+fn progress_bar(bytes: usize) -> Option<indicatif::ProgressBar> {
+    if bytes < 2_000_000 || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(bytes as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("reading {bar:40} {bytes}/{total_bytes} ({eta})") {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
+fn print_import(result: Result<ImportReport, ImportError>, format: ReportFormat) -> anyhow::Result<ExitCode> {
+    let (report, failure) = match result {
+        Ok(report) => (Some(report), None),
+        Err(e) => (e.report().cloned(), Some(e)),
+    };
+    if let Some(report) = &report {
+        match format {
+            ReportFormat::Json => println!("{}", serde_json::to_string_pretty(report)?),
+            ReportFormat::Human => print_human(report),
+        }
+    }
+    match failure {
+        None => Ok(ExitCode::SUCCESS),
+        Some(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn print_human(r: &ImportReport) {
+    let mut out = std::io::stdout().lock();
+    let verb = if r.applied { "imported" } else if r.dry_run && r.refused.is_none() && r.rejected.is_empty() { "dry run, nothing written" } else { "nothing written" };
+    let _ = writeln!(out, "{} ({}, {}, delimiter {:?}, source {:?}, mode {}): {verb}", r.file, r.encoding, short(&r.sha256), r.delimiter, r.source, r.mode.as_str());
+    let c = &r.counts;
+    let _ = writeln!(out, "  added {}  updated {}  unchanged {}  deactivated {}  reactivated {}  rejected {}", c.added, c.updated, c.unchanged, c.deactivated, c.reactivated, c.rejected);
+    for e in &r.rejected {
+        let _ = writeln!(out, "  rejected: {e}");
+    }
+    if r.dry_run {
+        const SHOWN: usize = 50;
+        for change in r.changes.iter().filter(|c| c.action != "add").take(SHOWN) {
+            let fields: Vec<String> = change.fields.iter().map(|f| format!("{}: {:?} -> {:?}", f.field, f.from, f.to)).collect();
+            let _ = writeln!(out, "  would {} {} {}", change.action, change.email, fields.join(", "));
+        }
+        let hidden = r.changes.iter().filter(|c| c.action != "add").count().saturating_sub(SHOWN);
+        if hidden > 0 {
+            let _ = writeln!(out, "  ... and {hidden} more (use --format json for all)");
+        }
+    }
+}
+
+fn short(sha: &str) -> String {
+    format!("sha256 {}…", &sha[..sha.len().min(12)])
+}
+
+fn print_list(people: &[StaffRow], format: ListFormat) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match format {
+        ListFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&people.iter().map(list_json).collect::<Vec<_>>())?)?,
+        ListFormat::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            w.write_record(LIST_HEADER)?;
+            for p in people {
+                w.write_record(list_cells(p).iter().map(|c| spreadsheet_cell(c)).collect::<Vec<_>>().iter().map(|c| c.as_ref()))?;
+            }
+            w.flush()?;
+        }
+        ListFormat::Table => {
+            let rows: Vec<Vec<String>> = people.iter().map(list_cells).collect();
+            let mut widths: Vec<usize> = LIST_HEADER.iter().map(|h| h.chars().count()).collect();
+            for row in &rows {
+                for (w, cell) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(cell.chars().count()).min(40);
+                }
+            }
+            let line = |cells: Vec<&str>| cells.iter().zip(&widths).map(|(c, w)| format!("{:<w$}", truncate(c, *w), w = *w)).collect::<Vec<_>>().join("  ");
+            writeln!(out, "{}", line(LIST_HEADER.to_vec()).trim_end())?;
+            for row in &rows {
+                writeln!(out, "{}", line(row.iter().map(String::as_str).collect()).trim_end())?;
+            }
+            writeln!(out, "{} people", rows.len())?;
+        }
+    }
+    Ok(())
+}
+
+const LIST_HEADER: [&str; 10] = ["email", "employee_id", "first_name", "last_name", "department", "role", "facility", "manager_email", "active", "source"];
+
+fn list_cells(p: &StaffRow) -> Vec<String> {
+    vec![
+        p.email.clone(),
+        p.employee_id.clone().unwrap_or_default(),
+        p.first_name.clone(),
+        p.last_name.clone(),
+        p.department.clone(),
+        p.role.clone(),
+        p.facility.clone(),
+        p.manager_email.clone().unwrap_or_default(),
+        if p.active == 1 { "yes".into() } else { "no".into() },
+        p.source.clone(),
+    ]
+}
+
+fn list_json(p: &StaffRow) -> serde_json::Value {
+    serde_json::json!({
+        "email": p.email,
+        "employee_id": p.employee_id,
+        "first_name": p.first_name,
+        "last_name": p.last_name,
+        "department": p.department,
+        "role": p.role,
+        "facility": p.facility,
+        "manager_email": p.manager_email,
+        "time_zone": p.time_zone,
+        "attributes": serde_json::from_str::<serde_json::Value>(&p.attributes).unwrap_or_default(),
+        "active": p.active == 1,
+        "source": p.source,
+        "created_at": from_millis(p.created_at).to_rfc3339(),
+        "deactivated_at": p.deactivated_at.map(|t| from_millis(t).to_rfc3339()),
+    })
+}
+
+fn truncate(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(width.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}

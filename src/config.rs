@@ -1,0 +1,358 @@
+//! Settings: the embedded `config/default.toml` < a config file < the
+//! `AMBASSADOR__SECTION__KEY` environment. Unknown keys and bad values fail at
+//! load time naming the key; secrets never appear in `Debug` or `config check`.
+
+use crate::domain::HumanDuration;
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The defaults, compiled in so the binary runs with no file at all.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Read when present and no `--config` was given.
+pub const SYSTEM_CONFIG: &str = "/etc/ambassador/ambassador.toml";
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub organisation: Organisation,
+    pub database: Database,
+    pub log: Log,
+    pub smtp: Smtp,
+    pub delivery: Delivery,
+    pub http: Http,
+    pub security: Security,
+    pub report: Report,
+    pub roster: Roster,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Organisation {
+    pub name: String,
+    pub time_zone: TimeZone,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    /// May hold a password (postgres://user:pw@host/db); printed redacted.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Auto,
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tls {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Smtp {
+    pub transport: Transport,
+    pub outbox_dir: PathBuf,
+    pub host: String,
+    pub port: u16,
+    pub tls: Tls,
+    pub username: String,
+    pub password: Secret,
+    pub password_file: PathBuf,
+    pub from: String,
+    pub reply_to: String,
+    pub pool_size: u32,
+    pub timeout: HumanDuration,
+    pub dkim_selector: String,
+    pub dkim_domain: String,
+    pub dkim_key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delivery {
+    pub concurrency: usize,
+    pub max_per_second: u32,
+    pub max_attempts: u32,
+    pub retry_base: HumanDuration,
+    pub lease: HumanDuration,
+    pub plan_every: HumanDuration,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http {
+    pub bind: String,
+    pub public_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Security {
+    pub admin_token: Secret,
+    pub admin_token_file: PathBuf,
+    pub token_key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    pub recipients: Vec<crate::domain::EmailAddress>,
+    pub weekly_cron: String,
+    pub min_group_size: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Roster {
+    pub columns: BTreeMap<String, String>,
+    pub max_deactivate_share: f64,
+    pub max_field_length: usize,
+    pub max_file_bytes: u64,
+}
+
+/// A value that must never be printed: `Debug` and `Serialize` redact it.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"<redacted>\"" })
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0.is_empty() { "" } else { "<redacted>" })
+    }
+}
+
+/// An IANA time zone name, checked at load time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeZone(pub chrono_tz::Tz);
+
+impl<'de> Deserialize<'de> for TimeZone {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        raw.parse::<chrono_tz::Tz>().map(TimeZone).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "`{raw}` is not an IANA time zone; write e.g. \"America/New_York\""
+            ))
+        })
+    }
+}
+
+impl Serialize for TimeZone {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.name())
+    }
+}
+
+impl Settings {
+    /// Loads settings from the layers; `file` is `--config`, if given.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// As [`Settings::load`], with the environment passed in (for tests).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
+        use config::{Config, Environment, File, FileFormat};
+        let mut builder =
+            Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+        let chosen = match file {
+            Some(path) => Some(path.to_path_buf()),
+            None if Path::new(SYSTEM_CONFIG).exists() => Some(PathBuf::from(SYSTEM_CONFIG)),
+            None => None,
+        };
+        if let Some(path) = &chosen {
+            if !path.exists() {
+                anyhow::bail!(
+                    "config file {} does not exist; pass an existing file to --config",
+                    path.display()
+                );
+            }
+            builder = builder.add_source(File::from(path.as_path()).format(FileFormat::Toml));
+        }
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("AMBASSADOR__"))
+            .collect();
+        builder = builder.add_source(
+            Environment::with_prefix("AMBASSADOR")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("report.recipients")
+                .source(Some(env)),
+        );
+        let where_ = chosen
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "the built-in defaults".into());
+        let raw = builder
+            .build()
+            .with_context(|| format!("cannot read the configuration ({where_})"))?;
+        let mut settings: Settings = raw.try_deserialize().map_err(|e| {
+            anyhow::anyhow!("invalid configuration ({where_} and AMBASSADOR__* variables): {e}")
+        })?;
+        settings.read_secret_files()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Replaces `*_file` secrets with the file's contents.
+    fn read_secret_files(&mut self) -> anyhow::Result<()> {
+        if !self.smtp.password_file.as_os_str().is_empty() {
+            self.smtp.password = read_secret(&self.smtp.password_file, "smtp.password_file")?;
+        }
+        if !self.security.admin_token_file.as_os_str().is_empty() {
+            self.security.admin_token =
+                read_secret(&self.security.admin_token_file, "security.admin_token_file")?;
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:")) {
+            anyhow::bail!("database.url must start with sqlite:// or postgres:// (got a value starting with {:?})", url.split(':').next().unwrap_or(""));
+        }
+        if !(0.0..=1.0).contains(&self.roster.max_deactivate_share) {
+            anyhow::bail!("roster.max_deactivate_share must be between 0.0 and 1.0 (e.g. 0.2 for 20%)");
+        }
+        for (header, field) in &self.roster.columns {
+            if crate::roster::Field::from_name(field).is_none() {
+                anyhow::bail!(
+                    "roster.columns maps {header:?} to {field:?}, which is not a roster field; use one of: {}",
+                    crate::roster::Field::NAMES.join(", ")
+                );
+            }
+        }
+        if self.delivery.concurrency == 0 {
+            anyhow::bail!("delivery.concurrency must be at least 1");
+        }
+        if self.smtp.transport == Transport::Smtp && self.smtp.host.trim().is_empty() {
+            anyhow::bail!("smtp.host is empty but smtp.transport = \"smtp\"; set the relay's host name");
+        }
+        if !self.smtp.from.contains('@') {
+            anyhow::bail!("smtp.from must be an address like \"Name <ambassador@hospital.org>\"");
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database.url = redact_url(&self.database.url);
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            if userinfo.contains(':') {
+                format!("{}{}:<redacted>{}", &url[..scheme_end + 3], user, &url[at..])
+            } else {
+                url.to_string()
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn read_secret(path: &Path, key: &str) -> anyhow::Result<Secret> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{key}: cannot read {}", path.display()))?;
+    Ok(Secret::new(text.trim_end_matches(['\n', '\r'])))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(env: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        Settings::load_with_env(
+            None,
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn defaults_load_without_any_file() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.smtp.transport, Transport::File);
+        assert!(s.database.url.starts_with("sqlite:"));
+    }
+
+    #[test]
+    fn environment_overrides_a_key() {
+        let s = load(&[("AMBASSADOR__SMTP__PORT", "2525")]).unwrap();
+        assert_eq!(s.smtp.port, 2525);
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_key() {
+        let err = load(&[("AMBASSADOR__SMTP__PORT", "many")]).unwrap_err();
+        assert!(format!("{err:#}").contains("port"), "{err:#}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_everywhere() {
+        let s = load(&[
+            ("AMBASSADOR__SMTP__PASSWORD", "hunter2"),
+            ("AMBASSADOR__DATABASE__URL", "postgres://amb:pw123@db/amb"),
+        ])
+        .unwrap();
+        let shown = s.to_redacted_toml();
+        assert!(!shown.contains("hunter2") && !shown.contains("pw123"), "{shown}");
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert!(shown.contains("postgres://amb:<redacted>@db/amb"), "{shown}");
+    }
+}

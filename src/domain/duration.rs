@@ -1,0 +1,66 @@
+//! Durations as people write them in config and campaign files: `7d`, `36h`,
+//! `30s`, `1h 30m`. Parsed by `humantime`, so the grammar is documented there.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A non-negative duration written in human units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HumanDuration(Duration);
+
+impl HumanDuration {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        humantime::parse_duration(raw.trim())
+            .map(Self)
+            .map_err(|e| format!("`{raw}` is not a duration ({e}); write e.g. \"30s\", \"36h\" or \"7d\""))
+    }
+
+    pub fn as_std(self) -> Duration {
+        self.0
+    }
+
+    pub fn as_chrono(self) -> chrono::Duration {
+        chrono::Duration::from_std(self.0).unwrap_or(chrono::Duration::MAX)
+    }
+
+    pub fn from_secs(secs: u64) -> Self {
+        Self(Duration::from_secs(secs))
+    }
+}
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for HumanDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+impl serde::Serialize for HumanDuration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_human_units() {
+        assert_eq!(HumanDuration::parse("7d").unwrap().as_std(), Duration::from_secs(7 * 86_400));
+        assert_eq!(HumanDuration::parse("36h").unwrap().as_std(), Duration::from_secs(36 * 3600));
+        assert_eq!(HumanDuration::parse(" 30s ").unwrap().as_std(), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn rejects_nonsense_with_an_example() {
+        let err = HumanDuration::parse("seven days").unwrap_err();
+        assert!(err.contains("7d"), "{err}");
+    }
+}

@@ -1,0 +1,12 @@
+//! ambassador: rolls the SOAR forced-labour training course out to a health
+//! system's staff. The binary in `main.rs` is a thin command line over this
+//! library; see docs/architecture.md for how the parts fit.
+
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod report;
+pub mod roster;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;
