@@ -26,6 +26,14 @@ pub struct Settings {
     pub security: Security,
     pub report: Report,
     pub roster: Roster,
+    pub templates: Templates,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Templates {
+    /// A folder whose NAME.PART.hbs files override the shipped templates; empty: shipped only.
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

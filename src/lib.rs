@@ -2,11 +2,17 @@
 //! system's staff. The binary in `main.rs` is a thin command line over this
 //! library; see docs/architecture.md for how the parts fit.
 
+pub mod app;
+pub mod campaign;
 pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod domain;
 pub mod report;
 pub mod roster;
+pub mod schedule;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
+
+pub use app::App;

@@ -5,6 +5,8 @@
 //! Conventions that keep one code path for both backends: `$N` placeholders,
 //! every integer column 64-bit (`i64` in Rust), instants as epoch milliseconds.
 
+pub mod campaign;
+pub mod outbox;
 pub mod roster;
 
 use anyhow::Context;

@@ -59,7 +59,7 @@ pub struct StaffChange {
     pub detail: String,
 }
 
-const STAFF_COLUMNS: &str = "id, source, employee_id, email, first_name, last_name, department, role, facility, manager_email, time_zone, attributes, active, created_at, updated_at, deactivated_at";
+pub(crate) const STAFF_COLUMNS: &str = "id, source, employee_id, email, first_name, last_name, department, role, facility, manager_email, time_zone, attributes, active, created_at, updated_at, deactivated_at";
 
 /// Rows per multi-row INSERT: 500 rows × 14 values stays far below both
 /// engines' bind-parameter limits and is where batching stops paying.

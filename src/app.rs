@@ -1,0 +1,88 @@
+//! The assembled application: settings, store, clock, templates, planner and
+//! delivery worker. `serve` runs it until a signal; tests and the demo drive
+//! the same parts explicitly with [`App::plan_and_deliver`].
+
+use crate::campaign::planner::{self, PlanContext, PlanReport};
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::delivery::{Composer, DeliveryReport, Mailer, Templates, Worker};
+use crate::store::Store;
+use anyhow::Context;
+use std::sync::{Arc, RwLock};
+use tokio_util::sync::CancellationToken;
+
+/// A running ambassador.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub clock: SharedClock,
+    pub templates: Arc<RwLock<Arc<Templates>>>,
+    pub composer: Composer,
+    pub worker: Arc<Worker>,
+    plan_context: PlanContext,
+}
+
+impl App {
+    /// Connects, migrates, loads templates and builds the mailer.
+    pub async fn build(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        let store = Store::open(&settings.database.url, settings.database.max_connections).await?;
+        Self::with_store(settings, clock, store)
+    }
+
+    /// As [`App::build`], on an already open store.
+    pub fn with_store(settings: Settings, clock: SharedClock, store: Store) -> anyhow::Result<Self> {
+        let templates = Arc::new(RwLock::new(Arc::new(load_templates(&settings)?)));
+        let composer = Composer::new(store.clone(), templates.clone(), &settings)?;
+        let mailer = Mailer::from_settings(&settings.smtp, settings.smtp.pool_size.max(1) as usize);
+        let worker = Arc::new(Worker::new(store.clone(), clock.clone(), composer.clone(), mailer, settings.delivery.clone()));
+        let plan_context = PlanContext { org_tz: settings.organisation.time_zone.0, message_id_domain: composer.domain().to_string() };
+        Ok(Self { settings: Arc::new(settings), store, clock, templates, composer, worker, plan_context })
+    }
+
+    /// One planning tick.
+    pub async fn plan(&self) -> anyhow::Result<PlanReport> {
+        let report = planner::plan(&self.store, self.clock.as_ref(), &self.plan_context).await?;
+        if report.enqueued > 0 {
+            self.worker.outbox_changed.notify_one();
+        }
+        Ok(report)
+    }
+
+    /// Sends everything due now.
+    pub async fn deliver_due(&self) -> anyhow::Result<DeliveryReport> {
+        self.worker.deliver_due().await
+    }
+
+    /// Plans, then sends everything due: one step of the simulated clock.
+    pub async fn plan_and_deliver(&self) -> anyhow::Result<(PlanReport, DeliveryReport)> {
+        let plan = self.plan().await?;
+        let delivery = self.deliver_due().await?;
+        Ok((plan, delivery))
+    }
+
+    /// Runs the scheduler and the delivery worker until `stop` is cancelled,
+    /// then drains: in-flight messages finish, nothing stays claimed.
+    pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
+        let scheduler = crate::schedule::start(self.clone(), stop.clone()).await?;
+        let worker = tokio::spawn(self.worker.clone().run(stop.clone()));
+        tracing::info!(worker = self.worker.id(), "ambassador is running");
+        stop.cancelled().await;
+        scheduler.stop().await;
+        worker.await.context("the delivery worker crashed")??;
+        self.store.close().await;
+        Ok(())
+    }
+
+    /// Replaces the templates with a fresh load; on error the running ones stay.
+    pub fn reload_templates(&self) -> anyhow::Result<()> {
+        let fresh = load_templates(&self.settings)?;
+        *self.templates.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
+        Ok(())
+    }
+}
+
+fn load_templates(settings: &Settings) -> anyhow::Result<Templates> {
+    let dir = (!settings.templates.dir.as_os_str().is_empty()).then(|| settings.templates.dir.as_path());
+    Templates::load(dir).context("cannot load the email templates")
+}

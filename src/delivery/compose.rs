@@ -1,0 +1,199 @@
+//! Turns an outbox row into the exact message to send: looks up what the
+//! template needs, renders, and builds MIME. `campaign preview` uses the same
+//! path, so a preview is byte for byte what would be sent (but for Date).
+
+use super::context::{days_until, full_name, human_date, CampaignView, Links, Manager, MessageContext, Organisation, OverduePerson, Person, StepView};
+use super::message::{build, Headers};
+use super::templates::Templates;
+use crate::campaign::{Campaign, Recipient};
+use crate::clock::{from_millis, to_millis};
+use crate::config::Settings;
+use crate::store::outbox::ClaimedMessage;
+use crate::store::Store;
+use chrono::{DateTime, Utc};
+use lettre::message::Mailbox;
+use lettre::Message;
+use std::sync::{Arc, RwLock};
+
+/// Shared, swappable templates: a reload replaces the Arc, in-flight renders keep theirs.
+pub type SharedTemplates = Arc<RwLock<Arc<Templates>>>;
+
+/// Everything needed to compose messages, built once from settings.
+#[derive(Debug, Clone)]
+pub struct Composer {
+    store: Store,
+    templates: SharedTemplates,
+    organisation: String,
+    org_tz: chrono_tz::Tz,
+    from: Mailbox,
+    reply_to: String,
+    domain: String,
+}
+
+impl Composer {
+    pub fn new(store: Store, templates: SharedTemplates, settings: &Settings) -> anyhow::Result<Self> {
+        let from: Mailbox = settings.smtp.from.parse().map_err(|e| anyhow::anyhow!("smtp.from = {:?} is not a valid sender ({e}); write e.g. \"SOAR Ambassador <ambassador@hospital.org>\"", settings.smtp.from))?;
+        let domain = from.email.domain().to_string();
+        Ok(Self {
+            store,
+            templates,
+            organisation: settings.organisation.name.clone(),
+            org_tz: settings.organisation.time_zone.0,
+            from,
+            reply_to: settings.smtp.reply_to.clone(),
+            domain,
+        })
+    }
+
+    /// The domain generated Message-IDs end in.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    pub fn templates(&self) -> Arc<Templates> {
+        self.templates.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The message for a claimed row; `None` when there is nothing to say
+    /// (a manager whose people all completed since the digest was planned).
+    pub async fn compose(&self, m: &ClaimedMessage, campaign: &Campaign, now: DateTime<Utc>) -> anyhow::Result<Option<Message>> {
+        let step = campaign.step(&m.step).ok_or_else(|| anyhow::anyhow!("campaign {} has no step {:?} any more", campaign.slug, m.step))?;
+        let context = if step.to == Recipient::Manager {
+            match self.digest_context(m, campaign, now).await? {
+                Some(c) => c,
+                None => return Ok(None),
+            }
+        } else {
+            let email = m.staff_email.as_deref().unwrap_or(&m.recipient);
+            let mut person = Person::new(m.first_name.as_deref().unwrap_or(""), m.last_name.as_deref().unwrap_or(""), email);
+            person.department = m.department.clone().unwrap_or_default();
+            person.role = m.role.clone().unwrap_or_default();
+            person.facility = m.facility.clone().unwrap_or_default();
+            person.attributes = m.attributes.as_deref().and_then(|a| serde_json::from_str(a).ok()).unwrap_or_default();
+            self.context(campaign, person, &m.step, m.due_at.map(from_millis), now)
+        };
+        self.finish(&context, campaign, &step.template, &m.message_id, now).map(Some)
+    }
+
+    /// What `campaign preview` shows for one step and one person (or a sample person).
+    pub async fn preview(&self, campaign_id: i64, campaign: &Campaign, step_name: &str, to: Option<&str>, now: DateTime<Utc>) -> anyhow::Result<Message> {
+        let step = campaign.step(step_name).ok_or_else(|| {
+            let names: Vec<&str> = campaign.steps.iter().map(|s| s.name.as_str()).collect();
+            anyhow::anyhow!("campaign {} has no step {step_name:?}; its steps are: {}", campaign.slug, names.join(", "))
+        })?;
+        let mut context = super::context::sample_context(campaign, step);
+        context.organisation.name = self.organisation.clone();
+        if let Some(email) = to {
+            let staff = self.store.staff_by_email(&email.to_lowercase()).await?.ok_or_else(|| anyhow::anyhow!("nobody in the roster has the address {email}"))?;
+            if step.to == Recipient::Manager {
+                let row = ClaimedMessage::digest_preview(campaign_id, step_name, &staff.email);
+                context = self.digest_context(&row, campaign, now).await?.ok_or_else(|| anyhow::anyhow!("{email} has nobody overdue in {}", campaign.slug))?;
+            } else {
+                let due = self.store.enrolment_of(campaign_id, staff.id).await?.map(|(_, due)| from_millis(due));
+                let mut person = Person::new(&staff.first_name, &staff.last_name, &staff.email);
+                person.department = staff.department.clone();
+                person.role = staff.role.clone();
+                person.facility = staff.facility.clone();
+                person.attributes = serde_json::from_str(&staff.attributes).unwrap_or_default();
+                context = self.context(campaign, person, step_name, due, now);
+            }
+        }
+        let message_id = format!("<preview.{}@{}>", uuid::Uuid::new_v4().simple(), self.domain);
+        self.finish(&context, campaign, &step.template, &message_id, now)
+    }
+
+    fn context(&self, campaign: &Campaign, person: Person, step: &str, due: Option<DateTime<Utc>>, now: DateTime<Utc>) -> MessageContext {
+        MessageContext {
+            organisation: Organisation { name: self.organisation.clone() },
+            campaign: CampaignView::new(campaign, due, now, self.org_tz),
+            links: links(campaign),
+            pixel_url: String::new(),
+            person,
+            step: StepView { name: step.to_string() },
+            manager: Manager::default(),
+            overdue: Vec::new(),
+            overdue_count: 0,
+        }
+    }
+
+    async fn digest_context(&self, m: &ClaimedMessage, campaign: &Campaign, now: DateTime<Utc>) -> anyhow::Result<Option<MessageContext>> {
+        let overdue = self.store.overdue_reports(m.campaign_id, &m.recipient, to_millis(now)).await?;
+        if overdue.is_empty() {
+            return Ok(None);
+        }
+        let manager = self.store.staff_by_email(&m.recipient).await?;
+        let person = match &manager {
+            Some(s) => Person::new(&s.first_name, &s.last_name, &s.email),
+            None => Person::new("", "", &m.recipient),
+        };
+        let mut context = self.context(campaign, person.clone(), &m.step, None, now);
+        context.manager = Manager { full_name: person.full_name.clone(), email: m.recipient.clone() };
+        context.overdue = overdue
+            .iter()
+            .map(|o| OverduePerson {
+                full_name: full_name(&o.first_name, &o.last_name),
+                email: o.email.clone(),
+                department: o.department.clone(),
+                role: o.role.clone(),
+                due_date: human_date(from_millis(o.due_at), self.org_tz),
+                days_overdue: -days_until(from_millis(o.due_at), now),
+            })
+            .collect();
+        context.overdue_count = context.overdue.len();
+        Ok(Some(context))
+    }
+
+    fn finish(&self, context: &MessageContext, campaign: &Campaign, template: &str, message_id: &str, now: DateTime<Utc>) -> anyhow::Result<Message> {
+        let parts = self.templates().render(template, context)?;
+        let reply_to = if self.reply_to.is_empty() { campaign.contact.to_string() } else { self.reply_to.clone() };
+        let list_id = format!("<{}.{}>", campaign.slug, self.domain);
+        let headers = Headers {
+            from: &self.from,
+            reply_to: Some(&reply_to),
+            to_name: &context.person.full_name,
+            to_email: &context.person.email,
+            message_id,
+            date: now,
+            campaign: &campaign.slug,
+            step: &context.step.name,
+            list_id: &list_id,
+        };
+        build(&parts, &headers).map_err(|e| anyhow::anyhow!(e))
+    }
+}
+
+/// Links in messages. Tracking (signed redirect tokens) replaces these in the tracking module.
+fn links(campaign: &Campaign) -> Links {
+    Links {
+        course: campaign.course_url.clone(),
+        video: campaign.video_url.clone().unwrap_or_default(),
+        complete: String::new(),
+    }
+}
+
+impl ClaimedMessage {
+    fn digest_preview(campaign_id: i64, step: &str, manager: &str) -> Self {
+        ClaimedMessage {
+            id: 0,
+            campaign_id,
+            enrolment_id: None,
+            step: step.to_string(),
+            recipient: manager.to_string(),
+            message_id: String::new(),
+            attempts: 0,
+            campaign_status: "active".into(),
+            due_at: None,
+            completed_at: None,
+            exempted_at: None,
+            left_at: None,
+            staff_active: None,
+            staff_email: None,
+            first_name: None,
+            last_name: None,
+            department: None,
+            role: None,
+            facility: None,
+            attributes: None,
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! Delivery: rendering, MIME, the mailer, and the outbox worker.
+//!
+//! Invariants: at-least-once with bounded duplicates. A worker claims a row
+//! with a lease, sends, then marks it with the relay's reply; a crash loses
+//! nothing (the lease expires and another worker takes the row) and only a
+//! message in flight at the crash may go twice, with the same Message-ID.
+
+mod compose;
+pub mod context;
+mod mailer;
+mod message;
+mod templates;
+mod worker;
+
+pub use compose::Composer;
+pub use context::MessageContext;
+pub use mailer::{Mailer, SendOutcome};
+pub use message::header_safe;
+pub use templates::{RenderedEmail, TemplateError, Templates};
+pub use worker::{DeliveryReport, Worker};

@@ -1,0 +1,271 @@
+//! The outbox worker: claim due messages with a lease, compose, send, record
+//! the relay's answer. Temporary failures retry with exponential backoff and
+//! jitter; 5xx marks the address undeliverable. A panic while composing one
+//! message fails that message only. On shutdown, in-flight sends finish and
+//! nothing stays claimed.
+
+use super::compose::Composer;
+use super::mailer::{Mailer, SendOutcome};
+use crate::campaign::{definition_of, Campaign, Trigger};
+use crate::clock::{to_millis, SharedClock};
+use crate::config::Delivery as DeliverySettings;
+use crate::store::outbox::ClaimedMessage;
+use crate::store::Store;
+use rand::Rng;
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+type Limiter = governor::DefaultDirectRateLimiter;
+
+/// Outcomes of one delivery pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DeliveryReport {
+    pub sent: u64,
+    pub retried: u64,
+    pub undeliverable: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+}
+
+/// One instance's delivery engine.
+pub struct Worker {
+    store: Store,
+    clock: SharedClock,
+    composer: Composer,
+    mailer: Mailer,
+    settings: DeliverySettings,
+    /// Unique per process: whose lease a row is under.
+    id: String,
+    limiter: Option<Limiter>,
+    /// Woken when planning enqueued something.
+    pub outbox_changed: Notify,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+enum Outcome {
+    Sent,
+    Retried,
+    Undeliverable,
+    Failed,
+    Cancelled,
+}
+
+impl Worker {
+    pub fn new(store: Store, clock: SharedClock, composer: Composer, mailer: Mailer, settings: DeliverySettings) -> Self {
+        let limiter = NonZeroU32::new(settings.max_per_second).map(|rate| governor::RateLimiter::direct(governor::Quota::per_second(rate)));
+        Self {
+            store,
+            clock,
+            composer,
+            mailer,
+            settings,
+            id: format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple()),
+            limiter,
+            outbox_changed: Notify::new(),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Sends everything due now, `concurrency` at a time, and returns when
+    /// nothing due is left. Tests and the demo drive delivery with this.
+    pub async fn deliver_due(self: &Arc<Self>) -> anyhow::Result<DeliveryReport> {
+        let mut report = DeliveryReport::default();
+        loop {
+            let batch = self.claim(self.settings.concurrency * 4).await?;
+            if batch.is_empty() {
+                return Ok(report);
+            }
+            let slots = Arc::new(Semaphore::new(self.settings.concurrency));
+            let mut tasks = tokio::task::JoinSet::new();
+            for (message, campaign) in batch {
+                let permit = slots.clone().acquire_owned().await?;
+                let worker = self.clone();
+                tasks.spawn(async move {
+                    let outcome = worker.deliver_guarded(message, campaign).await;
+                    drop(permit);
+                    outcome
+                });
+            }
+            while let Some(done) = tasks.join_next().await {
+                match done? {
+                    Outcome::Sent => report.sent += 1,
+                    Outcome::Retried => report.retried += 1,
+                    Outcome::Undeliverable => report.undeliverable += 1,
+                    Outcome::Failed => report.failed += 1,
+                    Outcome::Cancelled => report.cancelled += 1,
+                }
+            }
+        }
+    }
+
+    /// The daemon's loop: claim as many messages as there are free slots,
+    /// send each in its own task, and wait for work or shutdown when idle.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) -> anyhow::Result<()> {
+        let slots = Arc::new(Semaphore::new(self.settings.concurrency));
+        let mut tasks = tokio::task::JoinSet::new();
+        while !stop.is_cancelled() {
+            while tasks.try_join_next().is_some() {}
+            let free = slots.available_permits();
+            if free == 0 {
+                tokio::select! {
+                    _ = tasks.join_next() => {}
+                    _ = stop.cancelled() => break,
+                }
+                continue;
+            }
+            let batch = match self.claim(free).await {
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "cannot claim messages; retrying shortly");
+                    Vec::new()
+                }
+            };
+            if batch.is_empty() {
+                tokio::select! {
+                    _ = self.outbox_changed.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.cancelled() => break,
+                }
+                continue;
+            }
+            for (message, campaign) in batch {
+                let permit = slots.clone().acquire_owned().await?;
+                let worker = self.clone();
+                tasks.spawn(async move {
+                    worker.deliver_guarded(message, campaign).await;
+                    drop(permit);
+                });
+            }
+        }
+        // Drain: every claimed message is being sent; let each finish.
+        while tasks.join_next().await.is_some() {}
+        tracing::info!("delivery stopped; no message left claimed");
+        Ok(())
+    }
+
+    async fn claim(&self, limit: usize) -> anyhow::Result<Vec<(ClaimedMessage, Arc<Campaign>)>> {
+        let now = self.clock.now();
+        let lease_until = now + self.settings.lease.as_chrono();
+        let thanks = self.thanks_steps().await?;
+        let claimed = self.store.claim_due(to_millis(now), to_millis(lease_until), &self.id, limit as i64, &thanks).await?;
+        let mut campaigns: HashMap<i64, Arc<Campaign>> = HashMap::new();
+        let mut out = Vec::with_capacity(claimed.len());
+        for m in claimed {
+            let campaign = match campaigns.get(&m.campaign_id) {
+                Some(c) => c.clone(),
+                None => {
+                    let row = self.store.campaign_by_id(m.campaign_id).await?.ok_or_else(|| anyhow::anyhow!("campaign {} vanished", m.campaign_id))?;
+                    let c = Arc::new(definition_of(&row)?);
+                    campaigns.insert(m.campaign_id, c.clone());
+                    c
+                }
+            };
+            out.push((m, campaign));
+        }
+        Ok(out)
+    }
+
+    /// Names of completion-triggered steps across campaigns: those go to people who completed.
+    async fn thanks_steps(&self) -> anyhow::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for row in self.store.campaigns().await? {
+            if let Ok(c) = definition_of(&row) {
+                names.extend(c.steps.iter().filter(|s| s.on == Some(Trigger::Completion)).map(|s| s.name.clone()));
+            }
+        }
+        Ok(names)
+    }
+
+    /// Delivers one message; a panic inside becomes a failed message, not a dead worker.
+    async fn deliver_guarded(self: Arc<Self>, message: ClaimedMessage, campaign: Arc<Campaign>) -> Outcome {
+        let id = message.id;
+        let worker = self.clone();
+        match tokio::spawn(async move { worker.deliver_one(&message, &campaign).await }).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(e)) => {
+                tracing::error!(outbox_id = id, error = %format!("{e:#}"), "cannot deliver message");
+                self.finish(id, "failed", &format!("{e:#}")).await
+            }
+            Err(join) => {
+                tracing::error!(outbox_id = id, panic = join.is_panic(), "message composition crashed; marked failed");
+                self.finish(id, "failed", "internal error while composing this message (see logs)").await
+            }
+        }
+    }
+
+    async fn deliver_one(&self, m: &ClaimedMessage, campaign: &Campaign) -> anyhow::Result<Outcome> {
+        let now = self.clock.now();
+        let Some(message) = self.composer.compose(m, campaign, now).await? else {
+            return Ok(self.finish(m.id, "cancelled", "nobody left to report").await);
+        };
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
+        }
+        let raw = message.formatted();
+        let stem = format!("{:08}-{}", m.id, m.step);
+        let started = std::time::Instant::now();
+        let outcome = self.mailer.send(message.envelope(), &raw, &stem).await;
+        let now = to_millis(self.clock.now());
+        tracing::debug!(outbox_id = m.id, step = %m.step, elapsed_ms = started.elapsed().as_millis() as u64, ?outcome, "send attempt");
+        Ok(match outcome {
+            SendOutcome::Accepted(reply) => {
+                self.store.mark_sent(m.id, &self.id, now, &reply).await?;
+                Outcome::Sent
+            }
+            SendOutcome::Permanent(reply) => {
+                tracing::warn!(outbox_id = m.id, reply = %reply, "relay refused the address permanently");
+                self.store.mark_final(m.id, &self.id, now, "undeliverable", &reply).await?;
+                Outcome::Undeliverable
+            }
+            SendOutcome::Transient(error) if m.attempts >= i64::from(self.settings.max_attempts) => {
+                tracing::warn!(outbox_id = m.id, attempts = m.attempts, error = %error, "giving up after the last attempt");
+                self.store.mark_final(m.id, &self.id, now, "failed", &error).await?;
+                Outcome::Failed
+            }
+            SendOutcome::Transient(error) => {
+                let retry_at = now + self.backoff(m.attempts).as_millis() as i64;
+                tracing::info!(outbox_id = m.id, attempts = m.attempts, error = %error, "temporary failure; will retry");
+                self.store.mark_retry(m.id, &self.id, now, retry_at, &error).await?;
+                Outcome::Retried
+            }
+        })
+    }
+
+    async fn finish(&self, id: i64, status: &str, why: &str) -> Outcome {
+        let now = to_millis(self.clock.now());
+        if let Err(e) = self.store.mark_final(id, &self.id, now, status, why).await {
+            tracing::error!(outbox_id = id, error = %format!("{e:#}"), "cannot record the outcome; the lease will expire and the message be retried");
+        }
+        if status == "cancelled" {
+            Outcome::Cancelled
+        } else {
+            Outcome::Failed
+        }
+    }
+
+    /// retry_base × 2^(attempt-1), capped at a day, with ±25% jitter so a
+    /// relay outage does not end in a thundering herd.
+    fn backoff(&self, attempts: i64) -> Duration {
+        let base = self.settings.retry_base.as_std().as_secs_f64();
+        let exp = base * 2f64.powi((attempts.clamp(1, 20) - 1) as i32);
+        let capped = exp.min(86_400.0);
+        let jitter = rand::thread_rng().gen_range(0.75..1.25);
+        Duration::from_secs_f64(capped * jitter)
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "ambassador".into())
+}

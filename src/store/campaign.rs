@@ -1,0 +1,302 @@
+//! Queries behind campaigns, enrolments and exemptions.
+
+use super::roster::placeholders;
+use super::Store;
+
+/// A campaign as stored; `definition` is the parsed file as JSON.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CampaignRow {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub definition: String,
+    pub status: String,
+    pub starts_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What the planner needs to know about one enrolment.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PlanningRow {
+    pub enrolment_id: i64,
+    pub staff_id: i64,
+    pub enrolled_at: i64,
+    pub due_at: i64,
+    pub completed_at: Option<i64>,
+    pub time_zone: Option<String>,
+    pub manager_email: Option<String>,
+    pub email: String,
+}
+
+/// Who could be enrolled: the fields the audience filters look at.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Candidate {
+    pub id: i64,
+    pub department: String,
+    pub role: String,
+    pub facility: String,
+}
+
+const CAMPAIGN_COLUMNS: &str = "id, slug, name, definition, status, starts_at, created_at, updated_at";
+
+impl Store {
+    /// Inserts or updates a campaign by slug; returns (id, created).
+    pub async fn upsert_campaign(&self, slug: &str, name: &str, definition: &str, starts_at: i64, now: i64) -> anyhow::Result<(i64, bool)> {
+        let mut tx = self.begin().await?;
+        let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM campaigns WHERE slug = $1")
+            .bind(slug)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let result = match existing {
+            Some(id) => {
+                sqlx::query("UPDATE campaigns SET name = $1, definition = $2, starts_at = $3, updated_at = $4 WHERE id = $5")
+                    .bind(name)
+                    .bind(definition)
+                    .bind(starts_at)
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                (id, false)
+            }
+            None => {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO campaigns (slug, name, definition, status, starts_at, created_at, updated_at)
+                     VALUES ($1, $2, $3, 'active', $4, $5, $5) RETURNING id",
+                )
+                .bind(slug)
+                .bind(name)
+                .bind(definition)
+                .bind(starts_at)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                (id, true)
+            }
+        };
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    pub async fn campaign_by_slug(&self, slug: &str) -> anyhow::Result<Option<CampaignRow>> {
+        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE slug = $1");
+        Ok(sqlx::query_as(&sql).bind(slug).fetch_optional(self.pool()).await?)
+    }
+
+    pub async fn campaign_by_id(&self, id: i64) -> anyhow::Result<Option<CampaignRow>> {
+        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1");
+        Ok(sqlx::query_as(&sql).bind(id).fetch_optional(self.pool()).await?)
+    }
+
+    pub async fn campaigns(&self) -> anyhow::Result<Vec<CampaignRow>> {
+        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY starts_at, slug");
+        Ok(sqlx::query_as(&sql).fetch_all(self.pool()).await?)
+    }
+
+    /// Sets the status; returns false when no campaign has this slug.
+    pub async fn set_campaign_status(&self, slug: &str, status: &str, now: i64) -> anyhow::Result<bool> {
+        let done = sqlx::query("UPDATE campaigns SET status = $1, updated_at = $2 WHERE slug = $3")
+            .bind(status)
+            .bind(now)
+            .bind(slug)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Active people not yet enrolled in the campaign.
+    pub async fn enrolment_candidates(&self, campaign_id: i64) -> anyhow::Result<Vec<Candidate>> {
+        Ok(sqlx::query_as(
+            "SELECT s.id, s.department, s.role, s.facility FROM staff s
+             WHERE s.active = 1 AND NOT EXISTS
+               (SELECT 1 FROM enrolments e WHERE e.campaign_id = $1 AND e.staff_id = s.id)",
+        )
+        .bind(campaign_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Enrols people; (staff id, enrolled at, due at). Existing enrolments are kept.
+    pub async fn insert_enrolments(&self, campaign_id: i64, rows: &[(i64, i64, i64)]) -> anyhow::Result<u64> {
+        let mut added = 0;
+        let mut tx = self.begin().await?;
+        for batch in rows.chunks(500) {
+            let sql = format!(
+                "INSERT INTO enrolments (campaign_id, staff_id, enrolled_at, due_at) VALUES {} ON CONFLICT (campaign_id, staff_id) DO NOTHING",
+                placeholders(batch.len(), 4)
+            );
+            let mut q = sqlx::query(&sql);
+            for (staff_id, enrolled_at, due_at) in batch {
+                q = q.bind(campaign_id).bind(*staff_id).bind(*enrolled_at).bind(*due_at);
+            }
+            added += q.execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    /// Marks enrolments of deactivated people as left (and returners as back),
+    /// and cancels messages nobody should receive any more. Returns (left, cancelled).
+    pub async fn sync_leavers(&self, campaign_id: i64, now: i64, time_steps: &[String]) -> anyhow::Result<(u64, u64)> {
+        let mut tx = self.begin().await?;
+        let left = sqlx::query(
+            "UPDATE enrolments SET left_at = $1 WHERE campaign_id = $2 AND left_at IS NULL AND completed_at IS NULL
+             AND staff_id IN (SELECT id FROM staff WHERE active = 0)",
+        )
+        .bind(now)
+        .bind(campaign_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "UPDATE enrolments SET left_at = NULL WHERE campaign_id = $1 AND left_at IS NOT NULL
+             AND staff_id IN (SELECT id FROM staff WHERE active = 1)",
+        )
+        .bind(campaign_id)
+        .execute(&mut *tx)
+        .await?;
+        let mut cancelled = sqlx::query(
+            "UPDATE outbox SET status = 'cancelled', last_error = 'left the roster or exempted', updated_at = $1
+             WHERE campaign_id = $2 AND status = 'pending' AND enrolment_id IN
+               (SELECT id FROM enrolments WHERE campaign_id = $2 AND (left_at IS NOT NULL OR exempted_at IS NOT NULL))",
+        )
+        .bind(now)
+        .bind(campaign_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if !time_steps.is_empty() {
+            let names = (0..time_steps.len()).map(|i| format!("${}", i + 3)).collect::<Vec<_>>().join(", ");
+            let sql = format!(
+                "UPDATE outbox SET status = 'cancelled', last_error = 'completed before sending', updated_at = $1
+                 WHERE campaign_id = $2 AND status = 'pending' AND step IN ({names}) AND enrolment_id IN
+                   (SELECT id FROM enrolments WHERE campaign_id = $2 AND completed_at IS NOT NULL)"
+            );
+            let mut q = sqlx::query(&sql).bind(now).bind(campaign_id);
+            for s in time_steps {
+                q = q.bind(s.as_str());
+            }
+            cancelled += q.execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok((left, cancelled))
+    }
+
+    /// Enrolments still to be messaged: not exempted, not left.
+    pub async fn planning_rows(&self, campaign_id: i64) -> anyhow::Result<Vec<PlanningRow>> {
+        Ok(sqlx::query_as(
+            "SELECT e.id AS enrolment_id, e.staff_id, e.enrolled_at, e.due_at, e.completed_at,
+                    s.time_zone, s.manager_email, s.email
+             FROM enrolments e JOIN staff s ON s.id = e.staff_id
+             WHERE e.campaign_id = $1 AND e.exempted_at IS NULL AND e.left_at IS NULL AND s.active = 1",
+        )
+        .bind(campaign_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// (enrolment id, step) pairs already in the outbox, whatever their status.
+    pub async fn enqueued_steps(&self, campaign_id: i64) -> anyhow::Result<Vec<(i64, String)>> {
+        Ok(sqlx::query_as("SELECT enrolment_id, step FROM outbox WHERE campaign_id = $1 AND enrolment_id IS NOT NULL")
+            .bind(campaign_id)
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    /// Exempts a person from a campaign; returns false when nobody has this address.
+    pub async fn exempt(&self, campaign_id: i64, email: &str, reason: &str, now: i64) -> anyhow::Result<bool> {
+        let staff_id: Option<i64> = sqlx::query_scalar("SELECT id FROM staff WHERE email = $1")
+            .bind(email)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(staff_id) = staff_id else { return Ok(false) };
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO enrolments (campaign_id, staff_id, enrolled_at, due_at) VALUES ($1, $2, $3, $3)
+             ON CONFLICT (campaign_id, staff_id) DO NOTHING",
+        )
+        .bind(campaign_id)
+        .bind(staff_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE enrolments SET exempted_at = $1, exempt_reason = $2 WHERE campaign_id = $3 AND staff_id = $4")
+            .bind(now)
+            .bind(reason)
+            .bind(campaign_id)
+            .bind(staff_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE outbox SET status = 'cancelled', last_error = 'exempted', updated_at = $1
+             WHERE status = 'pending' AND enrolment_id = (SELECT id FROM enrolments WHERE campaign_id = $2 AND staff_id = $3)",
+        )
+        .bind(now)
+        .bind(campaign_id)
+        .bind(staff_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Records a completion; returns false when already completed or not enrolled.
+    pub async fn complete_enrolment(&self, campaign_id: i64, staff_id: i64, at: i64, source: &str) -> anyhow::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE enrolments SET completed_at = $1, completion_source = $2
+             WHERE campaign_id = $3 AND staff_id = $4 AND completed_at IS NULL",
+        )
+        .bind(at)
+        .bind(source)
+        .bind(campaign_id)
+        .bind(staff_id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+/// One overdue person in a manager's digest.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OverdueRow {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub department: String,
+    pub role: String,
+    pub due_at: i64,
+}
+
+impl Store {
+    /// A manager's people who are past due in a campaign, not completed, exempted or gone.
+    pub async fn overdue_reports(&self, campaign_id: i64, manager_email: &str, now: i64) -> anyhow::Result<Vec<OverdueRow>> {
+        Ok(sqlx::query_as(
+            "SELECT s.first_name, s.last_name, s.email, s.department, s.role, e.due_at
+             FROM enrolments e JOIN staff s ON s.id = e.staff_id
+             WHERE e.campaign_id = $1 AND s.manager_email = $2 AND s.active = 1 AND e.due_at < $3
+               AND e.completed_at IS NULL AND e.exempted_at IS NULL AND e.left_at IS NULL
+             ORDER BY s.last_name, s.first_name",
+        )
+        .bind(campaign_id)
+        .bind(manager_email)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// A person by address, active or not.
+    pub async fn staff_by_email(&self, email: &str) -> anyhow::Result<Option<super::roster::StaffRow>> {
+        let sql = format!("SELECT {} FROM staff WHERE email = $1", super::roster::STAFF_COLUMNS);
+        Ok(sqlx::query_as(&sql).bind(email).fetch_optional(self.pool()).await?)
+    }
+
+    /// The enrolment of a person in a campaign: (id, due_at).
+    pub async fn enrolment_of(&self, campaign_id: i64, staff_id: i64) -> anyhow::Result<Option<(i64, i64)>> {
+        Ok(sqlx::query_as("SELECT id, due_at FROM enrolments WHERE campaign_id = $1 AND staff_id = $2")
+            .bind(campaign_id)
+            .bind(staff_id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+}

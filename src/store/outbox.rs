@@ -1,0 +1,287 @@
+//! The outbox: one row per message, claimed with a lease, marked with the
+//! relay's reply. Claims skip rows other instances hold (`FOR UPDATE SKIP
+//! LOCKED` on PostgreSQL; SQLite serialises writers) and take over rows whose
+//! lease expired, so a killed process loses nothing.
+
+use super::roster::placeholders;
+use super::{Backend, Store};
+
+/// A message to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub dedupe_key: String,
+    pub campaign_id: i64,
+    pub enrolment_id: Option<i64>,
+    pub step: String,
+    pub recipient: String,
+    pub message_id: String,
+    pub scheduled_at: i64,
+    pub not_before: i64,
+    /// `skipped` for steps overtaken by a later one; otherwise `pending`.
+    pub status: &'static str,
+}
+
+/// A claimed message with what rendering needs about its recipient.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedMessage {
+    pub id: i64,
+    pub campaign_id: i64,
+    pub enrolment_id: Option<i64>,
+    pub step: String,
+    pub recipient: String,
+    pub message_id: String,
+    pub attempts: i64,
+    pub campaign_status: String,
+    pub due_at: Option<i64>,
+    pub completed_at: Option<i64>,
+    pub exempted_at: Option<i64>,
+    pub left_at: Option<i64>,
+    pub staff_active: Option<i64>,
+    /// The person's current address (it may have changed since planning).
+    pub staff_email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub department: Option<String>,
+    pub role: Option<String>,
+    pub facility: Option<String>,
+    pub attributes: Option<String>,
+}
+
+/// Counts of outbox rows by status, for reports and metrics.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct OutboxCounts {
+    pub pending: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub undeliverable: i64,
+    pub cancelled: i64,
+    pub skipped: i64,
+}
+
+impl Store {
+    /// Adds messages; a dedupe key already present is left alone. Returns how many were new.
+    pub async fn enqueue(&self, messages: &[NewMessage], now: i64) -> anyhow::Result<u64> {
+        let mut added = 0;
+        let mut tx = self.begin().await?;
+        for batch in messages.chunks(500) {
+            let sql = format!(
+                "INSERT INTO outbox (dedupe_key, campaign_id, enrolment_id, step, recipient, message_id, scheduled_at, not_before, status, created_at, updated_at)
+                 VALUES {} ON CONFLICT (dedupe_key) DO NOTHING",
+                placeholders(batch.len(), 11)
+            );
+            let mut q = sqlx::query(&sql);
+            for m in batch {
+                q = q
+                    .bind(m.dedupe_key.as_str())
+                    .bind(m.campaign_id)
+                    .bind(m.enrolment_id)
+                    .bind(m.step.as_str())
+                    .bind(m.recipient.as_str())
+                    .bind(m.message_id.as_str())
+                    .bind(m.scheduled_at)
+                    .bind(m.not_before)
+                    .bind(m.status)
+                    .bind(now)
+                    .bind(now);
+            }
+            added += q.execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    /// Claims up to `limit` due messages of active campaigns for `worker`
+    /// until `lease_until`, cancelling in the same transaction any whose
+    /// person completed, left or was exempted since it was planned.
+    pub async fn claim_due(&self, now: i64, lease_until: i64, worker: &str, limit: i64, thanks_steps: &[String]) -> anyhow::Result<Vec<ClaimedMessage>> {
+        let lock = match self.backend() {
+            Backend::Postgres => "FOR UPDATE OF o SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let mut tx = self.begin().await?;
+        let claim = format!(
+            "UPDATE outbox SET status = 'sending', lease_until = $1, leased_by = $2, attempts = attempts + 1, updated_at = $3
+             WHERE id IN (
+               SELECT o.id FROM outbox o JOIN campaigns c ON c.id = o.campaign_id
+               WHERE c.status = 'active' AND ((o.status = 'pending' AND o.not_before <= $3)
+                  OR (o.status = 'sending' AND o.lease_until < $3))
+               ORDER BY o.not_before, o.id LIMIT $4 {lock})
+             RETURNING id"
+        );
+        let ids: Vec<i64> = sqlx::query_scalar(&claim)
+            .bind(lease_until)
+            .bind(worker)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        if ids.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let list = placeholders(1, ids.len());
+        let sql = format!(
+            "SELECT o.id, o.campaign_id, o.enrolment_id, o.step, o.recipient, o.message_id, o.attempts,
+                    c.status AS campaign_status, e.due_at, e.completed_at, e.exempted_at, e.left_at,
+                    s.active AS staff_active, s.email AS staff_email, s.first_name, s.last_name, s.department, s.role, s.facility, s.attributes
+             FROM outbox o JOIN campaigns c ON c.id = o.campaign_id
+             LEFT JOIN enrolments e ON e.id = o.enrolment_id
+             LEFT JOIN staff s ON s.id = e.staff_id
+             WHERE o.id IN {list} ORDER BY o.not_before, o.id"
+        );
+        let mut q = sqlx::query_as::<_, ClaimedMessage>(&sql);
+        for id in &ids {
+            q = q.bind(*id);
+        }
+        let claimed = q.fetch_all(&mut *tx).await?;
+        let (eligible, stale): (Vec<_>, Vec<_>) = claimed.into_iter().partition(|m| still_wanted(m, thanks_steps));
+        for m in &stale {
+            sqlx::query("UPDATE outbox SET status = 'cancelled', last_error = $1, lease_until = NULL, updated_at = $2 WHERE id = $3")
+                .bind(why_unwanted(m))
+                .bind(now)
+                .bind(m.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(eligible)
+    }
+
+    /// The relay accepted the message.
+    pub async fn mark_sent(&self, id: i64, worker: &str, now: i64, reply: &str) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET status = 'sent', accepted_at = $1, smtp_reply = $2, lease_until = NULL, last_error = NULL, updated_at = $1
+             WHERE id = $3 AND leased_by = $4",
+        )
+        .bind(now)
+        .bind(reply)
+        .bind(id)
+        .bind(worker)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// A temporary failure: try again at `retry_at`.
+    pub async fn mark_retry(&self, id: i64, worker: &str, now: i64, retry_at: i64, error: &str) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET status = 'pending', not_before = $1, last_error = $2, lease_until = NULL, updated_at = $3
+             WHERE id = $4 AND leased_by = $5",
+        )
+        .bind(retry_at)
+        .bind(error)
+        .bind(now)
+        .bind(id)
+        .bind(worker)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// A final outcome other than sent: `failed`, `undeliverable` or `cancelled`.
+    pub async fn mark_final(&self, id: i64, worker: &str, now: i64, status: &str, reply: &str) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET status = $1, smtp_reply = $2, last_error = $2, lease_until = NULL, updated_at = $3
+             WHERE id = $4 AND leased_by = $5",
+        )
+        .bind(status)
+        .bind(reply)
+        .bind(now)
+        .bind(id)
+        .bind(worker)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Gives claimed but unsent messages back (on shutdown), undoing the attempt.
+    pub async fn release(&self, ids: &[i64], worker: &str, now: i64) -> anyhow::Result<()> {
+        for id in ids {
+            sqlx::query(
+                "UPDATE outbox SET status = 'pending', lease_until = NULL, attempts = attempts - 1, updated_at = $1
+                 WHERE id = $2 AND leased_by = $3 AND status = 'sending'",
+            )
+            .bind(now)
+            .bind(*id)
+            .bind(worker)
+            .execute(self.pool())
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Cancels every pending message of a campaign.
+    pub async fn cancel_pending(&self, campaign_id: i64, now: i64, reason: &str) -> anyhow::Result<u64> {
+        Ok(sqlx::query("UPDATE outbox SET status = 'cancelled', last_error = $1, updated_at = $2 WHERE campaign_id = $3 AND status = 'pending'")
+            .bind(reason)
+            .bind(now)
+            .bind(campaign_id)
+            .execute(self.pool())
+            .await?
+            .rows_affected())
+    }
+
+    /// The earliest `not_before` of pending messages of active campaigns.
+    pub async fn next_due(&self) -> anyhow::Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(o.not_before) FROM outbox o JOIN campaigns c ON c.id = o.campaign_id
+             WHERE o.status = 'pending' AND c.status = 'active'",
+        )
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// The latest slot already given to a pending message of a campaign (rate limiting).
+    pub async fn last_scheduled_slot(&self, campaign_id: i64) -> anyhow::Result<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT MAX(not_before) FROM outbox WHERE campaign_id = $1 AND status IN ('pending', 'sending')")
+            .bind(campaign_id)
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    pub async fn outbox_counts(&self, campaign_id: Option<i64>) -> anyhow::Result<OutboxCounts> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, COUNT(*) FROM outbox WHERE ($1 = 0 OR campaign_id = $1) GROUP BY status",
+        )
+        .bind(campaign_id.unwrap_or(0))
+        .fetch_all(self.pool())
+        .await?;
+        let mut c = OutboxCounts::default();
+        for (status, n) in rows {
+            match status.as_str() {
+                "pending" => c.pending = n,
+                "sending" => c.sending = n,
+                "sent" => c.sent = n,
+                "failed" => c.failed = n,
+                "undeliverable" => c.undeliverable = n,
+                "cancelled" => c.cancelled = n,
+                "skipped" => c.skipped = n,
+                _ => {}
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// Whether a claimed message should still go out.
+fn still_wanted(m: &ClaimedMessage, thanks_steps: &[String]) -> bool {
+    if m.enrolment_id.is_none() {
+        return true; // manager digests are checked when rendered
+    }
+    let thanks = thanks_steps.iter().any(|s| *s == m.step);
+    m.staff_active == Some(1)
+        && m.exempted_at.is_none()
+        && m.left_at.is_none()
+        && (thanks || m.completed_at.is_none())
+}
+
+fn why_unwanted(m: &ClaimedMessage) -> &'static str {
+    if m.completed_at.is_some() {
+        "completed before sending"
+    } else if m.exempted_at.is_some() {
+        "exempted"
+    } else {
+        "left the roster"
+    }
+}
