@@ -31,13 +31,34 @@ impl App {
     }
 
     /// As [`App::build`], on an already open store.
-    pub fn with_store(settings: Settings, clock: SharedClock, store: Store) -> anyhow::Result<Self> {
+    pub fn with_store(
+        settings: Settings,
+        clock: SharedClock,
+        store: Store,
+    ) -> anyhow::Result<Self> {
         let templates = Arc::new(RwLock::new(Arc::new(load_templates(&settings)?)));
         let composer = Composer::new(store.clone(), templates.clone(), &settings)?;
         let mailer = Mailer::from_settings(&settings.smtp, settings.smtp.pool_size.max(1) as usize);
-        let worker = Arc::new(Worker::new(store.clone(), clock.clone(), composer.clone(), mailer, settings.delivery.clone()));
-        let plan_context = PlanContext { org_tz: settings.organisation.time_zone.0, message_id_domain: composer.domain().to_string() };
-        Ok(Self { settings: Arc::new(settings), store, clock, templates, composer, worker, plan_context })
+        let worker = Arc::new(Worker::new(
+            store.clone(),
+            clock.clone(),
+            composer.clone(),
+            mailer,
+            settings.delivery.clone(),
+        ));
+        let plan_context = PlanContext {
+            org_tz: settings.organisation.time_zone.0,
+            message_id_domain: composer.domain().to_string(),
+        };
+        Ok(Self {
+            settings: Arc::new(settings),
+            store,
+            clock,
+            templates,
+            composer,
+            worker,
+            plan_context,
+        })
     }
 
     /// One planning tick.
@@ -83,6 +104,7 @@ impl App {
 }
 
 fn load_templates(settings: &Settings) -> anyhow::Result<Templates> {
-    let dir = (!settings.templates.dir.as_os_str().is_empty()).then(|| settings.templates.dir.as_path());
+    let dir =
+        (!settings.templates.dir.as_os_str().is_empty()).then(|| settings.templates.dir.as_path());
     Templates::load(dir).context("cannot load the email templates")
 }

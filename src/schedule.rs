@@ -22,7 +22,9 @@ impl Scheduler {
 
 /// Starts the jobs. The first planning tick runs at once.
 pub async fn start(app: App, stop: CancellationToken) -> anyhow::Result<Scheduler> {
-    let scheduler = JobScheduler::new().await.context("cannot start the scheduler")?;
+    let scheduler = JobScheduler::new()
+        .await
+        .context("cannot start the scheduler")?;
     let every = app.settings.delivery.plan_every.as_std();
     let tick_app = app.clone();
     let job = Job::new_repeated_async(every, move |_id, _lock| {
@@ -38,8 +40,14 @@ pub async fn start(app: App, stop: CancellationToken) -> anyhow::Result<Schedule
         })
     })
     .context("cannot create the planning job")?;
-    scheduler.add(job).await.context("cannot schedule planning")?;
-    scheduler.start().await.context("cannot start the scheduler")?;
+    scheduler
+        .add(job)
+        .await
+        .context("cannot schedule planning")?;
+    scheduler
+        .start()
+        .await
+        .context("cannot start the scheduler")?;
     if let Err(e) = app.plan().await {
         tracing::error!(error = %format!("{e:#}"), "first planning tick failed");
     }

@@ -15,7 +15,8 @@ impl Audience {
             let v = value(field).trim();
             values.iter().any(|x| x.trim().eq_ignore_ascii_case(v))
         };
-        self.include.iter().all(|(f, vs)| listed(f, vs)) && !self.exclude.iter().any(|(f, vs)| listed(f, vs))
+        self.include.iter().all(|(f, vs)| listed(f, vs))
+            && !self.exclude.iter().any(|(f, vs)| listed(f, vs))
     }
 }
 
@@ -25,7 +26,12 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn person(department: &str, role: &str) -> Candidate {
-        Candidate { id: 1, department: department.into(), role: role.into(), facility: "Main".into() }
+        Candidate {
+            id: 1,
+            department: department.into(),
+            role: role.into(),
+            facility: "Main".into(),
+        }
     }
 
     #[test]

@@ -117,20 +117,30 @@ impl Offset {
         if let Some(rest) = s.strip_prefix("due") {
             let rest = rest.trim_start();
             if let Some(d) = rest.strip_prefix('-') {
-                return HumanDuration::parse(d).map(Offset::BeforeDue).map_err(|_| format!("`{raw}` is not an offset; {hint}"));
+                return HumanDuration::parse(d)
+                    .map(Offset::BeforeDue)
+                    .map_err(|_| format!("`{raw}` is not an offset; {hint}"));
             }
             if let Some(d) = rest.strip_prefix('+') {
-                return HumanDuration::parse(d).map(Offset::AfterDue).map_err(|_| format!("`{raw}` is not an offset; {hint}"));
+                return HumanDuration::parse(d)
+                    .map(Offset::AfterDue)
+                    .map_err(|_| format!("`{raw}` is not an offset; {hint}"));
             }
             if rest.is_empty() {
                 return Ok(Offset::AfterDue(HumanDuration::from_secs(0)));
             }
         }
-        HumanDuration::parse(s).map(Offset::AfterEnrolment).map_err(|_| format!("`{raw}` is not an offset; {hint}"))
+        HumanDuration::parse(s)
+            .map(Offset::AfterEnrolment)
+            .map_err(|_| format!("`{raw}` is not an offset; {hint}"))
     }
 
     /// The instant this offset names for one enrolment.
-    pub fn resolve(self, enrolled_at: DateTime<chrono::Utc>, due_at: DateTime<chrono::Utc>) -> DateTime<chrono::Utc> {
+    pub fn resolve(
+        self,
+        enrolled_at: DateTime<chrono::Utc>,
+        due_at: DateTime<chrono::Utc>,
+    ) -> DateTime<chrono::Utc> {
         match self {
             Offset::AfterEnrolment(d) => enrolled_at + d.as_chrono(),
             Offset::BeforeDue(d) => due_at - d.as_chrono(),
@@ -179,7 +189,11 @@ impl Due {
 
     /// A person's due instant: relative to their enrolment, or the end of the
     /// due date in the organisation's time zone.
-    pub fn resolve(self, enrolled_at: DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> DateTime<chrono::Utc> {
+    pub fn resolve(
+        self,
+        enrolled_at: DateTime<chrono::Utc>,
+        tz: chrono_tz::Tz,
+    ) -> DateTime<chrono::Utc> {
         use chrono::TimeZone;
         match self {
             Due::AfterEnrolment(d) => enrolled_at + d.as_chrono(),
@@ -213,8 +227,12 @@ pub enum DefinitionError {
 impl Campaign {
     /// Parses and checks a campaign file's text.
     pub fn from_toml(text: &str, file: &str) -> Result<Self, DefinitionError> {
-        let invalid = |message: String| DefinitionError::Invalid { file: file.to_string(), message };
-        let campaign: Campaign = toml::from_str(text).map_err(|e| invalid(e.to_string().trim_end().to_string()))?;
+        let invalid = |message: String| DefinitionError::Invalid {
+            file: file.to_string(),
+            message,
+        };
+        let campaign: Campaign =
+            toml::from_str(text).map_err(|e| invalid(e.to_string().trim_end().to_string()))?;
         campaign.check().map_err(invalid)?;
         Ok(campaign)
     }
@@ -222,9 +240,15 @@ impl Campaign {
     fn check(&self) -> Result<(), String> {
         let slug_ok = !self.slug.is_empty()
             && self.slug.len() <= 64
-            && self.slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            && self
+                .slug
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !slug_ok {
-            return Err(format!("slug = {:?}: use 1-64 lower-case letters, digits and dashes, e.g. \"soar-2027\"", self.slug));
+            return Err(format!(
+                "slug = {:?}: use 1-64 lower-case letters, digits and dashes, e.g. \"soar-2027\"",
+                self.slug
+            ));
         }
         if self.name.trim().is_empty() || self.name.chars().any(char::is_control) {
             return Err("name must be a non-empty line of text".into());
@@ -239,24 +263,39 @@ impl Campaign {
         let mut names = BTreeSet::new();
         for step in &self.steps {
             let key = format!("step {:?}", step.name);
-            if step.name.is_empty() || !step.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return Err(format!("{key}: a step name uses letters, digits, '-' and '_' only"));
+            if step.name.is_empty()
+                || !step
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(format!(
+                    "{key}: a step name uses letters, digits, '-' and '_' only"
+                ));
             }
             if !names.insert(step.name.as_str()) {
                 return Err(format!("{key} appears twice; step names must be unique"));
             }
             match (step.at, step.on) {
                 (Some(_), Some(_)) => return Err(format!("{key} has both `at` and `on`; use one")),
-                (None, None) => return Err(format!("{key} needs `at = \"7d\"` (or \"due-2d\") or `on = \"completion\"`")),
+                (None, None) => {
+                    return Err(format!(
+                        "{key} needs `at = \"7d\"` (or \"due-2d\") or `on = \"completion\"`"
+                    ))
+                }
                 _ => {}
             }
             if step.to == Recipient::Manager && step.on.is_some() {
-                return Err(format!("{key}: a manager digest runs at a time (`at`), not on completion"));
+                return Err(format!(
+                    "{key}: a manager digest runs at a time (`at`), not on completion"
+                ));
             }
         }
         for (field, values) in self.audience.include.iter().chain(&self.audience.exclude) {
             if values.is_empty() {
-                return Err(format!("audience: {field:?} lists no values; remove it or name at least one"));
+                return Err(format!(
+                    "audience: {field:?} lists no values; remove it or name at least one"
+                ));
             }
         }
         if let Some(spread) = self.spread {
@@ -276,11 +315,15 @@ impl Campaign {
 fn check_url(key: &str, url: &str) -> Result<(), String> {
     let ok = (url.starts_with("https://") || url.starts_with("http://"))
         && url.len() > "https://x".len()
-        && !url.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '<' | '>' | '`'));
+        && !url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '<' | '>' | '`'));
     if ok {
         Ok(())
     } else {
-        Err(format!("{key} = {url:?} must be an absolute http:// or https:// URL without spaces or quotes"))
+        Err(format!(
+            "{key} = {url:?} must be an absolute http:// or https:// URL without spaces or quotes"
+        ))
     }
 }
 
@@ -290,9 +333,18 @@ mod tests {
 
     #[test]
     fn offsets_parse_in_all_three_forms() {
-        assert_eq!(Offset::parse("7d").unwrap(), Offset::AfterEnrolment(HumanDuration::parse("7d").unwrap()));
-        assert_eq!(Offset::parse("due-2d").unwrap(), Offset::BeforeDue(HumanDuration::parse("2d").unwrap()));
-        assert_eq!(Offset::parse("due+1d").unwrap(), Offset::AfterDue(HumanDuration::parse("1d").unwrap()));
+        assert_eq!(
+            Offset::parse("7d").unwrap(),
+            Offset::AfterEnrolment(HumanDuration::parse("7d").unwrap())
+        );
+        assert_eq!(
+            Offset::parse("due-2d").unwrap(),
+            Offset::BeforeDue(HumanDuration::parse("2d").unwrap())
+        );
+        assert_eq!(
+            Offset::parse("due+1d").unwrap(),
+            Offset::AfterDue(HumanDuration::parse("1d").unwrap())
+        );
         assert!(Offset::parse("tomorrow").unwrap_err().contains("due-2d"));
     }
 
@@ -300,7 +352,10 @@ mod tests {
     fn the_shipped_soar_campaign_parses() {
         let text = include_str!("../../config/campaigns/soar.toml");
         let campaign = Campaign::from_toml(text, "soar.toml").unwrap();
-        assert_eq!(campaign.steps.first().map(|s| s.template.as_str()), Some("news_item"));
+        assert_eq!(
+            campaign.steps.first().map(|s| s.template.as_str()),
+            Some("news_item")
+        );
     }
 
     #[test]

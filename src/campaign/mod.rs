@@ -10,7 +10,9 @@ mod definition;
 pub mod planner;
 mod window;
 
-pub use definition::{Audience, AudienceField, Campaign, DefinitionError, Due, Offset, Recipient, Step, Trigger};
+pub use definition::{
+    Audience, AudienceField, Campaign, DefinitionError, Due, Offset, Recipient, Step, Trigger,
+};
 pub use window::{SendWindow, Window, WindowSpec};
 
 use crate::clock::{to_millis, Clock};
@@ -47,47 +49,85 @@ impl Status {
 /// Parses, checks every step's template against strict rendering, and stores
 /// the campaign. A changed file updates the campaign; nothing sent is resent.
 #[tracing::instrument(skip_all, fields(file = %file_name))]
-pub async fn apply(store: &Store, clock: &dyn Clock, templates: &Templates, text: &str, file_name: &str) -> anyhow::Result<ApplyOutcome> {
+pub async fn apply(
+    store: &Store,
+    clock: &dyn Clock,
+    templates: &Templates,
+    text: &str,
+    file_name: &str,
+) -> anyhow::Result<ApplyOutcome> {
     let campaign = Campaign::from_toml(text, file_name)?;
-    templates.check_campaign(&campaign).map_err(|e| anyhow::anyhow!("{file_name}: {e}"))?;
+    templates
+        .check_campaign(&campaign)
+        .map_err(|e| anyhow::anyhow!("{file_name}: {e}"))?;
     let definition = serde_json::to_string(&campaign)?;
     if let Some(existing) = store.campaign_by_slug(&campaign.slug).await? {
         if existing.status == Status::Cancelled.as_str() {
-            anyhow::bail!("{file_name}: campaign {:?} was cancelled; give the new rollout another slug", campaign.slug);
+            anyhow::bail!(
+                "{file_name}: campaign {:?} was cancelled; give the new rollout another slug",
+                campaign.slug
+            );
         }
         if existing.definition == definition {
-            return Ok(ApplyOutcome { slug: campaign.slug, created: false, changed: false });
+            return Ok(ApplyOutcome {
+                slug: campaign.slug,
+                created: false,
+                changed: false,
+            });
         }
     }
     let (_, created) = store
-        .upsert_campaign(&campaign.slug, &campaign.name, &definition, to_millis(campaign.starts_at.into()), to_millis(clock.now()))
+        .upsert_campaign(
+            &campaign.slug,
+            &campaign.name,
+            &definition,
+            to_millis(campaign.starts_at.into()),
+            to_millis(clock.now()),
+        )
         .await?;
-    Ok(ApplyOutcome { slug: campaign.slug, created, changed: true })
+    Ok(ApplyOutcome {
+        slug: campaign.slug,
+        created,
+        changed: true,
+    })
 }
 
 /// The stored definition of a campaign row.
 pub fn definition_of(row: &CampaignRow) -> anyhow::Result<Campaign> {
-    serde_json::from_str(&row.definition).map_err(|e| anyhow::anyhow!("campaign {:?} has an unreadable stored definition ({e}); apply its file again", row.slug))
+    serde_json::from_str(&row.definition).map_err(|e| {
+        anyhow::anyhow!(
+            "campaign {:?} has an unreadable stored definition ({e}); apply its file again",
+            row.slug
+        )
+    })
 }
 
 /// Looks a campaign up by slug, with an error that says how to list them.
 pub async fn find(store: &Store, slug: &str) -> anyhow::Result<CampaignRow> {
-    store
-        .campaign_by_slug(slug)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no campaign with slug {slug:?}; `ambassador campaign list` shows them"))
+    store.campaign_by_slug(slug).await?.ok_or_else(|| {
+        anyhow::anyhow!("no campaign with slug {slug:?}; `ambassador campaign list` shows them")
+    })
 }
 
 /// Pauses, resumes or cancels. Cancelling also cancels every pending message.
-pub async fn set_status(store: &Store, clock: &dyn Clock, slug: &str, status: Status) -> anyhow::Result<()> {
+pub async fn set_status(
+    store: &Store,
+    clock: &dyn Clock,
+    slug: &str,
+    status: Status,
+) -> anyhow::Result<()> {
     let row = find(store, slug).await?;
     if row.status == Status::Cancelled.as_str() && status != Status::Cancelled {
         anyhow::bail!("campaign {slug:?} was cancelled and cannot be resumed");
     }
     let now = to_millis(clock.now());
-    store.set_campaign_status(slug, status.as_str(), now).await?;
+    store
+        .set_campaign_status(slug, status.as_str(), now)
+        .await?;
     if status == Status::Cancelled {
-        store.cancel_pending(row.id, now, "campaign cancelled").await?;
+        store
+            .cancel_pending(row.id, now, "campaign cancelled")
+            .await?;
     }
     Ok(())
 }

@@ -30,7 +30,11 @@ pub struct PlanContext {
 
 /// Runs one planning tick over every active campaign that has started.
 #[tracing::instrument(skip_all)]
-pub async fn plan(store: &Store, clock: &dyn Clock, ctx: &PlanContext) -> anyhow::Result<PlanReport> {
+pub async fn plan(
+    store: &Store,
+    clock: &dyn Clock,
+    ctx: &PlanContext,
+) -> anyhow::Result<PlanReport> {
     let mut report = PlanReport::default();
     for row in store.campaigns().await? {
         if row.status != super::Status::Active.as_str() {
@@ -42,8 +46,15 @@ pub async fn plan(store: &Store, clock: &dyn Clock, ctx: &PlanContext) -> anyhow
             continue;
         }
         report.enrolled += enrol(store, row.id, &campaign, now, ctx).await?;
-        let time_steps: Vec<String> = campaign.steps.iter().filter(|s| s.at.is_some() && s.to == Recipient::Person).map(|s| s.name.clone()).collect();
-        let (left, cancelled) = store.sync_leavers(row.id, to_millis(now), &time_steps).await?;
+        let time_steps: Vec<String> = campaign
+            .steps
+            .iter()
+            .filter(|s| s.at.is_some() && s.to == Recipient::Person)
+            .map(|s| s.name.clone())
+            .collect();
+        let (left, cancelled) = store
+            .sync_leavers(row.id, to_millis(now), &time_steps)
+            .await?;
         report.left += left;
         report.cancelled += cancelled;
         let messages = due_messages(store, row.id, &campaign, now, ctx).await?;
@@ -55,7 +66,13 @@ pub async fn plan(store: &Store, clock: &dyn Clock, ctx: &PlanContext) -> anyhow
     Ok(report)
 }
 
-async fn enrol(store: &Store, campaign_id: i64, campaign: &Campaign, now: DateTime<Utc>, ctx: &PlanContext) -> anyhow::Result<u64> {
+async fn enrol(
+    store: &Store,
+    campaign_id: i64,
+    campaign: &Campaign,
+    now: DateTime<Utc>,
+    ctx: &PlanContext,
+) -> anyhow::Result<u64> {
     let enrolled_at = now.max(campaign.starts_at.with_timezone(&Utc));
     let due_at = campaign.due.resolve(enrolled_at, ctx.org_tz);
     let rows: Vec<(i64, i64, i64)> = store
@@ -69,8 +86,18 @@ async fn enrol(store: &Store, campaign_id: i64, campaign: &Campaign, now: DateTi
 }
 
 /// Every message of this campaign that is due now and not yet in the outbox.
-async fn due_messages(store: &Store, campaign_id: i64, campaign: &Campaign, now: DateTime<Utc>, ctx: &PlanContext) -> anyhow::Result<Vec<NewMessage>> {
-    let enqueued: HashSet<(i64, String)> = store.enqueued_steps(campaign_id).await?.into_iter().collect();
+async fn due_messages(
+    store: &Store,
+    campaign_id: i64,
+    campaign: &Campaign,
+    now: DateTime<Utc>,
+    ctx: &PlanContext,
+) -> anyhow::Result<Vec<NewMessage>> {
+    let enqueued: HashSet<(i64, String)> = store
+        .enqueued_steps(campaign_id)
+        .await?
+        .into_iter()
+        .collect();
     let rows = store.planning_rows(campaign_id).await?;
     let mut placer = Placer::new(store, campaign_id, campaign, ctx).await?;
     let mut out = Vec::new();
@@ -78,8 +105,19 @@ async fn due_messages(store: &Store, campaign_id: i64, campaign: &Campaign, now:
         let already = |step: &str| enqueued.contains(&(row.enrolment_id, step.to_string()));
         match row.completed_at {
             Some(done) => {
-                for step in campaign.steps.iter().filter(|s| s.on == Some(Trigger::Completion) && !already(&s.name)) {
-                    out.push(placer.person_message(campaign, row, &step.name, from_millis(done), now, "pending"));
+                for step in campaign
+                    .steps
+                    .iter()
+                    .filter(|s| s.on == Some(Trigger::Completion) && !already(&s.name))
+                {
+                    out.push(placer.person_message(
+                        campaign,
+                        row,
+                        &step.name,
+                        from_millis(done),
+                        now,
+                        "pending",
+                    ));
                 }
             }
             None => person_steps_due(campaign, row, now, &already, &mut placer, &mut out),
@@ -93,16 +131,29 @@ async fn due_messages(store: &Store, campaign_id: i64, campaign: &Campaign, now:
 /// joiner, or a daemon that was down), only one goes out: the announcement if
 /// it was never sent, else the latest reminder; the others are recorded as
 /// skipped so nobody gets a burst of messages.
-fn person_steps_due(campaign: &Campaign, row: &PlanningRow, now: DateTime<Utc>, already: &dyn Fn(&str) -> bool, placer: &mut Placer, out: &mut Vec<NewMessage>) {
+fn person_steps_due(
+    campaign: &Campaign,
+    row: &PlanningRow,
+    now: DateTime<Utc>,
+    already: &dyn Fn(&str) -> bool,
+    placer: &mut Placer,
+    out: &mut Vec<NewMessage>,
+) {
     let (enrolled_at, due_at) = (from_millis(row.enrolled_at), from_millis(row.due_at));
     let person_steps: Vec<(&str, DateTime<Utc>)> = campaign
         .steps
         .iter()
         .filter(|s| s.to == Recipient::Person)
-        .filter_map(|s| s.at.map(|at: Offset| (s.name.as_str(), at.resolve(enrolled_at, due_at))))
+        .filter_map(|s| {
+            s.at.map(|at: Offset| (s.name.as_str(), at.resolve(enrolled_at, due_at)))
+        })
         .collect();
     let first = person_steps.first().map(|(name, _)| *name);
-    let mut due: Vec<(&str, DateTime<Utc>)> = person_steps.iter().copied().filter(|(name, at)| *at <= now && !already(name)).collect();
+    let mut due: Vec<(&str, DateTime<Utc>)> = person_steps
+        .iter()
+        .copied()
+        .filter(|(name, at)| *at <= now && !already(name))
+        .collect();
     if due.is_empty() {
         return;
     }
@@ -118,12 +169,20 @@ fn person_steps_due(campaign: &Campaign, row: &PlanningRow, now: DateTime<Utc>, 
 }
 
 /// One digest per manager per week, listing their overdue people.
-fn manager_digests(campaign: &Campaign, rows: &[PlanningRow], now: DateTime<Utc>, placer: &mut Placer, out: &mut Vec<NewMessage>) {
+fn manager_digests(
+    campaign: &Campaign,
+    rows: &[PlanningRow],
+    now: DateTime<Utc>,
+    placer: &mut Placer,
+    out: &mut Vec<NewMessage>,
+) {
     for step in campaign.steps.iter().filter(|s| s.to == Recipient::Manager) {
         let Some(at) = step.at else { continue };
         let mut managers: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
         for row in rows.iter().filter(|r| r.completed_at.is_none()) {
-            let Some(manager) = row.manager_email.as_deref() else { continue };
+            let Some(manager) = row.manager_email.as_deref() else {
+                continue;
+            };
             let when = at.resolve(from_millis(row.enrolled_at), from_millis(row.due_at));
             if when <= now {
                 let first = managers.entry(manager).or_insert(when);
@@ -133,7 +192,10 @@ fn manager_digests(campaign: &Campaign, rows: &[PlanningRow], now: DateTime<Utc>
         let week = now.with_timezone(&placer.ctx.org_tz).iso_week();
         let cycle = format!("{}-W{:02}", week.year(), week.week());
         for (manager, when) in managers {
-            let key = format!("{}:{}:manager:{}:{}", campaign.slug, step.name, manager, cycle);
+            let key = format!(
+                "{}:{}:manager:{}:{}",
+                campaign.slug, step.name, manager, cycle
+            );
             out.push(placer.message(key, None, &step.name, manager, None, when, now, "pending"));
         }
     }
@@ -148,25 +210,73 @@ struct Placer<'a> {
 }
 
 impl<'a> Placer<'a> {
-    async fn new(store: &Store, campaign_id: i64, campaign: &'a Campaign, ctx: &'a PlanContext) -> anyhow::Result<Self> {
+    async fn new(
+        store: &Store,
+        campaign_id: i64,
+        campaign: &'a Campaign,
+        ctx: &'a PlanContext,
+    ) -> anyhow::Result<Self> {
         let next_free = match campaign.max_per_hour.filter(|n| *n > 0) {
-            Some(_) => store.last_scheduled_slot(campaign_id).await?.map(from_millis),
+            Some(_) => store
+                .last_scheduled_slot(campaign_id)
+                .await?
+                .map(from_millis),
             None => None,
         };
-        Ok(Self { campaign, ctx, campaign_id, next_free })
+        Ok(Self {
+            campaign,
+            ctx,
+            campaign_id,
+            next_free,
+        })
     }
 
-    fn person_message(&mut self, campaign: &Campaign, row: &PlanningRow, step: &str, scheduled: DateTime<Utc>, now: DateTime<Utc>, status: &'static str) -> NewMessage {
+    fn person_message(
+        &mut self,
+        campaign: &Campaign,
+        row: &PlanningRow,
+        step: &str,
+        scheduled: DateTime<Utc>,
+        now: DateTime<Utc>,
+        status: &'static str,
+    ) -> NewMessage {
         let key = format!("{}:{}:{}:0", campaign.slug, row.enrolment_id, step);
         let tz = row.time_zone.as_deref().and_then(|z| z.parse().ok());
-        self.message(key, Some(row.enrolment_id), step, &row.email, tz, scheduled, now, status)
+        self.message(
+            key,
+            Some(row.enrolment_id),
+            step,
+            &row.email,
+            tz,
+            scheduled,
+            now,
+            status,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn message(&mut self, key: String, enrolment_id: Option<i64>, step: &str, recipient: &str, tz: Option<chrono_tz::Tz>, scheduled: DateTime<Utc>, now: DateTime<Utc>, status: &'static str) -> NewMessage {
-        let not_before = if status == "pending" { self.place(&key, scheduled.max(now), tz) } else { now };
+    fn message(
+        &mut self,
+        key: String,
+        enrolment_id: Option<i64>,
+        step: &str,
+        recipient: &str,
+        tz: Option<chrono_tz::Tz>,
+        scheduled: DateTime<Utc>,
+        now: DateTime<Utc>,
+        status: &'static str,
+    ) -> NewMessage {
+        let not_before = if status == "pending" {
+            self.place(&key, scheduled.max(now), tz)
+        } else {
+            now
+        };
         NewMessage {
-            message_id: format!("<{}@{}>", uuid::Uuid::new_v4().simple(), self.ctx.message_id_domain),
+            message_id: format!(
+                "<{}@{}>",
+                uuid::Uuid::new_v4().simple(),
+                self.ctx.message_id_domain
+            ),
             dedupe_key: key,
             campaign_id: self.campaign_id,
             enrolment_id,
@@ -178,7 +288,12 @@ impl<'a> Placer<'a> {
         }
     }
 
-    fn place(&mut self, key: &str, earliest: DateTime<Utc>, tz: Option<chrono_tz::Tz>) -> DateTime<Utc> {
+    fn place(
+        &mut self,
+        key: &str,
+        earliest: DateTime<Utc>,
+        tz: Option<chrono_tz::Tz>,
+    ) -> DateTime<Utc> {
         let window = &self.campaign.send_window;
         let mut at = earliest;
         if let Some(spread) = self.campaign.spread {
@@ -201,5 +316,7 @@ impl<'a> Placer<'a> {
 
 /// FNV-1a: a tiny, stable, well-distributed hash for spreading messages.
 fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }

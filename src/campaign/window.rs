@@ -55,11 +55,22 @@ impl Window {
             })?),
             None => None,
         };
-        Ok(Self { spec, days, opens, closes, time_zone })
+        Ok(Self {
+            spec,
+            days,
+            opens,
+            closes,
+            time_zone,
+        })
     }
 
     /// The earliest instant at or after `t` inside the window.
-    pub fn next_open(&self, t: DateTime<Utc>, person_tz: Option<chrono_tz::Tz>, org_tz: chrono_tz::Tz) -> DateTime<Utc> {
+    pub fn next_open(
+        &self,
+        t: DateTime<Utc>,
+        person_tz: Option<chrono_tz::Tz>,
+        org_tz: chrono_tz::Tz,
+    ) -> DateTime<Utc> {
         let tz = person_tz.or(self.time_zone).unwrap_or(org_tz);
         let local = t.with_timezone(&tz);
         let mut date = local.date_naive();
@@ -83,7 +94,12 @@ impl Window {
 }
 
 impl SendWindow {
-    pub fn next_open(&self, t: DateTime<Utc>, person_tz: Option<chrono_tz::Tz>, org_tz: chrono_tz::Tz) -> DateTime<Utc> {
+    pub fn next_open(
+        &self,
+        t: DateTime<Utc>,
+        person_tz: Option<chrono_tz::Tz>,
+        org_tz: chrono_tz::Tz,
+    ) -> DateTime<Utc> {
         match self {
             SendWindow::Always => t,
             SendWindow::Hours(w) => w.next_open(t, person_tz, org_tz),
@@ -93,7 +109,9 @@ impl SendWindow {
 
 fn parse_days(raw: &str) -> Result<[bool; 7], String> {
     let day = |s: &str| -> Result<Weekday, String> {
-        s.trim().parse::<Weekday>().map_err(|_| format!("send_window.days = {raw:?}: {s:?} is not a weekday; write e.g. \"Mon-Fri\""))
+        s.trim().parse::<Weekday>().map_err(|_| {
+            format!("send_window.days = {raw:?}: {s:?} is not a weekday; write e.g. \"Mon-Fri\"")
+        })
     };
     let mut days = [false; 7];
     for part in raw.split(',') {
@@ -115,7 +133,9 @@ fn parse_days(raw: &str) -> Result<[bool; 7], String> {
 }
 
 fn parse_hours(raw: &str) -> Result<(NaiveTime, NaiveTime), String> {
-    let bad = || format!("send_window.hours = {raw:?}: write opening and closing time, e.g. \"09:00-16:00\"");
+    let bad = || {
+        format!("send_window.hours = {raw:?}: write opening and closing time, e.g. \"09:00-16:00\"")
+    };
     let (from, to) = raw.split_once('-').ok_or_else(bad)?;
     let parse = |s: &str| NaiveTime::parse_from_str(s.trim(), "%H:%M").map_err(|_| bad());
     let (opens, closes) = (parse(from)?, parse(to)?);
@@ -166,7 +186,9 @@ mod tests {
 
     fn ny(s: &str) -> DateTime<Utc> {
         chrono_tz::America::New_York
-            .from_local_datetime(&chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap())
+            .from_local_datetime(
+                &chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap(),
+            )
             .unwrap()
             .with_timezone(&Utc)
     }
@@ -181,7 +203,10 @@ mod tests {
     fn friday_evening_waits_for_monday_morning() {
         // 2027-01-15 is a Friday; Monday 18th is a holiday, so Tuesday 09:00.
         let t = ny("2027-01-15 17:00");
-        assert_eq!(window().next_open(t, None, chrono_tz::UTC), ny("2027-01-19 09:00"));
+        assert_eq!(
+            window().next_open(t, None, chrono_tz::UTC),
+            ny("2027-01-19 09:00")
+        );
     }
 
     #[test]
@@ -189,7 +214,15 @@ mod tests {
         // 09:00 in New York is 06:00 in Los Angeles: too early there.
         let t = ny("2027-01-12 09:00");
         let la = chrono_tz::America::Los_Angeles;
-        let expected = la.from_local_datetime(&NaiveDate::from_ymd_opt(2027, 1, 12).unwrap().and_hms_opt(9, 0, 0).unwrap()).unwrap().with_timezone(&Utc);
+        let expected = la
+            .from_local_datetime(
+                &NaiveDate::from_ymd_opt(2027, 1, 12)
+                    .unwrap()
+                    .and_hms_opt(9, 0, 0)
+                    .unwrap(),
+            )
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(window().next_open(t, Some(la), chrono_tz::UTC), expected);
     }
 

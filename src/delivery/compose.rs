@@ -2,7 +2,10 @@
 //! template needs, renders, and builds MIME. `campaign preview` uses the same
 //! path, so a preview is byte for byte what would be sent (but for Date).
 
-use super::context::{days_until, full_name, human_date, CampaignView, Links, Manager, MessageContext, Organisation, OverduePerson, Person, StepView};
+use super::context::{
+    days_until, full_name, human_date, CampaignView, Links, Manager, MessageContext, Organisation,
+    OverduePerson, Person, StepView,
+};
 use super::message::{build, Headers};
 use super::templates::Templates;
 use crate::campaign::{Campaign, Recipient};
@@ -31,7 +34,11 @@ pub struct Composer {
 }
 
 impl Composer {
-    pub fn new(store: Store, templates: SharedTemplates, settings: &Settings) -> anyhow::Result<Self> {
+    pub fn new(
+        store: Store,
+        templates: SharedTemplates,
+        settings: &Settings,
+    ) -> anyhow::Result<Self> {
         let from: Mailbox = settings.smtp.from.parse().map_err(|e| anyhow::anyhow!("smtp.from = {:?} is not a valid sender ({e}); write e.g. \"SOAR Ambassador <ambassador@hospital.org>\"", settings.smtp.from))?;
         let domain = from.email.domain().to_string();
         Ok(Self {
@@ -51,13 +58,27 @@ impl Composer {
     }
 
     pub fn templates(&self) -> Arc<Templates> {
-        self.templates.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.templates
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The message for a claimed row; `None` when there is nothing to say
     /// (a manager whose people all completed since the digest was planned).
-    pub async fn compose(&self, m: &ClaimedMessage, campaign: &Campaign, now: DateTime<Utc>) -> anyhow::Result<Option<Message>> {
-        let step = campaign.step(&m.step).ok_or_else(|| anyhow::anyhow!("campaign {} has no step {:?} any more", campaign.slug, m.step))?;
+    pub async fn compose(
+        &self,
+        m: &ClaimedMessage,
+        campaign: &Campaign,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<Message>> {
+        let step = campaign.step(&m.step).ok_or_else(|| {
+            anyhow::anyhow!(
+                "campaign {} has no step {:?} any more",
+                campaign.slug,
+                m.step
+            )
+        })?;
         let context = if step.to == Recipient::Manager {
             match self.digest_context(m, campaign, now).await? {
                 Some(c) => c,
@@ -65,31 +86,64 @@ impl Composer {
             }
         } else {
             let email = m.staff_email.as_deref().unwrap_or(&m.recipient);
-            let mut person = Person::new(m.first_name.as_deref().unwrap_or(""), m.last_name.as_deref().unwrap_or(""), email);
+            let mut person = Person::new(
+                m.first_name.as_deref().unwrap_or(""),
+                m.last_name.as_deref().unwrap_or(""),
+                email,
+            );
             person.department = m.department.clone().unwrap_or_default();
             person.role = m.role.clone().unwrap_or_default();
             person.facility = m.facility.clone().unwrap_or_default();
-            person.attributes = m.attributes.as_deref().and_then(|a| serde_json::from_str(a).ok()).unwrap_or_default();
+            person.attributes = m
+                .attributes
+                .as_deref()
+                .and_then(|a| serde_json::from_str(a).ok())
+                .unwrap_or_default();
             self.context(campaign, person, &m.step, m.due_at.map(from_millis), now)
         };
-        self.finish(&context, campaign, &step.template, &m.message_id, now).map(Some)
+        self.finish(&context, campaign, &step.template, &m.message_id, now)
+            .map(Some)
     }
 
     /// What `campaign preview` shows for one step and one person (or a sample person).
-    pub async fn preview(&self, campaign_id: i64, campaign: &Campaign, step_name: &str, to: Option<&str>, now: DateTime<Utc>) -> anyhow::Result<Message> {
+    pub async fn preview(
+        &self,
+        campaign_id: i64,
+        campaign: &Campaign,
+        step_name: &str,
+        to: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Message> {
         let step = campaign.step(step_name).ok_or_else(|| {
             let names: Vec<&str> = campaign.steps.iter().map(|s| s.name.as_str()).collect();
-            anyhow::anyhow!("campaign {} has no step {step_name:?}; its steps are: {}", campaign.slug, names.join(", "))
+            anyhow::anyhow!(
+                "campaign {} has no step {step_name:?}; its steps are: {}",
+                campaign.slug,
+                names.join(", ")
+            )
         })?;
         let mut context = super::context::sample_context(campaign, step);
         context.organisation.name = self.organisation.clone();
         if let Some(email) = to {
-            let staff = self.store.staff_by_email(&email.to_lowercase()).await?.ok_or_else(|| anyhow::anyhow!("nobody in the roster has the address {email}"))?;
+            let staff = self
+                .store
+                .staff_by_email(&email.to_lowercase())
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("nobody in the roster has the address {email}"))?;
             if step.to == Recipient::Manager {
                 let row = ClaimedMessage::digest_preview(campaign_id, step_name, &staff.email);
-                context = self.digest_context(&row, campaign, now).await?.ok_or_else(|| anyhow::anyhow!("{email} has nobody overdue in {}", campaign.slug))?;
+                context = self
+                    .digest_context(&row, campaign, now)
+                    .await?
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("{email} has nobody overdue in {}", campaign.slug)
+                    })?;
             } else {
-                let due = self.store.enrolment_of(campaign_id, staff.id).await?.map(|(_, due)| from_millis(due));
+                let due = self
+                    .store
+                    .enrolment_of(campaign_id, staff.id)
+                    .await?
+                    .map(|(_, due)| from_millis(due));
                 let mut person = Person::new(&staff.first_name, &staff.last_name, &staff.email);
                 person.department = staff.department.clone();
                 person.role = staff.role.clone();
@@ -98,26 +152,49 @@ impl Composer {
                 context = self.context(campaign, person, step_name, due, now);
             }
         }
-        let message_id = format!("<preview.{}@{}>", uuid::Uuid::new_v4().simple(), self.domain);
+        let message_id = format!(
+            "<preview.{}@{}>",
+            uuid::Uuid::new_v4().simple(),
+            self.domain
+        );
         self.finish(&context, campaign, &step.template, &message_id, now)
     }
 
-    fn context(&self, campaign: &Campaign, person: Person, step: &str, due: Option<DateTime<Utc>>, now: DateTime<Utc>) -> MessageContext {
+    fn context(
+        &self,
+        campaign: &Campaign,
+        person: Person,
+        step: &str,
+        due: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> MessageContext {
         MessageContext {
-            organisation: Organisation { name: self.organisation.clone() },
+            organisation: Organisation {
+                name: self.organisation.clone(),
+            },
             campaign: CampaignView::new(campaign, due, now, self.org_tz),
             links: links(campaign),
             pixel_url: String::new(),
             person,
-            step: StepView { name: step.to_string() },
+            step: StepView {
+                name: step.to_string(),
+            },
             manager: Manager::default(),
             overdue: Vec::new(),
             overdue_count: 0,
         }
     }
 
-    async fn digest_context(&self, m: &ClaimedMessage, campaign: &Campaign, now: DateTime<Utc>) -> anyhow::Result<Option<MessageContext>> {
-        let overdue = self.store.overdue_reports(m.campaign_id, &m.recipient, to_millis(now)).await?;
+    async fn digest_context(
+        &self,
+        m: &ClaimedMessage,
+        campaign: &Campaign,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<MessageContext>> {
+        let overdue = self
+            .store
+            .overdue_reports(m.campaign_id, &m.recipient, to_millis(now))
+            .await?;
         if overdue.is_empty() {
             return Ok(None);
         }
@@ -127,7 +204,10 @@ impl Composer {
             None => Person::new("", "", &m.recipient),
         };
         let mut context = self.context(campaign, person.clone(), &m.step, None, now);
-        context.manager = Manager { full_name: person.full_name.clone(), email: m.recipient.clone() };
+        context.manager = Manager {
+            full_name: person.full_name.clone(),
+            email: m.recipient.clone(),
+        };
         context.overdue = overdue
             .iter()
             .map(|o| OverduePerson {
@@ -143,9 +223,20 @@ impl Composer {
         Ok(Some(context))
     }
 
-    fn finish(&self, context: &MessageContext, campaign: &Campaign, template: &str, message_id: &str, now: DateTime<Utc>) -> anyhow::Result<Message> {
+    fn finish(
+        &self,
+        context: &MessageContext,
+        campaign: &Campaign,
+        template: &str,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Message> {
         let parts = self.templates().render(template, context)?;
-        let reply_to = if self.reply_to.is_empty() { campaign.contact.to_string() } else { self.reply_to.clone() };
+        let reply_to = if self.reply_to.is_empty() {
+            campaign.contact.to_string()
+        } else {
+            self.reply_to.clone()
+        };
         let list_id = format!("<{}.{}>", campaign.slug, self.domain);
         let headers = Headers {
             from: &self.from,

@@ -91,7 +91,9 @@ pub struct OverduePerson {
 
 /// "Ann Lee", or whichever half is known.
 pub fn full_name(first: &str, last: &str) -> String {
-    format!("{} {}", first.trim(), last.trim()).trim().to_string()
+    format!("{} {}", first.trim(), last.trim())
+        .trim()
+        .to_string()
 }
 
 /// Dates as people read them: "Friday, 12 February 2027".
@@ -110,7 +112,12 @@ pub fn days_until(due: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
 }
 
 impl CampaignView {
-    pub fn new(campaign: &Campaign, due: Option<DateTime<Utc>>, now: DateTime<Utc>, tz: chrono_tz::Tz) -> Self {
+    pub fn new(
+        campaign: &Campaign,
+        due: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        tz: chrono_tz::Tz,
+    ) -> Self {
         Self {
             slug: campaign.slug.clone(),
             name: campaign.name.clone(),
@@ -131,17 +138,32 @@ pub fn sample_context(campaign: &Campaign, step: &Step) -> MessageContext {
     person.department = "Supply Chain".into();
     let digest = step.to == Recipient::Manager;
     MessageContext {
-        organisation: Organisation { name: "Example Health".into() },
+        organisation: Organisation {
+            name: "Example Health".into(),
+        },
         person,
         campaign: CampaignView::new(campaign, Some(due), now, tz),
         links: Links {
             course: campaign.course_url.clone(),
             video: campaign.video_url.clone().unwrap_or_default(),
-            complete: if campaign.completion_link { "https://example.org/complete".into() } else { String::new() },
+            complete: if campaign.completion_link {
+                "https://example.org/complete".into()
+            } else {
+                String::new()
+            },
         },
         pixel_url: String::new(),
-        step: StepView { name: step.name.clone() },
-        manager: if digest { Manager { full_name: "Sample Manager".into(), email: "manager@example.org".into() } } else { Manager::default() },
+        step: StepView {
+            name: step.name.clone(),
+        },
+        manager: if digest {
+            Manager {
+                full_name: "Sample Manager".into(),
+                email: "manager@example.org".into(),
+            }
+        } else {
+            Manager::default()
+        },
         overdue: if digest {
             vec![OverduePerson {
                 full_name: "Sample Person".into(),

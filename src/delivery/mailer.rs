@@ -36,7 +36,9 @@ pub enum Mailer {
 impl Mailer {
     pub fn from_settings(smtp: &SmtpSettings, pool_size: usize) -> Self {
         match smtp.transport {
-            Transport::File => Mailer::File { dir: smtp.outbox_dir.clone() },
+            Transport::File => Mailer::File {
+                dir: smtp.outbox_dir.clone(),
+            },
             Transport::Smtp => Mailer::Smtp(SmtpPool::new(smtp, pool_size)),
         }
     }
@@ -60,7 +62,10 @@ async fn write_eml(dir: &std::path::Path, stem: &str, raw: &[u8]) -> SendOutcome
     }
     .await;
     match result {
-        Ok(()) => SendOutcome::Accepted(format!("written to {}", dir.join(format!("{stem}.eml")).display())),
+        Ok(()) => SendOutcome::Accepted(format!(
+            "written to {}",
+            dir.join(format!("{stem}.eml")).display()
+        )),
         Err(e) => SendOutcome::Transient(format!("cannot write to {}: {e}", dir.display())),
     }
 }
@@ -80,13 +85,18 @@ pub struct SmtpPool {
 impl std::fmt::Debug for SmtpPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Credentials stay out of Debug output.
-        f.debug_struct("SmtpPool").field("host", &self.host).field("port", &self.port).field("tls", &self.tls).finish_non_exhaustive()
+        f.debug_struct("SmtpPool")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
     }
 }
 
 impl SmtpPool {
     pub fn new(smtp: &SmtpSettings, pool_size: usize) -> Self {
-        let credentials = (!smtp.username.is_empty()).then(|| Credentials::new(smtp.username.clone(), smtp.password.expose().to_string()));
+        let credentials = (!smtp.username.is_empty())
+            .then(|| Credentials::new(smtp.username.clone(), smtp.password.expose().to_string()));
         Self {
             host: smtp.host.clone(),
             port: smtp.port,
@@ -108,18 +118,35 @@ impl SmtpPool {
             Some(c) if !c.has_broken() => c,
             _ => match tokio::time::timeout(self.timeout, self.connect()).await {
                 Ok(Ok(c)) => c,
-                Ok(Err(e)) => return SendOutcome::Transient(format!("cannot connect to {}:{}: {e}", self.host, self.port)),
-                Err(_) => return SendOutcome::Transient(format!("connecting to {}:{} timed out", self.host, self.port)),
+                Ok(Err(e)) => {
+                    return SendOutcome::Transient(format!(
+                        "cannot connect to {}:{}: {e}",
+                        self.host, self.port
+                    ))
+                }
+                Err(_) => {
+                    return SendOutcome::Transient(format!(
+                        "connecting to {}:{} timed out",
+                        self.host, self.port
+                    ))
+                }
             },
         };
         let outcome = match tokio::time::timeout(self.timeout, conn.send(envelope, raw)).await {
-            Ok(Ok(reply)) => SendOutcome::Accepted(format!("{} {}", reply.code(), reply.message().collect::<Vec<_>>().join(" "))),
+            Ok(Ok(reply)) => SendOutcome::Accepted(format!(
+                "{} {}",
+                reply.code(),
+                reply.message().collect::<Vec<_>>().join(" ")
+            )),
             Ok(Err(e)) if e.is_permanent() => SendOutcome::Permanent(e.to_string()),
             Ok(Err(e)) => SendOutcome::Transient(e.to_string()),
             Err(_) => SendOutcome::Transient("the relay did not answer in time".into()),
         };
         if matches!(outcome, SendOutcome::Accepted(_)) && !conn.has_broken() {
-            self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+            self.idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(conn);
         }
         outcome
     }
@@ -129,13 +156,23 @@ impl SmtpPool {
         let mut conn = if self.tls == Tls::Tls {
             // Implicit TLS goes through lettre's own connect (Nagle stays on there).
             let tls = TlsParameters::new(self.host.clone()).map_err(text)?;
-            AsyncSmtpConnection::connect_tokio1((self.host.as_str(), self.port), Some(self.timeout), &self.hello, Some(tls), None)
-                .await
-                .map_err(text)?
+            AsyncSmtpConnection::connect_tokio1(
+                (self.host.as_str(), self.port),
+                Some(self.timeout),
+                &self.hello,
+                Some(tls),
+                None,
+            )
+            .await
+            .map_err(text)?
         } else {
-            let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port)).await.map_err(|e| e.to_string())?;
+            let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+                .await
+                .map_err(|e| e.to_string())?;
             tcp.set_nodelay(true).map_err(|e| e.to_string())?;
-            let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await.map_err(text)?;
+            let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
+                .await
+                .map_err(text)?;
             if self.tls == Tls::Starttls {
                 let tls = TlsParameters::new(self.host.clone()).map_err(text)?;
                 conn.starttls(tls, &self.hello).await.map_err(text)?;
@@ -143,7 +180,9 @@ impl SmtpPool {
             conn
         };
         if let Some(credentials) = &self.credentials {
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials).await.map_err(text)?;
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                .await
+                .map_err(text)?;
         }
         Ok(conn)
     }

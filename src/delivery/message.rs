@@ -26,7 +26,10 @@ pub struct Headers<'a> {
 
 /// Builds the multipart/alternative message (text first, HTML preferred).
 pub fn build(parts: &RenderedEmail, h: &Headers<'_>) -> Result<Message, String> {
-    let to_address = h.to_email.parse().map_err(|e| format!("recipient {:?}: {e}", h.to_email))?;
+    let to_address = h
+        .to_email
+        .parse()
+        .map_err(|e| format!("recipient {:?}: {e}", h.to_email))?;
     let name = header_safe(h.to_name);
     let to = Mailbox::new((!name.is_empty()).then_some(name), to_address);
     let mut builder = Message::builder()
@@ -35,19 +38,41 @@ pub fn build(parts: &RenderedEmail, h: &Headers<'_>) -> Result<Message, String> 
         .subject(header_safe(&parts.subject))
         .message_id(Some(header_safe(h.message_id)))
         .date(h.date.into())
-        .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("List-Id"), header_safe(h.list_id)))
-        .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("X-Ambassador-Campaign"), header_safe(h.campaign)))
-        .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("X-Ambassador-Step"), header_safe(h.step)))
-        .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), "auto-generated".into()));
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("List-Id"),
+            header_safe(h.list_id),
+        ))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("X-Ambassador-Campaign"),
+            header_safe(h.campaign),
+        ))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("X-Ambassador-Step"),
+            header_safe(h.step),
+        ))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".into(),
+        ));
     if let Some(reply_to) = h.reply_to.filter(|r| !r.is_empty()) {
-        let mailbox: Mailbox = reply_to.parse().map_err(|e| format!("reply-to {reply_to:?}: {e}"))?;
+        let mailbox: Mailbox = reply_to
+            .parse()
+            .map_err(|e| format!("reply-to {reply_to:?}: {e}"))?;
         builder = builder.reply_to(mailbox);
     }
     builder
         .multipart(
             MultiPart::alternative()
-                .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(parts.text.clone()))
-                .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(parts.html.clone())),
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(parts.text.clone()),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(parts.html.clone()),
+                ),
         )
         .map_err(|e| format!("cannot build the message: {e}"))
 }
@@ -55,7 +80,10 @@ pub fn build(parts: &RenderedEmail, h: &Headers<'_>) -> Result<Message, String> 
 /// A header value on one line: control characters become spaces, runs of
 /// white space collapse, and the length is capped.
 pub fn header_safe(value: &str) -> String {
-    let cleaned: String = value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let cleaned: String = value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     let mut line = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
     if line.chars().count() > 200 {
         line = line.chars().take(200).collect();
@@ -68,7 +96,11 @@ mod tests {
     use super::*;
 
     fn parts() -> RenderedEmail {
-        RenderedEmail { subject: "Hi".into(), html: "<p>Hi</p>".into(), text: "Hi".into() }
+        RenderedEmail {
+            subject: "Hi".into(),
+            html: "<p>Hi</p>".into(),
+            text: "Hi".into(),
+        }
     }
 
     #[test]

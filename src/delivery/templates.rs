@@ -10,19 +10,71 @@ use std::path::Path;
 
 /// The templates shipped in the binary: (name, part, source).
 const EMBEDDED: &[(&str, &str, &str)] = &[
-    ("layout", "html", include_str!("../../templates/email/layout.html.hbs")),
-    ("news_item", "subject", include_str!("../../templates/email/news_item.subject.hbs")),
-    ("news_item", "html", include_str!("../../templates/email/news_item.html.hbs")),
-    ("news_item", "txt", include_str!("../../templates/email/news_item.txt.hbs")),
-    ("reminder", "subject", include_str!("../../templates/email/reminder.subject.hbs")),
-    ("reminder", "html", include_str!("../../templates/email/reminder.html.hbs")),
-    ("reminder", "txt", include_str!("../../templates/email/reminder.txt.hbs")),
-    ("escalation", "subject", include_str!("../../templates/email/escalation.subject.hbs")),
-    ("escalation", "html", include_str!("../../templates/email/escalation.html.hbs")),
-    ("escalation", "txt", include_str!("../../templates/email/escalation.txt.hbs")),
-    ("thanks", "subject", include_str!("../../templates/email/thanks.subject.hbs")),
-    ("thanks", "html", include_str!("../../templates/email/thanks.html.hbs")),
-    ("thanks", "txt", include_str!("../../templates/email/thanks.txt.hbs")),
+    (
+        "layout",
+        "html",
+        include_str!("../../templates/email/layout.html.hbs"),
+    ),
+    (
+        "news_item",
+        "subject",
+        include_str!("../../templates/email/news_item.subject.hbs"),
+    ),
+    (
+        "news_item",
+        "html",
+        include_str!("../../templates/email/news_item.html.hbs"),
+    ),
+    (
+        "news_item",
+        "txt",
+        include_str!("../../templates/email/news_item.txt.hbs"),
+    ),
+    (
+        "reminder",
+        "subject",
+        include_str!("../../templates/email/reminder.subject.hbs"),
+    ),
+    (
+        "reminder",
+        "html",
+        include_str!("../../templates/email/reminder.html.hbs"),
+    ),
+    (
+        "reminder",
+        "txt",
+        include_str!("../../templates/email/reminder.txt.hbs"),
+    ),
+    (
+        "escalation",
+        "subject",
+        include_str!("../../templates/email/escalation.subject.hbs"),
+    ),
+    (
+        "escalation",
+        "html",
+        include_str!("../../templates/email/escalation.html.hbs"),
+    ),
+    (
+        "escalation",
+        "txt",
+        include_str!("../../templates/email/escalation.txt.hbs"),
+    ),
+    (
+        "thanks",
+        "subject",
+        include_str!("../../templates/email/thanks.subject.hbs"),
+    ),
+    (
+        "thanks",
+        "html",
+        include_str!("../../templates/email/thanks.html.hbs"),
+    ),
+    (
+        "thanks",
+        "txt",
+        include_str!("../../templates/email/thanks.txt.hbs"),
+    ),
 ];
 
 /// One rendered message, before it becomes MIME.
@@ -45,10 +97,20 @@ pub struct Templates {
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     #[error("template {name}.{part}: {source}")]
-    Syntax { name: String, part: String, source: Box<handlebars::TemplateError> },
+    Syntax {
+        name: String,
+        part: String,
+        source: Box<handlebars::TemplateError>,
+    },
     #[error("template {name}.{part}: {source}")]
-    Render { name: String, part: String, source: Box<handlebars::RenderError> },
-    #[error("no template named {0:?}; templates need NAME.subject.hbs, NAME.html.hbs and NAME.txt.hbs")]
+    Render {
+        name: String,
+        part: String,
+        source: Box<handlebars::RenderError>,
+    },
+    #[error(
+        "no template named {0:?}; templates need NAME.subject.hbs, NAME.html.hbs and NAME.txt.hbs"
+    )]
     Missing(String),
     #[error("cannot read templates from {dir}: {source}")]
     Io { dir: String, source: std::io::Error },
@@ -62,7 +124,10 @@ impl Templates {
 
     /// The shipped templates, overridden by any NAME.PART.hbs in `dir`.
     pub fn load(dir: Option<&Path>) -> Result<Self, TemplateError> {
-        let mut sources: Vec<(String, String, String)> = EMBEDDED.iter().map(|(n, p, s)| (n.to_string(), p.to_string(), s.to_string())).collect();
+        let mut sources: Vec<(String, String, String)> = EMBEDDED
+            .iter()
+            .map(|(n, p, s)| (n.to_string(), p.to_string(), s.to_string()))
+            .collect();
         if let Some(dir) = dir {
             sources.extend(read_dir(dir)?);
         }
@@ -73,12 +138,22 @@ impl Templates {
         plain.register_escape_fn(handlebars::no_escape);
         let mut names = Vec::new();
         for (name, part, source) in sources {
-            let syntax = |e: handlebars::TemplateError| TemplateError::Syntax { name: name.clone(), part: part.clone(), source: Box::new(e) };
+            let syntax = |e: handlebars::TemplateError| TemplateError::Syntax {
+                name: name.clone(),
+                part: part.clone(),
+                source: Box::new(e),
+            };
             let key = format!("{name}.{part}");
             match part.as_str() {
-                "html" if name == "layout" => html.register_partial("layout", source).map_err(syntax)?,
-                "html" => html.register_template_string(&key, source).map_err(syntax)?,
-                _ => plain.register_template_string(&key, source).map_err(syntax)?,
+                "html" if name == "layout" => {
+                    html.register_partial("layout", source).map_err(syntax)?
+                }
+                "html" => html
+                    .register_template_string(&key, source)
+                    .map_err(syntax)?,
+                _ => plain
+                    .register_template_string(&key, source)
+                    .map_err(syntax)?,
             }
             if part == "subject" && !names.contains(&name) {
                 names.push(name);
@@ -92,12 +167,21 @@ impl Templates {
     }
 
     /// Renders all three parts of a template.
-    pub fn render(&self, name: &str, context: &MessageContext) -> Result<RenderedEmail, TemplateError> {
+    pub fn render(
+        &self,
+        name: &str,
+        context: &MessageContext,
+    ) -> Result<RenderedEmail, TemplateError> {
         if !self.has(name) {
             return Err(TemplateError::Missing(name.to_string()));
         }
         let render = |reg: &Handlebars<'static>, part: &str| {
-            reg.render(&format!("{name}.{part}"), context).map_err(|e| TemplateError::Render { name: name.into(), part: part.into(), source: Box::new(e) })
+            reg.render(&format!("{name}.{part}"), context)
+                .map_err(|e| TemplateError::Render {
+                    name: name.into(),
+                    part: part.into(),
+                    source: Box::new(e),
+                })
         };
         Ok(RenderedEmail {
             subject: one_line(&render(&self.plain, "subject")?),
@@ -118,20 +202,36 @@ impl Templates {
 
 /// A subject is one line of text: control characters become spaces.
 fn one_line(subject: &str) -> String {
-    let cleaned: String = subject.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let cleaned: String = subject
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<(String, String, String)>, TemplateError> {
-    let io = |source| TemplateError::Io { dir: dir.display().to_string(), source };
+    let io = |source| TemplateError::Io {
+        dir: dir.display().to_string(),
+        source,
+    };
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
-        let Some(file) = path.file_name().and_then(|f| f.to_str()) else { continue };
-        let Some(stem) = file.strip_suffix(".hbs") else { continue };
-        let Some((name, part)) = stem.rsplit_once('.') else { continue };
+        let Some(file) = path.file_name().and_then(|f| f.to_str()) else {
+            continue;
+        };
+        let Some(stem) = file.strip_suffix(".hbs") else {
+            continue;
+        };
+        let Some((name, part)) = stem.rsplit_once('.') else {
+            continue;
+        };
         if matches!(part, "subject" | "html" | "txt") {
-            found.push((name.to_string(), part.to_string(), std::fs::read_to_string(&path).map_err(io)?));
+            found.push((
+                name.to_string(),
+                part.to_string(),
+                std::fs::read_to_string(&path).map_err(io)?,
+            ));
         }
     }
     Ok(found)

@@ -47,7 +47,9 @@ pub struct Worker {
 
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Worker")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -60,8 +62,15 @@ enum Outcome {
 }
 
 impl Worker {
-    pub fn new(store: Store, clock: SharedClock, composer: Composer, mailer: Mailer, settings: DeliverySettings) -> Self {
-        let limiter = NonZeroU32::new(settings.max_per_second).map(|rate| governor::RateLimiter::direct(governor::Quota::per_second(rate)));
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        composer: Composer,
+        mailer: Mailer,
+        settings: DeliverySettings,
+    ) -> Self {
+        let limiter = NonZeroU32::new(settings.max_per_second)
+            .map(|rate| governor::RateLimiter::direct(governor::Quota::per_second(rate)));
         Self {
             store,
             clock,
@@ -159,14 +168,27 @@ impl Worker {
         let now = self.clock.now();
         let lease_until = now + self.settings.lease.as_chrono();
         let thanks = self.thanks_steps().await?;
-        let claimed = self.store.claim_due(to_millis(now), to_millis(lease_until), &self.id, limit as i64, &thanks).await?;
+        let claimed = self
+            .store
+            .claim_due(
+                to_millis(now),
+                to_millis(lease_until),
+                &self.id,
+                limit as i64,
+                &thanks,
+            )
+            .await?;
         let mut campaigns: HashMap<i64, Arc<Campaign>> = HashMap::new();
         let mut out = Vec::with_capacity(claimed.len());
         for m in claimed {
             let campaign = match campaigns.get(&m.campaign_id) {
                 Some(c) => c.clone(),
                 None => {
-                    let row = self.store.campaign_by_id(m.campaign_id).await?.ok_or_else(|| anyhow::anyhow!("campaign {} vanished", m.campaign_id))?;
+                    let row = self
+                        .store
+                        .campaign_by_id(m.campaign_id)
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("campaign {} vanished", m.campaign_id))?;
                     let c = Arc::new(definition_of(&row)?);
                     campaigns.insert(m.campaign_id, c.clone());
                     c
@@ -182,14 +204,23 @@ impl Worker {
         let mut names = Vec::new();
         for row in self.store.campaigns().await? {
             if let Ok(c) = definition_of(&row) {
-                names.extend(c.steps.iter().filter(|s| s.on == Some(Trigger::Completion)).map(|s| s.name.clone()));
+                names.extend(
+                    c.steps
+                        .iter()
+                        .filter(|s| s.on == Some(Trigger::Completion))
+                        .map(|s| s.name.clone()),
+                );
             }
         }
         Ok(names)
     }
 
     /// Delivers one message; a panic inside becomes a failed message, not a dead worker.
-    async fn deliver_guarded(self: Arc<Self>, message: ClaimedMessage, campaign: Arc<Campaign>) -> Outcome {
+    async fn deliver_guarded(
+        self: Arc<Self>,
+        message: ClaimedMessage,
+        campaign: Arc<Campaign>,
+    ) -> Outcome {
         let id = message.id;
         let worker = self.clone();
         match tokio::spawn(async move { worker.deliver_one(&message, &campaign).await }).await {
@@ -199,16 +230,31 @@ impl Worker {
                 self.finish(id, "failed", &format!("{e:#}")).await
             }
             Err(join) => {
-                tracing::error!(outbox_id = id, panic = join.is_panic(), "message composition crashed; marked failed");
-                self.finish(id, "failed", "internal error while composing this message (see logs)").await
+                tracing::error!(
+                    outbox_id = id,
+                    panic = join.is_panic(),
+                    "message composition crashed; marked failed"
+                );
+                self.finish(
+                    id,
+                    "failed",
+                    "internal error while composing this message (see logs)",
+                )
+                .await
             }
         }
     }
 
-    async fn deliver_one(&self, m: &ClaimedMessage, campaign: &Campaign) -> anyhow::Result<Outcome> {
+    async fn deliver_one(
+        &self,
+        m: &ClaimedMessage,
+        campaign: &Campaign,
+    ) -> anyhow::Result<Outcome> {
         let now = self.clock.now();
         let Some(message) = self.composer.compose(m, campaign, now).await? else {
-            return Ok(self.finish(m.id, "cancelled", "nobody left to report").await);
+            return Ok(self
+                .finish(m.id, "cancelled", "nobody left to report")
+                .await);
         };
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
@@ -226,18 +272,26 @@ impl Worker {
             }
             SendOutcome::Permanent(reply) => {
                 tracing::warn!(outbox_id = m.id, reply = %reply, "relay refused the address permanently");
-                self.store.mark_final(m.id, &self.id, now, "undeliverable", &reply).await?;
+                self.store
+                    .mark_final(m.id, &self.id, now, "undeliverable", &reply)
+                    .await?;
                 Outcome::Undeliverable
             }
-            SendOutcome::Transient(error) if m.attempts >= i64::from(self.settings.max_attempts) => {
+            SendOutcome::Transient(error)
+                if m.attempts >= i64::from(self.settings.max_attempts) =>
+            {
                 tracing::warn!(outbox_id = m.id, attempts = m.attempts, error = %error, "giving up after the last attempt");
-                self.store.mark_final(m.id, &self.id, now, "failed", &error).await?;
+                self.store
+                    .mark_final(m.id, &self.id, now, "failed", &error)
+                    .await?;
                 Outcome::Failed
             }
             SendOutcome::Transient(error) => {
                 let retry_at = now + self.backoff(m.attempts).as_millis() as i64;
                 tracing::info!(outbox_id = m.id, attempts = m.attempts, error = %error, "temporary failure; will retry");
-                self.store.mark_retry(m.id, &self.id, now, retry_at, &error).await?;
+                self.store
+                    .mark_retry(m.id, &self.id, now, retry_at, &error)
+                    .await?;
                 Outcome::Retried
             }
         })
@@ -267,5 +321,7 @@ impl Worker {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "ambassador".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "ambassador".into())
 }

@@ -38,11 +38,19 @@ pub struct Candidate {
     pub facility: String,
 }
 
-const CAMPAIGN_COLUMNS: &str = "id, slug, name, definition, status, starts_at, created_at, updated_at";
+const CAMPAIGN_COLUMNS: &str =
+    "id, slug, name, definition, status, starts_at, created_at, updated_at";
 
 impl Store {
     /// Inserts or updates a campaign by slug; returns (id, created).
-    pub async fn upsert_campaign(&self, slug: &str, name: &str, definition: &str, starts_at: i64, now: i64) -> anyhow::Result<(i64, bool)> {
+    pub async fn upsert_campaign(
+        &self,
+        slug: &str,
+        name: &str,
+        definition: &str,
+        starts_at: i64,
+        now: i64,
+    ) -> anyhow::Result<(i64, bool)> {
         let mut tx = self.begin().await?;
         let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM campaigns WHERE slug = $1")
             .bind(slug)
@@ -81,12 +89,18 @@ impl Store {
 
     pub async fn campaign_by_slug(&self, slug: &str) -> anyhow::Result<Option<CampaignRow>> {
         let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE slug = $1");
-        Ok(sqlx::query_as(&sql).bind(slug).fetch_optional(self.pool()).await?)
+        Ok(sqlx::query_as(&sql)
+            .bind(slug)
+            .fetch_optional(self.pool())
+            .await?)
     }
 
     pub async fn campaign_by_id(&self, id: i64) -> anyhow::Result<Option<CampaignRow>> {
         let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1");
-        Ok(sqlx::query_as(&sql).bind(id).fetch_optional(self.pool()).await?)
+        Ok(sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?)
     }
 
     pub async fn campaigns(&self) -> anyhow::Result<Vec<CampaignRow>> {
@@ -95,7 +109,12 @@ impl Store {
     }
 
     /// Sets the status; returns false when no campaign has this slug.
-    pub async fn set_campaign_status(&self, slug: &str, status: &str, now: i64) -> anyhow::Result<bool> {
+    pub async fn set_campaign_status(
+        &self,
+        slug: &str,
+        status: &str,
+        now: i64,
+    ) -> anyhow::Result<bool> {
         let done = sqlx::query("UPDATE campaigns SET status = $1, updated_at = $2 WHERE slug = $3")
             .bind(status)
             .bind(now)
@@ -118,7 +137,11 @@ impl Store {
     }
 
     /// Enrols people; (staff id, enrolled at, due at). Existing enrolments are kept.
-    pub async fn insert_enrolments(&self, campaign_id: i64, rows: &[(i64, i64, i64)]) -> anyhow::Result<u64> {
+    pub async fn insert_enrolments(
+        &self,
+        campaign_id: i64,
+        rows: &[(i64, i64, i64)],
+    ) -> anyhow::Result<u64> {
         let mut added = 0;
         let mut tx = self.begin().await?;
         for batch in rows.chunks(500) {
@@ -128,7 +151,11 @@ impl Store {
             );
             let mut q = sqlx::query(&sql);
             for (staff_id, enrolled_at, due_at) in batch {
-                q = q.bind(campaign_id).bind(*staff_id).bind(*enrolled_at).bind(*due_at);
+                q = q
+                    .bind(campaign_id)
+                    .bind(*staff_id)
+                    .bind(*enrolled_at)
+                    .bind(*due_at);
             }
             added += q.execute(&mut *tx).await?.rows_affected();
         }
@@ -138,7 +165,12 @@ impl Store {
 
     /// Marks enrolments of deactivated people as left (and returners as back),
     /// and cancels messages nobody should receive any more. Returns (left, cancelled).
-    pub async fn sync_leavers(&self, campaign_id: i64, now: i64, time_steps: &[String]) -> anyhow::Result<(u64, u64)> {
+    pub async fn sync_leavers(
+        &self,
+        campaign_id: i64,
+        now: i64,
+        time_steps: &[String],
+    ) -> anyhow::Result<(u64, u64)> {
         let mut tx = self.begin().await?;
         let left = sqlx::query(
             "UPDATE enrolments SET left_at = $1 WHERE campaign_id = $2 AND left_at IS NULL AND completed_at IS NULL
@@ -167,7 +199,10 @@ impl Store {
         .await?
         .rows_affected();
         if !time_steps.is_empty() {
-            let names = (0..time_steps.len()).map(|i| format!("${}", i + 3)).collect::<Vec<_>>().join(", ");
+            let names = (0..time_steps.len())
+                .map(|i| format!("${}", i + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
             let sql = format!(
                 "UPDATE outbox SET status = 'cancelled', last_error = 'completed before sending', updated_at = $1
                  WHERE campaign_id = $2 AND status = 'pending' AND step IN ({names}) AND enrolment_id IN
@@ -205,12 +240,20 @@ impl Store {
     }
 
     /// Exempts a person from a campaign; returns false when nobody has this address.
-    pub async fn exempt(&self, campaign_id: i64, email: &str, reason: &str, now: i64) -> anyhow::Result<bool> {
+    pub async fn exempt(
+        &self,
+        campaign_id: i64,
+        email: &str,
+        reason: &str,
+        now: i64,
+    ) -> anyhow::Result<bool> {
         let staff_id: Option<i64> = sqlx::query_scalar("SELECT id FROM staff WHERE email = $1")
             .bind(email)
             .fetch_optional(self.pool())
             .await?;
-        let Some(staff_id) = staff_id else { return Ok(false) };
+        let Some(staff_id) = staff_id else {
+            return Ok(false);
+        };
         let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO enrolments (campaign_id, staff_id, enrolled_at, due_at) VALUES ($1, $2, $3, $3)
@@ -242,7 +285,13 @@ impl Store {
     }
 
     /// Records a completion; returns false when already completed or not enrolled.
-    pub async fn complete_enrolment(&self, campaign_id: i64, staff_id: i64, at: i64, source: &str) -> anyhow::Result<bool> {
+    pub async fn complete_enrolment(
+        &self,
+        campaign_id: i64,
+        staff_id: i64,
+        at: i64,
+        source: &str,
+    ) -> anyhow::Result<bool> {
         let done = sqlx::query(
             "UPDATE enrolments SET completed_at = $1, completion_source = $2
              WHERE campaign_id = $3 AND staff_id = $4 AND completed_at IS NULL",
@@ -270,7 +319,12 @@ pub struct OverdueRow {
 
 impl Store {
     /// A manager's people who are past due in a campaign, not completed, exempted or gone.
-    pub async fn overdue_reports(&self, campaign_id: i64, manager_email: &str, now: i64) -> anyhow::Result<Vec<OverdueRow>> {
+    pub async fn overdue_reports(
+        &self,
+        campaign_id: i64,
+        manager_email: &str,
+        now: i64,
+    ) -> anyhow::Result<Vec<OverdueRow>> {
         Ok(sqlx::query_as(
             "SELECT s.first_name, s.last_name, s.email, s.department, s.role, e.due_at
              FROM enrolments e JOIN staff s ON s.id = e.staff_id
@@ -286,17 +340,32 @@ impl Store {
     }
 
     /// A person by address, active or not.
-    pub async fn staff_by_email(&self, email: &str) -> anyhow::Result<Option<super::roster::StaffRow>> {
-        let sql = format!("SELECT {} FROM staff WHERE email = $1", super::roster::STAFF_COLUMNS);
-        Ok(sqlx::query_as(&sql).bind(email).fetch_optional(self.pool()).await?)
+    pub async fn staff_by_email(
+        &self,
+        email: &str,
+    ) -> anyhow::Result<Option<super::roster::StaffRow>> {
+        let sql = format!(
+            "SELECT {} FROM staff WHERE email = $1",
+            super::roster::STAFF_COLUMNS
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(email)
+            .fetch_optional(self.pool())
+            .await?)
     }
 
     /// The enrolment of a person in a campaign: (id, due_at).
-    pub async fn enrolment_of(&self, campaign_id: i64, staff_id: i64) -> anyhow::Result<Option<(i64, i64)>> {
-        Ok(sqlx::query_as("SELECT id, due_at FROM enrolments WHERE campaign_id = $1 AND staff_id = $2")
-            .bind(campaign_id)
-            .bind(staff_id)
-            .fetch_optional(self.pool())
-            .await?)
+    pub async fn enrolment_of(
+        &self,
+        campaign_id: i64,
+        staff_id: i64,
+    ) -> anyhow::Result<Option<(i64, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, due_at FROM enrolments WHERE campaign_id = $1 AND staff_id = $2",
+        )
+        .bind(campaign_id)
+        .bind(staff_id)
+        .fetch_optional(self.pool())
+        .await?)
     }
 }

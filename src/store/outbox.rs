@@ -94,7 +94,14 @@ impl Store {
     /// Claims up to `limit` due messages of active campaigns for `worker`
     /// until `lease_until`, cancelling in the same transaction any whose
     /// person completed, left or was exempted since it was planned.
-    pub async fn claim_due(&self, now: i64, lease_until: i64, worker: &str, limit: i64, thanks_steps: &[String]) -> anyhow::Result<Vec<ClaimedMessage>> {
+    pub async fn claim_due(
+        &self,
+        now: i64,
+        lease_until: i64,
+        worker: &str,
+        limit: i64,
+        thanks_steps: &[String],
+    ) -> anyhow::Result<Vec<ClaimedMessage>> {
         let lock = match self.backend() {
             Backend::Postgres => "FOR UPDATE OF o SKIP LOCKED",
             Backend::Sqlite => "",
@@ -135,7 +142,9 @@ impl Store {
             q = q.bind(*id);
         }
         let claimed = q.fetch_all(&mut *tx).await?;
-        let (eligible, stale): (Vec<_>, Vec<_>) = claimed.into_iter().partition(|m| still_wanted(m, thanks_steps));
+        let (eligible, stale): (Vec<_>, Vec<_>) = claimed
+            .into_iter()
+            .partition(|m| still_wanted(m, thanks_steps));
         for m in &stale {
             sqlx::query("UPDATE outbox SET status = 'cancelled', last_error = $1, lease_until = NULL, updated_at = $2 WHERE id = $3")
                 .bind(why_unwanted(m))
@@ -149,7 +158,13 @@ impl Store {
     }
 
     /// The relay accepted the message.
-    pub async fn mark_sent(&self, id: i64, worker: &str, now: i64, reply: &str) -> anyhow::Result<()> {
+    pub async fn mark_sent(
+        &self,
+        id: i64,
+        worker: &str,
+        now: i64,
+        reply: &str,
+    ) -> anyhow::Result<()> {
         sqlx::query(
             "UPDATE outbox SET status = 'sent', accepted_at = $1, smtp_reply = $2, lease_until = NULL, last_error = NULL, updated_at = $1
              WHERE id = $3 AND leased_by = $4",
@@ -164,7 +179,14 @@ impl Store {
     }
 
     /// A temporary failure: try again at `retry_at`.
-    pub async fn mark_retry(&self, id: i64, worker: &str, now: i64, retry_at: i64, error: &str) -> anyhow::Result<()> {
+    pub async fn mark_retry(
+        &self,
+        id: i64,
+        worker: &str,
+        now: i64,
+        retry_at: i64,
+        error: &str,
+    ) -> anyhow::Result<()> {
         sqlx::query(
             "UPDATE outbox SET status = 'pending', not_before = $1, last_error = $2, lease_until = NULL, updated_at = $3
              WHERE id = $4 AND leased_by = $5",
@@ -180,7 +202,14 @@ impl Store {
     }
 
     /// A final outcome other than sent: `failed`, `undeliverable` or `cancelled`.
-    pub async fn mark_final(&self, id: i64, worker: &str, now: i64, status: &str, reply: &str) -> anyhow::Result<()> {
+    pub async fn mark_final(
+        &self,
+        id: i64,
+        worker: &str,
+        now: i64,
+        status: &str,
+        reply: &str,
+    ) -> anyhow::Result<()> {
         sqlx::query(
             "UPDATE outbox SET status = $1, smtp_reply = $2, last_error = $2, lease_until = NULL, updated_at = $3
              WHERE id = $4 AND leased_by = $5",
@@ -212,7 +241,12 @@ impl Store {
     }
 
     /// Cancels every pending message of a campaign.
-    pub async fn cancel_pending(&self, campaign_id: i64, now: i64, reason: &str) -> anyhow::Result<u64> {
+    pub async fn cancel_pending(
+        &self,
+        campaign_id: i64,
+        now: i64,
+        reason: &str,
+    ) -> anyhow::Result<u64> {
         Ok(sqlx::query("UPDATE outbox SET status = 'cancelled', last_error = $1, updated_at = $2 WHERE campaign_id = $3 AND status = 'pending'")
             .bind(reason)
             .bind(now)
