@@ -7,6 +7,7 @@ pub mod campaign;
 pub mod clock;
 pub mod config;
 pub mod delivery;
+pub mod demo;
 pub mod domain;
 pub mod report;
 pub mod roster;

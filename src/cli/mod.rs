@@ -1,7 +1,9 @@
 //! Argument definitions (clap) and the dispatch to each command.
 
+mod campaign;
 mod db;
 mod roster;
+mod serve;
 
 use ambassador::config::Settings;
 use clap::{Parser, Subcommand};
@@ -36,6 +38,29 @@ pub enum Command {
     /// Import and list the staff roster.
     #[command(subcommand)]
     Roster(roster::RosterCommand),
+    /// Apply, inspect, pause, resume, cancel and preview campaigns.
+    #[command(subcommand)]
+    Campaign(campaign::CampaignCommand),
+    /// Stop messaging one person in one campaign (on leave, trained elsewhere).
+    #[command(after_help = "Example:\n  ambassador exempt ann.lee@hospital.org --campaign soar-2027 --reason \"trained at previous employer\"")]
+    Exempt {
+        email: String,
+        #[arg(long)]
+        campaign: String,
+        /// Why; kept for the report.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Run the daemon: planning on a schedule, delivery workers, until SIGTERM.
+    #[command(after_help = "Example:\n  ambassador --config /etc/ambassador/ambassador.toml serve")]
+    Serve,
+    /// A whole rollout on embedded defaults and a simulated clock: no server, no config.
+    #[command(after_help = "Example:\n  ambassador demo --out demo-out && ls demo-out/outbox")]
+    Demo {
+        /// Where the demo database and the .eml files go (replaced on each run).
+        #[arg(long, default_value = "demo-out")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,7 +74,7 @@ pub enum ConfigCommand {
 
 impl Command {
     fn is_daemon(&self) -> bool {
-        false
+        matches!(self, Command::Serve)
     }
 }
 
@@ -67,6 +92,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Db(cmd) => db::run(cmd, &settings).await,
         Command::Roster(cmd) => roster::run(cmd, &settings).await,
+        Command::Campaign(cmd) => campaign::run(cmd, &settings).await,
+        Command::Exempt { email, campaign, reason } => campaign::exempt(&settings, &email, &campaign, &reason).await,
+        Command::Serve => serve::serve(settings).await,
+        Command::Demo { out } => serve::demo(&settings, &out).await,
     }
 }
 

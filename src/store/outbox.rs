@@ -319,3 +319,17 @@ fn why_unwanted(m: &ClaimedMessage) -> &'static str {
         "left the roster"
     }
 }
+
+impl Store {
+    /// Messages accepted by the relay, per step, in campaign order of first send.
+    pub async fn messages_by_step(&self) -> anyhow::Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as("SELECT step, COUNT(*) FROM outbox WHERE status = 'sent' GROUP BY step ORDER BY MIN(accepted_at)")
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    /// (enrolled, completed) across campaigns.
+    pub async fn enrolment_totals(&self) -> anyhow::Result<(i64, i64)> {
+        Ok(sqlx::query_as("SELECT COUNT(*), COUNT(completed_at) FROM enrolments").fetch_one(self.pool()).await?)
+    }
+}
