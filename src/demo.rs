@@ -39,7 +39,11 @@ pub async fn run(base: &Settings, out_dir: &Path) -> anyhow::Result<DemoSummary>
     std::fs::create_dir_all(out_dir)?;
     let database = out_dir.join("demo.db");
     let outbox_dir = out_dir.join("outbox");
-    for stale in [database.clone(), out_dir.join("demo.db-wal"), out_dir.join("demo.db-shm")] {
+    for stale in [
+        database.clone(),
+        out_dir.join("demo.db-wal"),
+        out_dir.join("demo.db-shm"),
+    ] {
         let _ = std::fs::remove_file(stale);
     }
     let _ = std::fs::remove_dir_all(&outbox_dir);
@@ -60,10 +64,31 @@ pub async fn run(base: &Settings, out_dir: &Path) -> anyhow::Result<DemoSummary>
     let mut story = Story::default();
 
     let report = import(&app, ROSTER, "examples/roster.csv").await?;
-    story.say(clock.now(), format!("imported examples/roster.csv: {} people", report.counts.added));
+    story.say(
+        clock.now(),
+        format!(
+            "imported examples/roster.csv: {} people",
+            report.counts.added
+        ),
+    );
     let templates = app.composer.templates();
-    crate::campaign::apply(&app.store, &clock, &templates, CAMPAIGN, "config/campaigns/soar.toml").await?;
-    story.say(clock.now(), format!("applied campaign {} ({} steps), launching {}", campaign.slug, campaign.steps.len(), campaign.starts_at));
+    crate::campaign::apply(
+        &app.store,
+        &clock,
+        &templates,
+        CAMPAIGN,
+        "config/campaigns/soar.toml",
+    )
+    .await?;
+    story.say(
+        clock.now(),
+        format!(
+            "applied campaign {} ({} steps), launching {}",
+            campaign.slug,
+            campaign.steps.len(),
+            campaign.starts_at
+        ),
+    );
 
     let end = launch + Duration::days(45);
     let mut day = 0;
@@ -86,20 +111,49 @@ pub async fn run(base: &Settings, out_dir: &Path) -> anyhow::Result<DemoSummary>
     let by_step = app.store.messages_by_step().await?;
     let (enrolled, completed) = app.store.enrolment_totals().await?;
     app.store.close().await;
-    Ok(DemoSummary { out_dir: out_dir.to_path_buf(), database, outbox_dir, events: story.events, messages_by_step: by_step, enrolled, completed })
+    Ok(DemoSummary {
+        out_dir: out_dir.to_path_buf(),
+        database,
+        outbox_dir,
+        events: story.events,
+        messages_by_step: by_step,
+        enrolled,
+        completed,
+    })
 }
 
 /// Completions, a monthly roster sync, an exemption: what happens in a real rollout.
-async fn simulate_day(app: &App, clock: &ManualClock, day: i64, story: &mut Story) -> anyhow::Result<()> {
+async fn simulate_day(
+    app: &App,
+    clock: &ManualClock,
+    day: i64,
+    story: &mut Story,
+) -> anyhow::Result<()> {
     let now = clock.now();
     if day == 16 {
         let r = import(app, ROSTER_MONTH2, "examples/roster-month2.csv").await?;
-        story.say(now, format!("monthly HR sync: {} joined, {} left, {} changed", r.counts.added, r.counts.deactivated, r.counts.updated));
+        story.say(
+            now,
+            format!(
+                "monthly HR sync: {} joined, {} left, {} changed",
+                r.counts.added, r.counts.deactivated, r.counts.updated
+            ),
+        );
     }
     if day == 5 {
         let row = crate::campaign::find(&app.store, "soar-2027").await?;
-        app.store.exempt(row.id, "marcus.webb@riverside-health.example.org", "trained at a previous employer", crate::clock::to_millis(now)).await?;
-        story.say(now, "exempted marcus.webb@… (trained at a previous employer)".into());
+        app.store
+            .exempt(
+                row.id,
+                "marcus.webb@riverside-health.example.org",
+                "trained at a previous employer",
+                crate::clock::to_millis(now),
+            )
+            .await?;
+        story.say(
+            now,
+            "exempted marcus.webb@… (trained at a previous employer)".into(),
+        );
     }
     // Deterministic completions: most people finish within a few weeks; some never do.
     let people = app.store.list_staff(false).await?;
@@ -113,7 +167,12 @@ async fn simulate_day(app: &App, clock: &ManualClock, day: i64, story: &mut Stor
             3 => 33,
             _ => continue, // never completes: reminders, then the manager hears
         };
-        if finishes_on == day && app.store.complete_enrolment(row.id, person.id, crate::clock::to_millis(now), "demo").await? {
+        if finishes_on == day
+            && app
+                .store
+                .complete_enrolment(row.id, person.id, crate::clock::to_millis(now), "demo")
+                .await?
+        {
             finished += 1;
         }
     }
@@ -124,8 +183,23 @@ async fn simulate_day(app: &App, clock: &ManualClock, day: i64, story: &mut Stor
 }
 
 async fn import(app: &App, bytes: &[u8], name: &str) -> anyhow::Result<roster::ImportReport> {
-    let options = ImportOptions { source: "hr".into(), mode: ImportMode::Sync, dry_run: false, skip_invalid: false, force: false, file_name: name.into() };
-    Ok(roster::import(&app.store, app.clock.as_ref(), &app.settings.roster, bytes, &options, &mut |_, _| {}).await?)
+    let options = ImportOptions {
+        source: "hr".into(),
+        mode: ImportMode::Sync,
+        dry_run: false,
+        skip_invalid: false,
+        force: false,
+        file_name: name.into(),
+    };
+    Ok(roster::import(
+        &app.store,
+        app.clock.as_ref(),
+        &app.settings.roster,
+        bytes,
+        &options,
+        &mut |_, _| {},
+    )
+    .await?)
 }
 
 #[derive(Default)]

@@ -13,7 +13,9 @@ use std::sync::Arc;
 #[derive(Debug, Subcommand)]
 pub enum CampaignCommand {
     /// Create or update a campaign from its TOML file (idempotent: nothing sent is sent again).
-    #[command(after_help = "Example:\n  ambassador campaign apply config/campaigns/soar.toml\n\nEvery step's template is rendered once with sample data first, so a template\nthat names a missing variable fails here, not in a recipient's inbox.")]
+    #[command(
+        after_help = "Example:\n  ambassador campaign apply config/campaigns/soar.toml\n\nEvery step's template is rendered once with sample data first, so a template\nthat names a missing variable fails here, not in a recipient's inbox."
+    )]
     Apply { file: PathBuf },
     /// List campaigns with their status and message counts.
     List,
@@ -26,7 +28,9 @@ pub enum CampaignCommand {
     /// End a campaign for good; pending messages are cancelled.
     Cancel { slug: String },
     /// Print one step's complete message (.eml) exactly as it would be sent.
-    #[command(after_help = "Examples:\n  ambassador campaign preview soar-2027 --step announcement > announcement.eml\n  ambassador campaign preview soar-2027 --step escalation --to priya.raman@hospital.org")]
+    #[command(
+        after_help = "Examples:\n  ambassador campaign preview soar-2027 --step announcement > announcement.eml\n  ambassador campaign preview soar-2027 --step escalation --to priya.raman@hospital.org"
+    )]
     Preview {
         slug: String,
         /// Step name from the campaign file.
@@ -50,8 +54,16 @@ async fn dispatch(cmd: CampaignCommand, app: &App) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match cmd {
         CampaignCommand::Apply { file } => {
-            let text = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-            let outcome = campaign::apply(&app.store, &clock, &app.composer.templates(), &text, &file.display().to_string()).await?;
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let outcome = campaign::apply(
+                &app.store,
+                &clock,
+                &app.composer.templates(),
+                &text,
+                &file.display().to_string(),
+            )
+            .await?;
             let what = match (outcome.created, outcome.changed) {
                 (true, _) => "created",
                 (false, true) => "updated (messages already sent are not sent again)",
@@ -60,54 +72,111 @@ async fn dispatch(cmd: CampaignCommand, app: &App) -> anyhow::Result<()> {
             writeln!(out, "campaign {}: {what}", outcome.slug)?;
         }
         CampaignCommand::List => {
-            writeln!(out, "{:<24} {:<10} {:<26} {:>8} {:>8} {:>8}", "slug", "status", "starts", "sent", "pending", "failed")?;
+            writeln!(
+                out,
+                "{:<24} {:<10} {:<26} {:>8} {:>8} {:>8}",
+                "slug", "status", "starts", "sent", "pending", "failed"
+            )?;
             for row in app.store.campaigns().await? {
                 let c = app.store.outbox_counts(Some(row.id)).await?;
-                writeln!(out, "{:<24} {:<10} {:<26} {:>8} {:>8} {:>8}", row.slug, row.status, from_millis(row.starts_at).to_rfc3339(), c.sent, c.pending, c.failed + c.undeliverable)?;
+                writeln!(
+                    out,
+                    "{:<24} {:<10} {:<26} {:>8} {:>8} {:>8}",
+                    row.slug,
+                    row.status,
+                    from_millis(row.starts_at).to_rfc3339(),
+                    c.sent,
+                    c.pending,
+                    c.failed + c.undeliverable
+                )?;
             }
         }
         CampaignCommand::Show { slug } => {
             let row = campaign::find(&app.store, &slug).await?;
             let c = definition_of(&row)?;
             let counts = app.store.outbox_counts(Some(row.id)).await?;
-            writeln!(out, "{} — {}\nstatus: {}\nstarts: {}\ndue: {}\ncourse: {}\ncontact: {}", c.slug, c.name, row.status, c.starts_at, c.due, c.course_url, c.contact)?;
+            writeln!(
+                out,
+                "{} — {}\nstatus: {}\nstarts: {}\ndue: {}\ncourse: {}\ncontact: {}",
+                c.slug, c.name, row.status, c.starts_at, c.due, c.course_url, c.contact
+            )?;
             writeln!(out, "audience: {}", serde_json::to_string(&c.audience)?)?;
-            writeln!(out, "send window: {}", serde_json::to_string(&c.send_window)?)?;
+            writeln!(
+                out,
+                "send window: {}",
+                serde_json::to_string(&c.send_window)?
+            )?;
             writeln!(out, "steps:")?;
             for s in &c.steps {
-                let when = s.at.map(|a| format!("at {a}")).unwrap_or_else(|| "on completion".into());
-                writeln!(out, "  {:<14} {:<16} template {:<12} to {:?}", s.name, when, s.template, s.to)?;
+                let when =
+                    s.at.map(|a| format!("at {a}"))
+                        .unwrap_or_else(|| "on completion".into());
+                writeln!(
+                    out,
+                    "  {:<14} {:<16} template {:<12} to {:?}",
+                    s.name, when, s.template, s.to
+                )?;
             }
             writeln!(out, "messages: {}", serde_json::to_string(&counts)?)?;
         }
-        CampaignCommand::Pause { slug } => set(app, &clock, &slug, Status::Paused, &mut out).await?,
-        CampaignCommand::Resume { slug } => set(app, &clock, &slug, Status::Active, &mut out).await?,
-        CampaignCommand::Cancel { slug } => set(app, &clock, &slug, Status::Cancelled, &mut out).await?,
+        CampaignCommand::Pause { slug } => {
+            set(app, &clock, &slug, Status::Paused, &mut out).await?
+        }
+        CampaignCommand::Resume { slug } => {
+            set(app, &clock, &slug, Status::Active, &mut out).await?
+        }
+        CampaignCommand::Cancel { slug } => {
+            set(app, &clock, &slug, Status::Cancelled, &mut out).await?
+        }
         CampaignCommand::Preview { slug, step, to } => {
             let row = campaign::find(&app.store, &slug).await?;
             let c = definition_of(&row)?;
-            let message = app.composer.preview(row.id, &c, &step, to.as_deref(), clock.now()).await?;
+            let message = app
+                .composer
+                .preview(row.id, &c, &step, to.as_deref(), clock.now())
+                .await?;
             out.write_all(&message.formatted())?;
         }
     }
     Ok(())
 }
 
-async fn set(app: &App, clock: &dyn Clock, slug: &str, status: Status, out: &mut impl Write) -> anyhow::Result<()> {
+async fn set(
+    app: &App,
+    clock: &dyn Clock,
+    slug: &str,
+    status: Status,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     campaign::set_status(&app.store, clock, slug, status).await?;
     writeln!(out, "campaign {slug}: {}", status.as_str())?;
     Ok(())
 }
 
 /// `ambassador exempt EMAIL --campaign SLUG --reason TEXT`.
-pub async fn exempt(settings: &Settings, email: &str, slug: &str, reason: &str) -> anyhow::Result<ExitCode> {
+pub async fn exempt(
+    settings: &Settings,
+    email: &str,
+    slug: &str,
+    reason: &str,
+) -> anyhow::Result<ExitCode> {
     let store = super::open_store(settings).await?;
     let row = campaign::find(&store, slug).await?;
-    let address = ambassador::domain::EmailAddress::parse(email).map_err(|e| anyhow::anyhow!("{email:?} {e}"))?;
-    let found = store.exempt(row.id, address.as_str(), reason, to_millis(SystemClock.now())).await?;
+    let address = ambassador::domain::EmailAddress::parse(email)
+        .map_err(|e| anyhow::anyhow!("{email:?} {e}"))?;
+    let found = store
+        .exempt(
+            row.id,
+            address.as_str(),
+            reason,
+            to_millis(SystemClock.now()),
+        )
+        .await?;
     store.close().await;
     if !found {
-        anyhow::bail!("nobody in the roster has the address {address}; `ambassador roster list` shows who is");
+        anyhow::bail!(
+            "nobody in the roster has the address {address}; `ambassador roster list` shows who is"
+        );
     }
     println!("{address} is exempt from {slug}: {reason}");
     Ok(ExitCode::SUCCESS)

@@ -42,7 +42,9 @@ pub enum Command {
     #[command(subcommand)]
     Campaign(campaign::CampaignCommand),
     /// Stop messaging one person in one campaign (on leave, trained elsewhere).
-    #[command(after_help = "Example:\n  ambassador exempt ann.lee@hospital.org --campaign soar-2027 --reason \"trained at previous employer\"")]
+    #[command(
+        after_help = "Example:\n  ambassador exempt ann.lee@hospital.org --campaign soar-2027 --reason \"trained at previous employer\""
+    )]
     Exempt {
         email: String,
         #[arg(long)]
@@ -52,7 +54,9 @@ pub enum Command {
         reason: String,
     },
     /// Run the daemon: planning on a schedule, delivery workers, until SIGTERM.
-    #[command(after_help = "Example:\n  ambassador --config /etc/ambassador/ambassador.toml serve")]
+    #[command(
+        after_help = "Example:\n  ambassador --config /etc/ambassador/ambassador.toml serve"
+    )]
     Serve,
     /// A whole rollout on embedded defaults and a simulated clock: no server, no config.
     #[command(after_help = "Example:\n  ambassador demo --out demo-out && ls demo-out/outbox")]
@@ -93,7 +97,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db(cmd) => db::run(cmd, &settings).await,
         Command::Roster(cmd) => roster::run(cmd, &settings).await,
         Command::Campaign(cmd) => campaign::run(cmd, &settings).await,
-        Command::Exempt { email, campaign, reason } => campaign::exempt(&settings, &email, &campaign, &reason).await,
+        Command::Exempt {
+            email,
+            campaign,
+            reason,
+        } => campaign::exempt(&settings, &email, &campaign, &reason).await,
         Command::Serve => serve::serve(settings).await,
         Command::Demo { out } => serve::demo(&settings, &out).await,
     }

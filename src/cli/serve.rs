@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 pub async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     let app = App::build(settings, Arc::new(SystemClock)).await?;
-    app.run_until_stopped(ambassador::shutdown::on_signal()).await?;
+    app.run_until_stopped(ambassador::shutdown::on_signal())
+        .await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -29,8 +30,18 @@ pub async fn demo(settings: &Settings, out_dir: &Path) -> anyhow::Result<ExitCod
     for (step, n) in &summary.messages_by_step {
         println!("  {step:<14} {n}");
     }
-    println!("\n{} enrolled, {} completed", summary.enrolled, summary.completed);
-    println!("every message is an .eml file in {}", summary.outbox_dir.display());
-    println!("the database is {} (try: AMBASSADOR__DATABASE__URL=sqlite://{} ambassador roster list)", summary.database.display(), summary.database.display());
+    println!(
+        "\n{} enrolled, {} completed",
+        summary.enrolled, summary.completed
+    );
+    println!(
+        "every message is an .eml file in {}",
+        summary.outbox_dir.display()
+    );
+    println!(
+        "the database is {} (try: AMBASSADOR__DATABASE__URL=sqlite://{} ambassador roster list)",
+        summary.database.display(),
+        summary.database.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -35,7 +35,11 @@ impl std::fmt::Display for RowError {
         if self.column.is_empty() {
             write!(f, "line {}: {}", self.line, self.reason)
         } else {
-            write!(f, "line {}, column {}: {}", self.line, self.column, self.reason)
+            write!(
+                f,
+                "line {}, column {}: {}",
+                self.line, self.column, self.reason
+            )
         }
     }
 }
@@ -104,12 +108,18 @@ pub fn parse(
         if count % 1024 == 0 {
             progress(record.position().map_or(0, |p| p.byte()));
         }
-        let row = RowReader { line, headers: &parsed.headers, limits };
+        let row = RowReader {
+            line,
+            headers: &parsed.headers,
+            limits,
+        };
         match row.read(&record, &columns, &mut seen) {
             Ok(person) => parsed.records.push(person),
             Err(errors) => {
                 parsed.errors.extend(errors);
-                parsed.rejected_identities.extend(identities(&record, &columns));
+                parsed
+                    .rejected_identities
+                    .extend(identities(&record, &columns));
             }
         }
     }
@@ -186,7 +196,9 @@ impl RowReader<'_> {
             Some(raw) => match EmailAddress::parse(raw) {
                 Ok(m) => Some(m),
                 Err(e) => {
-                    errors.push(self.error(header_of(Field::ManagerEmail), format!("manager email {e}")));
+                    errors.push(
+                        self.error(header_of(Field::ManagerEmail), format!("manager email {e}")),
+                    );
                     None
                 }
             },
@@ -202,17 +214,28 @@ impl RowReader<'_> {
             }
             other => other.map(|s| s.to_string()),
         };
-        let employee_id = known.get(&Field::EmployeeId).filter(|v| !v.is_empty()).map(|v| v.to_string());
+        let employee_id = known
+            .get(&Field::EmployeeId)
+            .filter(|v| !v.is_empty())
+            .map(|v| v.to_string());
         if let Some(email) = &email {
             if let Some(first) = seen.emails.insert(email.as_str().to_string(), self.line) {
                 seen.emails.insert(email.as_str().to_string(), first);
-                errors.push(self.error(header_of(Field::Email), format!("{email} already appears on line {first}; each person must appear once")));
+                errors.push(self.error(
+                    header_of(Field::Email),
+                    format!(
+                        "{email} already appears on line {first}; each person must appear once"
+                    ),
+                ));
             }
         }
         if let Some(id) = &employee_id {
             if let Some(first) = seen.employee_ids.insert(id.clone(), self.line) {
                 seen.employee_ids.insert(id.clone(), first);
-                errors.push(self.error(header_of(Field::EmployeeId), format!("employee id {id:?} already appears on line {first}")));
+                errors.push(self.error(
+                    header_of(Field::EmployeeId),
+                    format!("employee id {id:?} already appears on line {first}"),
+                ));
             }
         }
         match email {
@@ -241,7 +264,9 @@ impl RowReader<'_> {
                 '\0' => "a NUL byte".to_string(),
                 other => format!("the control character U+{:04X}", other as u32),
             };
-            return Some(format!("contains {name}; remove it from the cell in the export"));
+            return Some(format!(
+                "contains {name}; remove it from the cell in the export"
+            ));
         }
         let length = raw.chars().count();
         (length > self.limits.max_field_length).then(|| {
@@ -253,7 +278,11 @@ impl RowReader<'_> {
     }
 
     fn error(&self, column: &str, reason: String) -> RowError {
-        RowError { line: self.line, column: column.to_string(), reason }
+        RowError {
+            line: self.line,
+            column: column.to_string(),
+            reason,
+        }
     }
 }
 
