@@ -1,0 +1,159 @@
+//! The real binary, killed with SIGKILL mid-send and started again, loses
+//! nothing; only messages in flight at the kill may arrive twice, and then
+//! with the same Message-ID. SIGTERM drains and exits cleanly.
+
+mod common;
+
+use common::smtp::{Faults, SmtpServer};
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const PEOPLE: usize = 300;
+const CONCURRENCY: usize = 4;
+
+fn ambassador(config: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ambassador"));
+    cmd.arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+fn run_ok(config: &Path, args: &[&str]) {
+    let out = ambassador(config, args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn serve(config: &Path, log: &Path) -> Child {
+    let log = std::fs::File::create(log).unwrap();
+    ambassador(config, &["serve"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+fn setup(dir: &Path, smtp_port: u16) -> std::path::PathBuf {
+    let config = dir.join("ambassador.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[database]
+url = "sqlite://{db}"
+[smtp]
+transport = "smtp"
+host = "127.0.0.1"
+port = {smtp_port}
+tls = "none"
+from = "Ambassador <ambassador@hospital.example.org>"
+[delivery]
+concurrency = {CONCURRENCY}
+max_per_second = 300
+lease = "2s"
+plan_every = "1s"
+"#,
+            db = dir.join("amb.db").display()
+        ),
+    )
+    .unwrap();
+    let mut csv = String::from("Email,First Name,Department\n");
+    for i in 0..PEOPLE {
+        csv.push_str(&format!("p{i}@hospital.example.org,P{i},Procurement\n"));
+    }
+    std::fs::write(dir.join("roster.csv"), csv).unwrap();
+    std::fs::write(
+        dir.join("campaign.toml"),
+        r#"
+slug = "crash"
+name = "Crash test"
+course_url = "https://train.example.org/c"
+contact = "ambassador@hospital.example.org"
+starts_at = "2020-01-01T00:00:00Z"
+due = "3650d"
+send_window = "always"
+[[steps]]
+name = "announcement"
+at = "0s"
+template = "news_item"
+"#,
+    )
+    .unwrap();
+    run_ok(
+        &config,
+        &["roster", "import", dir.join("roster.csv").to_str().unwrap()],
+    );
+    run_ok(
+        &config,
+        &[
+            "campaign",
+            "apply",
+            dir.join("campaign.toml").to_str().unwrap(),
+        ],
+    );
+    config
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_mid_send_loses_nothing_and_sigterm_exits_cleanly() {
+    let smtp = SmtpServer::start(Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), smtp.port());
+
+    let mut first = serve(&config, &dir.path().join("first.log"));
+    smtp.wait_for(PEOPLE / 3, Duration::from_secs(60)).await;
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    let before_restart = smtp.messages().len();
+    assert!(
+        before_restart < PEOPLE,
+        "the kill must land mid-send ({before_restart} already sent)"
+    );
+
+    let mut second = serve(&config, &dir.path().join("second.log"));
+    let mut want = PEOPLE;
+    let received = loop {
+        let got = smtp.wait_for(want, Duration::from_secs(60)).await;
+        let distinct: HashSet<String> = got.iter().flat_map(|m| m.recipients.clone()).collect();
+        if distinct.len() == PEOPLE {
+            break got;
+        }
+        want = got.len() + 1;
+    };
+    let duplicates = smtp.duplicates();
+    assert_eq!(received.len(), PEOPLE + duplicates.len());
+    assert!(
+        duplicates.len() <= CONCURRENCY,
+        "only in-flight messages may repeat: {duplicates:?}"
+    );
+
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(second.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = second.wait().unwrap();
+    let log = std::fs::read_to_string(dir.path().join("second.log")).unwrap();
+    assert!(exit.success(), "SIGTERM exits with 0: {exit:?}\n{log}");
+    assert!(log.contains("no message left claimed"), "{log}");
+
+    let store = ambassador::store::Store::open(
+        &format!("sqlite://{}", dir.path().join("amb.db").display()),
+        1,
+    )
+    .await
+    .unwrap();
+    let not_sent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status <> 'sent'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(not_sent, 0);
+}
