@@ -20,6 +20,8 @@ pub struct App {
     pub templates: Arc<RwLock<Arc<Templates>>>,
     pub composer: Composer,
     pub worker: Arc<Worker>,
+    pub tracker: crate::tracking::Tracker,
+    pub metrics: crate::metrics::Metrics,
     plan_context: PlanContext,
 }
 
@@ -37,7 +39,9 @@ impl App {
         store: Store,
     ) -> anyhow::Result<Self> {
         let templates = Arc::new(RwLock::new(Arc::new(load_templates(&settings)?)));
-        let composer = Composer::new(store.clone(), templates.clone(), &settings)?;
+        let key = crate::tracking::load_or_create_key(&settings.security.token_key_file)?;
+        let tracker = crate::tracking::Tracker::new(key, &settings.http.public_url);
+        let composer = Composer::new(store.clone(), templates.clone(), &settings, tracker.clone())?;
         let mailer = Mailer::from_settings(&settings.smtp, settings.smtp.pool_size.max(1) as usize);
         let worker = Arc::new(Worker::new(
             store.clone(),
@@ -57,6 +61,8 @@ impl App {
             templates,
             composer,
             worker,
+            tracker,
+            metrics: crate::metrics::Metrics::new(),
             plan_context,
         })
     }
@@ -82,17 +88,30 @@ impl App {
         Ok((plan, delivery))
     }
 
-    /// Runs the scheduler and the delivery worker until `stop` is cancelled,
-    /// then drains: in-flight messages finish, nothing stays claimed.
+    /// Runs HTTP, the scheduler and the delivery worker until `stop` is
+    /// cancelled, then drains: open requests and in-flight messages finish,
+    /// nothing stays claimed.
     pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
+        let bind = self.settings.http.bind.clone();
+        let listener = tokio::net::TcpListener::bind(&bind)
+            .await
+            .with_context(|| format!("cannot listen on http.bind = {bind}; is another process using it?"))?;
+        tracing::info!(address = %listener.local_addr()?, "HTTP listening");
+        let http = tokio::spawn(crate::http::serve(listener, crate::http::AppState::new(self.clone(), self.metrics.clone()), stop.clone()));
         let scheduler = crate::schedule::start(self.clone(), stop.clone()).await?;
         let worker = tokio::spawn(self.worker.clone().run(stop.clone()));
         tracing::info!(worker = self.worker.id(), "ambassador is running");
         stop.cancelled().await;
         scheduler.stop().await;
         worker.await.context("the delivery worker crashed")??;
+        http.await.context("the HTTP server crashed")??;
         self.store.close().await;
         Ok(())
+    }
+
+    /// Serves HTTP on an already bound listener (tests bind port 0).
+    pub fn spawn_http(&self, listener: tokio::net::TcpListener, stop: CancellationToken) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+        tokio::spawn(crate::http::serve(listener, crate::http::AppState::new(self.clone(), self.metrics.clone()), stop))
     }
 
     /// Replaces the templates with a fresh load; on error the running ones stay.

@@ -27,6 +27,14 @@ pub struct Settings {
     pub report: Report,
     pub roster: Roster,
     pub templates: Templates,
+    pub completions: Completions,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Completions {
+    /// Extra header mappings for completion reports: "Header" = "email" | "employee_id" | ...
+    pub columns: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -123,6 +131,8 @@ pub struct Http {
 #[serde(deny_unknown_fields)]
 pub struct Security {
     pub admin_token: Secret,
+    /// SHA-256 (hex) of the admin token: lets the config hold no usable secret.
+    pub admin_token_sha256: Secret,
     pub admin_token_file: PathBuf,
     pub token_key_file: PathBuf,
 }

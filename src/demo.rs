@@ -52,6 +52,7 @@ pub async fn run(base: &Settings, out_dir: &Path) -> anyhow::Result<DemoSummary>
     settings.database.url = format!("sqlite://{}", database.display());
     settings.smtp.transport = Transport::File;
     settings.smtp.outbox_dir = outbox_dir.clone();
+    settings.security.token_key_file = out_dir.join("token.key");
     settings.delivery.max_per_second = 0;
     settings.organisation.name = "Riverside Health".into();
     settings.smtp.from = "SOAR Ambassador <ambassador@riverside-health.example.org>".into();

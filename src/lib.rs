@@ -5,15 +5,19 @@
 pub mod app;
 pub mod campaign;
 pub mod clock;
+pub mod completions;
 pub mod config;
 pub mod delivery;
 pub mod demo;
 pub mod domain;
+pub mod http;
+pub mod metrics;
 pub mod report;
 pub mod roster;
 pub mod schedule;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
+pub mod tracking;
 
 pub use app::App;

@@ -54,13 +54,18 @@ host = "127.0.0.1"
 port = {smtp_port}
 tls = "none"
 from = "Ambassador <ambassador@hospital.example.org>"
+[http]
+bind = "127.0.0.1:0"
+[security]
+token_key_file = "{key}"
 [delivery]
 concurrency = {CONCURRENCY}
 max_per_second = 300
 lease = "2s"
 plan_every = "1s"
 "#,
-            db = dir.join("amb.db").display()
+            db = dir.join("amb.db").display(),
+            key = dir.join("token.key").display()
         ),
     )
     .unwrap();
@@ -144,6 +149,12 @@ async fn sigkill_mid_send_loses_nothing_and_sigterm_exits_cleanly() {
     let log = std::fs::read_to_string(dir.path().join("second.log")).unwrap();
     assert!(exit.success(), "SIGTERM exits with 0: {exit:?}\n{log}");
     assert!(log.contains("no message left claimed"), "{log}");
+
+    // Both processes are gone: what arrived is final.
+    let received = smtp.messages();
+    let duplicates = smtp.duplicates();
+    assert_eq!(received.len(), PEOPLE + duplicates.len());
+    assert!(duplicates.len() <= CONCURRENCY, "only in-flight messages may repeat: {duplicates:?}");
 
     let store = ambassador::store::Store::open(
         &format!("sqlite://{}", dir.path().join("amb.db").display()),

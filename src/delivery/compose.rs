@@ -3,7 +3,7 @@
 //! path, so a preview is byte for byte what would be sent (but for Date).
 
 use super::context::{
-    days_until, full_name, human_date, CampaignView, Links, Manager, MessageContext, Organisation,
+    days_until, full_name, human_date, CampaignView, Manager, MessageContext, Organisation,
     OverduePerson, Person, StepView,
 };
 use super::message::{build, Headers};
@@ -31,6 +31,7 @@ pub struct Composer {
     from: Mailbox,
     reply_to: String,
     domain: String,
+    tracker: crate::tracking::Tracker,
 }
 
 impl Composer {
@@ -38,6 +39,7 @@ impl Composer {
         store: Store,
         templates: SharedTemplates,
         settings: &Settings,
+        tracker: crate::tracking::Tracker,
     ) -> anyhow::Result<Self> {
         let from: Mailbox = settings.smtp.from.parse().map_err(|e| anyhow::anyhow!("smtp.from = {:?} is not a valid sender ({e}); write e.g. \"SOAR Ambassador <ambassador@hospital.org>\"", settings.smtp.from))?;
         let domain = from.email.domain().to_string();
@@ -49,6 +51,7 @@ impl Composer {
             from,
             reply_to: settings.smtp.reply_to.clone(),
             domain,
+            tracker,
         })
     }
 
@@ -99,7 +102,7 @@ impl Composer {
                 .as_deref()
                 .and_then(|a| serde_json::from_str(a).ok())
                 .unwrap_or_default();
-            self.context(campaign, person, &m.step, m.due_at.map(from_millis), now)
+            self.context(campaign, person, m.id, &m.step, m.due_at.map(from_millis), now)
         };
         self.finish(&context, campaign, &step.template, &m.message_id, now)
             .map(Some)
@@ -149,7 +152,7 @@ impl Composer {
                 person.role = staff.role.clone();
                 person.facility = staff.facility.clone();
                 person.attributes = serde_json::from_str(&staff.attributes).unwrap_or_default();
-                context = self.context(campaign, person, step_name, due, now);
+                context = self.context(campaign, person, 0, step_name, due, now);
             }
         }
         let message_id = format!(
@@ -164,6 +167,7 @@ impl Composer {
         &self,
         campaign: &Campaign,
         person: Person,
+        outbox_id: i64,
         step: &str,
         due: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
@@ -173,8 +177,8 @@ impl Composer {
                 name: self.organisation.clone(),
             },
             campaign: CampaignView::new(campaign, due, now, self.org_tz),
-            links: links(campaign),
-            pixel_url: String::new(),
+            links: self.tracker.links(campaign, outbox_id),
+            pixel_url: self.tracker.pixel(outbox_id),
             person,
             step: StepView {
                 name: step.to_string(),
@@ -203,7 +207,7 @@ impl Composer {
             Some(s) => Person::new(&s.first_name, &s.last_name, &s.email),
             None => Person::new("", "", &m.recipient),
         };
-        let mut context = self.context(campaign, person.clone(), &m.step, None, now);
+        let mut context = self.context(campaign, person.clone(), m.id, &m.step, None, now);
         context.manager = Manager {
             full_name: person.full_name.clone(),
             email: m.recipient.clone(),
@@ -250,15 +254,6 @@ impl Composer {
             list_id: &list_id,
         };
         build(&parts, &headers).map_err(|e| anyhow::anyhow!(e))
-    }
-}
-
-/// Links in messages. Tracking (signed redirect tokens) replaces these in the tracking module.
-fn links(campaign: &Campaign) -> Links {
-    Links {
-        course: campaign.course_url.clone(),
-        video: campaign.video_url.clone().unwrap_or_default(),
-        complete: String::new(),
     }
 }
 

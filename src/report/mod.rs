@@ -2,5 +2,7 @@
 //! [`spreadsheet_cell`], so a roster value can never become a formula.
 
 mod cells;
+mod model;
 
 pub use cells::spreadsheet_cell;
+pub use model::{build, week_before, Report};

@@ -112,7 +112,7 @@ pub async fn import(
     settings: &RosterSettings,
     bytes: &[u8],
     options: &ImportOptions,
-    progress: &mut dyn FnMut(u64, u64),
+    progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<ImportReport, ImportError> {
     let unreadable = |reason: String| ImportError::Unreadable {
         file: options.file_name.clone(),

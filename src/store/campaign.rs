@@ -369,3 +369,46 @@ impl Store {
         .await?)
     }
 }
+
+/// One enrolment as the admin API lists it.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct EnrolmentView {
+    pub campaign: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub department: String,
+    pub role: String,
+    pub facility: String,
+    pub manager_email: Option<String>,
+    pub enrolled_at: i64,
+    pub due_at: i64,
+    pub completed_at: Option<i64>,
+    pub completion_source: Option<String>,
+    pub exempt_reason: Option<String>,
+    /// open | overdue | completed | exempted | left
+    pub status: String,
+}
+
+impl Store {
+    /// Enrolments, optionally of one campaign and one department, with a derived status.
+    pub async fn enrolment_list(&self, campaign: Option<&str>, department: Option<&str>, now: i64) -> anyhow::Result<Vec<EnrolmentView>> {
+        Ok(sqlx::query_as(
+            "SELECT c.slug AS campaign, s.email, s.first_name, s.last_name, s.department, s.role, s.facility, s.manager_email,
+                    e.enrolled_at, e.due_at, e.completed_at, e.completion_source, e.exempt_reason,
+                    CASE WHEN e.completed_at IS NOT NULL THEN 'completed'
+                         WHEN e.exempted_at IS NOT NULL THEN 'exempted'
+                         WHEN e.left_at IS NOT NULL THEN 'left'
+                         WHEN e.due_at < $1 THEN 'overdue'
+                         ELSE 'open' END AS status
+             FROM enrolments e JOIN staff s ON s.id = e.staff_id JOIN campaigns c ON c.id = e.campaign_id
+             WHERE ($2 = '' OR c.slug = $2) AND ($3 = '' OR s.department = $3)
+             ORDER BY c.slug, s.last_name, s.first_name",
+        )
+        .bind(now)
+        .bind(campaign.unwrap_or(""))
+        .bind(department.unwrap_or(""))
+        .fetch_all(self.pool())
+        .await?)
+    }
+}

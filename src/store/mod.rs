@@ -6,7 +6,9 @@
 //! every integer column 64-bit (`i64` in Rust), instants as epoch milliseconds.
 
 pub mod campaign;
+pub mod events;
 pub mod outbox;
+pub mod report;
 pub mod roster;
 
 use anyhow::Context;

@@ -84,6 +84,8 @@ impl TestApp {
         let db = TestDb::create().await;
         let mut settings = Settings::load_with_env(None, Vec::new()).unwrap();
         settings.database.url = db.url.clone();
+        settings.security.token_key_file = db.dir.path().join("token.key");
+        settings.http.public_url = "https://ambassador.hospital.example.org".into();
         settings.smtp.transport = Transport::Smtp;
         settings.smtp.host = "127.0.0.1".into();
         settings.smtp.port = smtp.port();
@@ -191,7 +193,7 @@ impl TestApp {
 /// PostgreSQL database (dropped afterwards) when AMBASSADOR_TEST_PG is set.
 pub struct TestDb {
     pub url: String,
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
     pg: Option<(String, String)>,
 }
 
@@ -214,7 +216,7 @@ impl TestDb {
                     .unwrap_or(admin_url.clone());
                 Self {
                     url: format!("{base}/{name}"),
-                    _dir: dir,
+                    dir,
                     pg: Some((admin_url, name)),
                 }
             }
@@ -222,7 +224,7 @@ impl TestDb {
                 let url = format!("sqlite://{}", dir.path().join("test.db").display());
                 Self {
                     url,
-                    _dir: dir,
+                    dir,
                     pg: None,
                 }
             }

@@ -1,0 +1,92 @@
+//! The per-enrolment facts every report figure is computed from. Three
+//! grouped queries (enrolments, messages, events), joined in memory by
+//! enrolment id, each bounded by the report's as-of instant.
+
+use super::Store;
+
+/// One enrolment with what happened to it, as of some instant.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EnrolmentFacts {
+    pub id: i64,
+    pub department: String,
+    pub facility: String,
+    pub role: String,
+    pub manager: String,
+    pub enrolled_at: i64,
+    pub due_at: i64,
+    pub completed_at: Option<i64>,
+    pub exempted_at: Option<i64>,
+    pub left_at: Option<i64>,
+}
+
+/// Messages of one enrolment.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct MessageFacts {
+    pub enrolment_id: i64,
+    pub announced_at: Option<i64>,
+    pub sent: i64,
+    pub reminders: i64,
+    pub undeliverable: i64,
+}
+
+/// Events of one enrolment, by kind and whether a machine made them.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventFacts {
+    pub enrolment_id: i64,
+    pub kind: String,
+    pub machine: i64,
+    pub n: i64,
+}
+
+impl Store {
+    pub async fn enrolment_facts(&self, campaign_id: i64, as_of: i64) -> anyhow::Result<Vec<EnrolmentFacts>> {
+        Ok(sqlx::query_as(
+            "SELECT e.id, s.department, s.facility, s.role, COALESCE(s.manager_email, '') AS manager, e.enrolled_at, e.due_at,
+                    CASE WHEN e.completed_at <= $2 THEN e.completed_at END AS completed_at,
+                    CASE WHEN e.exempted_at <= $2 THEN e.exempted_at END AS exempted_at,
+                    CASE WHEN e.left_at <= $2 THEN e.left_at END AS left_at
+             FROM enrolments e JOIN staff s ON s.id = e.staff_id
+             WHERE e.campaign_id = $1 AND e.enrolled_at <= $2",
+        )
+        .bind(campaign_id)
+        .bind(as_of)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// `announcement` is the step whose acceptance starts the clock; `reminders` the reminder steps.
+    pub async fn message_facts(&self, campaign_id: i64, as_of: i64, announcement: &str, reminders: &[String]) -> anyhow::Result<Vec<MessageFacts>> {
+        let list = if reminders.is_empty() {
+            "''".to_string()
+        } else {
+            (0..reminders.len()).map(|i| format!("${}", i + 4)).collect::<Vec<_>>().join(", ")
+        };
+        let sql = format!(
+            "SELECT enrolment_id,
+                    MIN(CASE WHEN step = $3 THEN accepted_at END) AS announced_at,
+                    SUM(CASE WHEN accepted_at IS NOT NULL THEN 1 ELSE 0 END) AS sent,
+                    SUM(CASE WHEN accepted_at IS NOT NULL AND step IN ({list}) THEN 1 ELSE 0 END) AS reminders,
+                    SUM(CASE WHEN status = 'undeliverable' AND updated_at <= $2 THEN 1 ELSE 0 END) AS undeliverable
+             FROM (SELECT enrolment_id, step, status, updated_at, CASE WHEN status = 'sent' AND accepted_at <= $2 THEN accepted_at END AS accepted_at
+                   FROM outbox WHERE campaign_id = $1 AND enrolment_id IS NOT NULL) o
+             GROUP BY enrolment_id"
+        );
+        let mut q = sqlx::query_as(&sql).bind(campaign_id).bind(as_of).bind(announcement);
+        for r in reminders {
+            q = q.bind(r.as_str());
+        }
+        Ok(q.fetch_all(self.pool()).await?)
+    }
+
+    pub async fn event_facts(&self, campaign_id: i64, as_of: i64) -> anyhow::Result<Vec<EventFacts>> {
+        Ok(sqlx::query_as(
+            "SELECT enrolment_id, kind, machine, COUNT(*) AS n FROM events
+             WHERE campaign_id = $1 AND at <= $2 AND enrolment_id IS NOT NULL
+             GROUP BY enrolment_id, kind, machine",
+        )
+        .bind(campaign_id)
+        .bind(as_of)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}
