@@ -1,6 +1,7 @@
 //! Argument definitions (clap) and the dispatch to each command.
 
 mod campaign;
+mod completions;
 mod db;
 mod roster;
 mod serve;
@@ -41,6 +42,9 @@ pub enum Command {
     /// Apply, inspect, pause, resume, cancel and preview campaigns.
     #[command(subcommand)]
     Campaign(campaign::CampaignCommand),
+    /// Record completions from the learning network's reports.
+    #[command(subcommand)]
+    Completions(completions::CompletionsCommand),
     /// Stop messaging one person in one campaign (on leave, trained elsewhere).
     #[command(
         after_help = "Example:\n  ambassador exempt ann.lee@hospital.org --campaign soar-2027 --reason \"trained at previous employer\""
@@ -97,6 +101,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db(cmd) => db::run(cmd, &settings).await,
         Command::Roster(cmd) => roster::run(cmd, &settings).await,
         Command::Campaign(cmd) => campaign::run(cmd, &settings).await,
+        Command::Completions(cmd) => completions::run(cmd, &settings).await,
         Command::Exempt {
             email,
             campaign,
