@@ -127,7 +127,7 @@ pub async fn import(
     let total = decoded.text.len() as u64;
     let limits = parse::ParseLimits { max_field_length: settings.max_field_length };
     let parsed = parse::parse(&decoded.text, decoded.delimiter, &settings.columns, &limits, &mut |done| progress(done, total))
-        .map_err(|e| unreadable(format!("header row: {e}")))?;
+        .map_err(|e| unreadable(e.to_string()))?;
     if parsed.headers.is_empty() {
         return Err(unreadable("the file has no header row; the first line must name the columns (e.g. Email,First Name,Department)".into()));
     }

@@ -53,6 +53,14 @@ pub struct ParsedRoster {
     pub data_rows: u64,
 }
 
+/// A header row that cannot be used, with the line it is on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line} (the header row): {error}")]
+pub struct HeaderRowError {
+    pub line: u64,
+    pub error: HeaderError,
+}
+
 /// Limits applied to every field.
 #[derive(Debug, Clone)]
 pub struct ParseLimits {
@@ -66,7 +74,7 @@ pub fn parse(
     mappings: &BTreeMap<String, String>,
     limits: &ParseLimits,
     progress: &mut dyn FnMut(u64),
-) -> Result<ParsedRoster, HeaderError> {
+) -> Result<ParsedRoster, HeaderRowError> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(false)
@@ -86,7 +94,10 @@ pub fn parse(
         }
     };
     parsed.headers = header.iter().map(|h| h.trim().to_string()).collect();
-    let columns = map_headers(&parsed.headers, mappings)?;
+    let columns = map_headers(&parsed.headers, mappings).map_err(|error| HeaderRowError {
+        line: line_of(text, &header),
+        error,
+    })?;
     let mut seen = Seen::default();
     for (count, result) in records.enumerate() {
         let record = match result {
@@ -100,7 +111,7 @@ pub fn parse(
             continue;
         }
         parsed.data_rows += 1;
-        let line = record.position().map_or(0, |p| p.line());
+        let line = line_of(text, &record);
         if count % 1024 == 0 {
             progress(record.position().map_or(0, |p| p.byte()));
         }
@@ -270,10 +281,51 @@ fn identities(record: &csv::StringRecord, columns: &[Column]) -> Vec<String> {
         .collect()
 }
 
+/// The line a record starts on. The csv crate reports the position where it
+/// began looking for the record, so blank lines skipped before it would make
+/// every later row's line number point one line too early (an admin told
+/// "line 6" would look at the blank line); count them here.
+fn line_of(text: &str, record: &csv::StringRecord) -> u64 {
+    let Some(position) = record.position() else { return 0 };
+    let start = usize::try_from(position.byte()).unwrap_or(usize::MAX).min(text.len());
+    let skipped = text.as_bytes()[start..]
+        .iter()
+        .take_while(|b| matches!(b, b'\r' | b'\n'))
+        .filter(|b| **b == b'\n')
+        .count();
+    position.line() + skipped as u64
+}
+
 fn csv_error(e: &csv::Error) -> RowError {
     RowError {
         line: e.position().map_or(0, |p| p.line()),
         column: String::new(),
         reason: format!("cannot be read as CSV ({e})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_lines(text: &str) -> Vec<u64> {
+        let limits = ParseLimits { max_field_length: 256 };
+        let parsed = parse(text, b',', &BTreeMap::new(), &limits, &mut |_| {}).unwrap();
+        parsed.errors.iter().map(|e| e.line).collect()
+    }
+
+    #[test]
+    fn line_numbers_count_blank_lines_before_a_row() {
+        assert_eq!(error_lines("Email\n\na@x.org\n\n\nbad\nbad2\n"), [6, 7]);
+    }
+
+    #[test]
+    fn line_numbers_are_right_with_crlf_and_blank_lines() {
+        assert_eq!(error_lines("Email\r\nbad\r\n\r\nbad2\r\nok@x.org\r\nbad3\r\n"), [2, 4, 6]);
+    }
+
+    #[test]
+    fn line_numbers_follow_a_quoted_line_break() {
+        assert_eq!(error_lines("Email,Name\nbad,\"two\nlines\"\nbad2,x\n"), [2, 2, 4]);
     }
 }
