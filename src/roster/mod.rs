@@ -219,8 +219,11 @@ async fn apply(store: &Store, clock: &dyn Clock, plan: &sync::SyncPlan<'_>, repo
         counts: [c.added, c.updated, c.unchanged, c.deactivated, c.reactivated, c.rejected].map(|n| n as i64),
     })
     .await?;
-    let inserts: Vec<NewStaff<'_>> = plan.inserts.iter().map(|r| new_staff(r)).collect();
-    q::insert_staff(&mut tx, &report.source, import_id, now, &inserts).await?;
+    // Built a batch at a time: 100k rows of owned NewStaff would hold ~20 MB.
+    for chunk in plan.inserts.chunks(1000) {
+        let inserts: Vec<NewStaff<'_>> = chunk.iter().map(|r| new_staff(r)).collect();
+        q::insert_staff(&mut tx, &report.source, import_id, now, &inserts).await?;
+    }
     let mut history = Vec::with_capacity(plan.updates.len() + plan.deactivations.len());
     for update in &plan.updates {
         q::update_staff(&mut tx, update.staff_id, now, &new_staff(update.record)).await?;

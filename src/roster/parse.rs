@@ -81,7 +81,10 @@ pub fn parse(
         .flexible(true)
         .from_reader(text.as_bytes());
     let mut records = reader.records();
-    let mut parsed = ParsedRoster::default();
+    // Sized once from the line count: growing by doubling would briefly hold
+    // two copies of the largest vector, the peak of a big import.
+    let lines = text.as_bytes().iter().filter(|&&b| b == b'\n').count();
+    let mut parsed = ParsedRoster { records: Vec::with_capacity(lines), ..ParsedRoster::default() };
     let header = loop {
         match records.next() {
             Some(Ok(r)) if r.iter().all(|f| f.trim().is_empty()) => continue,
