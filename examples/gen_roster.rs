@@ -11,29 +11,76 @@ use rand::{Rng, SeedableRng};
 use std::io::{BufWriter, Write};
 
 const FIRST: [&str; 24] = [
-    "Ann", "Bilal", "Carmen", "Dmitri", "Elena", "Farah", "George", "Hana", "Ivan", "Jamal",
-    "Keiko", "Liam", "Maria", "Nikhil", "Olga", "Pedro", "Quinn", "Rosa", "Samir", "Tomás",
-    "Ursula", "Véronique", "Wei", "Zoë",
+    "Ann",
+    "Bilal",
+    "Carmen",
+    "Dmitri",
+    "Elena",
+    "Farah",
+    "George",
+    "Hana",
+    "Ivan",
+    "Jamal",
+    "Keiko",
+    "Liam",
+    "Maria",
+    "Nikhil",
+    "Olga",
+    "Pedro",
+    "Quinn",
+    "Rosa",
+    "Samir",
+    "Tomás",
+    "Ursula",
+    "Véronique",
+    "Wei",
+    "Zoë",
 ];
 const LAST: [&str; 24] = [
     "Adams", "Brown", "Chen", "Diaz", "Evans", "Fischer", "García", "Hughes", "Ito", "Jones",
-    "Kowalski", "Lee", "Müller", "Nguyen", "O'Brien", "Patel", "Quinn", "Rossi", "Smith",
-    "Taylor", "Usman", "Vargas", "Wilson", "Young",
+    "Kowalski", "Lee", "Müller", "Nguyen", "O'Brien", "Patel", "Quinn", "Rossi", "Smith", "Taylor",
+    "Usman", "Vargas", "Wilson", "Young",
 ];
 const DEPARTMENTS: [&str; 12] = [
-    "Supply Chain", "Procurement", "Nursing", "Pharmacy", "Radiology", "Emergency Medicine",
-    "Finance", "Human Resources", "Facilities", "Information Technology", "Surgery",
+    "Supply Chain",
+    "Procurement",
+    "Nursing",
+    "Pharmacy",
+    "Radiology",
+    "Emergency Medicine",
+    "Finance",
+    "Human Resources",
+    "Facilities",
+    "Information Technology",
+    "Surgery",
     "Laboratory, Pathology",
 ];
 const ROLES: [&str; 10] = [
-    "Buyer", "Senior Buyer", "Registered Nurse", "Pharmacist", "Technician", "Analyst",
-    "Manager", "Director", "Coordinator", "Clerk",
+    "Buyer",
+    "Senior Buyer",
+    "Registered Nurse",
+    "Pharmacist",
+    "Technician",
+    "Analyst",
+    "Manager",
+    "Director",
+    "Coordinator",
+    "Clerk",
 ];
 const SITES: [&str; 6] = [
-    "Main Campus", "North Clinic", "Eastside Hospital", "Distribution Center",
-    "Riverside Medical Office", "Home Office",
+    "Main Campus",
+    "North Clinic",
+    "Eastside Hospital",
+    "Distribution Center",
+    "Riverside Medical Office",
+    "Home Office",
 ];
-const ZONES: [&str; 4] = ["America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles"];
+const ZONES: [&str; 4] = [
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+];
 
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -50,7 +97,11 @@ fn main() -> std::io::Result<()> {
         let last = LAST[rng.gen_range(0..LAST.len())];
         let email = email_of(first, last, i);
         // One manager mailbox per ~12 reports; the first person has none.
-        let manager = if i == 0 { String::new() } else { format!("manager.{}@health.example.org", i / 12) };
+        let manager = if i == 0 {
+            String::new()
+        } else {
+            format!("manager.{}@health.example.org", i / 12)
+        };
         writeln!(
             out,
             "E{:07},{},{},{},{},{},{},{},{},CC-{:04}",
@@ -72,7 +123,10 @@ fn main() -> std::io::Result<()> {
 /// The address of person `i`, unique by construction.
 fn email_of(first: &str, last: &str, i: usize) -> String {
     let ascii = |s: &str| -> String {
-        s.chars().filter(|c| c.is_ascii_alphanumeric()).flat_map(char::to_lowercase).collect()
+        s.chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
     };
     format!("{}.{}.{}@health.example.org", ascii(first), ascii(last), i)
 }

@@ -156,7 +156,11 @@ impl Secret {
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"<redacted>\"" })
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "\"<redacted>\""
+        })
     }
 }
 
@@ -257,11 +261,16 @@ impl Settings {
 
     fn validate(&self) -> anyhow::Result<()> {
         let url = &self.database.url;
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:")) {
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres:")
+            || url.starts_with("postgresql:"))
+        {
             anyhow::bail!("database.url must start with sqlite:// or postgres:// (got a value starting with {:?})", url.split(':').next().unwrap_or(""));
         }
         if !(0.0..=1.0).contains(&self.roster.max_deactivate_share) {
-            anyhow::bail!("roster.max_deactivate_share must be between 0.0 and 1.0 (e.g. 0.2 for 20%)");
+            anyhow::bail!(
+                "roster.max_deactivate_share must be between 0.0 and 1.0 (e.g. 0.2 for 20%)"
+            );
         }
         for (header, field) in &self.roster.columns {
             if crate::roster::Field::from_name(field).is_none() {
@@ -275,7 +284,9 @@ impl Settings {
             anyhow::bail!("delivery.concurrency must be at least 1");
         }
         if self.smtp.transport == Transport::Smtp && self.smtp.host.trim().is_empty() {
-            anyhow::bail!("smtp.host is empty but smtp.transport = \"smtp\"; set the relay's host name");
+            anyhow::bail!(
+                "smtp.host is empty but smtp.transport = \"smtp\"; set the relay's host name"
+            );
         }
         if !self.smtp.from.contains('@') {
             anyhow::bail!("smtp.from must be an address like \"Name <ambassador@hospital.org>\"");
@@ -291,14 +302,18 @@ impl Settings {
     }
 }
 
-
 fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
             let user = userinfo.split(':').next().unwrap_or("");
             if userinfo.contains(':') {
-                format!("{}{}:<redacted>{}", &url[..scheme_end + 3], user, &url[at..])
+                format!(
+                    "{}{}:<redacted>{}",
+                    &url[..scheme_end + 3],
+                    user,
+                    &url[at..]
+                )
             } else {
                 url.to_string()
             }
@@ -351,8 +366,14 @@ mod tests {
         ])
         .unwrap();
         let shown = s.to_redacted_toml();
-        assert!(!shown.contains("hunter2") && !shown.contains("pw123"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("pw123"),
+            "{shown}"
+        );
         assert!(!format!("{s:?}").contains("hunter2"));
-        assert!(shown.contains("postgres://amb:<redacted>@db/amb"), "{shown}");
+        assert!(
+            shown.contains("postgres://amb:<redacted>@db/amb"),
+            "{shown}"
+        );
     }
 }

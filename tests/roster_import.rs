@@ -13,19 +13,30 @@ use common::*;
 async fn bom_crlf_export_with_aliased_reordered_headers_maps_every_field() {
     let db = TestDb::new().await;
     let bytes = fixture("hr_export_2027_01.csv");
-    assert!(bytes.starts_with(b"\xEF\xBB\xBFEmployee ID,") && bytes.windows(2).any(|w| w == b"\r\n"));
+    assert!(
+        bytes.starts_with(b"\xEF\xBB\xBFEmployee ID,") && bytes.windows(2).any(|w| w == b"\r\n")
+    );
 
     let report = db.import(&bytes, &options()).await.unwrap();
 
     assert_eq!(report.counts, counts(10, 0, 0, 0, 0, 0));
-    assert_eq!((report.encoding.as_str(), report.delimiter.as_str()), ("UTF-8", ","));
+    assert_eq!(
+        (report.encoding.as_str(), report.delimiter.as_str()),
+        ("UTF-8", ",")
+    );
     let erik = db.person("erik.lindqvist@health.example.org").await;
     assert_eq!(erik.employee_id.as_deref(), Some("10002"));
-    assert_eq!((erik.first_name.as_str(), erik.last_name.as_str()), ("Erik", "Lindqvist"));
+    assert_eq!(
+        (erik.first_name.as_str(), erik.last_name.as_str()),
+        ("Erik", "Lindqvist")
+    );
     assert_eq!(erik.role, "Senior Buyer");
     assert_eq!(erik.department, "Procurement");
     assert_eq!(erik.facility, "Main Campus");
-    assert_eq!(erik.manager_email.as_deref(), Some("grace.okafor@health.example.org"));
+    assert_eq!(
+        erik.manager_email.as_deref(),
+        Some("grace.okafor@health.example.org")
+    );
     assert_eq!(erik.source, "hr");
     assert_eq!(erik.active, 1);
     let robert = db.person("robert.smith@health.example.org").await;
@@ -36,7 +47,9 @@ async fn bom_crlf_export_with_aliased_reordered_headers_maps_every_field() {
 async fn email_addresses_are_stored_lower_cased() {
     let db = TestDb::new().await;
 
-    db.import(&fixture("hr_export_2027_01.csv"), &options()).await.unwrap();
+    db.import(&fixture("hr_export_2027_01.csv"), &options())
+        .await
+        .unwrap();
 
     let grace = db.person("grace.okafor@health.example.org").await;
     assert_eq!(grace.employee_id.as_deref(), Some("10001"));
@@ -47,7 +60,9 @@ async fn email_addresses_are_stored_lower_cased() {
 async fn extra_column_is_kept_as_an_attribute() {
     let db = TestDb::new().await;
 
-    db.import(&fixture("hr_export_2027_01.csv"), &options()).await.unwrap();
+    db.import(&fixture("hr_export_2027_01.csv"), &options())
+        .await
+        .unwrap();
 
     let layla = db.person("layla.haddad@health.example.org").await;
     assert_eq!(layla.attributes, r#"{"cost_center":"CC-2040"}"#);
@@ -63,32 +78,61 @@ async fn windows_1252_semicolon_export_lands_in_utf8() {
     let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(text);
     assert!(!unmappable && std::str::from_utf8(&bytes).is_err());
     let mut settings = db.settings.clone();
-    for (header, field) in [("Matricule", "employee_id"), ("Nom", "last_name"), ("Prénom", "first_name"), ("Service", "department")] {
+    for (header, field) in [
+        ("Matricule", "employee_id"),
+        ("Nom", "last_name"),
+        ("Prénom", "first_name"),
+        ("Service", "department"),
+    ] {
         settings.columns.insert(header.into(), field.into());
     }
 
     let report = db.import_with(&settings, &bytes, &options()).await.unwrap();
 
-    assert_eq!((report.encoding.as_str(), report.delimiter.as_str()), ("windows-1252", ";"));
+    assert_eq!(
+        (report.encoding.as_str(), report.delimiter.as_str()),
+        ("windows-1252", ";")
+    );
     assert_eq!(report.counts, counts(3, 0, 0, 0, 0, 0));
-    let names: Vec<(String, String)> =
-        db.all_staff().await.into_iter().map(|p| (p.first_name, p.last_name)).collect();
-    assert_eq!(names, [("Jürgen", "Müller"), ("Begoña", "Núñez"), ("José", "Pérez")].map(|(f, l)| (f.to_string(), l.to_string())));
-    assert_eq!(db.person("juergen.mueller@health.example.org").await.department, "Logistique");
+    let names: Vec<(String, String)> = db
+        .all_staff()
+        .await
+        .into_iter()
+        .map(|p| (p.first_name, p.last_name))
+        .collect();
+    assert_eq!(
+        names,
+        [("Jürgen", "Müller"), ("Begoña", "Núñez"), ("José", "Pérez")]
+            .map(|(f, l)| (f.to_string(), l.to_string()))
+    );
+    assert_eq!(
+        db.person("juergen.mueller@health.example.org")
+            .await
+            .department,
+        "Logistique"
+    );
 }
 
 #[tokio::test]
 async fn utf16_tab_separated_export_is_read() {
     let db = TestDb::new().await;
     let mut bytes = vec![0xFF, 0xFE];
-    for unit in "Email\tFirst Name\tLast Name\r\nzoe.lefevre@health.example.org\tZoë\tLefèvre\r\n".encode_utf16() {
+    for unit in "Email\tFirst Name\tLast Name\r\nzoe.lefevre@health.example.org\tZoë\tLefèvre\r\n"
+        .encode_utf16()
+    {
         bytes.extend(unit.to_le_bytes());
     }
 
     let report = db.import(&bytes, &options()).await.unwrap();
 
-    assert_eq!((report.encoding.as_str(), report.delimiter.as_str()), ("UTF-16LE", "tab"));
-    assert_eq!(db.person("zoe.lefevre@health.example.org").await.first_name, "Zoë");
+    assert_eq!(
+        (report.encoding.as_str(), report.delimiter.as_str()),
+        ("UTF-16LE", "tab")
+    );
+    assert_eq!(
+        db.person("zoe.lefevre@health.example.org").await.first_name,
+        "Zoë"
+    );
 }
 
 // ---------------------------------------------------------------- monthly sync
@@ -96,9 +140,14 @@ async fn utf16_tab_separated_export_is_read() {
 #[tokio::test]
 async fn second_month_sync_counts_joiners_leavers_and_moves() {
     let db = TestDb::new().await;
-    db.import(&fixture("hr_export_2027_01.csv"), &options()).await.unwrap();
+    db.import(&fixture("hr_export_2027_01.csv"), &options())
+        .await
+        .unwrap();
 
-    let report = db.import(&fixture("hr_export_2027_02.csv"), &options()).await.unwrap();
+    let report = db
+        .import(&fixture("hr_export_2027_02.csv"), &options())
+        .await
+        .unwrap();
 
     assert_eq!(report.counts, counts(2, 2, 7, 1, 0, 0));
     assert!(report.applied);
@@ -108,50 +157,89 @@ async fn second_month_sync_counts_joiners_leavers_and_moves() {
 #[tokio::test]
 async fn sync_deactivates_people_missing_from_the_export() {
     let db = TestDb::new().await;
-    db.import(&fixture("hr_export_2027_01.csv"), &options()).await.unwrap();
+    db.import(&fixture("hr_export_2027_01.csv"), &options())
+        .await
+        .unwrap();
     db.clock.advance(chrono::Duration::days(31));
 
-    db.import(&fixture("hr_export_2027_02.csv"), &options()).await.unwrap();
+    db.import(&fixture("hr_export_2027_02.csv"), &options())
+        .await
+        .unwrap();
 
     let layla = db.person("layla.haddad@health.example.org").await;
     assert_eq!(layla.active, 0, "a leaver is deactivated");
-    assert_eq!(layla.deactivated_at, Some(ambassador::clock::to_millis(db.clock_now())));
-    assert_eq!(layla.department, "Nursing", "the leaver's row is kept as it was");
+    assert_eq!(
+        layla.deactivated_at,
+        Some(ambassador::clock::to_millis(db.clock_now()))
+    );
+    assert_eq!(
+        layla.department, "Nursing",
+        "the leaver's row is kept as it was"
+    );
     assert_eq!(db.all_staff().await.len(), 12, "nobody is deleted");
 }
 
 #[tokio::test]
 async fn sync_updates_a_department_move_in_place() {
     let db = TestDb::new().await;
-    db.import(&fixture("hr_export_2027_01.csv"), &options()).await.unwrap();
+    db.import(&fixture("hr_export_2027_01.csv"), &options())
+        .await
+        .unwrap();
     let before = db.person("sofia.ramirez@health.example.org").await;
 
-    db.import(&fixture("hr_export_2027_02.csv"), &options()).await.unwrap();
+    db.import(&fixture("hr_export_2027_02.csv"), &options())
+        .await
+        .unwrap();
 
     let after = db.person("sofia.ramirez@health.example.org").await;
-    assert_eq!((after.id, after.department.as_str()), (before.id, "Supply Chain"));
+    assert_eq!(
+        (after.id, after.department.as_str()),
+        (before.id, "Supply Chain")
+    );
 }
 
 #[tokio::test]
 async fn returning_person_is_reactivated() {
     let db = TestDb::new().await;
-    db.import(&fixture("hr_export_2027_01.csv"), &options()).await.unwrap();
-    db.import(&fixture("hr_export_2027_02.csv"), &options()).await.unwrap();
+    db.import(&fixture("hr_export_2027_01.csv"), &options())
+        .await
+        .unwrap();
+    db.import(&fixture("hr_export_2027_02.csv"), &options())
+        .await
+        .unwrap();
     let gone = db.person("layla.haddad@health.example.org").await;
 
-    let report = db.import(&fixture("hr_export_2027_03.csv"), &options()).await.unwrap();
+    let report = db
+        .import(&fixture("hr_export_2027_03.csv"), &options())
+        .await
+        .unwrap();
 
     assert_eq!(report.counts, counts(0, 0, 11, 0, 1, 0));
     let back = db.person("layla.haddad@health.example.org").await;
-    assert_eq!((back.id, back.active, back.deactivated_at), (gone.id, 1, None));
+    assert_eq!(
+        (back.id, back.active, back.deactivated_at),
+        (gone.id, 1, None)
+    );
 }
 
 #[tokio::test]
 async fn history_records_moves_deactivations_and_reactivations() {
     let db = TestDb::new().await;
-    db.import(&fixture("hr_export_2027_01.csv"), &options()).await.unwrap();
-    let feb = db.import(&fixture("hr_export_2027_02.csv"), &options()).await.unwrap().import_id.unwrap();
-    let mar = db.import(&fixture("hr_export_2027_03.csv"), &options()).await.unwrap().import_id.unwrap();
+    db.import(&fixture("hr_export_2027_01.csv"), &options())
+        .await
+        .unwrap();
+    let feb = db
+        .import(&fixture("hr_export_2027_02.csv"), &options())
+        .await
+        .unwrap()
+        .import_id
+        .unwrap();
+    let mar = db
+        .import(&fixture("hr_export_2027_03.csv"), &options())
+        .await
+        .unwrap()
+        .import_id
+        .unwrap();
 
     let petra = db.person("petra.novak@health.example.org").await;
     let layla = db.person("layla.haddad@health.example.org").await;
@@ -159,22 +247,38 @@ async fn history_records_moves_deactivations_and_reactivations() {
 
     assert_eq!(
         changes_of(&db.store, petra.id).await.unwrap(),
-        [(feb, "updated".to_string(), r#"[{"field":"department","from":"Pharmacy","to":"Procurement"}]"#.to_string())]
+        [(
+            feb,
+            "updated".to_string(),
+            r#"[{"field":"department","from":"Pharmacy","to":"Procurement"}]"#.to_string()
+        )]
     );
     assert_eq!(
         changes_of(&db.store, layla.id).await.unwrap(),
-        [(feb, "deactivated".to_string(), "{}".to_string()), (mar, "reactivated".to_string(), "[]".to_string())]
+        [
+            (feb, "deactivated".to_string(), "{}".to_string()),
+            (mar, "reactivated".to_string(), "[]".to_string())
+        ]
     );
-    assert_eq!(changes_of(&db.store, grace.id).await.unwrap(), [], "an unchanged person has no history");
+    assert_eq!(
+        changes_of(&db.store, grace.id).await.unwrap(),
+        [],
+        "an unchanged person has no history"
+    );
 }
 
 #[tokio::test]
 async fn reimporting_the_same_export_changes_nothing() {
     let db = TestDb::new().await;
-    db.import(&fixture("hr_export_2027_01.csv"), &options()).await.unwrap();
+    db.import(&fixture("hr_export_2027_01.csv"), &options())
+        .await
+        .unwrap();
     let staff_before = db.all_staff_json().await;
 
-    let report = db.import(&fixture("hr_export_2027_01.csv"), &options()).await.unwrap();
+    let report = db
+        .import(&fixture("hr_export_2027_01.csv"), &options())
+        .await
+        .unwrap();
 
     assert_eq!(report.counts, counts(0, 0, 10, 0, 0, 0));
     assert_eq!(db.all_staff_json().await, staff_before);
@@ -184,10 +288,18 @@ async fn reimporting_the_same_export_changes_nothing() {
 #[tokio::test]
 async fn add_mode_deactivates_nobody() {
     let db = TestDb::new().await;
-    db.import(&fixture("hr_export_2027_01.csv"), &options()).await.unwrap();
+    db.import(&fixture("hr_export_2027_01.csv"), &options())
+        .await
+        .unwrap();
 
     let report = db
-        .import(&fixture("hr_export_2027_02.csv"), &ImportOptions { mode: ImportMode::Add, ..options() })
+        .import(
+            &fixture("hr_export_2027_02.csv"),
+            &ImportOptions {
+                mode: ImportMode::Add,
+                ..options()
+            },
+        )
         .await
         .unwrap();
 
@@ -199,24 +311,39 @@ async fn add_mode_deactivates_nobody() {
 #[tokio::test]
 async fn dry_run_reports_the_changes_and_writes_nothing() {
     let db = TestDb::new().await;
-    db.import(&fixture("hr_export_2027_01.csv"), &options()).await.unwrap();
+    db.import(&fixture("hr_export_2027_01.csv"), &options())
+        .await
+        .unwrap();
     let before = db.snapshot().await;
 
     let report = db
-        .import(&fixture("hr_export_2027_02.csv"), &ImportOptions { dry_run: true, ..options() })
+        .import(
+            &fixture("hr_export_2027_02.csv"),
+            &ImportOptions {
+                dry_run: true,
+                ..options()
+            },
+        )
         .await
         .unwrap();
 
     assert_eq!(report.counts, counts(2, 2, 7, 1, 0, 0));
     assert_eq!((report.applied, report.import_id), (false, None));
-    let actions: Vec<(&str, &str)> = report.changes.iter().map(|c| (c.action, c.email.as_str())).collect();
-    assert_eq!(actions, [
-        ("add", "mateo.silva@health.example.org"),
-        ("add", "priya.natarajan@health.example.org"),
-        ("update", "sofia.ramirez@health.example.org"),
-        ("update", "petra.novak@health.example.org"),
-        ("deactivate", "layla.haddad@health.example.org"),
-    ]);
+    let actions: Vec<(&str, &str)> = report
+        .changes
+        .iter()
+        .map(|c| (c.action, c.email.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("add", "mateo.silva@health.example.org"),
+            ("add", "priya.natarajan@health.example.org"),
+            ("update", "sofia.ramirez@health.example.org"),
+            ("update", "petra.novak@health.example.org"),
+            ("deactivate", "layla.haddad@health.example.org"),
+        ]
+    );
     assert_eq!(db.snapshot().await, before);
 }
 
@@ -225,24 +352,47 @@ async fn skip_invalid_imports_valid_rows_and_reports_the_rest() {
     let db = TestDb::new().await;
 
     let report = db
-        .import(&fixture("bad_email.csv"), &ImportOptions { skip_invalid: true, ..options() })
+        .import(
+            &fixture("bad_email.csv"),
+            &ImportOptions {
+                skip_invalid: true,
+                ..options()
+            },
+        )
         .await
         .unwrap();
 
     assert_eq!(report.counts, counts(1, 0, 0, 0, 0, 3));
-    assert_eq!(lines_and_columns(&report.rejected), [(3, "Email"), (4, "Email"), (5, "Email")]);
-    assert_eq!(db.active_emails().await, ["grace.okafor@health.example.org"]);
+    assert_eq!(
+        lines_and_columns(&report.rejected),
+        [(3, "Email"), (4, "Email"), (5, "Email")]
+    );
+    assert_eq!(
+        db.active_emails().await,
+        ["grace.okafor@health.example.org"]
+    );
 }
 
 #[tokio::test]
 async fn skip_invalid_sync_does_not_deactivate_a_person_whose_row_was_rejected() {
     let db = TestDb::new().await;
-    db.import(&fixture("hr_export_2027_01.csv"), &options()).await.unwrap();
+    db.import(&fixture("hr_export_2027_01.csv"), &options())
+        .await
+        .unwrap();
     let text = String::from_utf8(fixture("hr_export_2027_01.csv")).unwrap();
-    let broken = text.replace(",Registered Nurse,Nursing,Eastside Hospital,,", ",Registered Nurse,Nursing,Eastside Hospital,not-an-address,");
+    let broken = text.replace(
+        ",Registered Nurse,Nursing,Eastside Hospital,,",
+        ",Registered Nurse,Nursing,Eastside Hospital,not-an-address,",
+    );
 
     let report = db
-        .import(broken.as_bytes(), &ImportOptions { skip_invalid: true, ..options() })
+        .import(
+            broken.as_bytes(),
+            &ImportOptions {
+                skip_invalid: true,
+                ..options()
+            },
+        )
         .await
         .unwrap();
 
@@ -255,10 +405,15 @@ async fn skip_invalid_sync_does_not_deactivate_a_person_whose_row_was_rejected()
 #[tokio::test]
 async fn sync_deactivating_more_than_a_fifth_is_refused() {
     let db = TestDb::new().await;
-    db.import(&fixture("hr_export_2027_01.csv"), &options()).await.unwrap();
+    db.import(&fixture("hr_export_2027_01.csv"), &options())
+        .await
+        .unwrap();
     let before = db.snapshot().await;
 
-    let err = db.import(&first_lines("hr_export_2027_01.csv", 8), &options()).await.unwrap_err();
+    let err = db
+        .import(&first_lines("hr_export_2027_01.csv", 8), &options())
+        .await
+        .unwrap_err();
 
     assert!(matches!(err, ImportError::Refused(_)), "{err}");
     assert_eq!(
@@ -272,10 +427,18 @@ async fn sync_deactivating_more_than_a_fifth_is_refused() {
 #[tokio::test]
 async fn sync_deactivating_more_than_a_fifth_is_applied_with_force() {
     let db = TestDb::new().await;
-    db.import(&fixture("hr_export_2027_01.csv"), &options()).await.unwrap();
+    db.import(&fixture("hr_export_2027_01.csv"), &options())
+        .await
+        .unwrap();
 
     let report = db
-        .import(&first_lines("hr_export_2027_01.csv", 8), &ImportOptions { force: true, ..options() })
+        .import(
+            &first_lines("hr_export_2027_01.csv", 8),
+            &ImportOptions {
+                force: true,
+                ..options()
+            },
+        )
         .await
         .unwrap();
 
@@ -286,10 +449,15 @@ async fn sync_deactivating_more_than_a_fifth_is_applied_with_force() {
 #[tokio::test]
 async fn header_only_export_is_refused() {
     let db = TestDb::new().await;
-    db.import(&fixture("hr_export_2027_01.csv"), &options()).await.unwrap();
+    db.import(&fixture("hr_export_2027_01.csv"), &options())
+        .await
+        .unwrap();
     let before = db.snapshot().await;
 
-    let err = db.import(&first_lines("hr_export_2027_01.csv", 1), &options()).await.unwrap_err();
+    let err = db
+        .import(&first_lines("hr_export_2027_01.csv", 1), &options())
+        .await
+        .unwrap_err();
 
     assert_eq!(
         err.to_string(),
@@ -301,10 +469,18 @@ async fn header_only_export_is_refused() {
 #[tokio::test]
 async fn header_only_export_with_force_deactivates_everyone() {
     let db = TestDb::new().await;
-    db.import(&fixture("hr_export_2027_01.csv"), &options()).await.unwrap();
+    db.import(&fixture("hr_export_2027_01.csv"), &options())
+        .await
+        .unwrap();
 
     let report = db
-        .import(&first_lines("hr_export_2027_01.csv", 1), &ImportOptions { force: true, ..options() })
+        .import(
+            &first_lines("hr_export_2027_01.csv", 1),
+            &ImportOptions {
+                force: true,
+                ..options()
+            },
+        )
         .await
         .unwrap();
 
@@ -316,12 +492,21 @@ async fn header_only_export_with_force_deactivates_everyone() {
 #[tokio::test]
 async fn an_address_owned_by_another_source_is_rejected() {
     let db = TestDb::new().await;
-    db.import(&fixture("hr_export_2027_01.csv"), &options()).await.unwrap();
+    db.import(&fixture("hr_export_2027_01.csv"), &options())
+        .await
+        .unwrap();
     let before = db.snapshot().await;
     let contractors = b"Email,First Name\nerik.lindqvist@health.example.org,Erik\nvendor.rep@supplier.example.com,Vera\n";
 
     let err = db
-        .import(contractors, &ImportOptions { source: "vendor-portal".into(), mode: ImportMode::Add, ..options() })
+        .import(
+            contractors,
+            &ImportOptions {
+                source: "vendor-portal".into(),
+                mode: ImportMode::Add,
+                ..options()
+            },
+        )
         .await
         .unwrap_err();
 
@@ -339,16 +524,30 @@ async fn bad_email_syntax_is_rejected_with_line_and_column() {
     let db = TestDb::with_january().await;
     let before = db.snapshot().await;
 
-    let err = db.import(&fixture("bad_email.csv"), &options()).await.unwrap_err();
+    let err = db
+        .import(&fixture("bad_email.csv"), &options())
+        .await
+        .unwrap_err();
 
     assert_eq!(
         err.to_string(),
         "roster.csv: 3 row(s) rejected; nothing was imported. Fix the rows listed, or pass --skip-invalid to import the valid rows only"
     );
     let lines = rejected_lines(&err);
-    assert_eq!(lines[0], "line 3, column Email: email has no domain with a dot (e.g. name@hospital.org)");
-    assert!(lines[1].starts_with("line 4, column Email: email is not a valid email address ("), "{}", lines[1]);
-    assert!(lines[2].starts_with("line 5, column Email: email is not a valid email address ("), "{}", lines[2]);
+    assert_eq!(
+        lines[0],
+        "line 3, column Email: email has no domain with a dot (e.g. name@hospital.org)"
+    );
+    assert!(
+        lines[1].starts_with("line 4, column Email: email is not a valid email address ("),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].starts_with("line 5, column Email: email is not a valid email address ("),
+        "{}",
+        lines[2]
+    );
     assert_eq!(lines.len(), 3);
     assert_eq!(db.snapshot().await, before);
 }
@@ -358,7 +557,10 @@ async fn duplicate_email_differing_only_in_case_is_rejected() {
     let db = TestDb::with_january().await;
     let before = db.snapshot().await;
 
-    let err = db.import(&fixture("duplicate_email.csv"), &options()).await.unwrap_err();
+    let err = db
+        .import(&fixture("duplicate_email.csv"), &options())
+        .await
+        .unwrap_err();
 
     assert_eq!(
         rejected_lines(&err),
@@ -372,7 +574,10 @@ async fn duplicate_employee_id_is_rejected() {
     let db = TestDb::with_january().await;
     let before = db.snapshot().await;
 
-    let err = db.import(&fixture("duplicate_employee_id.csv"), &options()).await.unwrap_err();
+    let err = db
+        .import(&fixture("duplicate_employee_id.csv"), &options())
+        .await
+        .unwrap_err();
 
     assert_eq!(
         rejected_lines(&err),
@@ -386,11 +591,17 @@ async fn missing_email_value_is_rejected() {
     let db = TestDb::with_january().await;
     let before = db.snapshot().await;
 
-    let err = db.import(&fixture("missing_email_value.csv"), &options()).await.unwrap_err();
+    let err = db
+        .import(&fixture("missing_email_value.csv"), &options())
+        .await
+        .unwrap_err();
 
     assert_eq!(
         rejected_lines(&err),
-        ["line 3, column Email: email is empty", "line 4, column Email: email is empty"]
+        [
+            "line 3, column Email: email is empty",
+            "line 4, column Email: email is empty"
+        ]
     );
     assert_eq!(db.snapshot().await, before);
 }
@@ -400,7 +611,10 @@ async fn missing_email_column_is_refused_naming_the_headers() {
     let db = TestDb::with_january().await;
     let before = db.snapshot().await;
 
-    let err = db.import(&fixture("missing_email_column.csv"), &options()).await.unwrap_err();
+    let err = db
+        .import(&fixture("missing_email_column.csv"), &options())
+        .await
+        .unwrap_err();
 
     assert!(matches!(err, ImportError::Unreadable { .. }), "{err}");
     assert_eq!(
@@ -415,7 +629,10 @@ async fn wrong_field_count_is_rejected() {
     let db = TestDb::with_january().await;
     let before = db.snapshot().await;
 
-    let err = db.import(&fixture("wrong_field_count.csv"), &options()).await.unwrap_err();
+    let err = db
+        .import(&fixture("wrong_field_count.csv"), &options())
+        .await
+        .unwrap_err();
 
     assert_eq!(rejected_lines(&err), [
         "line 3: expected 5 fields like the header, found 6; check for an unquoted delimiter or a missing value",
@@ -468,18 +685,24 @@ async fn every_error_in_the_file_is_reported_in_one_run() {
     let db = TestDb::with_january().await;
     let before = db.snapshot().await;
 
-    let err = db.import(&fixture("many_errors.csv"), &options()).await.unwrap_err();
+    let err = db
+        .import(&fixture("many_errors.csv"), &options())
+        .await
+        .unwrap_err();
 
     let report = err.report().unwrap();
     assert_eq!(report.counts.rejected, 6);
-    assert_eq!(lines_and_columns(&report.rejected), [
-        (3, "Email"),
-        (4, "Time Zone"),
-        (5, "Email"),
-        (7, "Email"),
-        (8, ""),
-        (9, "Employee ID"),
-    ]);
+    assert_eq!(
+        lines_and_columns(&report.rejected),
+        [
+            (3, "Email"),
+            (4, "Time Zone"),
+            (5, "Email"),
+            (7, "Email"),
+            (8, ""),
+            (9, "Employee ID"),
+        ]
+    );
     assert_eq!(report.rejected[1].reason, "\"Mars/Olympus_Mons\" is not an IANA time zone; write e.g. America/Chicago or leave it empty");
     assert_eq!(db.snapshot().await, before);
 }
@@ -524,12 +747,21 @@ async fn email_with_crlf_header_injection_is_rejected() {
         wei.chen@health.example.org,Wei,\n";
 
     let report = db
-        .import(bytes, &ImportOptions { skip_invalid: true, ..options() })
+        .import(
+            bytes,
+            &ImportOptions {
+                skip_invalid: true,
+                ..options()
+            },
+        )
         .await
         .unwrap();
 
     assert_eq!(report.counts, counts(1, 0, 0, 0, 0, 2));
-    assert_eq!(lines_and_columns(&report.rejected), [(2, "Email"), (4, "Supervisor Email")]);
+    assert_eq!(
+        lines_and_columns(&report.rejected),
+        [(2, "Email"), (4, "Supervisor Email")]
+    );
     assert_eq!(db.active_emails().await, ["wei.chen@health.example.org"]);
 }
 
@@ -539,12 +771,23 @@ async fn email_with_crlf_header_injection_is_rejected() {
 fn cli_import_prints_the_counts_and_exits_zero() {
     let cli = Cli::new();
 
-    let out = cli.roster(&["import", &fixture_path("hr_export_2027_01.csv")]).assert().success();
+    let out = cli
+        .roster(&["import", &fixture_path("hr_export_2027_01.csv")])
+        .assert()
+        .success();
 
     let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
     assert!(stdout.contains("(UTF-8, sha256 "), "{stdout}");
-    assert!(stdout.contains("delimiter \",\", source \"hr\", mode sync): imported\n"), "{stdout}");
-    assert!(stdout.contains("  added 10  updated 0  unchanged 0  deactivated 0  reactivated 0  rejected 0\n"), "{stdout}");
+    assert!(
+        stdout.contains("delimiter \",\", source \"hr\", mode sync): imported\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "  added 10  updated 0  unchanged 0  deactivated 0  reactivated 0  rejected 0\n"
+        ),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -561,8 +804,14 @@ fn cli_rejected_file_exits_non_zero_listing_every_row() {
         format!("error: {file}: 3 row(s) rejected; nothing was imported. Fix the rows listed, or pass --skip-invalid to import the valid rows only\n")
     );
     assert!(stdout.contains("  rejected: line 3, column Email: email has no domain with a dot (e.g. name@hospital.org)\n"), "{stdout}");
-    assert!(stdout.contains("  rejected: line 4, column Email: "), "{stdout}");
-    assert!(stdout.contains("  rejected: line 5, column Email: "), "{stdout}");
+    assert!(
+        stdout.contains("  rejected: line 4, column Email: "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  rejected: line 5, column Email: "),
+        "{stdout}"
+    );
     assert!(stdout.contains(": nothing written\n"), "{stdout}");
 }
 
@@ -572,7 +821,10 @@ fn cli_xlsx_exits_non_zero_saying_it_is_a_workbook() {
     let file = cli.dir.path().join("staff.xlsx");
     std::fs::write(&file, xlsx_bytes()).unwrap();
 
-    let out = cli.roster(&["import", file.to_str().unwrap()]).assert().failure();
+    let out = cli
+        .roster(&["import", file.to_str().unwrap()])
+        .assert()
+        .failure();
 
     assert_eq!(
         String::from_utf8(out.get_output().stderr.clone()).unwrap(),
@@ -584,16 +836,29 @@ fn cli_xlsx_exits_non_zero_saying_it_is_a_workbook() {
 #[test]
 fn cli_refused_sync_says_how_to_force_it() {
     let cli = Cli::new();
-    cli.roster(&["import", &fixture_path("hr_export_2027_01.csv")]).assert().success();
+    cli.roster(&["import", &fixture_path("hr_export_2027_01.csv")])
+        .assert()
+        .success();
     let truncated = cli.dir.path().join("truncated.csv");
     std::fs::write(&truncated, first_lines("hr_export_2027_01.csv", 8)).unwrap();
 
-    let out = cli.roster(&["import", truncated.to_str().unwrap()]).assert().failure();
+    let out = cli
+        .roster(&["import", truncated.to_str().unwrap()])
+        .assert()
+        .failure();
 
     let stderr = String::from_utf8(out.get_output().stderr.clone()).unwrap();
-    assert!(stderr.contains("this sync would deactivate 3 of 10 active people (30%)"), "{stderr}");
-    assert!(stderr.ends_with("pass --force if the change is real\n"), "{stderr}");
-    cli.roster(&["import", truncated.to_str().unwrap(), "--force"]).assert().success();
+    assert!(
+        stderr.contains("this sync would deactivate 3 of 10 active people (30%)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with("pass --force if the change is real\n"),
+        "{stderr}"
+    );
+    cli.roster(&["import", truncated.to_str().unwrap(), "--force"])
+        .assert()
+        .success();
 }
 
 #[test]
@@ -601,14 +866,23 @@ fn cli_dry_run_json_reports_and_list_shows_nothing() {
     let cli = Cli::new();
 
     let out = cli
-        .roster(&["import", &fixture_path("hr_export_2027_01.csv"), "--dry-run", "--format", "json"])
+        .roster(&[
+            "import",
+            &fixture_path("hr_export_2027_01.csv"),
+            "--dry-run",
+            "--format",
+            "json",
+        ])
         .assert()
         .success();
 
     let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(json["applied"], false);
     assert_eq!(json["counts"]["added"], 10);
-    let list = cli.roster(&["list", "--inactive", "--format", "csv"]).assert().success();
+    let list = cli
+        .roster(&["list", "--inactive", "--format", "csv"])
+        .assert()
+        .success();
     assert_eq!(
         String::from_utf8(list.get_output().stdout.clone()).unwrap(),
         "email,employee_id,first_name,last_name,department,role,facility,manager_email,active,source\n"
@@ -618,9 +892,17 @@ fn cli_dry_run_json_reports_and_list_shows_nothing() {
 // ---------------------------------------------------------------- helpers local to this file
 
 fn rejected_lines(err: &ImportError) -> Vec<String> {
-    err.report().expect("a row-level failure").rejected.iter().map(ToString::to_string).collect()
+    err.report()
+        .expect("a row-level failure")
+        .rejected
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 fn lines_and_columns(rejected: &[RowError]) -> Vec<(u64, &str)> {
-    rejected.iter().map(|e| (e.line, e.column.as_str())).collect()
+    rejected
+        .iter()
+        .map(|e| (e.line, e.column.as_str()))
+        .collect()
 }

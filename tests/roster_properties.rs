@@ -13,7 +13,11 @@ use proptest::test_runner::{Config, TestRunner};
 const CASES: u32 = 256;
 
 fn runner() -> TestRunner {
-    TestRunner::new(Config { cases: CASES, failure_persistence: None, ..Config::default() })
+    TestRunner::new(Config {
+        cases: CASES,
+        failure_persistence: None,
+        ..Config::default()
+    })
 }
 
 #[test]
@@ -60,46 +64,67 @@ fn almost_csv() -> impl Strategy<Value = String> {
         1 => "x{250,260}",
     ];
     let row = proptest::collection::vec(cell, 0..6);
-    let separators = (prop_oneof![Just(","), Just(";"), Just("\t")], prop_oneof![Just("\n"), Just("\r\n"), Just("\r")]);
-    (header, proptest::collection::vec(row, 0..8), separators).prop_map(|(header, rows, (delimiter, newline))| {
-        let mut text = header;
-        for row in rows {
-            text.push_str(newline);
-            text.push_str(&row.join(delimiter));
-        }
-        text
-    })
+    let separators = (
+        prop_oneof![Just(","), Just(";"), Just("\t")],
+        prop_oneof![Just("\n"), Just("\r\n"), Just("\r")],
+    );
+    (header, proptest::collection::vec(row, 0..8), separators).prop_map(
+        |(header, rows, (delimiter, newline))| {
+            let mut text = header;
+            for row in rows {
+                text.push_str(newline);
+                text.push_str(&row.join(delimiter));
+            }
+            text
+        },
+    )
 }
 
 /// Imports each generated file under a source of its own, in a mode chosen by
 /// proptest, and checks the outcome against the database.
 fn check_imports(files: BoxedStrategy<Vec<u8>>) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let db = runtime.block_on(TestDb::new());
     let case = std::cell::Cell::new(0u32);
     let flags = (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>());
     runner()
-        .run(&(files, flags), |(bytes, (add, dry_run, skip_invalid, force))| {
-            case.set(case.get() + 1);
-            let options = ImportOptions {
-                source: format!("case-{}", case.get()),
-                mode: if add { ImportMode::Add } else { ImportMode::Sync },
-                dry_run,
-                skip_invalid,
-                force,
-                ..options()
-            };
-            runtime.block_on(check_one(&db, &bytes, &options))
-        })
+        .run(
+            &(files, flags),
+            |(bytes, (add, dry_run, skip_invalid, force))| {
+                case.set(case.get() + 1);
+                let options = ImportOptions {
+                    source: format!("case-{}", case.get()),
+                    mode: if add {
+                        ImportMode::Add
+                    } else {
+                        ImportMode::Sync
+                    },
+                    dry_run,
+                    skip_invalid,
+                    force,
+                    ..options()
+                };
+                runtime.block_on(check_one(&db, &bytes, &options))
+            },
+        )
         .unwrap();
 }
 
-async fn check_one(db: &TestDb, bytes: &[u8], options: &ImportOptions) -> Result<(), TestCaseError> {
+async fn check_one(
+    db: &TestDb,
+    bytes: &[u8],
+    options: &ImportOptions,
+) -> Result<(), TestCaseError> {
     let before = db.snapshot().await;
     let result = db.import(bytes, options).await;
     let after = db.snapshot().await;
     let report = match result {
-        Err(ImportError::Database(e)) => return Err(TestCaseError::fail(format!("database error: {e:#}"))),
+        Err(ImportError::Database(e)) => {
+            return Err(TestCaseError::fail(format!("database error: {e:#}")))
+        }
         Err(e) => {
             prop_assert_eq!(after, before, "a refused import wrote something: {}", e);
             if let Some(report) = e.report() {
@@ -111,7 +136,10 @@ async fn check_one(db: &TestDb, bytes: &[u8], options: &ImportOptions) -> Result
     };
     let c = &report.counts;
     // A fresh source: nothing to update, keep or deactivate.
-    prop_assert_eq!((c.updated, c.unchanged, c.deactivated, c.reactivated), (0, 0, 0, 0));
+    prop_assert_eq!(
+        (c.updated, c.unchanged, c.deactivated, c.reactivated),
+        (0, 0, 0, 0)
+    );
     prop_assert_eq!(c.rejected > 0, !report.rejected.is_empty());
     prop_assert!(c.rejected <= report.rejected.len() as u64);
     prop_assert!(options.skip_invalid || c.rejected == 0);
@@ -122,7 +150,12 @@ async fn check_one(db: &TestDb, bytes: &[u8], options: &ImportOptions) -> Result
     } else {
         prop_assert!(report.applied && report.import_id.is_some());
         prop_assert_eq!(after.imports, before.imports + 1);
-        let stored = db.all_staff().await.into_iter().filter(|p| p.source == options.source).count();
+        let stored = db
+            .all_staff()
+            .await
+            .into_iter()
+            .filter(|p| p.source == options.source)
+            .count();
         prop_assert_eq!(stored as u64, c.added);
     }
     Ok(())

@@ -10,7 +10,9 @@ pub enum DbCommand {
     /// Apply pending migrations (serve also does this on start).
     Migrate,
     /// Write a consistent copy of the SQLite database, safe while the daemon runs.
-    #[command(after_help = "Example:\n  ambassador db backup /var/backups/ambassador-$(date +%F).db\n\nRestore: stop the service, copy the backup over database.url's file, start it.")]
+    #[command(
+        after_help = "Example:\n  ambassador db backup /var/backups/ambassador-$(date +%F).db\n\nRestore: stop the service, copy the backup over database.url's file, start it."
+    )]
     Backup {
         /// Where to write the copy; must not exist yet.
         file: PathBuf,

@@ -13,7 +13,9 @@ use std::process::ExitCode;
 /// managers, and reports completion to leadership.
 #[derive(Debug, Parser)]
 #[command(name = "ambassador", version, propagate_version = true)]
-#[command(after_help = "Examples:\n  ambassador demo                         # a whole rollout on a simulated clock, no server needed\n  ambassador roster import staff.csv --dry-run\n  ambassador --config /etc/ambassador/ambassador.toml serve\n\nConfiguration: built-in defaults < /etc/ambassador/ambassador.toml (or --config) < AMBASSADOR__SECTION__KEY variables.")]
+#[command(
+    after_help = "Examples:\n  ambassador demo                         # a whole rollout on a simulated clock, no server needed\n  ambassador roster import staff.csv --dry-run\n  ambassador --config /etc/ambassador/ambassador.toml serve\n\nConfiguration: built-in defaults < /etc/ambassador/ambassador.toml (or --config) < AMBASSADOR__SECTION__KEY variables."
+)]
 pub struct Cli {
     /// Configuration file (default: /etc/ambassador/ambassador.toml when present).
     #[arg(long, global = true, value_name = "FILE")]
@@ -39,7 +41,9 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Validate the configuration; print the effective values with secrets redacted.
-    #[command(after_help = "Example:\n  AMBASSADOR__SMTP__PORT=2525 ambassador --config site.toml config check")]
+    #[command(
+        after_help = "Example:\n  AMBASSADOR__SMTP__PORT=2525 ambassador --config site.toml config check"
+    )]
     Check,
 }
 

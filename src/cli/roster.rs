@@ -13,7 +13,9 @@ use std::process::ExitCode;
 #[derive(Debug, Subcommand)]
 pub enum RosterCommand {
     /// Import a staff roster exported from HR (CSV; UTF-8, UTF-16 or Windows-1252; comma, semicolon or tab).
-    #[command(after_help = "Examples:\n  ambassador roster import staff.csv --dry-run      # see what would change\n  ambassador roster import staff.csv                # apply: all rows or nothing\n  ambassador roster import contractors.csv --source vendor-portal --mode add\n\nThe file needs an email column (\"Email\", \"Work Email\", ...). Employee ID, first/last name,\ndepartment, job title, location, supervisor email and time zone are recognised by their\ncommon names; map others in config: [roster] columns = { \"Correo\" = \"email\" }.\nOther columns are kept as attributes for templates ({{attributes.cost_center}}).")]
+    #[command(
+        after_help = "Examples:\n  ambassador roster import staff.csv --dry-run      # see what would change\n  ambassador roster import staff.csv                # apply: all rows or nothing\n  ambassador roster import contractors.csv --source vendor-portal --mode add\n\nThe file needs an email column (\"Email\", \"Work Email\", ...). Employee ID, first/last name,\ndepartment, job title, location, supervisor email and time zone are recognised by their\ncommon names; map others in config: [roster] columns = { \"Correo\" = \"email\" }.\nOther columns are kept as attributes for templates ({{attributes.cost_center}})."
+    )]
     Import {
         /// The CSV file.
         file: PathBuf,
@@ -36,7 +38,9 @@ pub enum RosterCommand {
         format: ReportFormat,
     },
     /// List the people in the roster.
-    #[command(after_help = "Example:\n  ambassador roster list --inactive --format csv > roster.csv")]
+    #[command(
+        after_help = "Example:\n  ambassador roster list --inactive --format csv > roster.csv"
+    )]
     List {
         /// Include people deactivated by a sync.
         #[arg(long)]
@@ -62,7 +66,15 @@ pub enum ListFormat {
 
 pub async fn run(cmd: RosterCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
     match cmd {
-        RosterCommand::Import { file, source, mode, dry_run, skip_invalid, force, format } => {
+        RosterCommand::Import {
+            file,
+            source,
+            mode,
+            dry_run,
+            skip_invalid,
+            force,
+            format,
+        } => {
             let bytes = std::fs::read(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             let options = ImportOptions {
@@ -75,12 +87,19 @@ pub async fn run(cmd: RosterCommand, settings: &Settings) -> anyhow::Result<Exit
             };
             let store = super::open_store(settings).await?;
             let bar = progress_bar(bytes.len());
-            let result = roster::import(&store, &SystemClock, &settings.roster, &bytes, &options, &mut |done, total| {
-                if let Some(bar) = &bar {
-                    bar.set_length(total);
-                    bar.set_position(done);
-                }
-            })
+            let result = roster::import(
+                &store,
+                &SystemClock,
+                &settings.roster,
+                &bytes,
+                &options,
+                &mut |done, total| {
+                    if let Some(bar) = &bar {
+                        bar.set_length(total);
+                        bar.set_position(done);
+                    }
+                },
+            )
             .await;
             if let Some(bar) = bar {
                 bar.finish_and_clear();
@@ -104,13 +123,18 @@ fn progress_bar(bytes: usize) -> Option<indicatif::ProgressBar> {
         return None;
     }
     let bar = indicatif::ProgressBar::new(bytes as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("reading {bar:40} {bytes}/{total_bytes} ({eta})") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("reading {bar:40} {bytes}/{total_bytes} ({eta})")
+    {
         bar.set_style(style);
     }
     Some(bar)
 }
 
-fn print_import(result: Result<ImportReport, ImportError>, format: ReportFormat) -> anyhow::Result<ExitCode> {
+fn print_import(
+    result: Result<ImportReport, ImportError>,
+    format: ReportFormat,
+) -> anyhow::Result<ExitCode> {
     let (report, failure) = match result {
         Ok(report) => (Some(report), None),
         Err(e) => (e.report().cloned(), Some(e)),
@@ -132,20 +156,54 @@ fn print_import(result: Result<ImportReport, ImportError>, format: ReportFormat)
 
 fn print_human(r: &ImportReport) {
     let mut out = std::io::stdout().lock();
-    let verb = if r.applied { "imported" } else if r.dry_run && r.refused.is_none() && r.rejected.is_empty() { "dry run, nothing written" } else { "nothing written" };
-    let _ = writeln!(out, "{} ({}, {}, delimiter {:?}, source {:?}, mode {}): {verb}", r.file, r.encoding, short(&r.sha256), r.delimiter, r.source, r.mode.as_str());
+    let verb = if r.applied {
+        "imported"
+    } else if r.dry_run && r.refused.is_none() && r.rejected.is_empty() {
+        "dry run, nothing written"
+    } else {
+        "nothing written"
+    };
+    let _ = writeln!(
+        out,
+        "{} ({}, {}, delimiter {:?}, source {:?}, mode {}): {verb}",
+        r.file,
+        r.encoding,
+        short(&r.sha256),
+        r.delimiter,
+        r.source,
+        r.mode.as_str()
+    );
     let c = &r.counts;
-    let _ = writeln!(out, "  added {}  updated {}  unchanged {}  deactivated {}  reactivated {}  rejected {}", c.added, c.updated, c.unchanged, c.deactivated, c.reactivated, c.rejected);
+    let _ = writeln!(
+        out,
+        "  added {}  updated {}  unchanged {}  deactivated {}  reactivated {}  rejected {}",
+        c.added, c.updated, c.unchanged, c.deactivated, c.reactivated, c.rejected
+    );
     for e in &r.rejected {
         let _ = writeln!(out, "  rejected: {e}");
     }
     if r.dry_run {
         const SHOWN: usize = 50;
         for change in r.changes.iter().filter(|c| c.action != "add").take(SHOWN) {
-            let fields: Vec<String> = change.fields.iter().map(|f| format!("{}: {:?} -> {:?}", f.field, f.from, f.to)).collect();
-            let _ = writeln!(out, "  would {} {} {}", change.action, change.email, fields.join(", "));
+            let fields: Vec<String> = change
+                .fields
+                .iter()
+                .map(|f| format!("{}: {:?} -> {:?}", f.field, f.from, f.to))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  would {} {} {}",
+                change.action,
+                change.email,
+                fields.join(", ")
+            );
         }
-        let hidden = r.changes.iter().filter(|c| c.action != "add").count().saturating_sub(SHOWN);
+        let hidden = r
+            .changes
+            .iter()
+            .filter(|c| c.action != "add")
+            .count()
+            .saturating_sub(SHOWN);
         if hidden > 0 {
             let _ = writeln!(out, "  ... and {hidden} more (use --format json for all)");
         }
@@ -160,12 +218,23 @@ fn print_list(people: &[StaffRow], format: ListFormat) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match format {
-        ListFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&people.iter().map(list_json).collect::<Vec<_>>())?)?,
+        ListFormat::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&people.iter().map(list_json).collect::<Vec<_>>())?
+        )?,
         ListFormat::Csv => {
             let mut w = csv::Writer::from_writer(out);
             w.write_record(LIST_HEADER)?;
             for p in people {
-                w.write_record(list_cells(p).iter().map(|c| spreadsheet_cell(c)).collect::<Vec<_>>().iter().map(|c| c.as_ref()))?;
+                w.write_record(
+                    list_cells(p)
+                        .iter()
+                        .map(|c| spreadsheet_cell(c))
+                        .collect::<Vec<_>>()
+                        .iter()
+                        .map(|c| c.as_ref()),
+                )?;
             }
             w.flush()?;
         }
@@ -177,10 +246,21 @@ fn print_list(people: &[StaffRow], format: ListFormat) -> anyhow::Result<()> {
                     *w = (*w).max(cell.chars().count()).min(40);
                 }
             }
-            let line = |cells: Vec<&str>| cells.iter().zip(&widths).map(|(c, w)| format!("{:<w$}", truncate(c, *w), w = *w)).collect::<Vec<_>>().join("  ");
+            let line = |cells: Vec<&str>| {
+                cells
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{:<w$}", truncate(c, *w), w = *w))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+            };
             writeln!(out, "{}", line(LIST_HEADER.to_vec()).trim_end())?;
             for row in &rows {
-                writeln!(out, "{}", line(row.iter().map(String::as_str).collect()).trim_end())?;
+                writeln!(
+                    out,
+                    "{}",
+                    line(row.iter().map(String::as_str).collect()).trim_end()
+                )?;
             }
             writeln!(out, "{} people", rows.len())?;
         }
@@ -188,7 +268,18 @@ fn print_list(people: &[StaffRow], format: ListFormat) -> anyhow::Result<()> {
     Ok(())
 }
 
-const LIST_HEADER: [&str; 10] = ["email", "employee_id", "first_name", "last_name", "department", "role", "facility", "manager_email", "active", "source"];
+const LIST_HEADER: [&str; 10] = [
+    "email",
+    "employee_id",
+    "first_name",
+    "last_name",
+    "department",
+    "role",
+    "facility",
+    "manager_email",
+    "active",
+    "source",
+];
 
 fn list_cells(p: &StaffRow) -> Vec<String> {
     vec![
@@ -200,7 +291,11 @@ fn list_cells(p: &StaffRow) -> Vec<String> {
         p.role.clone(),
         p.facility.clone(),
         p.manager_email.clone().unwrap_or_default(),
-        if p.active == 1 { "yes".into() } else { "no".into() },
+        if p.active == 1 {
+            "yes".into()
+        } else {
+            "no".into()
+        },
         p.source.clone(),
     ]
 }

@@ -12,7 +12,9 @@ impl HumanDuration {
     pub fn parse(raw: &str) -> Result<Self, String> {
         humantime::parse_duration(raw.trim())
             .map(Self)
-            .map_err(|e| format!("`{raw}` is not a duration ({e}); write e.g. \"30s\", \"36h\" or \"7d\""))
+            .map_err(|e| {
+                format!("`{raw}` is not a duration ({e}); write e.g. \"30s\", \"36h\" or \"7d\"")
+            })
     }
 
     pub fn as_std(self) -> Duration {
@@ -53,9 +55,18 @@ mod tests {
 
     #[test]
     fn parses_human_units() {
-        assert_eq!(HumanDuration::parse("7d").unwrap().as_std(), Duration::from_secs(7 * 86_400));
-        assert_eq!(HumanDuration::parse("36h").unwrap().as_std(), Duration::from_secs(36 * 3600));
-        assert_eq!(HumanDuration::parse(" 30s ").unwrap().as_std(), Duration::from_secs(30));
+        assert_eq!(
+            HumanDuration::parse("7d").unwrap().as_std(),
+            Duration::from_secs(7 * 86_400)
+        );
+        assert_eq!(
+            HumanDuration::parse("36h").unwrap().as_std(),
+            Duration::from_secs(36 * 3600)
+        );
+        assert_eq!(
+            HumanDuration::parse(" 30s ").unwrap().as_std(),
+            Duration::from_secs(30)
+        );
     }
 
     #[test]

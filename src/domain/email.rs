@@ -85,8 +85,20 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_an_address() {
-        for bad in ["", "ann", "ann@", "@x.org", "ann@@x.org", "ann lee@x.org", "ann@localhost", "a\r\nBcc: x@y.org"] {
-            assert!(EmailAddress::parse(bad).is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@x.org",
+            "ann@@x.org",
+            "ann lee@x.org",
+            "ann@localhost",
+            "a\r\nBcc: x@y.org",
+        ] {
+            assert!(
+                EmailAddress::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 }

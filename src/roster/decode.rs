@@ -45,7 +45,11 @@ pub fn decode(bytes: &[u8]) -> Result<DecodedText<'_>, DecodeError> {
         return Err(DecodeError::Empty);
     }
     let delimiter = detect_delimiter(&text);
-    Ok(DecodedText { text, encoding, delimiter })
+    Ok(DecodedText {
+        text,
+        encoding,
+        delimiter,
+    })
 }
 
 fn known_binary(bytes: &[u8]) -> Option<&'static str> {
@@ -98,7 +102,9 @@ fn detect_delimiter(text: &str) -> u8 {
         }
     }
     let candidates = [b',', b';', b'\t'];
-    let best = (0..3).max_by_key(|&i| (counts[i], std::cmp::Reverse(i))).unwrap_or(0);
+    let best = (0..3)
+        .max_by_key(|&i| (counts[i], std::cmp::Reverse(i)))
+        .unwrap_or(0);
     if counts[best] == 0 {
         b','
     } else {
@@ -138,12 +144,18 @@ mod tests {
 
     #[test]
     fn ignores_delimiters_inside_quotes() {
-        assert_eq!(decode(b"\"Name; Last\",Email,Dept\n").unwrap().delimiter, b',');
+        assert_eq!(
+            decode(b"\"Name; Last\",Email,Dept\n").unwrap().delimiter,
+            b','
+        );
     }
 
     #[test]
     fn recognises_a_workbook() {
-        assert!(matches!(decode(b"PK\x03\x04rest"), Err(DecodeError::KnownBinary(_))));
+        assert!(matches!(
+            decode(b"PK\x03\x04rest"),
+            Err(DecodeError::KnownBinary(_))
+        ));
     }
 
     #[test]

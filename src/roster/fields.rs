@@ -50,42 +50,86 @@ impl Field {
 
     pub fn from_name(name: &str) -> Option<Self> {
         let key = normalise_header(name);
-        Self::ALL.into_iter().find(|f| normalise_header(f.name()) == key)
+        Self::ALL
+            .into_iter()
+            .find(|f| normalise_header(f.name()) == key)
     }
 
     /// Header spellings seen in real HR exports, already normalised.
     fn aliases(self) -> &'static [&'static str] {
         match self {
             Field::Email => &[
-                "email", "emailaddress", "workemail", "workemailaddress", "businessemail",
-                "primaryemail", "mail", "emailid", "officeemail", "corporateemail",
+                "email",
+                "emailaddress",
+                "workemail",
+                "workemailaddress",
+                "businessemail",
+                "primaryemail",
+                "mail",
+                "emailid",
+                "officeemail",
+                "corporateemail",
             ],
             Field::EmployeeId => &[
-                "employeeid", "employeenumber", "employeeno", "empid", "empno", "staffid",
-                "staffnumber", "personnelnumber", "workerid", "badgeid", "id",
+                "employeeid",
+                "employeenumber",
+                "employeeno",
+                "empid",
+                "empno",
+                "staffid",
+                "staffnumber",
+                "personnelnumber",
+                "workerid",
+                "badgeid",
+                "id",
             ],
             Field::FirstName => &[
-                "firstname", "givenname", "forename", "preferredname", "preferredfirstname",
-                "legalfirstname", "first",
+                "firstname",
+                "givenname",
+                "forename",
+                "preferredname",
+                "preferredfirstname",
+                "legalfirstname",
+                "first",
             ],
-            Field::LastName => &[
-                "lastname", "surname", "familyname", "legallastname", "last",
-            ],
+            Field::LastName => &["lastname", "surname", "familyname", "legallastname", "last"],
             Field::Department => &[
-                "department", "dept", "departmentname", "costcentername", "division",
-                "businessunit", "unit", "team",
+                "department",
+                "dept",
+                "departmentname",
+                "costcentername",
+                "division",
+                "businessunit",
+                "unit",
+                "team",
             ],
             Field::Role => &[
-                "role", "jobtitle", "title", "position", "positiontitle", "job", "jobname",
+                "role",
+                "jobtitle",
+                "title",
+                "position",
+                "positiontitle",
+                "job",
+                "jobname",
                 "jobrole",
             ],
             Field::Facility => &[
-                "facility", "location", "site", "worklocation", "facilityname", "campus",
-                "hospital", "locationname",
+                "facility",
+                "location",
+                "site",
+                "worklocation",
+                "facilityname",
+                "campus",
+                "hospital",
+                "locationname",
             ],
             Field::ManagerEmail => &[
-                "manageremail", "supervisoremail", "manageremailaddress",
-                "supervisoremailaddress", "reportstoemail", "linemanageremail",
+                "manageremail",
+                "supervisoremail",
+                "manageremailaddress",
+                "supervisoremailaddress",
+                "reportstoemail",
+                "linemanageremail",
             ],
             Field::TimeZone => &["timezone", "tz", "timezonename"],
         }
@@ -134,7 +178,11 @@ pub enum HeaderError {
     #[error("no email column: none of the headers ({found}) is an email header; name it \"Email\" or map it in config with [roster] columns = {{ \"Your Header\" = \"email\" }}")]
     NoEmail { found: String },
     #[error("columns {first} and {second} both map to the field {field}; remove one or map one of them to another field in [roster] columns")]
-    Duplicate { field: &'static str, first: usize, second: usize },
+    Duplicate {
+        field: &'static str,
+        first: usize,
+        second: usize,
+    },
 }
 
 /// Maps each header to a column, using config mappings before aliases.
@@ -151,12 +199,18 @@ pub fn map_headers(
     for (index, header) in headers.iter().enumerate() {
         let key = normalise_header(header);
         let field = configured.get(&key).copied().or_else(|| {
-            Field::ALL.into_iter().find(|f| f.aliases().contains(&key.as_str()))
+            Field::ALL
+                .into_iter()
+                .find(|f| f.aliases().contains(&key.as_str()))
         });
         let column = match field {
             Some(field) => {
                 if let Some(first) = seen.insert(field, index + 1) {
-                    return Err(HeaderError::Duplicate { field: field.name(), first, second: index + 1 });
+                    return Err(HeaderError::Duplicate {
+                        field: field.name(),
+                        first,
+                        second: index + 1,
+                    });
                 }
                 Column::Known(field)
             }
@@ -167,7 +221,11 @@ pub fn map_headers(
     }
     if !seen.contains_key(&Field::Email) {
         return Err(HeaderError::NoEmail {
-            found: headers.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", "),
+            found: headers
+                .iter()
+                .map(|h| format!("{h:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
         });
     }
     Ok(columns)
@@ -183,21 +241,40 @@ mod tests {
 
     #[test]
     fn aliases_match_ignoring_case_space_and_punctuation() {
-        let cols = map_headers(&h(&["Work E-mail", "Employee ID", "Job Title", "Location", "Supervisor Email"]), &BTreeMap::new()).unwrap();
-        assert_eq!(cols, vec![
-            Column::Known(Field::Email),
-            Column::Known(Field::EmployeeId),
-            Column::Known(Field::Role),
-            Column::Known(Field::Facility),
-            Column::Known(Field::ManagerEmail),
-        ]);
+        let cols = map_headers(
+            &h(&[
+                "Work E-mail",
+                "Employee ID",
+                "Job Title",
+                "Location",
+                "Supervisor Email",
+            ]),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            cols,
+            vec![
+                Column::Known(Field::Email),
+                Column::Known(Field::EmployeeId),
+                Column::Known(Field::Role),
+                Column::Known(Field::Facility),
+                Column::Known(Field::ManagerEmail),
+            ]
+        );
     }
 
     #[test]
     fn config_mapping_wins_and_extras_become_attributes() {
         let config = BTreeMap::from([("Correo".to_string(), "email".to_string())]);
         let cols = map_headers(&h(&["Correo", "Cost Center #"]), &config).unwrap();
-        assert_eq!(cols, vec![Column::Known(Field::Email), Column::Attribute("cost_center".into())]);
+        assert_eq!(
+            cols,
+            vec![
+                Column::Known(Field::Email),
+                Column::Attribute("cost_center".into())
+            ]
+        );
     }
 
     #[test]
@@ -209,6 +286,13 @@ mod tests {
     #[test]
     fn two_email_columns_are_refused() {
         let err = map_headers(&h(&["Email", "Work Email"]), &BTreeMap::new()).unwrap_err();
-        assert_eq!(err, HeaderError::Duplicate { field: "email", first: 1, second: 2 });
+        assert_eq!(
+            err,
+            HeaderError::Duplicate {
+                field: "email",
+                first: 1,
+                second: 2
+            }
+        );
     }
 }

@@ -114,7 +114,10 @@ pub async fn import(
     options: &ImportOptions,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ImportReport, ImportError> {
-    let unreadable = |reason: String| ImportError::Unreadable { file: options.file_name.clone(), reason };
+    let unreadable = |reason: String| ImportError::Unreadable {
+        file: options.file_name.clone(),
+        reason,
+    };
     if bytes.len() as u64 > settings.max_file_bytes {
         return Err(unreadable(format!(
             "the file is {} bytes, more than roster.max_file_bytes ({}); split it or raise the limit",
@@ -125,17 +128,34 @@ pub async fn import(
     let sha256 = hex::encode(Sha256::digest(bytes));
     let decoded = decode(bytes).map_err(|e| unreadable(e.to_string()))?;
     let total = decoded.text.len() as u64;
-    let limits = parse::ParseLimits { max_field_length: settings.max_field_length };
-    let parsed = parse::parse(&decoded.text, decoded.delimiter, &settings.columns, &limits, &mut |done| progress(done, total))
-        .map_err(|e| unreadable(e.to_string()))?;
+    let limits = parse::ParseLimits {
+        max_field_length: settings.max_field_length,
+    };
+    let parsed = parse::parse(
+        &decoded.text,
+        decoded.delimiter,
+        &settings.columns,
+        &limits,
+        &mut |done| progress(done, total),
+    )
+    .map_err(|e| unreadable(e.to_string()))?;
     if parsed.headers.is_empty() {
         return Err(unreadable("the file has no header row; the first line must name the columns (e.g. Email,First Name,Department)".into()));
     }
 
     let existing = store.staff_of_source(&options.source).await?;
-    let elsewhere: HashMap<String, String> =
-        store.emails_outside_source(&options.source).await?.into_iter().collect();
-    let plan = sync::plan(&parsed.records, &existing, &elsewhere, &parsed.rejected_identities, options.mode);
+    let elsewhere: HashMap<String, String> = store
+        .emails_outside_source(&options.source)
+        .await?
+        .into_iter()
+        .collect();
+    let plan = sync::plan(
+        &parsed.records,
+        &existing,
+        &elsewhere,
+        &parsed.rejected_identities,
+        options.mode,
+    );
 
     let mut rejected = parsed.errors.clone();
     rejected.extend(plan.conflicts.iter().cloned());
@@ -157,7 +177,10 @@ pub async fn import(
         file: options.file_name.clone(),
         sha256,
         encoding: decoded.encoding.to_string(),
-        delimiter: match decoded.delimiter { b'\t' => "tab".into(), d => (d as char).to_string() },
+        delimiter: match decoded.delimiter {
+            b'\t' => "tab".into(),
+            d => (d as char).to_string(),
+        },
         counts,
         rejected,
         refused: None,
@@ -184,7 +207,12 @@ pub async fn import(
 }
 
 /// A sync that looks like a truncated export is refused unless forced.
-fn refusal(plan: &sync::SyncPlan<'_>, parsed: &parse::ParsedRoster, options: &ImportOptions, settings: &RosterSettings) -> Option<String> {
+fn refusal(
+    plan: &sync::SyncPlan<'_>,
+    parsed: &parse::ParsedRoster,
+    options: &ImportOptions,
+    settings: &RosterSettings,
+) -> Option<String> {
     if options.force {
         return None;
     }
@@ -206,18 +234,34 @@ fn refusal(plan: &sync::SyncPlan<'_>, parsed: &parse::ParsedRoster, options: &Im
 }
 
 /// Writes the plan in one transaction.
-async fn apply(store: &Store, clock: &dyn Clock, plan: &sync::SyncPlan<'_>, report: &ImportReport) -> anyhow::Result<i64> {
+async fn apply(
+    store: &Store,
+    clock: &dyn Clock,
+    plan: &sync::SyncPlan<'_>,
+    report: &ImportReport,
+) -> anyhow::Result<i64> {
     let now = to_millis(clock.now());
     let c = &report.counts;
     let mut tx = store.begin().await?;
-    let import_id = q::insert_import(&mut tx, &ImportRecord {
-        imported_at: now,
-        source: &report.source,
-        file_name: &report.file,
-        sha256: &report.sha256,
-        mode: report.mode.as_str(),
-        counts: [c.added, c.updated, c.unchanged, c.deactivated, c.reactivated, c.rejected].map(|n| n as i64),
-    })
+    let import_id = q::insert_import(
+        &mut tx,
+        &ImportRecord {
+            imported_at: now,
+            source: &report.source,
+            file_name: &report.file,
+            sha256: &report.sha256,
+            mode: report.mode.as_str(),
+            counts: [
+                c.added,
+                c.updated,
+                c.unchanged,
+                c.deactivated,
+                c.reactivated,
+                c.rejected,
+            ]
+            .map(|n| n as i64),
+        },
+    )
     .await?;
     // Built a batch at a time: 100k rows of owned NewStaff would hold ~20 MB.
     for chunk in plan.inserts.chunks(1000) {
@@ -229,13 +273,21 @@ async fn apply(store: &Store, clock: &dyn Clock, plan: &sync::SyncPlan<'_>, repo
         q::update_staff(&mut tx, update.staff_id, now, &new_staff(update.record)).await?;
         history.push(StaffChange {
             staff_id: update.staff_id,
-            change: if update.reactivate { "reactivated" } else { "updated" },
+            change: if update.reactivate {
+                "reactivated"
+            } else {
+                "updated"
+            },
             detail: serde_json::to_string(&update.changes).unwrap_or_default(),
         });
     }
     let gone: Vec<i64> = plan.deactivations.iter().map(|(id, _)| *id).collect();
     q::deactivate_staff(&mut tx, &gone, now).await?;
-    history.extend(gone.iter().map(|&staff_id| StaffChange { staff_id, change: "deactivated", detail: "{}".into() }));
+    history.extend(gone.iter().map(|&staff_id| StaffChange {
+        staff_id,
+        change: "deactivated",
+        detail: "{}".into(),
+    }));
     q::insert_changes(&mut tx, import_id, &history).await?;
     tx.commit().await?;
     Ok(import_id)
@@ -257,14 +309,24 @@ fn new_staff(r: &PersonRecord) -> NewStaff<'_> {
 }
 
 fn describe(plan: &sync::SyncPlan<'_>) -> Vec<PersonChange> {
-    let added = plan.inserts.iter().map(|r| PersonChange { action: "add", email: r.email.to_string(), line: Some(r.line), fields: vec![] });
+    let added = plan.inserts.iter().map(|r| PersonChange {
+        action: "add",
+        email: r.email.to_string(),
+        line: Some(r.line),
+        fields: vec![],
+    });
     let updated = plan.updates.iter().map(|u| PersonChange {
         action: if u.reactivate { "reactivate" } else { "update" },
         email: u.record.email.to_string(),
         line: Some(u.record.line),
         fields: u.changes.clone(),
     });
-    let gone = plan.deactivations.iter().map(|(_, email)| PersonChange { action: "deactivate", email: email.clone(), line: None, fields: vec![] });
+    let gone = plan.deactivations.iter().map(|(_, email)| PersonChange {
+        action: "deactivate",
+        email: email.clone(),
+        line: None,
+        fields: vec![],
+    });
     added.chain(updated).chain(gone).collect()
 }
 

@@ -35,7 +35,11 @@ impl std::fmt::Display for RowError {
         if self.column.is_empty() {
             write!(f, "line {}: {}", self.line, self.reason)
         } else {
-            write!(f, "line {}, column {}: {}", self.line, self.column, self.reason)
+            write!(
+                f,
+                "line {}, column {}: {}",
+                self.line, self.column, self.reason
+            )
         }
     }
 }
@@ -84,7 +88,10 @@ pub fn parse(
     // Sized once from the line count: growing by doubling would briefly hold
     // two copies of the largest vector, the peak of a big import.
     let lines = text.as_bytes().iter().filter(|&&b| b == b'\n').count();
-    let mut parsed = ParsedRoster { records: Vec::with_capacity(lines), ..ParsedRoster::default() };
+    let mut parsed = ParsedRoster {
+        records: Vec::with_capacity(lines),
+        ..ParsedRoster::default()
+    };
     let header = loop {
         match records.next() {
             Some(Ok(r)) if r.iter().all(|f| f.trim().is_empty()) => continue,
@@ -118,12 +125,18 @@ pub fn parse(
         if count % 1024 == 0 {
             progress(record.position().map_or(0, |p| p.byte()));
         }
-        let row = RowReader { line, headers: &parsed.headers, limits };
+        let row = RowReader {
+            line,
+            headers: &parsed.headers,
+            limits,
+        };
         match row.read(&record, &columns, &mut seen) {
             Ok(person) => parsed.records.push(person),
             Err(errors) => {
                 parsed.errors.extend(errors);
-                parsed.rejected_identities.extend(identities(&record, &columns));
+                parsed
+                    .rejected_identities
+                    .extend(identities(&record, &columns));
             }
         }
     }
@@ -200,7 +213,9 @@ impl RowReader<'_> {
             Some(raw) => match EmailAddress::parse(raw) {
                 Ok(m) => Some(m),
                 Err(e) => {
-                    errors.push(self.error(header_of(Field::ManagerEmail), format!("manager email {e}")));
+                    errors.push(
+                        self.error(header_of(Field::ManagerEmail), format!("manager email {e}")),
+                    );
                     None
                 }
             },
@@ -216,17 +231,28 @@ impl RowReader<'_> {
             }
             other => other.map(|s| s.to_string()),
         };
-        let employee_id = known.get(&Field::EmployeeId).filter(|v| !v.is_empty()).map(|v| v.to_string());
+        let employee_id = known
+            .get(&Field::EmployeeId)
+            .filter(|v| !v.is_empty())
+            .map(|v| v.to_string());
         if let Some(email) = &email {
             if let Some(first) = seen.emails.insert(email.as_str().to_string(), self.line) {
                 seen.emails.insert(email.as_str().to_string(), first);
-                errors.push(self.error(header_of(Field::Email), format!("{email} already appears on line {first}; each person must appear once")));
+                errors.push(self.error(
+                    header_of(Field::Email),
+                    format!(
+                        "{email} already appears on line {first}; each person must appear once"
+                    ),
+                ));
             }
         }
         if let Some(id) = &employee_id {
             if let Some(first) = seen.employee_ids.insert(id.clone(), self.line) {
                 seen.employee_ids.insert(id.clone(), first);
-                errors.push(self.error(header_of(Field::EmployeeId), format!("employee id {id:?} already appears on line {first}")));
+                errors.push(self.error(
+                    header_of(Field::EmployeeId),
+                    format!("employee id {id:?} already appears on line {first}"),
+                ));
             }
         }
         match email {
@@ -255,7 +281,9 @@ impl RowReader<'_> {
                 '\0' => "a NUL byte".to_string(),
                 other => format!("the control character U+{:04X}", other as u32),
             };
-            return Some(format!("contains {name}; remove it from the cell in the export"));
+            return Some(format!(
+                "contains {name}; remove it from the cell in the export"
+            ));
         }
         let length = raw.chars().count();
         (length > self.limits.max_field_length).then(|| {
@@ -267,7 +295,11 @@ impl RowReader<'_> {
     }
 
     fn error(&self, column: &str, reason: String) -> RowError {
-        RowError { line: self.line, column: column.to_string(), reason }
+        RowError {
+            line: self.line,
+            column: column.to_string(),
+            reason,
+        }
     }
 }
 
@@ -289,8 +321,12 @@ fn identities(record: &csv::StringRecord, columns: &[Column]) -> Vec<String> {
 /// every later row's line number point one line too early (an admin told
 /// "line 6" would look at the blank line); count them here.
 fn line_of(text: &str, record: &csv::StringRecord) -> u64 {
-    let Some(position) = record.position() else { return 0 };
-    let start = usize::try_from(position.byte()).unwrap_or(usize::MAX).min(text.len());
+    let Some(position) = record.position() else {
+        return 0;
+    };
+    let start = usize::try_from(position.byte())
+        .unwrap_or(usize::MAX)
+        .min(text.len());
     let skipped = text.as_bytes()[start..]
         .iter()
         .take_while(|b| matches!(b, b'\r' | b'\n'))
@@ -312,7 +348,9 @@ mod tests {
     use super::*;
 
     fn error_lines(text: &str) -> Vec<u64> {
-        let limits = ParseLimits { max_field_length: 256 };
+        let limits = ParseLimits {
+            max_field_length: 256,
+        };
         let parsed = parse(text, b',', &BTreeMap::new(), &limits, &mut |_| {}).unwrap();
         parsed.errors.iter().map(|e| e.line).collect()
     }
@@ -324,11 +362,17 @@ mod tests {
 
     #[test]
     fn line_numbers_are_right_with_crlf_and_blank_lines() {
-        assert_eq!(error_lines("Email\r\nbad\r\n\r\nbad2\r\nok@x.org\r\nbad3\r\n"), [2, 4, 6]);
+        assert_eq!(
+            error_lines("Email\r\nbad\r\n\r\nbad2\r\nok@x.org\r\nbad3\r\n"),
+            [2, 4, 6]
+        );
     }
 
     #[test]
     fn line_numbers_follow_a_quoted_line_break() {
-        assert_eq!(error_lines("Email,Name\nbad,\"two\nlines\"\nbad2,x\n"), [2, 2, 4]);
+        assert_eq!(
+            error_lines("Email,Name\nbad,\"two\nlines\"\nbad2,x\n"),
+            [2, 2, 4]
+        );
     }
 }

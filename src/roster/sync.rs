@@ -76,8 +76,11 @@ pub fn plan<'a>(
         .enumerate()
         .filter_map(|(i, s)| s.employee_id.as_deref().map(|id| (id, i)))
         .collect();
-    let by_email: HashMap<&str, usize> =
-        existing.iter().enumerate().map(|(i, s)| (s.email.as_str(), i)).collect();
+    let by_email: HashMap<&str, usize> = existing
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.email.as_str(), i))
+        .collect();
     let mut matched = vec![false; existing.len()];
     let mut plan = SyncPlan {
         active_before: existing.iter().filter(|s| s.active == 1).count() as u64,
@@ -91,7 +94,10 @@ pub fn plan<'a>(
         }
         let found = match &record.employee_id {
             Some(id) => by_id.get(id.as_str()).copied().or_else(|| {
-                by_email.get(email).copied().filter(|&i| existing[i].employee_id.is_none())
+                by_email
+                    .get(email)
+                    .copied()
+                    .filter(|&i| existing[i].employee_id.is_none())
             }),
             None => by_email.get(email).copied(),
         };
@@ -117,14 +123,26 @@ pub fn plan<'a>(
         if changes.is_empty() && !reactivate {
             plan.unchanged += 1;
         } else {
-            plan.updates.push(Update { staff_id: current.id, record, changes, reactivate });
+            plan.updates.push(Update {
+                staff_id: current.id,
+                record,
+                changes,
+                reactivate,
+            });
         }
     }
     if mode == ImportMode::Sync {
         let spared: HashSet<&str> = rejected_identities.iter().map(String::as_str).collect();
-        for (staff, _) in existing.iter().zip(&matched).filter(|(s, m)| !**m && s.active == 1) {
+        for (staff, _) in existing
+            .iter()
+            .zip(&matched)
+            .filter(|(s, m)| !**m && s.active == 1)
+        {
             let named = spared.contains(staff.email.as_str())
-                || staff.employee_id.as_deref().is_some_and(|id| spared.contains(id));
+                || staff
+                    .employee_id
+                    .as_deref()
+                    .is_some_and(|id| spared.contains(id));
             if !named {
                 plan.deactivations.push((staff.id, staff.email.clone()));
             }
@@ -134,27 +152,47 @@ pub fn plan<'a>(
 }
 
 fn conflict(record: &PersonRecord, reason: String) -> RowError {
-    RowError { line: record.line, column: "email".into(), reason }
+    RowError {
+        line: record.line,
+        column: "email".into(),
+        reason,
+    }
 }
 
 /// Fields whose stored value differs from the file's.
 fn diff(current: &StaffRow, record: &PersonRecord) -> Vec<FieldChange> {
     let attributes = super::attributes_json(&record.attributes);
     let pairs: [(&'static str, &str, &str); 10] = [
-        ("employee_id", current.employee_id.as_deref().unwrap_or(""), record.employee_id.as_deref().unwrap_or("")),
+        (
+            "employee_id",
+            current.employee_id.as_deref().unwrap_or(""),
+            record.employee_id.as_deref().unwrap_or(""),
+        ),
         ("email", &current.email, record.email.as_str()),
         ("first_name", &current.first_name, &record.first_name),
         ("last_name", &current.last_name, &record.last_name),
         ("department", &current.department, &record.department),
         ("role", &current.role, &record.role),
         ("facility", &current.facility, &record.facility),
-        ("manager_email", current.manager_email.as_deref().unwrap_or(""), record.manager_email.as_ref().map_or("", |m| m.as_str())),
-        ("time_zone", current.time_zone.as_deref().unwrap_or(""), record.time_zone.as_deref().unwrap_or("")),
+        (
+            "manager_email",
+            current.manager_email.as_deref().unwrap_or(""),
+            record.manager_email.as_ref().map_or("", |m| m.as_str()),
+        ),
+        (
+            "time_zone",
+            current.time_zone.as_deref().unwrap_or(""),
+            record.time_zone.as_deref().unwrap_or(""),
+        ),
         ("attributes", &current.attributes, &attributes),
     ];
     pairs
         .into_iter()
         .filter(|(_, from, to)| from != to)
-        .map(|(field, from, to)| FieldChange { field, from: from.to_string(), to: to.to_string() })
+        .map(|(field, from, to)| FieldChange {
+            field,
+            from: from.to_string(),
+            to: to.to_string(),
+        })
         .collect()
 }

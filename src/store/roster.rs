@@ -69,20 +69,32 @@ impl Store {
     /// Everyone ever imported from `source`, active or not.
     pub async fn staff_of_source(&self, source: &str) -> anyhow::Result<Vec<StaffRow>> {
         let sql = format!("SELECT {STAFF_COLUMNS} FROM staff WHERE source = $1");
-        Ok(sqlx::query_as(&sql).bind(source).fetch_all(self.pool()).await?)
-    }
-
-    /// Emails owned by other sources, which an import must not take over.
-    pub async fn emails_outside_source(&self, source: &str) -> anyhow::Result<Vec<(String, String)>> {
-        Ok(sqlx::query_as("SELECT email, source FROM staff WHERE source <> $1")
+        Ok(sqlx::query_as(&sql)
             .bind(source)
             .fetch_all(self.pool())
             .await?)
     }
 
+    /// Emails owned by other sources, which an import must not take over.
+    pub async fn emails_outside_source(
+        &self,
+        source: &str,
+    ) -> anyhow::Result<Vec<(String, String)>> {
+        Ok(
+            sqlx::query_as("SELECT email, source FROM staff WHERE source <> $1")
+                .bind(source)
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
     /// People for `roster list`, ordered by name.
     pub async fn list_staff(&self, include_inactive: bool) -> anyhow::Result<Vec<StaffRow>> {
-        let filter = if include_inactive { "" } else { "WHERE active = 1" };
+        let filter = if include_inactive {
+            ""
+        } else {
+            "WHERE active = 1"
+        };
         let sql = format!(
             "SELECT {STAFF_COLUMNS} FROM staff {filter} ORDER BY last_name, first_name, email"
         );
@@ -95,7 +107,10 @@ impl Store {
 }
 
 /// Records the import and returns its id.
-pub async fn insert_import(tx: &mut Transaction<'_, Any>, import: &ImportRecord<'_>) -> anyhow::Result<i64> {
+pub async fn insert_import(
+    tx: &mut Transaction<'_, Any>,
+    import: &ImportRecord<'_>,
+) -> anyhow::Result<i64> {
     let [added, updated, unchanged, deactivated, reactivated, rejected] = import.counts;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO roster_imports (imported_at, source, file_name, sha256, mode, added, updated, unchanged, deactivated, reactivated, rejected)
@@ -184,13 +199,19 @@ pub async fn update_staff(
 }
 
 /// Marks people inactive; their rows and history stay.
-pub async fn deactivate_staff(tx: &mut Transaction<'_, Any>, ids: &[i64], now: i64) -> anyhow::Result<()> {
+pub async fn deactivate_staff(
+    tx: &mut Transaction<'_, Any>,
+    ids: &[i64],
+    now: i64,
+) -> anyhow::Result<()> {
     for id in ids {
-        sqlx::query("UPDATE staff SET active = 0, deactivated_at = $1, updated_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(*id)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "UPDATE staff SET active = 0, deactivated_at = $1, updated_at = $1 WHERE id = $2",
+        )
+        .bind(now)
+        .bind(*id)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
@@ -208,7 +229,11 @@ pub async fn insert_changes(
         );
         let mut query = sqlx::query(&sql);
         for c in batch {
-            query = query.bind(import_id).bind(c.staff_id).bind(c.change).bind(c.detail.clone());
+            query = query
+                .bind(import_id)
+                .bind(c.staff_id)
+                .bind(c.change)
+                .bind(c.detail.clone());
         }
         query.execute(&mut **tx).await?;
     }
@@ -216,7 +241,10 @@ pub async fn insert_changes(
 }
 
 /// History of one person: (import id, change, detail JSON), oldest first.
-pub async fn changes_of(store: &Store, staff_id: i64) -> anyhow::Result<Vec<(i64, String, String)>> {
+pub async fn changes_of(
+    store: &Store,
+    staff_id: i64,
+) -> anyhow::Result<Vec<(i64, String, String)>> {
     Ok(sqlx::query_as(
         "SELECT import_id, change, detail FROM roster_changes WHERE staff_id = $1 ORDER BY id",
     )

@@ -34,24 +34,50 @@ impl TestDb {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("ambassador.db").display());
         let store = Store::open(&url, 2).await.unwrap();
-        let start = DateTime::parse_from_rfc3339("2027-01-04T09:00:00Z").unwrap().with_timezone(&Utc);
+        let start = DateTime::parse_from_rfc3339("2027-01-04T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let settings = Settings::load_with_env(None, vec![]).unwrap().roster;
-        Self { dir, store, clock: ManualClock::new(start), settings }
+        Self {
+            dir,
+            store,
+            clock: ManualClock::new(start),
+            settings,
+        }
     }
 
     /// A database holding January's export: the state a bad file must not change.
     pub async fn with_january() -> Self {
         let db = Self::new().await;
-        db.import(&fixture("hr_export_2027_01.csv"), &options()).await.unwrap();
+        db.import(&fixture("hr_export_2027_01.csv"), &options())
+            .await
+            .unwrap();
         db
     }
 
-    pub async fn import(&self, bytes: &[u8], options: &ImportOptions) -> Result<ImportReport, ImportError> {
+    pub async fn import(
+        &self,
+        bytes: &[u8],
+        options: &ImportOptions,
+    ) -> Result<ImportReport, ImportError> {
         self.import_with(&self.settings, bytes, options).await
     }
 
-    pub async fn import_with(&self, settings: &Roster, bytes: &[u8], options: &ImportOptions) -> Result<ImportReport, ImportError> {
-        roster::import(&self.store, &self.clock, settings, bytes, options, &mut |_, _| {}).await
+    pub async fn import_with(
+        &self,
+        settings: &Roster,
+        bytes: &[u8],
+        options: &ImportOptions,
+    ) -> Result<ImportReport, ImportError> {
+        roster::import(
+            &self.store,
+            &self.clock,
+            settings,
+            bytes,
+            options,
+            &mut |_, _| {},
+        )
+        .await
     }
 
     pub fn clock_now(&self) -> DateTime<Utc> {
@@ -69,8 +95,14 @@ impl TestDb {
 
     /// Active addresses, sorted.
     pub async fn active_emails(&self) -> Vec<String> {
-        let mut emails: Vec<String> =
-            self.store.list_staff(false).await.unwrap().into_iter().map(|p| p.email).collect();
+        let mut emails: Vec<String> = self
+            .store
+            .list_staff(false)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.email)
+            .collect();
         emails.sort();
         emails
     }
@@ -115,12 +147,34 @@ pub fn options() -> ImportOptions {
     }
 }
 
-pub fn counts(added: u64, updated: u64, unchanged: u64, deactivated: u64, reactivated: u64, rejected: u64) -> Counts {
-    Counts { added, updated, unchanged, deactivated, reactivated, rejected }
+pub fn counts(
+    added: u64,
+    updated: u64,
+    unchanged: u64,
+    deactivated: u64,
+    reactivated: u64,
+    rejected: u64,
+) -> Counts {
+    Counts {
+        added,
+        updated,
+        unchanged,
+        deactivated,
+        reactivated,
+        rejected,
+    }
 }
 
 pub fn fixture_path(name: &str) -> String {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "fixtures", "roster", name].iter().collect();
+    let path: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "tests",
+        "fixtures",
+        "roster",
+        name,
+    ]
+    .iter()
+    .collect();
     path.display().to_string()
 }
 
@@ -156,13 +210,18 @@ pub struct Cli {
 
 impl Cli {
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().unwrap() }
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn roster(&self, args: &[&str]) -> assert_cmd::Command {
         let mut cmd = assert_cmd::Command::cargo_bin("ambassador").unwrap();
         cmd.current_dir(self.dir.path())
-            .env("AMBASSADOR__DATABASE__URL", format!("sqlite://{}", self.dir.path().join("cli.db").display()))
+            .env(
+                "AMBASSADOR__DATABASE__URL",
+                format!("sqlite://{}", self.dir.path().join("cli.db").display()),
+            )
             .env_remove("RUST_LOG")
             .arg("roster")
             .args(args);
