@@ -496,7 +496,7 @@ async fn an_address_owned_by_another_source_is_rejected() {
         .await
         .unwrap();
     let before = db.snapshot().await;
-    let contractors = b"Email,First Name\nerik.lindqvist@health.example.org,Erik\nvendor.rep@supplier.example.com,Vera\n";
+    let contractors = b"Work Email,First Name\nerik.lindqvist@health.example.org,Erik\nvendor.rep@supplier.example.com,Vera\n";
 
     let err = db
         .import(
@@ -512,7 +512,7 @@ async fn an_address_owned_by_another_source_is_rejected() {
 
     assert_eq!(
         rejected_lines(&err),
-        ["line 2, column email: erik.lindqvist@health.example.org already belongs to a person imported from source \"hr\"; remove them there first or import this file with --source hr"]
+        ["line 2, column Work Email: erik.lindqvist@health.example.org already belongs to a person imported from source \"hr\"; remove them there first or import this file with --source hr"]
     );
     assert_eq!(db.snapshot().await, before);
 }

@@ -158,7 +158,11 @@ pub async fn import(
     );
 
     let mut rejected = parsed.errors.clone();
-    rejected.extend(plan.conflicts.iter().cloned());
+    // The plan does not know the file's headers: name the column as the file does.
+    rejected.extend(plan.conflicts.iter().map(|e| RowError {
+        column: parsed.email_header.clone(),
+        ..e.clone()
+    }));
     rejected.sort_by_key(|e| e.line);
     let counts = Counts {
         added: plan.inserts.len() as u64,

@@ -55,6 +55,8 @@ pub struct ParsedRoster {
     pub rejected_identities: Vec<String>,
     /// Lines of data seen, valid or not (blank rows excluded).
     pub data_rows: u64,
+    /// The email column's header as written in the file, for messages.
+    pub email_header: String,
 }
 
 /// A header row that cannot be used, with the line it is on.
@@ -108,6 +110,12 @@ pub fn parse(
         line: line_of(text, &header),
         error,
     })?;
+    if let Some(index) = columns
+        .iter()
+        .position(|c| *c == Column::Known(Field::Email))
+    {
+        parsed.email_header = parsed.headers[index].clone();
+    }
     let mut seen = Seen::default();
     for (count, result) in records.enumerate() {
         let record = match result {
