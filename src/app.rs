@@ -95,9 +95,15 @@ impl App {
         let bind = self.settings.http.bind.clone();
         let listener = tokio::net::TcpListener::bind(&bind)
             .await
-            .with_context(|| format!("cannot listen on http.bind = {bind}; is another process using it?"))?;
+            .with_context(|| {
+                format!("cannot listen on http.bind = {bind}; is another process using it?")
+            })?;
         tracing::info!(address = %listener.local_addr()?, "HTTP listening");
-        let http = tokio::spawn(crate::http::serve(listener, crate::http::AppState::new(self.clone(), self.metrics.clone()), stop.clone()));
+        let http = tokio::spawn(crate::http::serve(
+            listener,
+            crate::http::AppState::new(self.clone(), self.metrics.clone()),
+            stop.clone(),
+        ));
         let scheduler = crate::schedule::start(self.clone(), stop.clone()).await?;
         let worker = tokio::spawn(self.worker.clone().run(stop.clone()));
         tracing::info!(worker = self.worker.id(), "ambassador is running");
@@ -110,8 +116,16 @@ impl App {
     }
 
     /// Serves HTTP on an already bound listener (tests bind port 0).
-    pub fn spawn_http(&self, listener: tokio::net::TcpListener, stop: CancellationToken) -> tokio::task::JoinHandle<anyhow::Result<()>> {
-        tokio::spawn(crate::http::serve(listener, crate::http::AppState::new(self.clone(), self.metrics.clone()), stop))
+    pub fn spawn_http(
+        &self,
+        listener: tokio::net::TcpListener,
+        stop: CancellationToken,
+    ) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+        tokio::spawn(crate::http::serve(
+            listener,
+            crate::http::AppState::new(self.clone(), self.metrics.clone()),
+            stop,
+        ))
     }
 
     /// Replaces the templates with a fresh load; on error the running ones stay.
@@ -124,6 +138,6 @@ impl App {
 
 fn load_templates(settings: &Settings) -> anyhow::Result<Templates> {
     let dir =
-        (!settings.templates.dir.as_os_str().is_empty()).then(|| settings.templates.dir.as_path());
+        (!settings.templates.dir.as_os_str().is_empty()).then_some(settings.templates.dir.as_path());
     Templates::load(dir).context("cannot load the email templates")
 }

@@ -135,9 +135,15 @@ async fn the_announcement_reaches_exactly_the_audience_as_multipart_mail() {
     let text = parsed.body_text(0).unwrap();
     let html = parsed.body_html(0).unwrap();
     let tracked = "https://ambassador.hospital.example.org/t/c/";
-    assert!(text.contains("Hi Ann") && text.contains(tracked), "tracked course link: {text}");
+    assert!(
+        text.contains("Hi Ann") && text.contains(tracked),
+        "tracked course link: {text}"
+    );
     assert!(html.contains(&format!("href=\"{tracked}")), "{html}");
-    assert!(html.contains("src=\"https://ambassador.hospital.example.org/t/o/"), "open pixel: {html}");
+    assert!(
+        html.contains("src=\"https://ambassador.hospital.example.org/t/o/"),
+        "open pixel: {html}"
+    );
     assert!(
         text.contains("Monday, 25 January 2027"),
         "due date in the text: {text}"

@@ -23,20 +23,46 @@ struct Server {
 }
 
 async fn server() -> Server {
-    let t = TestApp::spawn_with(Default::default(), |s| s.security.admin_token = ambassador::config::Secret::new(TOKEN)).await;
+    let t = TestApp::spawn_with(Default::default(), |s| {
+        s.security.admin_token = ambassador::config::Secret::new(TOKEN)
+    })
+    .await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let stop = CancellationToken::new();
     t.app.spawn_http(listener, stop.clone());
-    let client = Client::builder().redirect(Policy::none()).user_agent(PHONE).build().unwrap();
-    Server { t, base, client, _stop: stop.drop_guard() }
+    let client = Client::builder()
+        .redirect(Policy::none())
+        .user_agent(PHONE)
+        .build()
+        .unwrap();
+    Server {
+        t,
+        base,
+        client,
+        _stop: stop.drop_guard(),
+    }
 }
 
 fn team() -> String {
     format!(
         "{HEADER}\n{}\n{}\n",
-        person(1, "Ann", "Lee", "Procurement", "Buyer", "mia.boss@hospital.example.org"),
-        person(2, "Bob", "Ng", "Procurement", "Buyer", "mia.boss@hospital.example.org")
+        person(
+            1,
+            "Ann",
+            "Lee",
+            "Procurement",
+            "Buyer",
+            "mia.boss@hospital.example.org"
+        ),
+        person(
+            2,
+            "Bob",
+            "Ng",
+            "Procurement",
+            "Buyer",
+            "mia.boss@hospital.example.org"
+        )
     )
 }
 
@@ -56,24 +82,38 @@ async fn announced() -> (Server, Vec<Received>) {
 fn link(s: &Server, m: &Received, prefix: &str) -> String {
     let html = m.parsed().body_html(0).unwrap().to_string();
     let public = format!("https://ambassador.hospital.example.org/t/{prefix}/");
-    let start = html.find(&public).unwrap_or_else(|| panic!("no /t/{prefix}/ link in {html}"));
+    let start = html
+        .find(&public)
+        .unwrap_or_else(|| panic!("no /t/{prefix}/ link in {html}"));
     let rest = &html[start..];
     let url = &rest[..rest.find('"').unwrap()];
-    url.replace("https://ambassador.hospital.example.org", &s.base).replace("&amp;", "&")
+    url.replace("https://ambassador.hospital.example.org", &s.base)
+        .replace("&amp;", "&")
 }
 
 fn to(mail: &[Received], who: &str) -> Received {
-    mail.iter().find(|m| m.recipients[0].starts_with(who)).cloned().unwrap()
+    mail.iter()
+        .find(|m| m.recipients[0].starts_with(who))
+        .cloned()
+        .unwrap()
 }
 
 async fn events(s: &Server) -> Vec<(String, String, i64)> {
-    sqlx::query_as("SELECT kind, ua_class, machine FROM events ORDER BY id").fetch_all(s.t.store().pool()).await.unwrap()
+    sqlx::query_as("SELECT kind, ua_class, machine FROM events ORDER BY id")
+        .fetch_all(s.t.store().pool())
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
 async fn the_pixel_is_a_gif_and_records_exactly_one_human_open() {
     let (s, mail) = announced().await;
-    let response = s.client.get(link(&s, &to(&mail, "ann"), "o")).send().await.unwrap();
+    let response = s
+        .client
+        .get(link(&s, &to(&mail, "ann"), "o"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "image/gif");
     assert!(response.bytes().await.unwrap().starts_with(b"GIF89a"));
@@ -84,12 +124,26 @@ async fn the_pixel_is_a_gif_and_records_exactly_one_human_open() {
 async fn a_click_redirects_only_to_the_campaigns_own_url() {
     let (s, mail) = announced().await;
     let url = link(&s, &to(&mail, "ann"), "c");
-    for attempt in [url.clone(), format!("{url}?url=https://evil.example.com/"), format!("{url}?next=//evil.example.com")] {
+    for attempt in [
+        url.clone(),
+        format!("{url}?url=https://evil.example.com/"),
+        format!("{url}?next=//evil.example.com"),
+    ] {
         let response = s.client.get(&attempt).send().await.unwrap();
-        assert!(response.status().is_redirection(), "{attempt}: {}", response.status());
-        assert_eq!(response.headers()["location"], "https://train.example.org/course/1");
+        assert!(
+            response.status().is_redirection(),
+            "{attempt}: {}",
+            response.status()
+        );
+        assert_eq!(
+            response.headers()["location"],
+            "https://train.example.org/course/1"
+        );
     }
-    assert_eq!(events(&s).await.iter().filter(|e| e.0 == "click").count(), 3);
+    assert_eq!(
+        events(&s).await.iter().filter(|e| e.0 == "click").count(),
+        3
+    );
 }
 
 #[tokio::test]
@@ -103,7 +157,11 @@ async fn forged_truncated_and_rewritten_tokens_get_404_and_record_nothing() {
     bytes[7] ^= 1; // point Ann's signed token at the neighbouring message (Bob's)
     let rewritten = engine.encode(&bytes);
     let mut flipped = token.clone().into_bytes();
-    flipped[token.len() - 1] = if flipped[token.len() - 1] == b'A' { b'B' } else { b'A' };
+    flipped[token.len() - 1] = if flipped[token.len() - 1] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
     let attempts = [
         click.replace(&token, &rewritten),
         click.replace(&token, std::str::from_utf8(&flipped).unwrap()),
@@ -113,7 +171,11 @@ async fn forged_truncated_and_rewritten_tokens_get_404_and_record_nothing() {
         click.replace("/t/c/", "/t/o/") + ".gif",            // a click token as a pixel
     ];
     for url in attempts {
-        assert_eq!(s.client.get(&url).send().await.unwrap().status(), StatusCode::NOT_FOUND, "{url}");
+        assert_eq!(
+            s.client.get(&url).send().await.unwrap().status(),
+            StatusCode::NOT_FOUND,
+            "{url}"
+        );
     }
     assert!(events(&s).await.is_empty());
 }
@@ -124,14 +186,28 @@ async fn scanners_and_image_proxies_are_recorded_as_machine_events() {
     let click = link(&s, &to(&mail, "ann"), "c");
     let head = s.client.head(&click).send().await.unwrap();
     assert!(head.status().is_redirection());
-    let proxy = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)";
-    s.client.get(link(&s, &to(&mail, "bob"), "o")).header("user-agent", proxy).send().await.unwrap();
+    let proxy =
+        "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)";
+    s.client
+        .get(link(&s, &to(&mail, "bob"), "o"))
+        .header("user-agent", proxy)
+        .send()
+        .await
+        .unwrap();
     // A hit seconds after delivery is a link scanner, whatever it calls itself.
     s.t.clock.set(launch() + Duration::seconds(2));
-    s.client.get(link(&s, &to(&mail, "bob"), "c")).send().await.unwrap();
+    s.client
+        .get(link(&s, &to(&mail, "bob"), "c"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         events(&s).await,
-        vec![("click".into(), "scanner".into(), 1), ("open".into(), "proxy".into(), 1), ("click".into(), "scanner".into(), 1)]
+        vec![
+            ("click".into(), "scanner".into(), 1),
+            ("open".into(), "proxy".into(), 1),
+            ("click".into(), "scanner".into(), 1)
+        ]
     );
 }
 
@@ -139,18 +215,36 @@ async fn scanners_and_image_proxies_are_recorded_as_machine_events() {
 async fn self_attested_completion_records_only_on_the_pages_post() {
     let s = server().await;
     s.t.import(&team()).await;
-    s.t.apply(&CAMPAIGN.replace("send_window = \"always\"", "send_window = \"always\"\ncompletion_link = true")).await;
+    s.t.apply(&CAMPAIGN.replace(
+        "send_window = \"always\"",
+        "send_window = \"always\"\ncompletion_link = true",
+    ))
+    .await;
     s.t.tick_at(launch()).await;
     let mail = s.t.smtp.wait_for(2, StdDuration::from_secs(10)).await;
     let done = link(&s, &to(&mail, "ann"), "done");
     let page = s.client.get(&done).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
-    assert!(page.text().await.unwrap().contains("<form method=\"post\">"));
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("<form method=\"post\">"));
     let campaign = s.t.campaign_id("test").await;
     let ann = s.t.staff_id("ann.lee@hospital.example.org").await;
-    assert_eq!(s.t.store().completion_state(campaign, ann).await.unwrap(), Some(None), "a GET records nothing");
-    assert_eq!(s.client.post(&done).send().await.unwrap().status(), StatusCode::OK);
-    assert!(matches!(s.t.store().completion_state(campaign, ann).await.unwrap(), Some(Some(_))));
+    assert_eq!(
+        s.t.store().completion_state(campaign, ann).await.unwrap(),
+        Some(None),
+        "a GET records nothing"
+    );
+    assert_eq!(
+        s.client.post(&done).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert!(matches!(
+        s.t.store().completion_state(campaign, ann).await.unwrap(),
+        Some(Some(_))
+    ));
     let (_, sent) = s.t.tick().await;
     assert_eq!(sent.sent, 1, "the thank-you goes out on the next tick");
 }
@@ -159,26 +253,79 @@ async fn self_attested_completion_records_only_on_the_pages_post() {
 async fn admin_routes_refuse_a_missing_or_wrong_token() {
     let s = server().await;
     let url = format!("{}/api/campaigns", s.base);
-    assert_eq!(s.client.get(&url).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(s.client.get(&url).bearer_auth("wrong").send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        s.client.get(&url).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        s.client
+            .get(&url)
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
     let ok = s.client.get(&url).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
     let body: serde_json::Value = ok.json().await.unwrap();
     assert!(body.is_array());
-    let error: serde_json::Value = s.client.get(&url).send().await.unwrap().json().await.unwrap();
+    let error: serde_json::Value = s
+        .client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(error["error"].as_str().unwrap().contains("bearer token"));
 }
 
 #[tokio::test]
 async fn pause_and_enrolment_listing_over_the_api() {
     let (s, _) = announced().await;
-    let pause = s.client.post(format!("{}/api/campaigns/test/pause", s.base)).bearer_auth(TOKEN).send().await.unwrap();
+    let pause = s
+        .client
+        .post(format!("{}/api/campaigns/test/pause", s.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(pause.status(), StatusCode::OK);
-    let shown: serde_json::Value = s.client.get(format!("{}/api/campaigns/test", s.base)).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    let shown: serde_json::Value = s
+        .client
+        .get(format!("{}/api/campaigns/test", s.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(shown["status"], "paused");
-    let open: Vec<serde_json::Value> = s.client.get(format!("{}/api/enrolments?campaign=test&status=open", s.base)).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    let open: Vec<serde_json::Value> = s
+        .client
+        .get(format!(
+            "{}/api/enrolments?campaign=test&status=open",
+            s.base
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(open.len(), 2);
-    let missing = s.client.post(format!("{}/api/campaigns/nope/pause", s.base)).bearer_auth(TOKEN).send().await.unwrap();
+    let missing = s
+        .client
+        .post(format!("{}/api/campaigns/nope/pause", s.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
@@ -188,13 +335,23 @@ fn cli_import(csv: &str, dry_run: bool) -> serde_json::Value {
     let file = dir.path().join("roster.csv");
     std::fs::write(&file, csv).unwrap();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ambassador"));
-    cmd.args(["roster", "import", file.to_str().unwrap(), "--format", "json"])
-        .env("AMBASSADOR__DATABASE__URL", format!("sqlite://{}", dir.path().join("cli.db").display()));
+    cmd.args([
+        "roster",
+        "import",
+        file.to_str().unwrap(),
+        "--format",
+        "json",
+    ])
+    .env(
+        "AMBASSADOR__DATABASE__URL",
+        format!("sqlite://{}", dir.path().join("cli.db").display()),
+    );
     if dry_run {
         cmd.arg("--dry-run");
     }
     let out = cmd.output().unwrap();
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
 }
 
 fn comparable(mut report: serde_json::Value) -> serde_json::Value {
@@ -207,17 +364,55 @@ fn comparable(mut report: serde_json::Value) -> serde_json::Value {
 #[tokio::test]
 async fn a_roster_uploaded_over_the_api_gives_the_same_result_as_the_cli() {
     let s = server().await;
-    let bad = format!("{}\nnot-an-email,Zed,Q,Procurement\n", team().trim_end().lines().map(|l| l.split(',').take(5).collect::<Vec<_>>().join(",")).collect::<Vec<_>>().join("\n").replace("Employee ID,First Name,Last Name,Email,Department", "Email,First Name,Last Name,Employee ID,Department"));
+    let bad = format!(
+        "{}\nnot-an-email,Zed,Q,Procurement\n",
+        team()
+            .trim_end()
+            .lines()
+            .map(|l| l.split(',').take(5).collect::<Vec<_>>().join(","))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace(
+                "Employee ID,First Name,Last Name,Email,Department",
+                "Email,First Name,Last Name,Employee ID,Department"
+            )
+    );
     for (csv, dry_run) in [(team(), true), (bad, false), (team(), false)] {
         let url = format!("{}/api/roster?dry_run={dry_run}", s.base);
-        let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(csv.clone().into_bytes()).file_name("roster.csv"));
-        let response = s.client.post(&url).bearer_auth(TOKEN).multipart(form).send().await.unwrap();
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(csv.clone().into_bytes()).file_name("roster.csv"),
+        );
+        let response = s
+            .client
+            .post(&url)
+            .bearer_auth(TOKEN)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
         let status = response.status();
         let body: serde_json::Value = response.json().await.unwrap();
-        let api = if status == StatusCode::OK { body } else { body["detail"].clone() };
-        assert_eq!(comparable(api), comparable(cli_import(&csv, dry_run)), "status {status}");
+        let api = if status == StatusCode::OK {
+            body
+        } else {
+            body["detail"].clone()
+        };
+        assert_eq!(
+            comparable(api),
+            comparable(cli_import(&csv, dry_run)),
+            "status {status}"
+        );
     }
-    let raw = s.client.post(format!("{}/api/roster?dry_run=true", s.base)).bearer_auth(TOKEN).header("content-type", "text/csv").body(team()).send().await.unwrap();
+    let raw = s
+        .client
+        .post(format!("{}/api/roster?dry_run=true", s.base))
+        .bearer_auth(TOKEN)
+        .header("content-type", "text/csv")
+        .body(team())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(raw.status(), StatusCode::OK, "a plain CSV body works too");
 }
 
@@ -226,7 +421,14 @@ async fn completion_reports_match_unmatch_deduplicate_and_refuse_malformed_rows(
     let (s, _) = announced().await;
     s.t.clock.set(launch() + Duration::days(14));
     let url = format!("{}/api/completions?campaign=test", s.base);
-    let post = |body: String| s.client.post(&url).bearer_auth(TOKEN).header("content-type", "text/csv").body(body).send();
+    let post = |body: String| {
+        s.client
+            .post(&url)
+            .bearer_auth(TOKEN)
+            .header("content-type", "text/csv")
+            .body(body)
+            .send()
+    };
     let malformed = "Email,Completion Date\nann.lee@hospital.example.org,soon\n".to_string();
     let refused = post(malformed).await.unwrap();
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -239,21 +441,82 @@ async fn completion_reports_match_unmatch_deduplicate_and_refuse_malformed_rows(
                   Zoe,Stranger,zoe@elsewhere.example.org,2027-01-19,Completed\n\
                   Bob,Ng,,2027-01-19,Completed\n";
     let first: serde_json::Value = post(report.into()).await.unwrap().json().await.unwrap();
-    assert_eq!((first["matched"].as_u64(), first["newly_completed"].as_u64(), first["duplicates"].as_u64(), first["not_completed"].as_u64()), (Some(2), Some(2), Some(1), Some(1)));
+    assert_eq!(
+        (
+            first["matched"].as_u64(),
+            first["newly_completed"].as_u64(),
+            first["duplicates"].as_u64(),
+            first["not_completed"].as_u64()
+        ),
+        (Some(2), Some(2), Some(1), Some(1))
+    );
     assert_eq!(first["unmatched"][0]["line"], 5);
-    assert!(first["unmatched"][0]["reason"].as_str().unwrap().contains("no one in the roster"));
+    assert!(first["unmatched"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("no one in the roster"));
     let again: serde_json::Value = post(report.into()).await.unwrap().json().await.unwrap();
-    assert_eq!((again["newly_completed"].as_u64(), again["already_completed"].as_u64()), (Some(0), Some(2)), "re-importing changes nothing");
+    assert_eq!(
+        (
+            again["newly_completed"].as_u64(),
+            again["already_completed"].as_u64()
+        ),
+        (Some(0), Some(2)),
+        "re-importing changes nothing"
+    );
 }
 
 #[tokio::test]
 async fn health_readiness_metrics_and_openapi_answer() {
     let (s, _) = announced().await;
-    assert_eq!(s.client.get(format!("{}/healthz", s.base)).send().await.unwrap().status(), StatusCode::OK);
-    assert_eq!(s.client.get(format!("{}/readyz", s.base)).send().await.unwrap().text().await.unwrap(), "ready\n");
-    let metrics = s.client.get(format!("{}/metrics", s.base)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("ambassador_messages{status=\"sent\"} 2"), "{metrics}");
-    assert!(metrics.contains("ambassador_http_requests_total"), "{metrics}");
-    let spec: serde_json::Value = s.client.get(format!("{}/api/openapi.json", s.base)).send().await.unwrap().json().await.unwrap();
-    assert!(spec["paths"]["/api/roster"].is_object(), "the spec documents the roster upload");
+    assert_eq!(
+        s.client
+            .get(format!("{}/healthz", s.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.client
+            .get(format!("{}/readyz", s.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "ready\n"
+    );
+    let metrics = s
+        .client
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("ambassador_messages{status=\"sent\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ambassador_http_requests_total"),
+        "{metrics}"
+    );
+    let spec: serde_json::Value = s
+        .client
+        .get(format!("{}/api/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        spec["paths"]["/api/roster"].is_object(),
+        "the spec documents the roster upload"
+    );
 }

@@ -10,7 +10,9 @@ use std::process::ExitCode;
 #[derive(Debug, Subcommand)]
 pub enum CompletionsCommand {
     /// Record completions from a report exported from the learning network (CSV).
-    #[command(after_help = "Examples:\n  ambassador completions import train-report.csv --dry-run\n  ambassador completions import train-report.csv --campaign soar-2027\n\nPeople are matched by employee id, then email, then exact first and last name;\nrows that match nobody are listed with the reason and never guessed. Importing\nthe same report again changes nothing. Map unusual headers in config:\n[completions] columns = { \"Learner Mail\" = \"email\" }.")]
+    #[command(
+        after_help = "Examples:\n  ambassador completions import train-report.csv --dry-run\n  ambassador completions import train-report.csv --campaign soar-2027\n\nPeople are matched by employee id, then email, then exact first and last name;\nrows that match nobody are listed with the reason and never guessed. Importing\nthe same report again changes nothing. Map unusual headers in config:\n[completions] columns = { \"Learner Mail\" = \"email\" }."
+    )]
     Import {
         file: PathBuf,
         /// The campaign to credit (needed when more than one exists).
@@ -32,11 +34,29 @@ pub enum Format {
 }
 
 pub async fn run(cmd: CompletionsCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let CompletionsCommand::Import { file, campaign, dry_run, format } = cmd;
-    let bytes = std::fs::read(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let CompletionsCommand::Import {
+        file,
+        campaign,
+        dry_run,
+        format,
+    } = cmd;
+    let bytes =
+        std::fs::read(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     let store = super::open_store(settings).await?;
-    let options = CompletionOptions { campaign, dry_run, file_name: file.display().to_string() };
-    let result = completions::import(&store, &SystemClock, settings.organisation.time_zone.0, &settings.completions.columns, &bytes, &options).await;
+    let options = CompletionOptions {
+        campaign,
+        dry_run,
+        file_name: file.display().to_string(),
+    };
+    let result = completions::import(
+        &store,
+        &SystemClock,
+        settings.organisation.time_zone.0,
+        &settings.completions.columns,
+        &bytes,
+        &options,
+    )
+    .await;
     store.close().await;
     match result {
         Ok(report) => {
@@ -57,7 +77,13 @@ fn print(r: &CompletionReport, format: Format) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(r)?);
         return Ok(());
     }
-    let verb = if r.applied { "recorded" } else if r.dry_run { "dry run, nothing written" } else { "nothing written" };
+    let verb = if r.applied {
+        "recorded"
+    } else if r.dry_run {
+        "dry run, nothing written"
+    } else {
+        "nothing written"
+    };
     println!("{} for campaign {}: {verb}", r.file, r.campaign);
     println!(
         "  rows {}  matched {}  newly completed {}  already completed {}  not completed {}  duplicates {}  unmatched {}",

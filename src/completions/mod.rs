@@ -82,11 +82,15 @@ pub async fn import(
     bytes: &[u8],
     options: &CompletionOptions,
 ) -> Result<CompletionReport, CompletionError> {
-    let unreadable = |reason: String| CompletionError::Unreadable { file: options.file_name.clone(), reason };
+    let unreadable = |reason: String| CompletionError::Unreadable {
+        file: options.file_name.clone(),
+        reason,
+    };
     let campaign = resolve_campaign(store, options.campaign.as_deref()).await?;
     let decoded = decode(bytes).map_err(|e| unreadable(e.to_string()))?;
     let now = clock.now();
-    let parsed = parse::parse(&decoded.text, decoded.delimiter, mappings, org_tz, now).map_err(unreadable)?;
+    let parsed = parse::parse(&decoded.text, decoded.delimiter, mappings, org_tz, now)
+        .map_err(unreadable)?;
     let mut report = CompletionReport {
         dry_run: options.dry_run,
         campaign: campaign.slug.clone(),
@@ -114,26 +118,62 @@ pub async fn import(
                     earliest.insert(person.id, row.completed_at);
                 }
             },
-            Err(reason) => report.unmatched.push(Unmatched { line: row.line, who: describe(row), reason }),
+            Err(reason) => report.unmatched.push(Unmatched {
+                line: row.line,
+                who: describe(row),
+                reason,
+            }),
         }
     }
-    let completions: Vec<Completion> = earliest.into_iter().map(|(staff_id, at)| Completion { staff_id, at }).collect();
+    let completions: Vec<Completion> = earliest
+        .into_iter()
+        .map(|(staff_id, at)| Completion { staff_id, at })
+        .collect();
     let outcome = record(store, campaign.id, &completions, "report", options.dry_run).await?;
     report.matched = outcome.recorded + outcome.already;
     report.newly_completed = outcome.recorded;
     report.already_completed = outcome.already;
     for staff_id in outcome.not_enrolled {
-        let email = staff.iter().find(|s| s.id == staff_id).map(|s| s.email.clone()).unwrap_or_default();
-        let line = parsed.rows.iter().find(|r| matcher.find(r).map(|p| p.id) == Ok(staff_id)).map_or(0, |r| r.line);
-        report.unmatched.push(Unmatched { line, who: email, reason: format!("not enrolled in campaign {}", campaign.slug) });
+        let email = staff
+            .iter()
+            .find(|s| s.id == staff_id)
+            .map(|s| s.email.clone())
+            .unwrap_or_default();
+        let line = parsed
+            .rows
+            .iter()
+            .find(|r| matcher.find(r).map(|p| p.id) == Ok(staff_id))
+            .map_or(0, |r| r.line);
+        report.unmatched.push(Unmatched {
+            line,
+            who: email,
+            reason: format!("not enrolled in campaign {}", campaign.slug),
+        });
     }
     report.unmatched.sort_by_key(|u| u.line);
     if !options.dry_run {
-        let counts = [report.matched as i64, report.newly_completed as i64, report.unmatched.len() as i64];
-        store.record_completion_import(to_millis(now), campaign.id, &report.file, &report.sha256, counts).await?;
+        let counts = [
+            report.matched as i64,
+            report.newly_completed as i64,
+            report.unmatched.len() as i64,
+        ];
+        store
+            .record_completion_import(
+                to_millis(now),
+                campaign.id,
+                &report.file,
+                &report.sha256,
+                counts,
+            )
+            .await?;
         report.applied = true;
     }
-    tracing::info!(matched = report.matched, new = report.newly_completed, unmatched = report.unmatched.len(), "completion report imported");
+    tracing::info!(
+        matched = report.matched,
+        new = report.newly_completed,
+        unmatched = report.unmatched.len(),
+        "completion report imported"
+    );
     Ok(report)
 }
 
@@ -148,7 +188,13 @@ pub struct Recorded {
 /// Records completions (first completion wins; later ones change nothing).
 /// Reminders stop at once: the worker re-checks completion before sending,
 /// and the planner queues the thank-you step on its next tick.
-pub async fn record(store: &Store, campaign_id: i64, completions: &[Completion], source: &str, dry_run: bool) -> anyhow::Result<Recorded> {
+pub async fn record(
+    store: &Store,
+    campaign_id: i64,
+    completions: &[Completion],
+    source: &str,
+    dry_run: bool,
+) -> anyhow::Result<Recorded> {
     let mut out = Recorded::default();
     for c in completions {
         match store.completion_state(campaign_id, c.staff_id).await? {
@@ -156,7 +202,10 @@ pub async fn record(store: &Store, campaign_id: i64, completions: &[Completion],
             Some(Some(_)) => out.already += 1,
             Some(None) if dry_run => out.recorded += 1,
             Some(None) => {
-                if store.complete_enrolment(campaign_id, c.staff_id, to_millis(c.at), source).await? {
+                if store
+                    .complete_enrolment(campaign_id, c.staff_id, to_millis(c.at), source)
+                    .await?
+                {
                     out.recorded += 1;
                 } else {
                     out.already += 1;
@@ -168,20 +217,43 @@ pub async fn record(store: &Store, campaign_id: i64, completions: &[Completion],
 }
 
 /// The named campaign, or the only active one.
-pub async fn resolve_campaign(store: &Store, slug: Option<&str>) -> anyhow::Result<crate::store::campaign::CampaignRow> {
+pub async fn resolve_campaign(
+    store: &Store,
+    slug: Option<&str>,
+) -> anyhow::Result<crate::store::campaign::CampaignRow> {
     if let Some(slug) = slug {
         return campaign::find(store, slug).await;
     }
-    let active: Vec<_> = store.campaigns().await?.into_iter().filter(|c| c.status != "cancelled").collect();
+    let active: Vec<_> = store
+        .campaigns()
+        .await?
+        .into_iter()
+        .filter(|c| c.status != "cancelled")
+        .collect();
     match active.as_slice() {
         [one] => Ok(one.clone()),
-        [] => anyhow::bail!("there is no campaign yet; apply one first (ambassador campaign apply FILE)"),
-        many => anyhow::bail!("several campaigns exist ({}); say which with --campaign SLUG", many.iter().map(|c| c.slug.as_str()).collect::<Vec<_>>().join(", ")),
+        [] => anyhow::bail!(
+            "there is no campaign yet; apply one first (ambassador campaign apply FILE)"
+        ),
+        many => anyhow::bail!(
+            "several campaigns exist ({}); say which with --campaign SLUG",
+            many.iter()
+                .map(|c| c.slug.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
 fn describe(row: &parse::CompletionRow) -> String {
-    row.email.clone().or_else(|| row.employee_id.clone()).unwrap_or_else(|| format!("{} {}", row.first_name, row.last_name).trim().to_string())
+    row.email
+        .clone()
+        .or_else(|| row.employee_id.clone())
+        .unwrap_or_else(|| {
+            format!("{} {}", row.first_name, row.last_name)
+                .trim()
+                .to_string()
+        })
 }
 
 /// Finds the one person a row names, or says why it cannot.
@@ -199,33 +271,62 @@ impl<'a> Matcher<'a> {
             if let Some(id) = s.employee_id.as_deref() {
                 by_id.entry(id).or_default().push(s);
             }
-            by_name.entry(name_key(&s.first_name, &s.last_name)).or_default().push(s);
+            by_name
+                .entry(name_key(&s.first_name, &s.last_name))
+                .or_default()
+                .push(s);
         }
-        Self { by_id, by_email: staff.iter().map(|s| (s.email.as_str(), s)).collect(), by_name }
+        Self {
+            by_id,
+            by_email: staff.iter().map(|s| (s.email.as_str(), s)).collect(),
+            by_name,
+        }
     }
 
     fn find(&self, row: &parse::CompletionRow) -> Result<&'a StaffRow, String> {
         if let Some(id) = &row.employee_id {
             match self.by_id.get(id.as_str()).map(Vec::as_slice) {
                 Some([one]) => return Ok(one),
-                Some(_) => return Err(format!("employee id {id:?} belongs to several people (different roster sources)")),
-                None if row.email.is_none() => return Err(format!("no one in the roster has employee id {id:?}")),
+                Some(_) => {
+                    return Err(format!(
+                        "employee id {id:?} belongs to several people (different roster sources)"
+                    ))
+                }
+                None if row.email.is_none() => {
+                    return Err(format!("no one in the roster has employee id {id:?}"))
+                }
                 None => {}
             }
         }
         if let Some(email) = &row.email {
-            return self.by_email.get(email.as_str()).copied().ok_or_else(|| format!("no one in the roster has the address {email}"));
+            return self
+                .by_email
+                .get(email.as_str())
+                .copied()
+                .ok_or_else(|| format!("no one in the roster has the address {email}"));
         }
         let key = name_key(&row.first_name, &row.last_name);
         match self.by_name.get(&key).map(Vec::as_slice) {
             Some([one]) => Ok(one),
-            Some(many) => Err(format!("{} people are called {} {}; the report needs an email or employee id column", many.len(), row.first_name, row.last_name)),
-            None => Err(format!("no one in the roster is called {} {}", row.first_name, row.last_name)),
+            Some(many) => Err(format!(
+                "{} people are called {} {}; the report needs an email or employee id column",
+                many.len(),
+                row.first_name,
+                row.last_name
+            )),
+            None => Err(format!(
+                "no one in the roster is called {} {}",
+                row.first_name, row.last_name
+            )),
         }
     }
 }
 
 /// Exact name match, ignoring only case and surrounding space.
 fn name_key(first: &str, last: &str) -> String {
-    format!("{}\u{1f}{}", first.trim().to_lowercase(), last.trim().to_lowercase())
+    format!(
+        "{}\u{1f}{}",
+        first.trim().to_lowercase(),
+        last.trim().to_lowercase()
+    )
 }

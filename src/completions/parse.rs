@@ -30,15 +30,20 @@ enum Col {
 
 fn column_of(header: &str, mappings: &BTreeMap<String, String>) -> Option<Col> {
     let key = normalise_header(header);
-    let mapped = mappings.iter().find(|(h, _)| normalise_header(h) == key).map(|(_, f)| normalise_header(f));
+    let mapped = mappings
+        .iter()
+        .find(|(h, _)| normalise_header(h) == key)
+        .map(|(_, f)| normalise_header(f));
     let name = mapped.as_deref().unwrap_or(&key);
     Some(match name {
-        "email" | "emailaddress" | "useremail" | "learneremail" | "workemail" | "mail" => Col::Email,
+        "email" | "emailaddress" | "useremail" | "learneremail" | "workemail" | "mail" => {
+            Col::Email
+        }
         "employeeid" | "employeenumber" | "empid" | "staffid" => Col::EmployeeId,
         "firstname" | "givenname" | "learnerfirstname" => Col::FirstName,
         "lastname" | "surname" | "familyname" | "learnerlastname" => Col::LastName,
-        "completedat" | "completiondate" | "datecompleted" | "completedon" | "completeddate" | "completiondatetime"
-        | "datetimecompleted" | "enddate" | "completed" => Col::CompletedAt,
+        "completedat" | "completiondate" | "datecompleted" | "completedon" | "completeddate"
+        | "completiondatetime" | "datetimecompleted" | "enddate" | "completed" => Col::CompletedAt,
         "status" | "registrationstatus" | "completionstatus" | "coursestatus" => Col::Status,
         _ => return None,
     })
@@ -53,13 +58,25 @@ pub struct ParsedReport {
 }
 
 /// Parses decoded text; `now` bounds dates (a completion cannot be in the future).
-pub fn parse(text: &str, delimiter: u8, mappings: &BTreeMap<String, String>, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Result<ParsedReport, String> {
-    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(text.as_bytes());
+pub fn parse(
+    text: &str,
+    delimiter: u8,
+    mappings: &BTreeMap<String, String>,
+    tz: chrono_tz::Tz,
+    now: DateTime<Utc>,
+) -> Result<ParsedReport, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
     let mut records = reader.records();
     let header = match records.next() {
         Some(Ok(h)) => h,
         Some(Err(e)) => return Err(format!("the header row cannot be read ({e})")),
-        None => return Err("the file is empty; export the report again with its header row".into()),
+        None => {
+            return Err("the file is empty; export the report again with its header row".into())
+        }
     };
     let columns: Vec<Option<Col>> = header.iter().map(|h| column_of(h, mappings)).collect();
     let has = |c: Col| columns.contains(&Some(c));
@@ -77,7 +94,11 @@ pub fn parse(text: &str, delimiter: u8, mappings: &BTreeMap<String, String>, tz:
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                report.errors.push(RowError { line: e.position().map_or(0, |p| p.line()), column: String::new(), reason: format!("cannot be read as CSV ({e})") });
+                report.errors.push(RowError {
+                    line: e.position().map_or(0, |p| p.line()),
+                    column: String::new(),
+                    reason: format!("cannot be read as CSV ({e})"),
+                });
                 continue;
             }
         };
@@ -85,13 +106,32 @@ pub fn parse(text: &str, delimiter: u8, mappings: &BTreeMap<String, String>, tz:
             continue;
         }
         let line = record.position().map_or(0, |p| p.line());
-        let error = |column: &str, reason: String| RowError { line, column: column.to_string(), reason };
+        let error = |column: &str, reason: String| RowError {
+            line,
+            column: column.to_string(),
+            reason,
+        };
         if record.len() != columns.len() {
-            report.errors.push(error("", format!("expected {} fields like the header, found {}", columns.len(), record.len())));
+            report.errors.push(error(
+                "",
+                format!(
+                    "expected {} fields like the header, found {}",
+                    columns.len(),
+                    record.len()
+                ),
+            ));
             continue;
         }
-        if let Some((i, _)) = record.iter().enumerate().find(|(_, f)| f.chars().any(|c| c.is_control() && c != '\t')) {
-            report.errors.push(error(&header[i], "contains a control character (line break or NUL); fix the cell in the export".into()));
+        if let Some((i, _)) = record
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.chars().any(|c| c.is_control() && c != '\t'))
+        {
+            report.errors.push(error(
+                &header[i],
+                "contains a control character (line break or NUL); fix the cell in the export"
+                    .into(),
+            ));
             continue;
         }
         let mut values: BTreeMap<Col, &str> = BTreeMap::new();
@@ -111,7 +151,10 @@ pub fn parse(text: &str, delimiter: u8, mappings: &BTreeMap<String, String>, tz:
         let completed_at = match parse_date(raw_date, tz) {
             Some(d) if d <= now + chrono::Duration::days(1) => d,
             Some(_) => {
-                report.errors.push(error("completion date", format!("{raw_date:?} is in the future")));
+                report.errors.push(error(
+                    "completion date",
+                    format!("{raw_date:?} is in the future"),
+                ));
                 continue;
             }
             None if raw_date.is_empty() => {
@@ -119,11 +162,20 @@ pub fn parse(text: &str, delimiter: u8, mappings: &BTreeMap<String, String>, tz:
                 continue;
             }
             None => {
-                report.errors.push(error("completion date", format!("{raw_date:?} is not a date; use e.g. 2027-01-20 or 01/20/2027")));
+                report.errors.push(error(
+                    "completion date",
+                    format!("{raw_date:?} is not a date; use e.g. 2027-01-20 or 01/20/2027"),
+                ));
                 continue;
             }
         };
-        let text = |c: Col| values.get(&c).copied().filter(|v| !v.is_empty()).map(str::to_string);
+        let text = |c: Col| {
+            values
+                .get(&c)
+                .copied()
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
         report.rows.push(CompletionRow {
             line,
             employee_id: text(Col::EmployeeId),
@@ -146,17 +198,37 @@ pub fn parse_date(raw: &str, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
         return Some(d.with_timezone(&Utc));
     }
-    const DATETIMES: [&str; 6] = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M"];
+    const DATETIMES: [&str; 6] = [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%m/%d/%Y %I:%M:%S %p",
+        "%m/%d/%Y %I:%M %p",
+        "%m/%d/%Y %H:%M:%S",
+        "%m/%d/%Y %H:%M",
+    ];
     for f in DATETIMES {
         if let Ok(dt) = NaiveDateTime::parse_from_str(s, f) {
-            return tz.from_local_datetime(&dt).earliest().map(|d| d.with_timezone(&Utc));
+            return tz
+                .from_local_datetime(&dt)
+                .earliest()
+                .map(|d| d.with_timezone(&Utc));
         }
     }
-    const DATES: [&str; 6] = ["%Y-%m-%d", "%m/%d/%Y", "%m/%d/%y", "%d %b %Y", "%b %d, %Y", "%B %d, %Y"];
+    const DATES: [&str; 6] = [
+        "%Y-%m-%d",
+        "%m/%d/%Y",
+        "%m/%d/%y",
+        "%d %b %Y",
+        "%b %d, %Y",
+        "%B %d, %Y",
+    ];
     for f in DATES {
         if let Ok(d) = NaiveDate::parse_from_str(s, f) {
             let noon = d.and_hms_opt(12, 0, 0)?;
-            return tz.from_local_datetime(&noon).earliest().map(|d| d.with_timezone(&Utc));
+            return tz
+                .from_local_datetime(&noon)
+                .earliest()
+                .map(|d| d.with_timezone(&Utc));
         }
     }
     None
@@ -170,11 +242,24 @@ mod tests {
     fn common_export_dates_parse() {
         let tz = chrono_tz::America::New_York;
         let noon = Utc.with_ymd_and_hms(2027, 1, 20, 17, 0, 0).unwrap();
-        for raw in ["2027-01-20", "01/20/2027", "1/20/2027", "20 Jan 2027", "Jan 20, 2027", "January 20, 2027"] {
+        for raw in [
+            "2027-01-20",
+            "01/20/2027",
+            "1/20/2027",
+            "20 Jan 2027",
+            "Jan 20, 2027",
+            "January 20, 2027",
+        ] {
             assert_eq!(parse_date(raw, tz), Some(noon), "{raw}");
         }
-        assert_eq!(parse_date("1/20/2027 3:45 PM", tz), Some(Utc.with_ymd_and_hms(2027, 1, 20, 20, 45, 0).unwrap()));
-        assert_eq!(parse_date("2027-01-20T15:45:00Z", tz), Some(Utc.with_ymd_and_hms(2027, 1, 20, 15, 45, 0).unwrap()));
+        assert_eq!(
+            parse_date("1/20/2027 3:45 PM", tz),
+            Some(Utc.with_ymd_and_hms(2027, 1, 20, 20, 45, 0).unwrap())
+        );
+        assert_eq!(
+            parse_date("2027-01-20T15:45:00Z", tz),
+            Some(Utc.with_ymd_and_hms(2027, 1, 20, 15, 45, 0).unwrap())
+        );
         assert_eq!(parse_date("next week", tz), None);
     }
 }

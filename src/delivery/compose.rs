@@ -102,7 +102,14 @@ impl Composer {
                 .as_deref()
                 .and_then(|a| serde_json::from_str(a).ok())
                 .unwrap_or_default();
-            self.context(campaign, person, m.id, &m.step, m.due_at.map(from_millis), now)
+            self.context(
+                campaign,
+                person,
+                m.id,
+                &m.step,
+                m.due_at.map(from_millis),
+                now,
+            )
         };
         self.finish(&context, campaign, &step.template, &m.message_id, now)
             .map(Some)

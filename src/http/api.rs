@@ -32,26 +32,55 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/enrolments", get(enrolments))
         .route("/exemptions", post(exempt))
         .route("/reports/{slug}", get(report))
-        .layer(axum::middleware::from_fn_with_state(state, super::auth::require_token))
-        .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            super::auth::require_token,
+        ))
+        .route(
+            "/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
 }
 
 /// The uploaded file: a raw body, or the `file` field of a multipart form.
 async fn upload_bytes(request: Request, state: &AppState) -> Result<(Bytes, String), ApiError> {
-    let is_multipart = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("multipart/form-data"));
+    let is_multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
     if !is_multipart {
-        let bytes = Bytes::from_request(request, state).await.map_err(|e| ApiError::BadRequest(format!("cannot read the upload: {e}")))?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("cannot read the upload: {e}")))?;
         return Ok((bytes, "upload.csv".into()));
     }
-    let mut form = Multipart::from_request(request, state).await.map_err(|e| ApiError::BadRequest(format!("not a multipart form: {e}")))?;
-    while let Some(field) = form.next_field().await.map_err(|e| ApiError::BadRequest(format!("cannot read the form: {e}")))? {
+    let mut form = Multipart::from_request(request, state)
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("not a multipart form: {e}")))?;
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("cannot read the form: {e}")))?
+    {
         if field.name() == Some("file") {
-            let name = field.file_name().unwrap_or("upload.csv").chars().filter(|c| !c.is_control()).take(200).collect();
-            let bytes = field.bytes().await.map_err(|e| ApiError::BadRequest(format!("cannot read the file: {e}")))?;
+            let name = field
+                .file_name()
+                .unwrap_or("upload.csv")
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect();
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|e| ApiError::BadRequest(format!("cannot read the file: {e}")))?;
             return Ok((bytes, name));
         }
     }
-    Err(ApiError::BadRequest("the form has no field named \"file\"".into()))
+    Err(ApiError::BadRequest(
+        "the form has no field named \"file\"".into(),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,19 +101,46 @@ fn default_source() -> String {
     "hr".into()
 }
 
-async fn upload_roster(State(state): State<AppState>, Query(p): Query<RosterParams>, request: Request) -> Result<impl IntoResponse, ApiError> {
+async fn upload_roster(
+    State(state): State<AppState>,
+    Query(p): Query<RosterParams>,
+    request: Request,
+) -> Result<impl IntoResponse, ApiError> {
     let mode = match p.mode.as_deref() {
         None | Some("sync") => ImportMode::Sync,
         Some("add") => ImportMode::Add,
-        Some(other) => return Err(ApiError::BadRequest(format!("mode={other:?}: use sync or add"))),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "mode={other:?}: use sync or add"
+            )))
+        }
     };
     let (bytes, file_name) = upload_bytes(request, &state).await?;
-    let options = ImportOptions { source: p.source, mode, dry_run: p.dry_run, skip_invalid: p.skip_invalid, force: p.force, file_name };
+    let options = ImportOptions {
+        source: p.source,
+        mode,
+        dry_run: p.dry_run,
+        skip_invalid: p.skip_invalid,
+        force: p.force,
+        file_name,
+    };
     let app = &state.app;
-    match roster::import(&app.store, app.clock.as_ref(), &app.settings.roster, &bytes, &options, &mut |_, _| {}).await {
+    match roster::import(
+        &app.store,
+        app.clock.as_ref(),
+        &app.settings.roster,
+        &bytes,
+        &options,
+        &mut |_, _| {},
+    )
+    .await
+    {
         Ok(report) => Ok(Json(report)),
         Err(ImportError::Database(e)) => Err(ApiError::Internal(e)),
-        Err(e) => Err(ApiError::Unprocessable { message: e.to_string(), body: e.report().and_then(|r| serde_json::to_value(r).ok()) }),
+        Err(e) => Err(ApiError::Unprocessable {
+            message: e.to_string(),
+            body: e.report().and_then(|r| serde_json::to_value(r).ok()),
+        }),
     }
 }
 
@@ -95,15 +151,41 @@ struct CompletionParams {
     dry_run: bool,
 }
 
-async fn upload_completions(State(state): State<AppState>, Query(p): Query<CompletionParams>, request: Request) -> Result<impl IntoResponse, ApiError> {
+async fn upload_completions(
+    State(state): State<AppState>,
+    Query(p): Query<CompletionParams>,
+    request: Request,
+) -> Result<impl IntoResponse, ApiError> {
     let (bytes, file_name) = upload_bytes(request, &state).await?;
-    let options = CompletionOptions { campaign: p.campaign, dry_run: p.dry_run, file_name };
+    let options = CompletionOptions {
+        campaign: p.campaign,
+        dry_run: p.dry_run,
+        file_name,
+    };
     let app = &state.app;
     let tz = app.settings.organisation.time_zone.0;
-    match completions::import(&app.store, app.clock.as_ref(), tz, &app.settings.completions.columns, &bytes, &options).await {
+    match completions::import(
+        &app.store,
+        app.clock.as_ref(),
+        tz,
+        &app.settings.completions.columns,
+        &bytes,
+        &options,
+    )
+    .await
+    {
         Ok(report) => Ok(Json(report)),
-        Err(CompletionError::Malformed(report)) => Err(ApiError::Unprocessable { message: format!("{} malformed row(s); nothing was recorded", report.malformed.len()), body: serde_json::to_value(&report).ok() }),
-        Err(CompletionError::Unreadable { reason, .. }) => Err(ApiError::Unprocessable { message: reason, body: None }),
+        Err(CompletionError::Malformed(report)) => Err(ApiError::Unprocessable {
+            message: format!(
+                "{} malformed row(s); nothing was recorded",
+                report.malformed.len()
+            ),
+            body: serde_json::to_value(&report).ok(),
+        }),
+        Err(CompletionError::Unreadable { reason, .. }) => Err(ApiError::Unprocessable {
+            message: reason,
+            body: None,
+        }),
         Err(CompletionError::Other(e)) => Err(bad_or_internal(e)),
     }
 }
@@ -111,8 +193,15 @@ async fn upload_completions(State(state): State<AppState>, Query(p): Query<Compl
 /// Lookup failures ("no campaign ...") are the caller's; anything else is ours.
 fn bad_or_internal(e: anyhow::Error) -> ApiError {
     let text = e.to_string();
-    if text.starts_with("no campaign") || text.starts_with("several campaigns") || text.starts_with("there is no campaign") || text.starts_with("nobody") {
-        ApiError::Unprocessable { message: text, body: None }
+    if text.starts_with("no campaign")
+        || text.starts_with("several campaigns")
+        || text.starts_with("there is no campaign")
+        || text.starts_with("nobody")
+    {
+        ApiError::Unprocessable {
+            message: text,
+            body: None,
+        }
     } else {
         ApiError::Internal(e)
     }
@@ -127,28 +216,58 @@ async fn list_campaigns(State(state): State<AppState>) -> Result<impl IntoRespon
     Ok(Json(out))
 }
 
-async fn find(state: &AppState, slug: &str) -> Result<crate::store::campaign::CampaignRow, ApiError> {
-    state.app.store.campaign_by_slug(slug).await?.ok_or(ApiError::NotFound)
+async fn find(
+    state: &AppState,
+    slug: &str,
+) -> Result<crate::store::campaign::CampaignRow, ApiError> {
+    state
+        .app
+        .store
+        .campaign_by_slug(slug)
+        .await?
+        .ok_or(ApiError::NotFound)
 }
 
-async fn show_campaign(State(state): State<AppState>, Path(slug): Path<String>) -> Result<impl IntoResponse, ApiError> {
+async fn show_campaign(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     let row = find(&state, &slug).await?;
     let definition = definition_of(&row)?;
     let counts = state.app.store.outbox_counts(Some(row.id)).await?;
-    Ok(Json(serde_json::json!({ "slug": row.slug, "status": row.status, "definition": definition, "messages": counts })))
+    Ok(Json(
+        serde_json::json!({ "slug": row.slug, "status": row.status, "definition": definition, "messages": counts }),
+    ))
 }
 
-async fn set_status(state: &AppState, slug: &str, status: Status) -> Result<Json<serde_json::Value>, ApiError> {
+async fn set_status(
+    state: &AppState,
+    slug: &str,
+    status: Status,
+) -> Result<Json<serde_json::Value>, ApiError> {
     find(state, slug).await?;
-    campaign::set_status(&state.app.store, state.app.clock.as_ref(), slug, status).await.map_err(|e| ApiError::Unprocessable { message: e.to_string(), body: None })?;
-    Ok(Json(serde_json::json!({ "slug": slug, "status": status.as_str() })))
+    campaign::set_status(&state.app.store, state.app.clock.as_ref(), slug, status)
+        .await
+        .map_err(|e| ApiError::Unprocessable {
+            message: e.to_string(),
+            body: None,
+        })?;
+    Ok(Json(
+        serde_json::json!({ "slug": slug, "status": status.as_str() }),
+    ))
 }
 
-async fn pause(State(state): State<AppState>, Path(slug): Path<String>) -> Result<impl IntoResponse, ApiError> {
+async fn pause(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     set_status(&state, &slug, Status::Paused).await
 }
 
-async fn resume(State(state): State<AppState>, Path(slug): Path<String>) -> Result<impl IntoResponse, ApiError> {
+async fn resume(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     set_status(&state, &slug, Status::Active).await
 }
 
@@ -159,15 +278,27 @@ struct EnrolmentFilter {
     department: Option<String>,
 }
 
-async fn enrolments(State(state): State<AppState>, Query(f): Query<EnrolmentFilter>) -> Result<impl IntoResponse, ApiError> {
+async fn enrolments(
+    State(state): State<AppState>,
+    Query(f): Query<EnrolmentFilter>,
+) -> Result<impl IntoResponse, ApiError> {
     if let Some(s) = f.status.as_deref() {
         if !["open", "overdue", "completed", "exempted", "left"].contains(&s) {
-            return Err(ApiError::BadRequest(format!("status={s:?}: use open, overdue, completed, exempted or left")));
+            return Err(ApiError::BadRequest(format!(
+                "status={s:?}: use open, overdue, completed, exempted or left"
+            )));
         }
     }
     let now = to_millis(state.app.clock.now());
-    let rows = state.app.store.enrolment_list(f.campaign.as_deref(), f.department.as_deref(), now).await?;
-    let filtered: Vec<_> = rows.into_iter().filter(|r| f.status.as_deref().is_none_or(|s| r.status == s)).collect();
+    let rows = state
+        .app
+        .store
+        .enrolment_list(f.campaign.as_deref(), f.department.as_deref(), now)
+        .await?;
+    let filtered: Vec<_> = rows
+        .into_iter()
+        .filter(|r| f.status.as_deref().is_none_or(|s| r.status == s))
+        .collect();
     Ok(Json(filtered))
 }
 
@@ -178,22 +309,50 @@ struct ExemptionRequest {
     reason: String,
 }
 
-async fn exempt(State(state): State<AppState>, Json(req): Json<ExemptionRequest>) -> Result<impl IntoResponse, ApiError> {
-    let email = crate::domain::EmailAddress::parse(&req.email).map_err(|e| ApiError::BadRequest(format!("email {e}")))?;
-    if req.reason.trim().is_empty() || req.reason.chars().any(char::is_control) || req.reason.len() > 500 {
-        return Err(ApiError::BadRequest("reason must be one line of text, at most 500 characters".into()));
+async fn exempt(
+    State(state): State<AppState>,
+    Json(req): Json<ExemptionRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let email = crate::domain::EmailAddress::parse(&req.email)
+        .map_err(|e| ApiError::BadRequest(format!("email {e}")))?;
+    if req.reason.trim().is_empty()
+        || req.reason.chars().any(char::is_control)
+        || req.reason.len() > 500
+    {
+        return Err(ApiError::BadRequest(
+            "reason must be one line of text, at most 500 characters".into(),
+        ));
     }
     let row = find(&state, &req.campaign).await?;
     let now = to_millis(state.app.clock.now());
-    if !state.app.store.exempt(row.id, email.as_str(), req.reason.trim(), now).await? {
-        return Err(ApiError::Unprocessable { message: format!("nobody in the roster has the address {email}"), body: None });
+    if !state
+        .app
+        .store
+        .exempt(row.id, email.as_str(), req.reason.trim(), now)
+        .await?
+    {
+        return Err(ApiError::Unprocessable {
+            message: format!("nobody in the roster has the address {email}"),
+            body: None,
+        });
     }
-    Ok(Json(serde_json::json!({ "email": email, "campaign": row.slug, "exempt": true })))
+    Ok(Json(
+        serde_json::json!({ "email": email, "campaign": row.slug, "exempt": true }),
+    ))
 }
 
-async fn report(State(state): State<AppState>, Path(slug): Path<String>) -> Result<impl IntoResponse, ApiError> {
+async fn report(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     let row = find(&state, &slug).await?;
     let now = state.app.clock.now();
-    let report = crate::report::build(&state.app.store, &row, now, state.app.settings.report.min_group_size).await?;
+    let report = crate::report::build(
+        &state.app.store,
+        &row,
+        now,
+        state.app.settings.report.min_group_size,
+    )
+    .await?;
     Ok(Json(report))
 }

@@ -14,10 +14,15 @@ pub fn expected_digest(security: &crate::config::Security) -> Option<Vec<u8>> {
     if !security.admin_token_sha256.is_empty() {
         return hex::decode(security.admin_token_sha256.expose().trim()).ok();
     }
-    (!security.admin_token.is_empty()).then(|| Sha256::digest(security.admin_token.expose().as_bytes()).to_vec())
+    (!security.admin_token.is_empty())
+        .then(|| Sha256::digest(security.admin_token.expose().as_bytes()).to_vec())
 }
 
-pub async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn require_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let Some(expected) = state.admin_digest.as_deref() else {
         return Err(ApiError::Unavailable("the admin API is off: set security.admin_token_file (or admin_token_sha256) and restart".into()));
     };

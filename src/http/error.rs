@@ -14,7 +14,10 @@ pub enum ApiError {
     #[error("not found")]
     NotFound,
     #[error("{message}")]
-    Unprocessable { message: String, body: Option<serde_json::Value> },
+    Unprocessable {
+        message: String,
+        body: Option<serde_json::Value>,
+    },
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error")]
@@ -35,12 +38,17 @@ impl IntoResponse for ApiError {
             }
         };
         let mut body = serde_json::json!({ "error": self.to_string() });
-        if let ApiError::Unprocessable { body: Some(detail), .. } = self {
+        if let ApiError::Unprocessable {
+            body: Some(detail), ..
+        } = self
+        {
             body["detail"] = detail;
         }
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert("www-authenticate", "Bearer".parse().expect("static header"));
+            response
+                .headers_mut()
+                .insert("www-authenticate", "Bearer".parse().expect("static header"));
         }
         response
     }

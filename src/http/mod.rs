@@ -35,8 +35,14 @@ impl AppState {
     pub fn new(app: App, metrics: Metrics) -> Self {
         let admin_digest = auth::expected_digest(&app.settings.security).map(Arc::new);
         // 20 recorded hits at once per message, then one every 3 seconds.
-        let quota = governor::Quota::per_minute(NonZeroU32::new(20).expect("non-zero")).allow_burst(NonZeroU32::new(20).expect("non-zero"));
-        Self { app, metrics, admin_digest, hits: Arc::new(governor::RateLimiter::keyed(quota)) }
+        let quota = governor::Quota::per_minute(NonZeroU32::new(20).expect("non-zero"))
+            .allow_burst(NonZeroU32::new(20).expect("non-zero"));
+        Self {
+            app,
+            metrics,
+            admin_digest,
+            hits: Arc::new(governor::RateLimiter::keyed(quota)),
+        }
     }
 }
 
@@ -46,21 +52,40 @@ pub fn router(state: AppState) -> Router {
         .merge(tracking::router())
         .nest("/api", api::router(state.clone()))
         .merge(health::router())
-        .layer(axum::middleware::from_fn_with_state(state.clone(), count_requests))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
         .with_state(state)
 }
 
 async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched".to_string(), |p| p.as_str().to_string());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched".to_string(), |p| p.as_str().to_string());
     let response = next.run(request).await;
-    state.metrics.http_requests.with_label_values(&[route.as_str(), response.status().as_str()]).inc();
+    state
+        .metrics
+        .http_requests
+        .with_label_values(&[route.as_str(), response.status().as_str()])
+        .inc();
     response
 }
 
 /// Serves until `stop` is cancelled, then finishes open requests.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState, stop: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
     let app = router(state);
-    axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await?;
     Ok(())
 }

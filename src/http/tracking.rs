@@ -25,43 +25,102 @@ pub fn router() -> Router<AppState> {
 }
 
 fn verify(state: &AppState, token: &str, kinds: &[LinkKind]) -> Result<Claims, ApiError> {
-    state.app.tracker.key().verify(token).filter(|c| kinds.contains(&c.kind)).ok_or(ApiError::NotFound)
+    state
+        .app
+        .tracker
+        .key()
+        .verify(token)
+        .filter(|c| kinds.contains(&c.kind))
+        .ok_or(ApiError::NotFound)
 }
 
 /// Records a hit unless this message has had too many lately.
-async fn note(state: &AppState, claims: Claims, method: &Method, headers: &HeaderMap) -> Result<bool, ApiError> {
+async fn note(
+    state: &AppState,
+    claims: Claims,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<bool, ApiError> {
     if state.hits.check_key(&claims.outbox_id).is_err() {
-        tracing::debug!(outbox_id = claims.outbox_id, "tracking hit over the rate limit; not recorded");
+        tracing::debug!(
+            outbox_id = claims.outbox_id,
+            "tracking hit over the rate limit; not recorded"
+        );
         return Ok(true);
     }
-    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let hit = Hit { claims, at: state.app.clock.now(), user_agent, head_request: method == Method::HEAD };
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let hit = Hit {
+        claims,
+        at: state.app.clock.now(),
+        user_agent,
+        head_request: method == Method::HEAD,
+    };
     Ok(tracking::record(&state.app.store, &hit).await?.is_some())
 }
 
-async fn open(State(state): State<AppState>, Path(file): Path<String>, method: Method, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn open(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let token = file.strip_suffix(".gif").ok_or(ApiError::NotFound)?;
     let claims = verify(&state, token, &[LinkKind::Open])?;
     if !note(&state, claims, &method, &headers).await? {
         return Err(ApiError::NotFound);
     }
-    Ok(([(header::CONTENT_TYPE, "image/gif"), (header::CACHE_CONTROL, "no-store, private")], PIXEL).into_response())
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/gif"),
+            (header::CACHE_CONTROL, "no-store, private"),
+        ],
+        PIXEL,
+    )
+        .into_response())
 }
 
-async fn click(State(state): State<AppState>, Path(token): Path<String>, method: Method, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn click(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let claims = verify(&state, &token, &[LinkKind::Course, LinkKind::Video])?;
-    let message = state.app.store.tracked_message(claims.outbox_id).await?.ok_or(ApiError::NotFound)?;
-    let row = state.app.store.campaign_by_id(message.campaign_id).await?.ok_or(ApiError::NotFound)?;
+    let message = state
+        .app
+        .store
+        .tracked_message(claims.outbox_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let row = state
+        .app
+        .store
+        .campaign_by_id(message.campaign_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     let campaign = definition_of(&row)?;
     // Only a URL from the campaign definition, never one from the request.
-    let target = tracking::destination(&campaign, claims.kind).ok_or(ApiError::NotFound)?.to_string();
+    let target = tracking::destination(&campaign, claims.kind)
+        .ok_or(ApiError::NotFound)?
+        .to_string();
     note(&state, claims, &method, &headers).await?;
     Ok(Redirect::to(&target).into_response())
 }
 
-async fn confirm_page(State(state): State<AppState>, Path(token): Path<String>) -> Result<Html<String>, ApiError> {
+async fn confirm_page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Html<String>, ApiError> {
     let claims = verify(&state, &token, &[LinkKind::Complete])?;
-    state.app.store.tracked_message(claims.outbox_id).await?.ok_or(ApiError::NotFound)?;
+    state
+        .app
+        .store
+        .tracked_message(claims.outbox_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok(Html(page(
         "Confirm your completion",
         "<p>Have you completed the course <em>SOAR for Procurement Professionals in Healthcare Systems</em>?</p>\
@@ -70,13 +129,30 @@ async fn confirm_page(State(state): State<AppState>, Path(token): Path<String>) 
     )))
 }
 
-async fn confirm(State(state): State<AppState>, Path(token): Path<String>, method: Method, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn confirm(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let claims = verify(&state, &token, &[LinkKind::Complete])?;
-    let message = state.app.store.tracked_message(claims.outbox_id).await?.ok_or(ApiError::NotFound)?;
+    let message = state
+        .app
+        .store
+        .tracked_message(claims.outbox_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     let staff_id = message.staff_id.ok_or(ApiError::NotFound)?;
     note(&state, claims, &method, &headers).await?;
     let now = state.app.clock.now();
-    completions::record(&state.app.store, message.campaign_id, &[Completion { staff_id, at: now }], "self-attested", false).await?;
+    completions::record(
+        &state.app.store,
+        message.campaign_id,
+        &[Completion { staff_id, at: now }],
+        "self-attested",
+        false,
+    )
+    .await?;
     Ok((StatusCode::OK, Html(page("Thank you", "<p>Your completion is recorded. Thank you for taking the time to learn how to spot and respond to forced labour in our supply chain.</p>"))).into_response())
 }
 

@@ -104,14 +104,29 @@ pub struct WeekPoint {
 
 /// Builds the report for one campaign as of `as_of`.
 #[tracing::instrument(skip_all, fields(campaign = %row.slug))]
-pub async fn build(store: &Store, row: &CampaignRow, as_of: DateTime<Utc>, min_group_size: u32) -> anyhow::Result<Report> {
+pub async fn build(
+    store: &Store,
+    row: &CampaignRow,
+    as_of: DateTime<Utc>,
+    min_group_size: u32,
+) -> anyhow::Result<Report> {
     let campaign = definition_of(row)?;
     let now = to_millis(as_of);
-    let person_steps: Vec<&str> = campaign.steps.iter().filter(|s| s.to == Recipient::Person && s.on != Some(Trigger::Completion)).map(|s| s.name.as_str()).collect();
+    let person_steps: Vec<&str> = campaign
+        .steps
+        .iter()
+        .filter(|s| s.to == Recipient::Person && s.on != Some(Trigger::Completion))
+        .map(|s| s.name.as_str())
+        .collect();
     let announcement = person_steps.first().copied().unwrap_or("");
     let reminders: Vec<String> = person_steps.iter().skip(1).map(|s| s.to_string()).collect();
     let facts = store.enrolment_facts(row.id, now).await?;
-    let messages: HashMap<i64, MessageFacts> = store.message_facts(row.id, now, announcement, &reminders).await?.into_iter().map(|m| (m.enrolment_id, m)).collect();
+    let messages: HashMap<i64, MessageFacts> = store
+        .message_facts(row.id, now, announcement, &reminders)
+        .await?
+        .into_iter()
+        .map(|m| (m.enrolment_id, m))
+        .collect();
     let mut events: HashMap<i64, EventFlags> = HashMap::new();
     for e in store.event_facts(row.id, now).await? {
         let f = events.entry(e.enrolment_id).or_default();
@@ -127,7 +142,10 @@ pub async fn build(store: &Store, row: &CampaignRow, as_of: DateTime<Utc>, min_g
     let population = Population {
         enrolled: counted.len() as u64,
         exempted: facts.iter().filter(|f| f.exempted_at.is_some()).count() as u64,
-        left: facts.iter().filter(|f| f.left_at.is_some() && f.exempted_at.is_none() && f.completed_at.is_none()).count() as u64,
+        left: facts
+            .iter()
+            .filter(|f| f.left_at.is_some() && f.exempted_at.is_none() && f.completed_at.is_none())
+            .count() as u64,
     };
     let none = MessageFacts::default();
     let msg = |f: &EnrolmentFacts| messages.get(&f.id).unwrap_or(&none);
@@ -139,11 +157,20 @@ pub async fn build(store: &Store, row: &CampaignRow, as_of: DateTime<Utc>, min_g
     };
     let engagement = Engagement {
         opened_human: counted.iter().filter(|f| flags(f).opened_human).count() as u64,
-        opened_all: counted.iter().filter(|f| flags(f).opened_human || flags(f).opened_machine).count() as u64,
+        opened_all: counted
+            .iter()
+            .filter(|f| flags(f).opened_human || flags(f).opened_machine)
+            .count() as u64,
         clicked_human: counted.iter().filter(|f| flags(f).clicked_human).count() as u64,
-        clicked_all: counted.iter().filter(|f| flags(f).clicked_human || flags(f).clicked_machine).count() as u64,
+        clicked_all: counted
+            .iter()
+            .filter(|f| flags(f).clicked_human || flags(f).clicked_machine)
+            .count() as u64,
     };
-    let completed: Vec<&&EnrolmentFacts> = counted.iter().filter(|f| f.completed_at.is_some()).collect();
+    let completed: Vec<&&EnrolmentFacts> = counted
+        .iter()
+        .filter(|f| f.completed_at.is_some())
+        .collect();
     let mut days: Vec<f64> = completed
         .iter()
         .filter_map(|f| Some((f.completed_at? - msg(f).announced_at?) as f64 / 86_400_000.0))
@@ -153,21 +180,47 @@ pub async fn build(store: &Store, row: &CampaignRow, as_of: DateTime<Utc>, min_g
     let outcome = Outcome {
         completed: completed.len() as u64,
         completion_rate: ratio(completed.len() as u64, counted.len() as u64),
-        completed_on_time: completed.iter().filter(|f| f.completed_at.is_some_and(|c| c <= f.due_at)).count() as u64,
-        overdue: counted.iter().filter(|f| f.completed_at.is_none() && f.due_at < now).count() as u64,
+        completed_on_time: completed
+            .iter()
+            .filter(|f| f.completed_at.is_some_and(|c| c <= f.due_at))
+            .count() as u64,
+        overdue: counted
+            .iter()
+            .filter(|f| f.completed_at.is_none() && f.due_at < now)
+            .count() as u64,
         median_days_to_complete: median(&mut days),
-        reminders_per_completion: (!completed.is_empty()).then(|| round2(reminders_sent as f64 / completed.len() as f64)),
-        clicked_not_completed: counted.iter().filter(|f| flags(f).clicked_human && f.completed_at.is_none()).count() as u64,
+        reminders_per_completion: (!completed.is_empty())
+            .then(|| round2(reminders_sent as f64 / completed.len() as f64)),
+        clicked_not_completed: counted
+            .iter()
+            .filter(|f| flags(f).clicked_human && f.completed_at.is_none())
+            .count() as u64,
     };
     let mut breakdowns = BTreeMap::new();
-    for (name, key) in [("department", 0usize), ("facility", 1), ("role", 2), ("manager", 3)] {
-        breakdowns.insert(name.to_string(), breakdown(&counted, key, now, min_group_size));
+    for (name, key) in [
+        ("department", 0usize),
+        ("facility", 1),
+        ("role", 2),
+        ("manager", 3),
+    ] {
+        breakdowns.insert(
+            name.to_string(),
+            breakdown(&counted, key, now, min_group_size),
+        );
     }
     let start = campaign.starts_at.with_timezone(&Utc);
     Ok(Report {
-        campaign: CampaignInfo { slug: row.slug.clone(), name: row.name.clone(), status: row.status.clone(), starts_at: start },
+        campaign: CampaignInfo {
+            slug: row.slug.clone(),
+            name: row.name.clone(),
+            status: row.status.clone(),
+            starts_at: start,
+        },
         as_of,
-        completed_last_7_days: completed.iter().filter(|f| f.completed_at.is_some_and(|c| c > now - 7 * 86_400_000)).count() as u64,
+        completed_last_7_days: completed
+            .iter()
+            .filter(|f| f.completed_at.is_some_and(|c| c > now - 7 * 86_400_000))
+            .count() as u64,
         weekly: weekly(&counted, start, as_of),
         population,
         reach,
@@ -194,8 +247,15 @@ fn counts_as_enrolled(f: &EnrolmentFacts) -> bool {
 fn breakdown(counted: &[&EnrolmentFacts], key: usize, now: i64, min: u32) -> Vec<Group> {
     let mut groups: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
     for f in counted {
-        let name = [f.department.as_str(), f.facility.as_str(), f.role.as_str(), f.manager.as_str()][key];
-        let g = groups.entry(if name.is_empty() { "(none)" } else { name }).or_default();
+        let name = [
+            f.department.as_str(),
+            f.facility.as_str(),
+            f.role.as_str(),
+            f.manager.as_str(),
+        ][key];
+        let g = groups
+            .entry(if name.is_empty() { "(none)" } else { name })
+            .or_default();
         g.0 += 1;
         g.1 += u64::from(f.completed_at.is_some());
         g.2 += u64::from(f.completed_at.is_none() && f.due_at < now);
@@ -207,7 +267,11 @@ fn breakdown(counted: &[&EnrolmentFacts], key: usize, now: i64, min: u32) -> Vec
             Group {
                 group: group.to_string(),
                 suppressed,
-                enrolled_shown: if suppressed { format!("<{min}") } else { enrolled.to_string() },
+                enrolled_shown: if suppressed {
+                    format!("<{min}")
+                } else {
+                    enrolled.to_string()
+                },
                 enrolled: (!suppressed).then_some(enrolled),
                 completed: (!suppressed).then_some(completed),
                 overdue: (!suppressed).then_some(overdue),
@@ -218,7 +282,11 @@ fn breakdown(counted: &[&EnrolmentFacts], key: usize, now: i64, min: u32) -> Vec
 }
 
 /// One point per week from the start to `as_of` (the last point is `as_of` itself).
-fn weekly(counted: &[&EnrolmentFacts], start: DateTime<Utc>, as_of: DateTime<Utc>) -> Vec<WeekPoint> {
+fn weekly(
+    counted: &[&EnrolmentFacts],
+    start: DateTime<Utc>,
+    as_of: DateTime<Utc>,
+) -> Vec<WeekPoint> {
     let mut points = Vec::new();
     let mut end = start + Duration::days(7);
     loop {
@@ -226,8 +294,14 @@ fn weekly(counted: &[&EnrolmentFacts], start: DateTime<Utc>, as_of: DateTime<Utc
         let t = to_millis(at);
         points.push(WeekPoint {
             week_ending: at,
-            completed: counted.iter().filter(|f| f.completed_at.is_some_and(|c| c <= t)).count() as u64,
-            target: counted.iter().filter(|f| f.due_at <= t && f.enrolled_at <= t).count() as u64,
+            completed: counted
+                .iter()
+                .filter(|f| f.completed_at.is_some_and(|c| c <= t))
+                .count() as u64,
+            target: counted
+                .iter()
+                .filter(|f| f.due_at <= t && f.enrolled_at <= t)
+                .count() as u64,
         });
         if end >= as_of || points.len() >= 520 {
             break;
@@ -254,7 +328,11 @@ fn median(values: &mut [f64]) -> Option<f64> {
     }
     values.sort_by(f64::total_cmp);
     let mid = values.len() / 2;
-    let m = if values.len() % 2 == 0 { (values[mid - 1] + values[mid]) / 2.0 } else { values[mid] };
+    let m = if values.len() % 2 == 0 {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    };
     Some((m * 10.0).round() / 10.0)
 }
 
@@ -267,6 +345,11 @@ fn round4(x: f64) -> f64 {
 }
 
 /// The previous week's report, for "change since last week".
-pub async fn week_before(store: &Store, row: &CampaignRow, as_of: DateTime<Utc>, min_group_size: u32) -> anyhow::Result<Report> {
+pub async fn week_before(
+    store: &Store,
+    row: &CampaignRow,
+    as_of: DateTime<Utc>,
+    min_group_size: u32,
+) -> anyhow::Result<Report> {
     build(store, row, as_of - Duration::days(7), min_group_size).await
 }

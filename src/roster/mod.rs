@@ -138,7 +138,7 @@ pub async fn import(
         &limits,
         &mut |done| progress(done, total),
     )
-    .map_err(|e| unreadable(format!("header row: {e}")))?;
+    .map_err(|e| unreadable(e.to_string()))?;
     if parsed.headers.is_empty() {
         return Err(unreadable("the file has no header row; the first line must name the columns (e.g. Email,First Name,Department)".into()));
     }
@@ -158,7 +158,11 @@ pub async fn import(
     );
 
     let mut rejected = parsed.errors.clone();
-    rejected.extend(plan.conflicts.iter().cloned());
+    // The plan does not know the file's headers: name the column as the file does.
+    rejected.extend(plan.conflicts.iter().map(|e| RowError {
+        column: parsed.email_header.clone(),
+        ..e.clone()
+    }));
     rejected.sort_by_key(|e| e.line);
     let counts = Counts {
         added: plan.inserts.len() as u64,
@@ -263,8 +267,11 @@ async fn apply(
         },
     )
     .await?;
-    let inserts: Vec<NewStaff<'_>> = plan.inserts.iter().map(|r| new_staff(r)).collect();
-    q::insert_staff(&mut tx, &report.source, import_id, now, &inserts).await?;
+    // Built a batch at a time: 100k rows of owned NewStaff would hold ~20 MB.
+    for chunk in plan.inserts.chunks(1000) {
+        let inserts: Vec<NewStaff<'_>> = chunk.iter().map(|r| new_staff(r)).collect();
+        q::insert_staff(&mut tx, &report.source, import_id, now, &inserts).await?;
+    }
     let mut history = Vec::with_capacity(plan.updates.len() + plan.deactivations.len());
     for update in &plan.updates {
         q::update_staff(&mut tx, update.staff_id, now, &new_staff(update.record)).await?;

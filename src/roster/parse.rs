@@ -55,6 +55,16 @@ pub struct ParsedRoster {
     pub rejected_identities: Vec<String>,
     /// Lines of data seen, valid or not (blank rows excluded).
     pub data_rows: u64,
+    /// The email column's header as written in the file, for messages.
+    pub email_header: String,
+}
+
+/// A header row that cannot be used, with the line it is on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line} (the header row): {error}")]
+pub struct HeaderRowError {
+    pub line: u64,
+    pub error: HeaderError,
 }
 
 /// Limits applied to every field.
@@ -70,14 +80,20 @@ pub fn parse(
     mappings: &BTreeMap<String, String>,
     limits: &ParseLimits,
     progress: &mut dyn FnMut(u64),
-) -> Result<ParsedRoster, HeaderError> {
+) -> Result<ParsedRoster, HeaderRowError> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(false)
         .flexible(true)
         .from_reader(text.as_bytes());
     let mut records = reader.records();
-    let mut parsed = ParsedRoster::default();
+    // Sized once from the line count: growing by doubling would briefly hold
+    // two copies of the largest vector, the peak of a big import.
+    let lines = text.as_bytes().iter().filter(|&&b| b == b'\n').count();
+    let mut parsed = ParsedRoster {
+        records: Vec::with_capacity(lines),
+        ..ParsedRoster::default()
+    };
     let header = loop {
         match records.next() {
             Some(Ok(r)) if r.iter().all(|f| f.trim().is_empty()) => continue,
@@ -90,7 +106,16 @@ pub fn parse(
         }
     };
     parsed.headers = header.iter().map(|h| h.trim().to_string()).collect();
-    let columns = map_headers(&parsed.headers, mappings)?;
+    let columns = map_headers(&parsed.headers, mappings).map_err(|error| HeaderRowError {
+        line: line_of(text, &header),
+        error,
+    })?;
+    if let Some(index) = columns
+        .iter()
+        .position(|c| *c == Column::Known(Field::Email))
+    {
+        parsed.email_header = parsed.headers[index].clone();
+    }
     let mut seen = Seen::default();
     for (count, result) in records.enumerate() {
         let record = match result {
@@ -104,7 +129,7 @@ pub fn parse(
             continue;
         }
         parsed.data_rows += 1;
-        let line = record.position().map_or(0, |p| p.line());
+        let line = line_of(text, &record);
         if count % 1024 == 0 {
             progress(record.position().map_or(0, |p| p.byte()));
         }
@@ -299,10 +324,63 @@ fn identities(record: &csv::StringRecord, columns: &[Column]) -> Vec<String> {
         .collect()
 }
 
+/// The line a record starts on. The csv crate reports the position where it
+/// began looking for the record, so blank lines skipped before it would make
+/// every later row's line number point one line too early (an admin told
+/// "line 6" would look at the blank line); count them here.
+fn line_of(text: &str, record: &csv::StringRecord) -> u64 {
+    let Some(position) = record.position() else {
+        return 0;
+    };
+    let start = usize::try_from(position.byte())
+        .unwrap_or(usize::MAX)
+        .min(text.len());
+    let skipped = text.as_bytes()[start..]
+        .iter()
+        .take_while(|b| matches!(b, b'\r' | b'\n'))
+        .filter(|b| **b == b'\n')
+        .count();
+    position.line() + skipped as u64
+}
+
 fn csv_error(e: &csv::Error) -> RowError {
     RowError {
         line: e.position().map_or(0, |p| p.line()),
         column: String::new(),
         reason: format!("cannot be read as CSV ({e})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_lines(text: &str) -> Vec<u64> {
+        let limits = ParseLimits {
+            max_field_length: 256,
+        };
+        let parsed = parse(text, b',', &BTreeMap::new(), &limits, &mut |_| {}).unwrap();
+        parsed.errors.iter().map(|e| e.line).collect()
+    }
+
+    #[test]
+    fn line_numbers_count_blank_lines_before_a_row() {
+        assert_eq!(error_lines("Email\n\na@x.org\n\n\nbad\nbad2\n"), [6, 7]);
+    }
+
+    #[test]
+    fn line_numbers_are_right_with_crlf_and_blank_lines() {
+        assert_eq!(
+            error_lines("Email\r\nbad\r\n\r\nbad2\r\nok@x.org\r\nbad3\r\n"),
+            [2, 4, 6]
+        );
+    }
+
+    #[test]
+    fn line_numbers_follow_a_quoted_line_break() {
+        assert_eq!(
+            error_lines("Email,Name\nbad,\"two\nlines\"\nbad2,x\n"),
+            [2, 2, 4]
+        );
     }
 }

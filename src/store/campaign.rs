@@ -147,7 +147,7 @@ impl Store {
         for batch in rows.chunks(500) {
             let sql = format!(
                 "INSERT INTO enrolments (campaign_id, staff_id, enrolled_at, due_at) VALUES {} ON CONFLICT (campaign_id, staff_id) DO NOTHING",
-                placeholders(batch.len(), 4)
+                placeholders(batch.len(), 4, self.numbered())
             );
             let mut q = sqlx::query(&sql);
             for (staff_id, enrolled_at, due_at) in batch {
@@ -392,7 +392,12 @@ pub struct EnrolmentView {
 
 impl Store {
     /// Enrolments, optionally of one campaign and one department, with a derived status.
-    pub async fn enrolment_list(&self, campaign: Option<&str>, department: Option<&str>, now: i64) -> anyhow::Result<Vec<EnrolmentView>> {
+    pub async fn enrolment_list(
+        &self,
+        campaign: Option<&str>,
+        department: Option<&str>,
+        now: i64,
+    ) -> anyhow::Result<Vec<EnrolmentView>> {
         Ok(sqlx::query_as(
             "SELECT c.slug AS campaign, s.email, s.first_name, s.last_name, s.department, s.role, s.facility, s.manager_email,
                     e.enrolled_at, e.due_at, e.completed_at, e.completion_source, e.exempt_reason,

@@ -31,7 +31,15 @@ impl Store {
         .await?)
     }
 
-    pub async fn insert_event(&self, at: i64, kind: &str, m: &TrackedMessage, link: Option<&str>, ua_class: &str, machine: bool) -> anyhow::Result<()> {
+    pub async fn insert_event(
+        &self,
+        at: i64,
+        kind: &str,
+        m: &TrackedMessage,
+        link: Option<&str>,
+        ua_class: &str,
+        machine: bool,
+    ) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT INTO events (at, kind, outbox_id, enrolment_id, campaign_id, link, ua_class, machine)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -50,20 +58,37 @@ impl Store {
     }
 
     pub async fn event_counts(&self) -> anyhow::Result<Vec<EventCount>> {
-        Ok(sqlx::query_as("SELECT kind, ua_class, COUNT(*) AS n FROM events GROUP BY kind, ua_class").fetch_all(self.pool()).await?)
+        Ok(sqlx::query_as(
+            "SELECT kind, ua_class, COUNT(*) AS n FROM events GROUP BY kind, ua_class",
+        )
+        .fetch_all(self.pool())
+        .await?)
     }
 
     /// Whether a completion report with this fingerprint was already imported for the campaign.
-    pub async fn completion_import_seen(&self, campaign_id: i64, sha256: &str) -> anyhow::Result<bool> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM completion_imports WHERE campaign_id = $1 AND sha256 = $2")
-            .bind(campaign_id)
-            .bind(sha256)
-            .fetch_one(self.pool())
-            .await?;
+    pub async fn completion_import_seen(
+        &self,
+        campaign_id: i64,
+        sha256: &str,
+    ) -> anyhow::Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM completion_imports WHERE campaign_id = $1 AND sha256 = $2",
+        )
+        .bind(campaign_id)
+        .bind(sha256)
+        .fetch_one(self.pool())
+        .await?;
         Ok(n > 0)
     }
 
-    pub async fn record_completion_import(&self, at: i64, campaign_id: i64, file_name: &str, sha256: &str, counts: [i64; 3]) -> anyhow::Result<i64> {
+    pub async fn record_completion_import(
+        &self,
+        at: i64,
+        campaign_id: i64,
+        file_name: &str,
+        sha256: &str,
+        counts: [i64; 3],
+    ) -> anyhow::Result<i64> {
         Ok(sqlx::query_scalar(
             "INSERT INTO completion_imports (imported_at, campaign_id, file_name, sha256, matched, newly_completed, unmatched)
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -88,12 +113,18 @@ impl Store {
 
 impl Store {
     /// `None`: not enrolled; `Some(None)`: enrolled, not completed; `Some(Some(t))`: completed at t.
-    pub async fn completion_state(&self, campaign_id: i64, staff_id: i64) -> anyhow::Result<Option<Option<i64>>> {
-        let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT completed_at FROM enrolments WHERE campaign_id = $1 AND staff_id = $2")
-            .bind(campaign_id)
-            .bind(staff_id)
-            .fetch_optional(self.pool())
-            .await?;
+    pub async fn completion_state(
+        &self,
+        campaign_id: i64,
+        staff_id: i64,
+    ) -> anyhow::Result<Option<Option<i64>>> {
+        let row: Option<(Option<i64>,)> = sqlx::query_as(
+            "SELECT completed_at FROM enrolments WHERE campaign_id = $1 AND staff_id = $2",
+        )
+        .bind(campaign_id)
+        .bind(staff_id)
+        .fetch_optional(self.pool())
+        .await?;
         Ok(row.map(|(c,)| c))
     }
 }

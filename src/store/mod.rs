@@ -146,6 +146,13 @@ impl Store {
         self.backend
     }
 
+    /// Whether long parameter lists use `$N` (PostgreSQL) or `?` (SQLite,
+    /// where binding a numbered parameter scans every name: see
+    /// `roster::placeholders`).
+    pub(crate) fn numbered(&self) -> bool {
+        self.backend == Backend::Postgres
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

@@ -68,7 +68,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO outbox (dedupe_key, campaign_id, enrolment_id, step, recipient, message_id, scheduled_at, not_before, status, created_at, updated_at)
                  VALUES {} ON CONFLICT (dedupe_key) DO NOTHING",
-                placeholders(batch.len(), 11)
+                placeholders(batch.len(), 11, self.numbered())
             );
             let mut q = sqlx::query(&sql);
             for m in batch {
@@ -127,7 +127,7 @@ impl Store {
             tx.commit().await?;
             return Ok(Vec::new());
         }
-        let list = placeholders(1, ids.len());
+        let list = placeholders(1, ids.len(), self.numbered());
         let sql = format!(
             "SELECT o.id, o.campaign_id, o.enrolment_id, o.step, o.recipient, o.message_id, o.attempts,
                     c.status AS campaign_status, e.due_at, e.completed_at, e.exempted_at, e.left_at,
@@ -303,7 +303,7 @@ fn still_wanted(m: &ClaimedMessage, thanks_steps: &[String]) -> bool {
     if m.enrolment_id.is_none() {
         return true; // manager digests are checked when rendered
     }
-    let thanks = thanks_steps.iter().any(|s| *s == m.step);
+    let thanks = thanks_steps.contains(&m.step);
     m.staff_active == Some(1)
         && m.exempted_at.is_none()
         && m.left_at.is_none()

@@ -39,7 +39,11 @@ pub struct EventFacts {
 }
 
 impl Store {
-    pub async fn enrolment_facts(&self, campaign_id: i64, as_of: i64) -> anyhow::Result<Vec<EnrolmentFacts>> {
+    pub async fn enrolment_facts(
+        &self,
+        campaign_id: i64,
+        as_of: i64,
+    ) -> anyhow::Result<Vec<EnrolmentFacts>> {
         Ok(sqlx::query_as(
             "SELECT e.id, s.department, s.facility, s.role, COALESCE(s.manager_email, '') AS manager, e.enrolled_at, e.due_at,
                     CASE WHEN e.completed_at <= $2 THEN e.completed_at END AS completed_at,
@@ -55,11 +59,20 @@ impl Store {
     }
 
     /// `announcement` is the step whose acceptance starts the clock; `reminders` the reminder steps.
-    pub async fn message_facts(&self, campaign_id: i64, as_of: i64, announcement: &str, reminders: &[String]) -> anyhow::Result<Vec<MessageFacts>> {
+    pub async fn message_facts(
+        &self,
+        campaign_id: i64,
+        as_of: i64,
+        announcement: &str,
+        reminders: &[String],
+    ) -> anyhow::Result<Vec<MessageFacts>> {
         let list = if reminders.is_empty() {
             "''".to_string()
         } else {
-            (0..reminders.len()).map(|i| format!("${}", i + 4)).collect::<Vec<_>>().join(", ")
+            (0..reminders.len())
+                .map(|i| format!("${}", i + 4))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         let sql = format!(
             "SELECT enrolment_id,
@@ -71,14 +84,21 @@ impl Store {
                    FROM outbox WHERE campaign_id = $1 AND enrolment_id IS NOT NULL) o
              GROUP BY enrolment_id"
         );
-        let mut q = sqlx::query_as(&sql).bind(campaign_id).bind(as_of).bind(announcement);
+        let mut q = sqlx::query_as(&sql)
+            .bind(campaign_id)
+            .bind(as_of)
+            .bind(announcement);
         for r in reminders {
             q = q.bind(r.as_str());
         }
         Ok(q.fetch_all(self.pool()).await?)
     }
 
-    pub async fn event_facts(&self, campaign_id: i64, as_of: i64) -> anyhow::Result<Vec<EventFacts>> {
+    pub async fn event_facts(
+        &self,
+        campaign_id: i64,
+        as_of: i64,
+    ) -> anyhow::Result<Vec<EventFacts>> {
         Ok(sqlx::query_as(
             "SELECT enrolment_id, kind, machine, COUNT(*) AS n FROM events
              WHERE campaign_id = $1 AND at <= $2 AND enrolment_id IS NOT NULL

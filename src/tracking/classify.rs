@@ -27,19 +27,52 @@ impl UaClass {
 }
 
 const PROXIES: &[&str] = &[
-    "googleimageproxy", "ggpht.com", "yahoomailproxy", "owa-imageproxy", "outlook image proxy",
-    "mailprivacyprotection", "apple mail privacy",
+    "googleimageproxy",
+    "ggpht.com",
+    "yahoomailproxy",
+    "owa-imageproxy",
+    "outlook image proxy",
+    "mailprivacyprotection",
+    "apple mail privacy",
 ];
 
 const SCANNERS: &[&str] = &[
-    "proofpoint", "mimecast", "barracuda", "safelinks", "safe links", "microsoft office", "ms-office", "symantec", "trendmicro",
-    "fortinet", "sophos", "cisco", "ironport", "zscaler", "python-requests", "curl/", "wget", "go-http-client", "okhttp",
-    "headlesschrome", "phantomjs", "bot", "spider", "crawler", "preview", "scanner", "urlscan",
+    "proofpoint",
+    "mimecast",
+    "barracuda",
+    "safelinks",
+    "safe links",
+    "microsoft office",
+    "ms-office",
+    "symantec",
+    "trendmicro",
+    "fortinet",
+    "sophos",
+    "cisco",
+    "ironport",
+    "zscaler",
+    "python-requests",
+    "curl/",
+    "wget",
+    "go-http-client",
+    "okhttp",
+    "headlesschrome",
+    "phantomjs",
+    "bot",
+    "spider",
+    "crawler",
+    "preview",
+    "scanner",
+    "urlscan",
 ];
 
 /// Classifies a request. `seconds_after_delivery` is how long after the
 /// relay accepted the message the hit came, when known.
-pub fn classify(user_agent: &str, head_request: bool, seconds_after_delivery: Option<i64>) -> UaClass {
+pub fn classify(
+    user_agent: &str,
+    head_request: bool,
+    seconds_after_delivery: Option<i64>,
+) -> UaClass {
     let ua = user_agent.to_ascii_lowercase();
     if PROXIES.iter().any(|p| ua.contains(p)) {
         return UaClass::Proxy;
@@ -73,7 +106,14 @@ mod tests {
         assert_eq!(classify("Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)", false, None), UaClass::Proxy);
         assert_eq!(classify("Mozilla/5.0", false, None), UaClass::Proxy);
         assert_eq!(classify(PHONE, true, None), UaClass::Scanner);
-        assert_eq!(classify("Mozilla/5.0 Proofpoint URL Defense", false, None), UaClass::Scanner);
-        assert_eq!(classify(PHONE, false, Some(2)), UaClass::Scanner, "seconds after delivery");
+        assert_eq!(
+            classify("Mozilla/5.0 Proofpoint URL Defense", false, None),
+            UaClass::Scanner
+        );
+        assert_eq!(
+            classify(PHONE, false, Some(2)),
+            UaClass::Scanner,
+            "seconds after delivery"
+        );
     }
 }

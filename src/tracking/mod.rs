@@ -27,7 +27,10 @@ pub struct Tracker {
 
 impl Tracker {
     pub fn new(key: TokenKey, public_url: &str) -> Self {
-        Self { key, public_url: public_url.trim_end_matches('/').to_string() }
+        Self {
+            key,
+            public_url: public_url.trim_end_matches('/').to_string(),
+        }
     }
 
     pub fn key(&self) -> &TokenKey {
@@ -35,15 +38,27 @@ impl Tracker {
     }
 
     fn url(&self, prefix: &str, outbox_id: i64, kind: LinkKind, suffix: &str) -> String {
-        format!("{}/t/{prefix}/{}{suffix}", self.public_url, self.key.sign(Claims { outbox_id, kind }))
+        format!(
+            "{}/t/{prefix}/{}{suffix}",
+            self.public_url,
+            self.key.sign(Claims { outbox_id, kind })
+        )
     }
 
     /// The links of one message.
     pub fn links(&self, campaign: &Campaign, outbox_id: i64) -> Links {
         Links {
             course: self.url("c", outbox_id, LinkKind::Course, ""),
-            video: if campaign.video_url.is_some() { self.url("c", outbox_id, LinkKind::Video, "") } else { String::new() },
-            complete: if campaign.completion_link { self.url("done", outbox_id, LinkKind::Complete, "") } else { String::new() },
+            video: if campaign.video_url.is_some() {
+                self.url("c", outbox_id, LinkKind::Video, "")
+            } else {
+                String::new()
+            },
+            complete: if campaign.completion_link {
+                self.url("done", outbox_id, LinkKind::Complete, "")
+            } else {
+                String::new()
+            },
         }
     }
 
@@ -77,7 +92,9 @@ pub const SCANNER_WINDOW_SECS: i64 = 10;
 /// Records a hit against its message; returns the class it was given, or
 /// `None` when no such message exists (then nothing is recorded).
 pub async fn record(store: &Store, hit: &Hit<'_>) -> anyhow::Result<Option<UaClass>> {
-    let Some(message) = store.tracked_message(hit.claims.outbox_id).await? else { return Ok(None) };
+    let Some(message) = store.tracked_message(hit.claims.outbox_id).await? else {
+        return Ok(None);
+    };
     let seconds_after_delivery = message.accepted_at.map(|t| (to_millis(hit.at) - t) / 1000);
     let class = classify(hit.user_agent, hit.head_request, seconds_after_delivery);
     let (kind, link) = match hit.claims.kind {
@@ -86,6 +103,15 @@ pub async fn record(store: &Store, hit: &Hit<'_>) -> anyhow::Result<Option<UaCla
         LinkKind::Video => ("click", Some("video")),
         LinkKind::Complete => ("completion", None),
     };
-    store.insert_event(to_millis(hit.at), kind, &message, link, class.as_str(), class.is_machine()).await?;
+    store
+        .insert_event(
+            to_millis(hit.at),
+            kind,
+            &message,
+            link,
+            class.as_str(),
+            class.is_machine(),
+        )
+        .await?;
     Ok(Some(class))
 }

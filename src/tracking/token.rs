@@ -85,7 +85,10 @@ impl TokenKey {
         mac.update(payload);
         mac.verify_truncated_left(tag).ok()?;
         let outbox_id = i64::from_be_bytes(payload[..8].try_into().ok()?);
-        Some(Claims { outbox_id, kind: LinkKind::from_byte(payload[8])? })
+        Some(Claims {
+            outbox_id,
+            kind: LinkKind::from_byte(payload[8])?,
+        })
     }
 
     fn mac(&self) -> Hmac<Sha256> {
@@ -105,7 +108,11 @@ pub fn load_or_create_key(path: &std::path::Path) -> anyhow::Result<TokenKey> {
     use std::io::Write;
     if let Ok(text) = std::fs::read_to_string(path) {
         let secret = hex::decode(text.trim()).with_context(|| format!("security.token_key_file {} does not hold a hex key; delete it to generate a new one (old links stop working)", path.display()))?;
-        anyhow::ensure!(secret.len() >= 16, "security.token_key_file {} holds a key shorter than 16 bytes", path.display());
+        anyhow::ensure!(
+            secret.len() >= 16,
+            "security.token_key_file {} holds a key shorter than 16 bytes",
+            path.display()
+        );
         return Ok(TokenKey::new(&secret));
     }
     let secret: [u8; 32] = rand::random();
@@ -116,7 +123,9 @@ pub fn load_or_create_key(path: &std::path::Path) -> anyhow::Result<TokenKey> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).with_context(|| format!("cannot create the tracking key file {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create the tracking key file {}", path.display()))?;
     file.write_all(hex::encode(secret).as_bytes())?;
     tracing::info!(path = %path.display(), "generated a new tracking key");
     Ok(TokenKey::new(&secret))
@@ -132,13 +141,19 @@ mod tests {
 
     #[test]
     fn a_signed_token_verifies() {
-        let claims = Claims { outbox_id: 42, kind: LinkKind::Course };
+        let claims = Claims {
+            outbox_id: 42,
+            kind: LinkKind::Course,
+        };
         assert_eq!(key().verify(&key().sign(claims)), Some(claims));
     }
 
     #[test]
     fn altered_truncated_and_foreign_tokens_fail() {
-        let token = key().sign(Claims { outbox_id: 42, kind: LinkKind::Open });
+        let token = key().sign(Claims {
+            outbox_id: 42,
+            kind: LinkKind::Open,
+        });
         let mut altered = token.clone().into_bytes();
         altered[3] = if altered[3] == b'A' { b'B' } else { b'A' };
         assert_eq!(key().verify(std::str::from_utf8(&altered).unwrap()), None);

@@ -222,11 +222,7 @@ impl TestDb {
             }
             _ => {
                 let url = format!("sqlite://{}", dir.path().join("test.db").display());
-                Self {
-                    url,
-                    dir,
-                    pg: None,
-                }
+                Self { url, dir, pg: None }
             }
         }
     }

@@ -1,3 +1,8 @@
+//! Shared test harness. Each test binary uses a different part of it.
 #![allow(dead_code)]
 pub mod app;
+pub mod roster;
 pub mod smtp;
+
+#[allow(unused_imports)]
+pub use roster::*;
