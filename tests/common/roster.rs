@@ -15,6 +15,8 @@ pub use ambassador::roster::ImportOptions;
 /// A fresh database of its own, deleted when the test ends.
 pub struct TestDb {
     pub dir: TempDir,
+    /// SQLite, or PostgreSQL when AMBASSADOR_TEST_PG is set; dropped with the test.
+    pub database: super::app::TestDb,
     pub store: Store,
     pub clock: ManualClock,
     pub settings: Roster,
@@ -31,14 +33,15 @@ pub struct Snapshot {
 impl TestDb {
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("ambassador.db").display());
-        let store = Store::open(&url, 2).await.unwrap();
+        let database = super::app::TestDb::create().await;
+        let store = Store::open(&database.url, 2).await.unwrap();
         let start = DateTime::parse_from_rfc3339("2027-01-04T09:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
         let settings = Settings::load_with_env(None, vec![]).unwrap().roster;
         Self {
             dir,
+            database,
             store,
             clock: ManualClock::new(start),
             settings,
