@@ -22,6 +22,8 @@ pub struct App {
     pub worker: Arc<Worker>,
     pub tracker: crate::tracking::Tracker,
     pub metrics: crate::metrics::Metrics,
+    /// A small separate mailer for reports, so they never wait behind a campaign.
+    pub report_mailer: Arc<Mailer>,
     plan_context: PlanContext,
 }
 
@@ -50,6 +52,7 @@ impl App {
             mailer,
             settings.delivery.clone(),
         ));
+        let report_mailer = Arc::new(Mailer::from_settings(&settings.smtp, 1));
         let plan_context = PlanContext {
             org_tz: settings.organisation.time_zone.0,
             message_id_domain: composer.domain().to_string(),
@@ -63,6 +66,7 @@ impl App {
             worker,
             tracker,
             metrics: crate::metrics::Metrics::new(),
+            report_mailer,
             plan_context,
         })
     }
@@ -137,7 +141,7 @@ impl App {
 }
 
 fn load_templates(settings: &Settings) -> anyhow::Result<Templates> {
-    let dir =
-        (!settings.templates.dir.as_os_str().is_empty()).then_some(settings.templates.dir.as_path());
+    let dir = (!settings.templates.dir.as_os_str().is_empty())
+        .then_some(settings.templates.dir.as_path());
     Templates::load(dir).context("cannot load the email templates")
 }

@@ -4,9 +4,12 @@
 //! people who complete the course are simulated.
 
 use crate::app::App;
+use crate::clock::to_millis;
 use crate::clock::{Clock, ManualClock, SharedClock};
+use crate::completions::{self, CompletionOptions};
 use crate::config::{Settings, Transport};
 use crate::roster::{self, ImportMode, ImportOptions};
+use crate::tracking::{self, Claims, Hit, LinkKind};
 use chrono::{DateTime, Duration, Utc};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,11 +18,14 @@ const ROSTER: &[u8] = include_bytes!("../examples/roster.csv");
 const ROSTER_MONTH2: &[u8] = include_bytes!("../examples/roster-month2.csv");
 const CAMPAIGN: &str = include_str!("../config/campaigns/soar.toml");
 
-/// One line of the demo's story.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct DemoEvent {
-    pub at: DateTime<Utc>,
-    pub what: String,
+/// One simulated day: what was sent and read, and what happened.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct DemoDay {
+    pub date: chrono::NaiveDate,
+    pub sent: u64,
+    pub opens: u64,
+    pub clicks: u64,
+    pub notes: Vec<String>,
 }
 
 /// What the demo did, for printing.
@@ -28,7 +34,7 @@ pub struct DemoSummary {
     pub out_dir: PathBuf,
     pub database: PathBuf,
     pub outbox_dir: PathBuf,
-    pub events: Vec<DemoEvent>,
+    pub days: Vec<DemoDay>,
     pub messages_by_step: Vec<(String, i64)>,
     pub enrolled: i64,
     pub completed: i64,
@@ -56,6 +62,9 @@ pub async fn run(base: &Settings, out_dir: &Path) -> anyhow::Result<DemoSummary>
     settings.delivery.max_per_second = 0;
     settings.organisation.name = "Riverside Health".into();
     settings.smtp.from = "SOAR Ambassador <ambassador@riverside-health.example.org>".into();
+    settings.report.recipients = vec![crate::domain::EmailAddress::parse(
+        "leadership@riverside-health.example.org",
+    )?];
 
     let campaign = crate::campaign::Campaign::from_toml(CAMPAIGN, "soar.toml")?;
     let launch = campaign.starts_at.with_timezone(&Utc);
@@ -101,14 +110,33 @@ pub async fn run(base: &Settings, out_dir: &Path) -> anyhow::Result<DemoSummary>
             story.say(now, format!("{} people enrolled", plan.enrolled));
         }
         if sent.sent > 0 {
-            story.say(now, format!("{} messages sent", sent.sent));
+            story.day(now).sent += sent.sent;
         }
+        simulate_reading(&app, now - Duration::hours(1), now, &mut story).await?;
         let elapsed = (now - launch).num_days();
         if elapsed > day {
             day = elapsed;
             simulate_day(&app, &clock, day, &mut story).await?;
         }
     }
+    let row = crate::campaign::find(&app.store, &campaign.slug).await?;
+    let report = crate::report::build(
+        &app.store,
+        &row,
+        clock.now(),
+        app.settings.report.min_group_size,
+    )
+    .await?;
+    let report_path = out_dir.join("report.html");
+    std::fs::write(&report_path, crate::report::render::html(&report))?;
+    crate::report::weekly::send_weekly(&app, true).await?;
+    story.say(
+        clock.now(),
+        format!(
+            "wrote {} and the weekly summary email",
+            report_path.display()
+        ),
+    );
     let by_step = app.store.messages_by_step().await?;
     let (enrolled, completed) = app.store.enrolment_totals().await?;
     app.store.close().await;
@@ -116,7 +144,7 @@ pub async fn run(base: &Settings, out_dir: &Path) -> anyhow::Result<DemoSummary>
         out_dir: out_dir.to_path_buf(),
         database,
         outbox_dir,
-        events: story.events,
+        days: story.days.into_values().collect(),
         messages_by_step: by_step,
         enrolled,
         completed,
@@ -156,10 +184,9 @@ async fn simulate_day(
             "exempted marcus.webb@… (trained at a previous employer)".into(),
         );
     }
-    // Deterministic completions: most people finish within a few weeks; some never do.
+    // Deterministic completions, arriving as the learning network's report.
     let people = app.store.list_staff(false).await?;
-    let row = crate::campaign::find(&app.store, "soar-2027").await?;
-    let mut finished = 0;
+    let mut csv = String::from("Email,Completion Date,Status\n");
     for (i, person) in people.iter().enumerate() {
         let finishes_on = match i % 5 {
             0 => 3 + (i as i64 % 4),
@@ -168,17 +195,88 @@ async fn simulate_day(
             3 => 33,
             _ => continue, // never completes: reminders, then the manager hears
         };
-        if finishes_on == day
-            && app
-                .store
-                .complete_enrolment(row.id, person.id, crate::clock::to_millis(now), "demo")
-                .await?
-        {
-            finished += 1;
+        if finishes_on == day {
+            csv.push_str(&format!(
+                "{},{},Completed\n",
+                person.email,
+                now.format("%m/%d/%Y")
+            ));
         }
     }
-    if finished > 0 {
-        story.say(now, format!("{finished} people completed the course"));
+    let options = CompletionOptions {
+        campaign: Some("soar-2027".into()),
+        dry_run: false,
+        file_name: format!("train-report-day-{day}.csv"),
+    };
+    let tz = app.settings.organisation.time_zone.0;
+    let report = completions::import(
+        &app.store,
+        clock,
+        tz,
+        &app.settings.completions.columns,
+        csv.as_bytes(),
+        &options,
+    )
+    .await?;
+    if report.newly_completed > 0 {
+        story.say(
+            now,
+            format!(
+                "TRAIN completion report: {} people completed the course",
+                report.newly_completed
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Opens and clicks through the same path the HTTP routes use: most people
+/// open, some through an image proxy, a third click, and a scanner probes.
+async fn simulate_reading(
+    app: &App,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    story: &mut Story,
+) -> anyhow::Result<()> {
+    const PHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Mobile/15E148 Safari/604.1";
+    const PROXY: &str =
+        "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)";
+    let (mut opens, mut clicks) = (0u64, 0u64);
+    for (i, (outbox_id, _)) in app
+        .store
+        .accepted_between(to_millis(from), to_millis(to))
+        .await?
+        .into_iter()
+        .enumerate()
+    {
+        let hit = |kind, user_agent, head_request| Hit {
+            claims: Claims { outbox_id, kind },
+            at: to,
+            user_agent,
+            head_request,
+        };
+        match i % 10 {
+            0..=5 => tracking::record(&app.store, &hit(LinkKind::Open, PHONE, false)).await?,
+            6 | 7 => tracking::record(&app.store, &hit(LinkKind::Open, PROXY, false)).await?,
+            _ => None,
+        };
+        opens += u64::from(i % 10 < 8);
+        if i % 3 == 0 {
+            tracking::record(&app.store, &hit(LinkKind::Course, PHONE, false)).await?;
+            clicks += 1;
+        }
+        if i % 7 == 0 {
+            tracking::record(
+                &app.store,
+                &hit(LinkKind::Course, "Mozilla/5.0 Proofpoint", true),
+            )
+            .await?;
+        }
+    }
+    if opens + clicks > 0 {
+        let d = story.day(to);
+        d.opens += opens;
+        d.clicks += clicks;
     }
     Ok(())
 }
@@ -205,11 +303,19 @@ async fn import(app: &App, bytes: &[u8], name: &str) -> anyhow::Result<roster::I
 
 #[derive(Default)]
 struct Story {
-    events: Vec<DemoEvent>,
+    days: std::collections::BTreeMap<chrono::NaiveDate, DemoDay>,
 }
 
 impl Story {
+    fn day(&mut self, at: DateTime<Utc>) -> &mut DemoDay {
+        let date = at.date_naive();
+        self.days.entry(date).or_insert_with(|| DemoDay {
+            date,
+            ..DemoDay::default()
+        })
+    }
+
     fn say(&mut self, at: DateTime<Utc>, what: String) {
-        self.events.push(DemoEvent { at, what });
+        self.day(at).notes.push(what);
     }
 }

@@ -1,5 +1,5 @@
 //! Time-driven jobs (tokio-cron-scheduler): the planning tick every
-//! `delivery.plan_every`. Each tick is safe to run on several instances at
+//! `delivery.plan_every`, and the weekly summary on `report.weekly_cron`. Each tick is safe to run on several instances at
 //! once, because planning is idempotent.
 
 use crate::app::App;

@@ -3,6 +3,7 @@
 mod campaign;
 mod completions;
 mod db;
+mod report;
 mod roster;
 mod serve;
 
@@ -42,6 +43,8 @@ pub enum Command {
     /// Apply, inspect, pause, resume, cancel and preview campaigns.
     #[command(subcommand)]
     Campaign(campaign::CampaignCommand),
+    /// Rollout metrics: table, CSV, JSON, HTML, evidence; the weekly summary.
+    Report(report::ReportArgs),
     /// Record completions from the learning network's reports.
     #[command(subcommand)]
     Completions(completions::CompletionsCommand),
@@ -102,6 +105,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Roster(cmd) => roster::run(cmd, &settings).await,
         Command::Campaign(cmd) => campaign::run(cmd, &settings).await,
         Command::Completions(cmd) => completions::run(cmd, &settings).await,
+        Command::Report(args) => report::run(args, &settings).await,
         Command::Exempt {
             email,
             campaign,

@@ -17,14 +17,18 @@ pub async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
 pub async fn demo(settings: &Settings, out_dir: &Path) -> anyhow::Result<ExitCode> {
     let summary = ambassador::demo::run(settings, out_dir).await?;
     println!("ambassador demo: a SOAR rollout on a simulated clock\n");
-    let mut last_day = String::new();
-    for event in &summary.events {
-        let day = event.at.format("%a %d %b %Y").to_string();
-        if day != last_day {
-            println!("{day}");
-            last_day = day;
+    for day in &summary.days {
+        let mut line = format!("{}", day.date.format("%a %d %b %Y"));
+        if day.sent > 0 {
+            line.push_str(&format!("  {} sent", day.sent));
         }
-        println!("  {}  {}", event.at.format("%H:%M UTC"), event.what);
+        if day.opens + day.clicks > 0 {
+            line.push_str(&format!("  {} opens, {} clicks", day.opens, day.clicks));
+        }
+        for note in &day.notes {
+            line.push_str(&format!("  · {note}"));
+        }
+        println!("{line}");
     }
     println!("\nmessages sent by step:");
     for (step, n) in &summary.messages_by_step {

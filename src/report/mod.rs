@@ -3,6 +3,9 @@
 
 mod cells;
 mod model;
+pub mod plot;
+pub mod render;
+pub mod weekly;
 
 pub use cells::spreadsheet_cell;
 pub use model::{build, week_before, Report};

@@ -128,3 +128,14 @@ impl Store {
         Ok(row.map(|(c,)| c))
     }
 }
+
+impl Store {
+    /// Messages the relay accepted in [from, to): (outbox id, campaign id), oldest first.
+    pub async fn accepted_between(&self, from: i64, to: i64) -> anyhow::Result<Vec<(i64, i64)>> {
+        Ok(sqlx::query_as("SELECT id, campaign_id FROM outbox WHERE status = 'sent' AND accepted_at >= $1 AND accepted_at < $2 ORDER BY id")
+            .bind(from)
+            .bind(to)
+            .fetch_all(self.pool())
+            .await?)
+    }
+}

@@ -1,0 +1,114 @@
+//! `ambassador report` and `ambassador report send-weekly`.
+
+use ambassador::clock::SystemClock;
+use ambassador::config::Settings;
+use ambassador::report::{self, render};
+use ambassador::App;
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Args, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+#[command(
+    after_help = "Examples:\n  ambassador report                                   # the terminal table\n  ambassador report --format html --out report.html  # printable, with charts\n  ambassador report --format csv --as-of 2027-02-01 > week5.csv\n  ambassador report --evidence --out evidence.csv     # per person: every message and the completion\n  ambassador report send-weekly                       # the weekly summary email, now\n\nEvery figure is defined in docs/metrics.md."
+)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    pub command: Option<ReportCommand>,
+    /// The campaign (needed when more than one exists).
+    #[arg(long)]
+    pub campaign: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Figures as they stood at the end of this day (UTC), or at this RFC 3339 instant.
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+    /// Per-person evidence (CSV): each message with the relay's reply, and how completion was recorded.
+    #[arg(long)]
+    pub evidence: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Send this week's summary to report.recipients now.
+    SendWeekly,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    /// Spreadsheet-safe: cells that could run as formulas are neutralised.
+    Csv,
+    /// The stable schema documented in docs/cli-json.md.
+    Json,
+    /// Self-contained and printable, with charts.
+    Html,
+}
+
+pub async fn run(args: ReportArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let app = App::build(settings.clone(), Arc::new(SystemClock)).await?;
+    let result = dispatch(args, &app).await;
+    app.store.close().await;
+    result
+}
+
+async fn dispatch(args: ReportArgs, app: &App) -> anyhow::Result<ExitCode> {
+    if let Some(ReportCommand::SendWeekly) = args.command {
+        let outcomes = report::weekly::send_weekly(app, true).await?;
+        for o in &outcomes {
+            println!("{}: {}", o.campaign, o.outcome);
+        }
+        let failed = outcomes
+            .iter()
+            .any(|o| o.outcome.starts_with("failed") || o.outcome == "no-recipients");
+        return Ok(if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    let row =
+        ambassador::completions::resolve_campaign(&app.store, args.campaign.as_deref()).await?;
+    let text = if args.evidence {
+        render::evidence_csv(&app.store.evidence(row.id).await?)?
+    } else {
+        let as_of = match &args.as_of {
+            Some(raw) => parse_as_of(raw)?,
+            None => Utc::now(),
+        };
+        let r = report::build(&app.store, &row, as_of, app.settings.report.min_group_size).await?;
+        match args.format {
+            Format::Table => render::table(&r),
+            Format::Csv => render::csv(&r)?,
+            Format::Json => serde_json::to_string_pretty(&r)? + "\n",
+            Format::Html => render::html(&r),
+        }
+    };
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, text)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            eprintln!("report written to {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_as_of(raw: &str) -> anyhow::Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let day = NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
+        anyhow::anyhow!(
+            "--as-of {raw:?}: write a date like 2027-02-01 or an instant like 2027-02-01T17:00:00Z"
+        )
+    })?;
+    Ok(day.and_hms_opt(23, 59, 59).unwrap_or_default().and_utc())
+}

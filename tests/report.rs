@@ -1,0 +1,313 @@
+//! Reports from a known history: every figure asserted exactly, in every
+//! format. The history: six people plus a small department; one address
+//! bounces, opens and clicks by people, proxies and scanners, two
+//! completions, an exemption and a leaver.
+
+mod common;
+
+use ambassador::clock::to_millis;
+use ambassador::completions::{self, Completion};
+use ambassador::report::{self, render, Report};
+use ambassador::tracking::{self, Claims, Hit, LinkKind};
+use chrono::{DateTime, Duration, Utc};
+use common::app::{launch, person, TestApp, CAMPAIGN, HEADER};
+use common::smtp::Faults;
+use mail_parser::MimeHeaders;
+
+const PHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Mobile/15E148 Safari/604.1";
+const PROXY: &str = "Mozilla/5.0 (via ggpht.com GoogleImageProxy)";
+
+fn day(n: i64) -> DateTime<Utc> {
+    launch() + Duration::days(n)
+}
+
+fn roster(without_fay: bool) -> String {
+    let mut lines = vec![
+        person(1, "Ann", "A", "Procurement", "Buyer", ""),
+        person(2, "Bob", "B", "Procurement", "Buyer", ""),
+        person(3, "Cy", "C", "Procurement", "Buyer", ""),
+        person(4, "Dee", "D", "Procurement", "Buyer", ""),
+        person(5, "Eve", "E", "Procurement", "Buyer", ""),
+        person(7, "Gus", "G", "\"=1+1 Supply Chain\"", "Buyer", ""),
+    ];
+    if !without_fay {
+        lines.push(person(6, "Fay", "F", "Supply Chain", "Buyer", ""));
+    }
+    format!("{HEADER}\n{}\n", lines.join("\n"))
+}
+
+async fn outbox_id(t: &TestApp, who: &str, step: &str) -> i64 {
+    sqlx::query_scalar("SELECT id FROM outbox WHERE recipient = $1 AND step = $2")
+        .bind(format!("{who}@hospital.example.org"))
+        .bind(step)
+        .fetch_one(t.store().pool())
+        .await
+        .unwrap()
+}
+
+async fn hit(t: &TestApp, who: &str, kind: LinkKind, ua: &str, head: bool, at: DateTime<Utc>) {
+    let claims = Claims {
+        outbox_id: outbox_id(t, who, "announcement").await,
+        kind,
+    };
+    tracking::record(
+        t.store(),
+        &Hit {
+            claims,
+            at,
+            user_agent: ua,
+            head_request: head,
+        },
+    )
+    .await
+    .unwrap();
+}
+
+async fn complete(t: &TestApp, who: &str, at: DateTime<Utc>) {
+    let staff_id = t.staff_id(&format!("{who}@hospital.example.org")).await;
+    let campaign = t.campaign_id("test").await;
+    completions::record(
+        t.store(),
+        campaign,
+        &[Completion { staff_id, at }],
+        "report",
+        false,
+    )
+    .await
+    .unwrap();
+}
+
+/// Builds the history and returns the app, as of day 16.
+async fn history() -> TestApp {
+    let faults = Faults::default().reject_rcpt_550("eve.e@hospital.example.org");
+    let t = TestApp::spawn_with(faults, |s| {
+        s.report.min_group_size = 3;
+        s.report.recipients =
+            vec![ambassador::domain::EmailAddress::parse("board@hospital.example.org").unwrap()];
+    })
+    .await;
+    t.import(&roster(false)).await;
+    t.apply(&CAMPAIGN.replace(
+        "include = { department = [\"Supply Chain\", \"Procurement\"] }",
+        "",
+    ))
+    .await;
+    t.tick_at(day(0)).await;
+    hit(&t, "ann.a", LinkKind::Open, PHONE, false, day(1)).await;
+    hit(&t, "ann.a", LinkKind::Course, PHONE, false, day(1)).await;
+    hit(&t, "bob.b", LinkKind::Open, PROXY, false, day(1)).await;
+    hit(&t, "cy.c", LinkKind::Course, PHONE, true, day(1)).await; // a scanner's HEAD
+    complete(&t, "ann.a", day(2)).await;
+    t.tick_at(day(2)).await;
+    t.clock.set(day(3));
+    t.store()
+        .exempt(
+            t.campaign_id("test").await,
+            "dee.d@hospital.example.org",
+            "on leave",
+            to_millis(day(3)),
+        )
+        .await
+        .unwrap();
+    t.tick_at(day(7)).await;
+    t.clock.set(day(8));
+    t.import(&roster(true)).await;
+    t.tick_at(day(8)).await;
+    hit(&t, "cy.c", LinkKind::Course, PHONE, false, day(9)).await;
+    complete(&t, "bob.b", day(10)).await;
+    t.tick_at(day(10)).await;
+    t.tick_at(day(12)).await;
+    t.tick_at(day(16)).await;
+    t
+}
+
+async fn build(t: &TestApp, as_of: DateTime<Utc>) -> Report {
+    let row = ambassador::campaign::find(t.store(), "test").await.unwrap();
+    report::build(t.store(), &row, as_of, 3).await.unwrap()
+}
+
+#[tokio::test]
+async fn every_figure_of_a_known_history_is_exact() {
+    let t = history().await;
+    let r = build(&t, day(16)).await;
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(
+        json["population"],
+        serde_json::json!({ "enrolled": 5, "exempted": 1, "left": 1 })
+    );
+    assert_eq!(
+        json["reach"],
+        serde_json::json!({ "messages_sent": 11, "people_reached": 4, "people_undeliverable": 1 })
+    );
+    assert_eq!(
+        json["engagement"],
+        serde_json::json!({ "opened_human": 1, "opened_all": 2, "clicked_human": 2, "clicked_all": 2 })
+    );
+    assert_eq!(
+        json["outcome"],
+        serde_json::json!({
+            "completed": 2, "completion_rate": 0.4, "completed_on_time": 2, "overdue": 3,
+            "median_days_to_complete": 6.0, "reminders_per_completion": 2.5, "clicked_not_completed": 1
+        })
+    );
+    let departments = &json["breakdowns"]["department"];
+    assert_eq!(departments[0]["group"], "=1+1 Supply Chain");
+    assert_eq!(
+        (
+            departments[0]["suppressed"].as_bool(),
+            departments[0]["enrolled_shown"].as_str(),
+            &departments[0]["completed"]
+        ),
+        (Some(true), Some("<3"), &serde_json::Value::Null)
+    );
+    assert_eq!(
+        departments[1],
+        serde_json::json!({ "group": "Procurement", "suppressed": false, "enrolled_shown": "4", "enrolled": 4, "completed": 2, "overdue": 2, "completion_rate": 0.5 })
+    );
+    let weekly: Vec<(u64, u64)> = r.weekly.iter().map(|w| (w.completed, w.target)).collect();
+    assert_eq!(weekly, vec![(1, 0), (2, 5), (2, 5)]);
+    assert_eq!(r.completed_last_7_days, 1);
+}
+
+#[tokio::test]
+async fn a_report_as_of_an_earlier_day_shows_that_day() {
+    let t = history().await;
+    let r = build(&t, day(5)).await;
+    assert_eq!(
+        (
+            r.population.enrolled,
+            r.population.exempted,
+            r.population.left
+        ),
+        (6, 1, 0)
+    );
+    assert_eq!(
+        (
+            r.outcome.completed,
+            r.outcome.overdue,
+            r.reach.messages_sent
+        ),
+        (1, 0, 6)
+    );
+}
+
+#[tokio::test]
+async fn the_csv_round_trips_and_neutralises_formulas() {
+    let t = history().await;
+    let text = render::csv(&build(&t, day(16)).await).unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    let find = |section: &str, group: &str, metric: &str| {
+        rows.iter()
+            .find(|r| r[0] == section && r[1] == group && r[2] == metric)
+            .map(|r| r[3].clone())
+    };
+    assert_eq!(find("outcome", "", "completed").as_deref(), Some("2"));
+    assert_eq!(
+        find("outcome", "", "completion_rate").as_deref(),
+        Some("0.4")
+    );
+    assert_eq!(
+        find("department", "Procurement", "overdue").as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        find("department", "'=1+1 Supply Chain", "enrolled").as_deref(),
+        Some("<3"),
+        "the formula is neutralised"
+    );
+    assert!(!rows.iter().any(|r| r.iter().any(|c| c.starts_with('='))));
+}
+
+#[tokio::test]
+async fn the_html_report_parses_and_shows_the_figures_and_charts() {
+    let t = history().await;
+    let html = render::html(&build(&t, day(16)).await);
+    let doc = scraper::Html::parse_document(&html);
+    assert!(doc.errors.is_empty(), "{:?}", doc.errors);
+    let sel = |s: &str| scraper::Selector::parse(s).unwrap();
+    let rows: Vec<String> = doc
+        .select(&sel("tr"))
+        .map(|r| r.text().collect::<Vec<_>>().join("|"))
+        .collect();
+    assert!(
+        rows.contains(&"Completed|2 (40.0%)".to_string()),
+        "{rows:?}"
+    );
+    assert!(rows.contains(&"Overdue|3".to_string()), "{rows:?}");
+    assert_eq!(
+        doc.select(&sel("figure svg")).count(),
+        2,
+        "completion curve and department bars"
+    );
+    assert!(doc.select(&sel("script")).next().is_none());
+    assert!(html.contains("=1+1 Supply Chain") && !html.contains("<script"));
+}
+
+#[tokio::test]
+async fn the_weekly_summary_has_the_figures_and_an_inline_chart_and_goes_once() {
+    let t = history().await;
+    let first = report::weekly::send_weekly(&t.app, false).await.unwrap();
+    assert_eq!(first[0].outcome, "sent");
+    // A second instance on the same database, the same week: nothing more.
+    let other = ambassador::App::with_store(
+        (*t.app.settings).clone(),
+        t.app.clock.clone(),
+        t.store().clone(),
+    )
+    .unwrap();
+    assert_eq!(
+        report::weekly::send_weekly(&other, false).await.unwrap()[0].outcome,
+        "already-sent"
+    );
+    let all = t.smtp.messages();
+    let weekly: Vec<_> = all
+        .iter()
+        .filter(|m| m.recipients == ["board@hospital.example.org"])
+        .collect();
+    assert_eq!(weekly.len(), 1);
+    let parsed = weekly[0].parsed();
+    let text = parsed.body_text(0).unwrap();
+    assert!(text.contains("Completed: 2 (+1 since last week)"), "{text}");
+    assert!(text.contains("Overdue: 3"), "{text}");
+    let html = parsed.body_html(0).unwrap();
+    assert!(
+        html.contains("src=\"cid:completion-chart\"")
+            && html.contains("alt=\"Completion chart: 2 people completed"),
+        "{html}"
+    );
+    let image = parsed
+        .attachments()
+        .find(|a| a.content_type().map(|c| c.subtype()) == Some(Some("png")))
+        .expect("an inline PNG");
+    assert!(image.contents().starts_with(b"\x89PNG"));
+    assert_eq!(image.content_id(), Some("completion-chart"));
+}
+
+#[tokio::test]
+async fn the_evidence_export_lists_every_message_and_the_completion() {
+    let t = history().await;
+    let campaign = t.campaign_id("test").await;
+    let text = render::evidence_csv(&t.store().evidence(campaign).await.unwrap()).unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let bob: Vec<_> = rows
+        .iter()
+        .filter(|r| &r[0] == "bob.b@hospital.example.org")
+        .collect();
+    let steps: Vec<&str> = bob.iter().map(|r| &r[10]).collect();
+    assert_eq!(steps, vec!["announcement", "reminder-1", "thanks"]);
+    assert!(bob
+        .iter()
+        .all(|r| &r[11] == "sent" && r[14].starts_with("250") && !r[15].is_empty()));
+    assert_eq!(&bob[0][7], "report", "how completion was recorded");
+    let eve = rows
+        .iter()
+        .find(|r| &r[0] == "eve.e@hospital.example.org")
+        .unwrap();
+    assert_eq!(&eve[11], "undeliverable");
+    assert!(eve[14].contains("550"));
+}
