@@ -127,11 +127,15 @@ async fn sigkill_mid_send_loses_nothing_and_sigterm_exits_cleanly() {
     // again once their lease expires: exactly those may arrive twice.
     let store = ambassador::store::Store::open(&db_url, 1).await.unwrap();
     let (marked, in_flight) = (count(&store, "sent").await, count(&store, "sending").await);
-    assert!(in_flight <= CONCURRENCY, "{in_flight} claimed at the kill");
+    // A worker keeps up to twice its concurrency claimed ahead, besides those sending.
+    assert!(
+        in_flight <= 3 * CONCURRENCY,
+        "{in_flight} claimed at the kill"
+    );
     let unmarked = before_restart - marked;
     assert!(
-        unmarked <= in_flight,
-        "{unmarked} accepted but unmarked, {in_flight} in flight"
+        unmarked <= CONCURRENCY.min(in_flight),
+        "{unmarked} accepted but unmarked, {in_flight} claimed"
     );
 
     let mut second = serve(&config, &dir.path().join("second.log"));
@@ -139,11 +143,9 @@ async fn sigkill_mid_send_loses_nothing_and_sigterm_exits_cleanly() {
     loop {
         let got = smtp.wait_for(want, Duration::from_secs(60)).await;
         let distinct: HashSet<String> = got.iter().flat_map(|m| m.recipients.clone()).collect();
-        if distinct.len() == PEOPLE
-            && got.len() >= PEOPLE + unmarked
-            && count(&store, "sending").await == 0
-            && count(&store, "pending").await == 0
-        {
+        // Everyone has theirs, and every unmarked message has been resent;
+        // the SIGTERM drain below records the last marks.
+        if distinct.len() == PEOPLE && got.len() >= PEOPLE + unmarked {
             break;
         }
         want = got.len() + 1;
@@ -165,8 +167,8 @@ async fn sigkill_mid_send_loses_nothing_and_sigterm_exits_cleanly() {
     let duplicates = smtp.duplicates();
     assert_eq!(received.len(), PEOPLE + duplicates.len());
     assert!(
-        duplicates.len() >= unmarked && duplicates.len() <= in_flight,
-        "only in-flight messages may repeat: {duplicates:?}"
+        duplicates.len() >= unmarked && duplicates.len() <= CONCURRENCY,
+        "only messages in flight at the kill may repeat: {duplicates:?}"
     );
     assert_eq!(count(&store, "sent").await, PEOPLE);
 }

@@ -8,6 +8,7 @@
 mod compose;
 pub mod context;
 mod mailer;
+mod marks;
 mod message;
 mod templates;
 mod worker;

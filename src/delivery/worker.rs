@@ -6,13 +6,14 @@
 
 use super::compose::Composer;
 use super::mailer::{Mailer, SendOutcome};
+use super::marks::SentMarks;
 use crate::campaign::{definition_of, Campaign, Trigger};
 use crate::clock::{to_millis, SharedClock};
 use crate::config::Delivery as DeliverySettings;
-use crate::store::outbox::ClaimedMessage;
+use crate::store::outbox::{ClaimedMessage, SentMark};
 use crate::store::Store;
 use rand::Rng;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,7 @@ pub struct Worker {
     /// Unique per process: whose lease a row is under.
     id: String,
     limiter: Option<Limiter>,
+    sent_marks: SentMarks,
     /// Woken when planning enqueued something.
     pub outbox_changed: Notify,
 }
@@ -79,6 +81,7 @@ impl Worker {
             settings,
             id: format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple()),
             limiter,
+            sent_marks: SentMarks::default(),
             outbox_changed: Notify::new(),
         }
     }
@@ -119,44 +122,62 @@ impl Worker {
         }
     }
 
-    /// The daemon's loop: claim as many messages as there are free slots,
-    /// send each in its own task, and wait for work or shutdown when idle.
+    /// The daemon's loop: keep `concurrency` messages in flight, each in its
+    /// own task, and wait for work or shutdown when idle. Messages are claimed
+    /// ahead in batches of at least `concurrency`, not one per freed slot: a
+    /// claim is a write transaction plus two lookups, and claiming per message
+    /// made claims the bottleneck (docs/benchmarks.md). On shutdown, claimed
+    /// messages not yet started are released at once, not left to their lease.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) -> anyhow::Result<()> {
-        let slots = Arc::new(Semaphore::new(self.settings.concurrency));
+        let concurrency = self.settings.concurrency;
+        let slots = Arc::new(Semaphore::new(concurrency));
         let mut tasks = tokio::task::JoinSet::new();
+        let mut ready = VecDeque::new();
+        // The last claim found fewer than asked: top up only once `ready` runs dry.
+        let mut dry = false;
         while !stop.is_cancelled() {
             while tasks.try_join_next().is_some() {}
-            let free = slots.available_permits();
-            if free == 0 {
-                tokio::select! {
-                    _ = tasks.join_next() => {}
-                    _ = stop.cancelled() => break,
+            if ready.is_empty() || (!dry && ready.len() < concurrency) {
+                let wanted = 2 * concurrency - ready.len();
+                match self.claim(wanted).await {
+                    Ok(batch) => {
+                        dry = batch.len() < wanted;
+                        ready.extend(batch);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %format!("{e:#}"), "cannot claim messages; retrying shortly");
+                        dry = true;
+                    }
                 }
-                continue;
             }
-            let batch = match self.claim(free).await {
-                Ok(batch) => batch,
-                Err(e) => {
-                    tracing::error!(error = %format!("{e:#}"), "cannot claim messages; retrying shortly");
-                    Vec::new()
-                }
-            };
-            if batch.is_empty() {
+            let Some((message, campaign)) = ready.pop_front() else {
                 tokio::select! {
                     _ = self.outbox_changed.notified() => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     _ = stop.cancelled() => break,
                 }
                 continue;
-            }
-            for (message, campaign) in batch {
-                let permit = slots.clone().acquire_owned().await?;
-                let worker = self.clone();
-                tasks.spawn(async move {
-                    worker.deliver_guarded(message, campaign).await;
-                    drop(permit);
-                });
-            }
+            };
+            let permit = tokio::select! {
+                permit = slots.clone().acquire_owned() => permit?,
+                _ = stop.cancelled() => {
+                    ready.push_front((message, campaign));
+                    break;
+                }
+            };
+            let worker = self.clone();
+            tasks.spawn(async move {
+                worker.deliver_guarded(message, campaign).await;
+                drop(permit);
+            });
+        }
+        let unsent: Vec<i64> = ready.iter().map(|(m, _)| m.id).collect();
+        if let Err(e) = self
+            .store
+            .release(&unsent, &self.id, to_millis(self.clock.now()))
+            .await
+        {
+            tracing::error!(error = %format!("{e:#}"), "cannot release unsent messages; their lease will expire");
         }
         // Drain: every claimed message is being sent; let each finish.
         while tasks.join_next().await.is_some() {}
@@ -168,6 +189,7 @@ impl Worker {
         let now = self.clock.now();
         let lease_until = now + self.settings.lease.as_chrono();
         let thanks = self.thanks_steps().await?;
+        let turn = self.sent_marks.writer_turn().await;
         let claimed = self
             .store
             .claim_due(
@@ -178,6 +200,7 @@ impl Worker {
                 &thanks,
             )
             .await?;
+        drop(turn);
         let mut campaigns: HashMap<i64, Arc<Campaign>> = HashMap::new();
         let mut out = Vec::with_capacity(claimed.len());
         for m in claimed {
@@ -267,7 +290,12 @@ impl Worker {
         tracing::debug!(outbox_id = m.id, step = %m.step, elapsed_ms = started.elapsed().as_millis() as u64, ?outcome, "send attempt");
         Ok(match outcome {
             SendOutcome::Accepted(reply) => {
-                self.store.mark_sent(m.id, &self.id, now, &reply).await?;
+                let mark = SentMark {
+                    id: m.id,
+                    accepted_at: now,
+                    reply,
+                };
+                self.sent_marks.record(&self.store, &self.id, mark).await?;
                 Outcome::Sent
             }
             SendOutcome::Permanent(reply) => {
