@@ -111,10 +111,16 @@ impl App {
         let scheduler = crate::schedule::start(self.clone(), stop.clone()).await?;
         let worker = tokio::spawn(self.worker.clone().run(stop.clone()));
         tracing::info!(worker = self.worker.id(), "ambassador is running");
+        crate::service::ready();
+        let watchdog = crate::service::spawn_watchdog(stop.clone());
         stop.cancelled().await;
+        crate::service::stopping();
         scheduler.stop().await;
         worker.await.context("the delivery worker crashed")??;
         http.await.context("the HTTP server crashed")??;
+        if let Some(watchdog) = watchdog {
+            let _ = watchdog.await;
+        }
         self.store.close().await;
         Ok(())
     }
@@ -134,9 +140,20 @@ impl App {
 
     /// Replaces the templates with a fresh load; on error the running ones stay.
     pub fn reload_templates(&self) -> anyhow::Result<()> {
-        let fresh = load_templates(&self.settings)?;
-        *self.templates.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fresh);
+        self.install_templates(self.load_templates()?);
         Ok(())
+    }
+
+    /// Reads the templates afresh without installing them, so a reload can
+    /// check everything before it changes anything.
+    pub fn load_templates(&self) -> anyhow::Result<Templates> {
+        load_templates(&self.settings)
+    }
+
+    /// Makes `templates` the ones new messages render with; renders already
+    /// running keep the `Arc` they hold, so nothing in flight changes.
+    pub fn install_templates(&self, templates: Templates) {
+        *self.templates.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(templates);
     }
 }
 

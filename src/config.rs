@@ -14,6 +14,10 @@ pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 /// Read when present and no `--config` was given.
 pub const SYSTEM_CONFIG: &str = "/etc/ambassador/ambassador.toml";
 
+/// The config file's name inside `$CONFIGURATION_DIRECTORY`, which systemd
+/// sets from the unit's `ConfigurationDirectory=`.
+const CONFIG_FILE_NAME: &str = "ambassador.toml";
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
@@ -27,7 +31,16 @@ pub struct Settings {
     pub report: Report,
     pub roster: Roster,
     pub templates: Templates,
+    pub campaigns: Campaigns,
     pub completions: Completions,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Campaigns {
+    /// A folder of campaign `*.toml` files that `serve` applies at start and
+    /// on every SIGHUP; empty: campaigns are applied by hand only.
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -223,10 +236,11 @@ impl Settings {
         use config::{Config, Environment, File, FileFormat};
         let mut builder =
             Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let service = ServiceDirs::from_env(&env);
         let chosen = match file {
             Some(path) => Some(path.to_path_buf()),
-            None if Path::new(SYSTEM_CONFIG).exists() => Some(PathBuf::from(SYSTEM_CONFIG)),
-            None => None,
+            None => service.default_config(),
         };
         if let Some(path) = &chosen {
             if !path.exists() {
@@ -260,9 +274,33 @@ impl Settings {
         let mut settings: Settings = raw.try_deserialize().map_err(|e| {
             anyhow::anyhow!("invalid configuration ({where_} and AMBASSADOR__* variables): {e}")
         })?;
+        settings.resolve_credentials(service.credentials.as_deref());
         settings.read_secret_files()?;
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// Points each relative `*_file` at systemd's credentials directory when
+    /// the file is there: the unit passes secrets with `LoadCredential=`, and
+    /// the config cannot spell `${CREDENTIALS_DIRECTORY}` (no expansion).
+    /// A file that is not a credential stays relative to the working
+    /// directory, e.g. the tracking key generated in the state directory.
+    fn resolve_credentials(&mut self, credentials: Option<&Path>) {
+        let Some(dir) = credentials else { return };
+        for path in [
+            &mut self.smtp.password_file,
+            &mut self.smtp.dkim_key_file,
+            &mut self.security.admin_token_file,
+            &mut self.security.token_key_file,
+        ] {
+            if path.as_os_str().is_empty() || path.is_absolute() {
+                continue;
+            }
+            let candidate = dir.join(&*path);
+            if candidate.exists() {
+                *path = candidate;
+            }
+        }
     }
 
     /// Replaces `*_file` secrets with the file's contents.
@@ -320,6 +358,41 @@ impl Settings {
     }
 }
 
+/// The directories systemd hands a service through the environment.
+struct ServiceDirs {
+    /// `$CONFIGURATION_DIRECTORY` (`ConfigurationDirectory=`).
+    configuration: Option<PathBuf>,
+    /// `$CREDENTIALS_DIRECTORY` (`LoadCredential=`).
+    credentials: Option<PathBuf>,
+}
+
+impl ServiceDirs {
+    fn from_env(env: &[(String, String)]) -> Self {
+        let dir = |name: &str| {
+            env.iter()
+                .find(|(k, v)| k == name && !v.is_empty())
+                .map(|(_, v)| PathBuf::from(v))
+        };
+        Self {
+            configuration: dir("CONFIGURATION_DIRECTORY"),
+            credentials: dir("CREDENTIALS_DIRECTORY"),
+        }
+    }
+
+    /// The config file read when no `--config` was given: the one in the
+    /// unit's configuration directory, else the system one, if present.
+    fn default_config(&self) -> Option<PathBuf> {
+        let in_unit_dir = self
+            .configuration
+            .as_ref()
+            .map(|dir| dir.join(CONFIG_FILE_NAME));
+        in_unit_dir
+            .into_iter()
+            .chain([PathBuf::from(SYSTEM_CONFIG)])
+            .find(|path| path.exists())
+    }
+}
+
 fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
@@ -374,6 +447,26 @@ mod tests {
     fn a_wrong_type_names_the_key() {
         let err = load(&[("AMBASSADOR__SMTP__PORT", "many")]).unwrap_err();
         assert!(format!("{err:#}").contains("port"), "{err:#}");
+    }
+
+    #[test]
+    fn a_relative_secret_file_is_read_from_the_credentials_directory() {
+        let creds = tempfile::tempdir().unwrap();
+        std::fs::write(creds.path().join("smtp-password"), "s3cret\n").unwrap();
+        let s = load(&[
+            ("CREDENTIALS_DIRECTORY", creds.path().to_str().unwrap()),
+            ("AMBASSADOR__SMTP__PASSWORD_FILE", "smtp-password"),
+        ])
+        .unwrap();
+        assert_eq!(s.smtp.password.expose(), "s3cret");
+        assert_eq!(s.smtp.password_file, creds.path().join("smtp-password"));
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_credential_stays_relative() {
+        let creds = tempfile::tempdir().unwrap();
+        let s = load(&[("CREDENTIALS_DIRECTORY", creds.path().to_str().unwrap())]).unwrap();
+        assert_eq!(s.security.token_key_file, PathBuf::from("token.key"));
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub async fn start(app: App, stop: CancellationToken) -> anyhow::Result<Schedule
                 return;
             }
             if let Err(e) = app.plan().await {
-                tracing::error!(error = %format!("{e:#}"), "planning tick failed; the next tick retries");
+                tracing::error!(error = %crate::telemetry::scrub(&format!("{e:#}")), "planning tick failed; the next tick retries");
             }
         })
     })
@@ -49,7 +49,7 @@ pub async fn start(app: App, stop: CancellationToken) -> anyhow::Result<Schedule
         .await
         .context("cannot start the scheduler")?;
     if let Err(e) = app.plan().await {
-        tracing::error!(error = %format!("{e:#}"), "first planning tick failed");
+        tracing::error!(error = %crate::telemetry::scrub(&format!("{e:#}")), "first planning tick failed");
     }
     Ok(Scheduler { inner: scheduler })
 }

@@ -23,3 +23,59 @@ pub fn init(log: &Log, quiet: bool) {
         builder.compact().try_init()
     };
 }
+
+/// `text` with every email address replaced by `<address>`.
+///
+/// Email addresses are personal data: they may appear at debug level only.
+/// Relay replies and error chains often quote the recipient
+/// ("550 5.1.1 <ann@hospital.org>: unknown user"), so whatever such text is
+/// logged at info, warn or error passes through here first.
+pub fn scrub(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    for c in text.chars() {
+        if is_address_char(c) {
+            word.push(c);
+        } else {
+            push_scrubbed(&mut out, &word);
+            word.clear();
+            out.push(c);
+        }
+    }
+    push_scrubbed(&mut out, &word);
+    out
+}
+
+fn is_address_char(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '.' | '_' | '%' | '+' | '-' | '@')
+}
+
+fn push_scrubbed(out: &mut String, word: &str) {
+    match word.split_once('@') {
+        Some((local, domain)) if !local.is_empty() && !domain.is_empty() => {
+            out.push_str("<address>")
+        }
+        _ => out.push_str(word),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scrub;
+
+    #[test]
+    fn scrub_hides_addresses_and_keeps_the_rest() {
+        assert_eq!(
+            scrub("550 5.1.1 <ann.lee+x@hospital.org>: user unknown"),
+            "550 5.1.1 <<address>>: user unknown"
+        );
+        assert_eq!(
+            scrub("to bob@x.org, from a@b"),
+            "to <address>, from <address>"
+        );
+        assert_eq!(
+            scrub("connection refused @ 10:00"),
+            "connection refused @ 10:00"
+        );
+    }
+}

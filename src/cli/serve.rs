@@ -3,14 +3,23 @@
 use ambassador::clock::SystemClock;
 use ambassador::config::Settings;
 use ambassador::App;
+use anyhow::Context;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// Builds the app, applies `campaigns.dir`, reloads on SIGHUP and runs
+/// until SIGTERM. A bad campaign file at start is an error: the service
+/// should not come up with campaigns other than the ones configured.
 pub async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     let app = App::build(settings, Arc::new(SystemClock)).await?;
-    app.run_until_stopped(ambassador::shutdown::on_signal())
-        .await?;
+    ambassador::reload::apply_campaign_dir(&app)
+        .await
+        .context("cannot apply the campaign files in campaigns.dir")?;
+    let stop = ambassador::shutdown::on_signal();
+    let reloads = ambassador::reload::on_hangup(app.clone(), stop.clone());
+    app.run_until_stopped(stop).await?;
+    let _ = reloads.await;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -12,6 +12,7 @@ use crate::clock::{to_millis, SharedClock};
 use crate::config::Delivery as DeliverySettings;
 use crate::store::outbox::{ClaimedMessage, SentMark};
 use crate::store::Store;
+use crate::telemetry::scrub;
 use rand::Rng;
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;
@@ -145,7 +146,7 @@ impl Worker {
                         ready.extend(batch);
                     }
                     Err(e) => {
-                        tracing::error!(error = %format!("{e:#}"), "cannot claim messages; retrying shortly");
+                        tracing::error!(error = %scrub(&format!("{e:#}")), "cannot claim messages; retrying shortly");
                         dry = true;
                     }
                 }
@@ -177,7 +178,7 @@ impl Worker {
             .release(&unsent, &self.id, to_millis(self.clock.now()))
             .await
         {
-            tracing::error!(error = %format!("{e:#}"), "cannot release unsent messages; their lease will expire");
+            tracing::error!(error = %scrub(&format!("{e:#}")), "cannot release unsent messages; their lease will expire");
         }
         // Drain: every claimed message is being sent; let each finish.
         while tasks.join_next().await.is_some() {}
@@ -249,7 +250,7 @@ impl Worker {
         match tokio::spawn(async move { worker.deliver_one(&message, &campaign).await }).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(e)) => {
-                tracing::error!(outbox_id = id, error = %format!("{e:#}"), "cannot deliver message");
+                tracing::error!(outbox_id = id, error = %scrub(&format!("{e:#}")), "cannot deliver message");
                 self.finish(id, "failed", &format!("{e:#}")).await
             }
             Err(join) => {
@@ -299,7 +300,8 @@ impl Worker {
                 Outcome::Sent
             }
             SendOutcome::Permanent(reply) => {
-                tracing::warn!(outbox_id = m.id, reply = %reply, "relay refused the address permanently");
+                tracing::debug!(outbox_id = m.id, reply = %reply, "relay reply in full");
+                tracing::warn!(outbox_id = m.id, reply = %scrub(&reply), "relay refused the address permanently");
                 self.store
                     .mark_final(m.id, &self.id, now, "undeliverable", &reply)
                     .await?;
@@ -308,7 +310,7 @@ impl Worker {
             SendOutcome::Transient(error)
                 if m.attempts >= i64::from(self.settings.max_attempts) =>
             {
-                tracing::warn!(outbox_id = m.id, attempts = m.attempts, error = %error, "giving up after the last attempt");
+                tracing::warn!(outbox_id = m.id, attempts = m.attempts, error = %scrub(&error), "giving up after the last attempt");
                 self.store
                     .mark_final(m.id, &self.id, now, "failed", &error)
                     .await?;
@@ -316,7 +318,7 @@ impl Worker {
             }
             SendOutcome::Transient(error) => {
                 let retry_at = now + self.backoff(m.attempts).as_millis() as i64;
-                tracing::info!(outbox_id = m.id, attempts = m.attempts, error = %error, "temporary failure; will retry");
+                tracing::info!(outbox_id = m.id, attempts = m.attempts, error = %scrub(&error), "temporary failure; will retry");
                 self.store
                     .mark_retry(m.id, &self.id, now, retry_at, &error)
                     .await?;
@@ -328,7 +330,7 @@ impl Worker {
     async fn finish(&self, id: i64, status: &str, why: &str) -> Outcome {
         let now = to_millis(self.clock.now());
         if let Err(e) = self.store.mark_final(id, &self.id, now, status, why).await {
-            tracing::error!(outbox_id = id, error = %format!("{e:#}"), "cannot record the outcome; the lease will expire and the message be retried");
+            tracing::error!(outbox_id = id, error = %scrub(&format!("{e:#}")), "cannot record the outcome; the lease will expire and the message be retried");
         }
         if status == "cancelled" {
             Outcome::Cancelled

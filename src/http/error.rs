@@ -33,7 +33,7 @@ impl IntoResponse for ApiError {
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(e) => {
-                tracing::error!(error = %format!("{e:#}"), "request failed");
+                tracing::error!(error = %crate::telemetry::scrub(&format!("{e:#}")), "request failed");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };

@@ -37,7 +37,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )
             .into_response(),
         Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "cannot render metrics");
+            tracing::error!(error = %crate::telemetry::scrub(&format!("{e:#}")), "cannot render metrics");
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
     }
