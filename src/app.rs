@@ -137,7 +137,7 @@ impl App {
 }
 
 fn load_templates(settings: &Settings) -> anyhow::Result<Templates> {
-    let dir =
-        (!settings.templates.dir.as_os_str().is_empty()).then_some(settings.templates.dir.as_path());
+    let dir = (!settings.templates.dir.as_os_str().is_empty())
+        .then_some(settings.templates.dir.as_path());
     Templates::load(dir).context("cannot load the email templates")
 }
