@@ -2,7 +2,10 @@
 //! [`spreadsheet_cell`], so a roster value can never become a formula.
 
 mod cells;
+pub mod chart;
+mod csv;
 mod model;
 
+pub use self::csv::to_csv;
 pub use cells::spreadsheet_cell;
-pub use model::{build, week_before, Report};
+pub use model::{build, week_before, Group, Report, WeekPoint};
