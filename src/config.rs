@@ -148,6 +148,8 @@ pub struct Security {
     pub admin_token_sha256: Secret,
     pub admin_token_file: PathBuf,
     pub token_key_file: PathBuf,
+    /// Argon2 PHC string of the admin web page's password; empty: sign in with the admin token only.
+    pub admin_password_hash: Secret,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -335,6 +337,10 @@ impl Settings {
                     crate::roster::Field::NAMES.join(", ")
                 );
             }
+        }
+        let hash = self.security.admin_password_hash.expose().trim();
+        if !hash.is_empty() && argon2::password_hash::PasswordHash::new(hash).is_err() {
+            anyhow::bail!("security.admin_password_hash is not an Argon2 hash; it must look like \"$argon2id$v=19$m=...\" (see config/default.toml for how to make one)");
         }
         if self.delivery.concurrency == 0 {
             anyhow::bail!("delivery.concurrency must be at least 1");

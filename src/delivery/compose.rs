@@ -124,6 +124,42 @@ impl Composer {
         to: Option<&str>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Message> {
+        let (context, template) = self
+            .preview_context(campaign_id, campaign, step_name, to, now)
+            .await?;
+        let message_id = format!(
+            "<preview.{}@{}>",
+            uuid::Uuid::new_v4().simple(),
+            self.domain
+        );
+        self.finish(&context, campaign, &template, &message_id, now)
+    }
+
+    /// The parts [`Composer::preview`] builds its MIME from (the admin page
+    /// shows these): the same context and templates, so the same text.
+    pub async fn preview_parts(
+        &self,
+        campaign_id: i64,
+        campaign: &Campaign,
+        step_name: &str,
+        to: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<super::RenderedEmail> {
+        let (context, template) = self
+            .preview_context(campaign_id, campaign, step_name, to, now)
+            .await?;
+        Ok(self.templates().render(&template, &context)?)
+    }
+
+    /// The context and template of one step's preview.
+    async fn preview_context(
+        &self,
+        campaign_id: i64,
+        campaign: &Campaign,
+        step_name: &str,
+        to: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<(MessageContext, String)> {
         let step = campaign.step(step_name).ok_or_else(|| {
             let names: Vec<&str> = campaign.steps.iter().map(|s| s.name.as_str()).collect();
             anyhow::anyhow!(
@@ -162,12 +198,7 @@ impl Composer {
                 context = self.context(campaign, person, 0, step_name, due, now);
             }
         }
-        let message_id = format!(
-            "<preview.{}@{}>",
-            uuid::Uuid::new_v4().simple(),
-            self.domain
-        );
-        self.finish(&context, campaign, &step.template, &message_id, now)
+        Ok((context, step.template.clone()))
     }
 
     fn context(

@@ -192,19 +192,27 @@ async fn upload_completions(
 
 /// Lookup failures ("no campaign ...") are the caller's; anything else is ours.
 fn bad_or_internal(e: anyhow::Error) -> ApiError {
-    let text = e.to_string();
-    if text.starts_with("no campaign")
-        || text.starts_with("several campaigns")
-        || text.starts_with("there is no campaign")
-        || text.starts_with("nobody")
-    {
+    if caller_mistake(&e) {
         ApiError::Unprocessable {
-            message: text,
+            message: e.to_string(),
             body: None,
         }
     } else {
         ApiError::Internal(e)
     }
+}
+
+/// Whether a completions lookup failed on what the caller asked for (the admin page shares this).
+pub(super) fn caller_mistake(e: &anyhow::Error) -> bool {
+    let text = e.to_string();
+    [
+        "no campaign",
+        "several campaigns",
+        "there is no campaign",
+        "nobody",
+    ]
+    .iter()
+    .any(|start| text.starts_with(start))
 }
 
 async fn list_campaigns(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {

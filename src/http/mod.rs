@@ -1,5 +1,5 @@
 //! The HTTP side of `serve` (axum): public tracking routes, the admin API
-//! under /api, and /healthz, /readyz, /metrics. Each resource file exposes
+//! under /api, the admin web page under /admin, and /healthz, /readyz, /metrics. Each resource file exposes
 //! `router()`; limits (body size, per-token rate, timeouts) are set here.
 
 mod api;
@@ -7,6 +7,7 @@ mod auth;
 mod error;
 mod health;
 mod tracking;
+mod ui;
 
 pub use error::ApiError;
 
@@ -29,6 +30,8 @@ pub struct AppState {
     admin_digest: Option<Arc<Vec<u8>>>,
     /// Per-message limit on recorded hits, so a flood cannot fill the disk.
     hits: Arc<governor::DefaultKeyedRateLimiter<i64>>,
+    /// The admin web page's sessions and templates.
+    ui: Arc<ui::UiState>,
 }
 
 impl AppState {
@@ -37,11 +40,13 @@ impl AppState {
         // 20 recorded hits at once per message, then one every 3 seconds.
         let quota = governor::Quota::per_minute(NonZeroU32::new(20).expect("non-zero"))
             .allow_burst(NonZeroU32::new(20).expect("non-zero"));
+        let ui = Arc::new(ui::UiState::new(&app.settings));
         Self {
             app,
             metrics,
             admin_digest,
             hits: Arc::new(governor::RateLimiter::keyed(quota)),
+            ui,
         }
     }
 }
@@ -51,6 +56,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(tracking::router())
         .nest("/api", api::router(state.clone()))
+        .nest("/admin", ui::router(state.clone()))
         .merge(health::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -2,10 +2,11 @@
 //! [`spreadsheet_cell`], so a roster value can never become a formula.
 
 mod cells;
+pub mod chart;
 mod model;
 pub mod plot;
 pub mod render;
 pub mod weekly;
 
 pub use cells::spreadsheet_cell;
-pub use model::{build, week_before, Report};
+pub use model::{build, week_before, Group, Report, WeekPoint};

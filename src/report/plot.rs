@@ -1,6 +1,7 @@
-//! Charts drawn on the server with plotters: SVG for the HTML report (with
-//! text), PNG for the weekly email (no text: mail clients do not render
-//! SVG, and the numbers travel beside the picture as text anyway).
+//! Charts for places SVG cannot go or that chart.rs does not draw: the
+//! completion curve as a PNG for the weekly email (plotters; no text, since
+//! mail clients do not render SVG and the numbers travel beside the picture),
+//! and the department bars of the HTML report.
 
 use super::model::{Group, WeekPoint};
 use plotters::prelude::*;
@@ -71,18 +72,6 @@ where
         .map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())?;
     Ok(())
-}
-
-/// The completion curve as an SVG document.
-pub fn completion_svg(weekly: &[WeekPoint]) -> String {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (640, 300)).into_drawing_area();
-        if let Err(e) = draw_curve(root, weekly, true) {
-            tracing::warn!(error = %e, "cannot draw the completion chart");
-        }
-    }
-    svg
 }
 
 /// The completion curve as a PNG, for email.

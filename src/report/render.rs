@@ -3,8 +3,9 @@
 //! Every value from a roster is escaped for where it lands.
 
 use super::cells::spreadsheet_cell;
+use super::chart::completion_svg;
 use super::model::{Group, Report};
-use super::plot::{completion_svg, departments_svg, escape};
+use super::plot::{departments_svg, escape};
 use crate::clock::from_millis;
 use crate::store::report::EvidenceRow;
 use std::fmt::Write as _;
@@ -206,7 +207,7 @@ pub fn html(r: &Report) -> String {
             w.week_ending.format("%-d %B %Y")
         )
     });
-    let _ = write!(h, "<h2>Completion over time</h2><figure>{}<figcaption>{} Blue: completed; grey: people whose due date has passed (the target).</figcaption></figure>", completion_svg(&r.weekly), escape(&alt));
+    let _ = write!(h, "<h2>Completion over time</h2><figure>{}<figcaption>{} Blue: completed; grey: people whose due date has passed (the target).</figcaption></figure>", completion_svg(&r.weekly, "Completion over time", "curve"), escape(&alt));
     if let Some(departments) = r.breakdowns.get("department") {
         let _ = write!(h, "<h2>By department</h2><figure>{}<figcaption>Completion rate by department; groups under {} people are not shown.</figcaption></figure>", departments_svg(departments), r.min_group_size);
     }

@@ -109,7 +109,7 @@ pub async fn compose(
     let min = app.settings.report.min_group_size;
     let report = model::build(&app.store, row, now, min).await?;
     let before = model::week_before(&app.store, row, now, min).await?;
-    let (pending, next_at) = app.store.scheduled_next(row.id).await?;
+    let (pending, next_at) = app.store.next_scheduled(row.id).await?;
     let summary = Summary {
         report: &report,
         before: &before,

@@ -182,12 +182,15 @@ impl Store {
             .await?;
         Ok(())
     }
-
-    /// Pending messages of a campaign and when the first is due.
-    pub async fn scheduled_next(&self, campaign_id: i64) -> anyhow::Result<(i64, Option<i64>)> {
-        Ok(sqlx::query_as("SELECT COUNT(*), MIN(not_before) FROM outbox WHERE campaign_id = $1 AND status = 'pending'")
-            .bind(campaign_id)
-            .fetch_one(self.pool())
-            .await?)
+}
+impl Store {
+    /// What is scheduled next for a campaign: pending messages and the earliest `not_before`.
+    pub async fn next_scheduled(&self, campaign_id: i64) -> anyhow::Result<(i64, Option<i64>)> {
+        Ok(sqlx::query_as(
+            "SELECT COUNT(*), MIN(not_before) FROM outbox WHERE campaign_id = $1 AND status = 'pending'",
+        )
+        .bind(campaign_id)
+        .fetch_one(self.pool())
+        .await?)
     }
 }

@@ -1,5 +1,6 @@
 //! Shared test harness. Each test binary uses a different part of it.
 #![allow(dead_code)]
+pub mod admin;
 pub mod app;
 pub mod roster;
 pub mod smtp;

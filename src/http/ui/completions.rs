@@ -1,0 +1,125 @@
+//! Completion report upload, the same way as the roster: a dry run first
+//! (matched, newly completed, every unmatched or malformed row), then apply.
+
+use super::session::{SignedIn, Upload, UploadKind};
+use super::{upload, AppState, UiError};
+use crate::completions::{self, CompletionError, CompletionOptions, CompletionReport};
+use axum::extract::{Multipart, State};
+use axum::response::Html;
+use axum::routing::{get, post};
+use axum::{Extension, Form, Router};
+use serde_json::{json, Value};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/completions", get(form).post(preview))
+        .route("/completions/apply", post(apply))
+}
+
+async fn form(
+    State(state): State<AppState>,
+    Extension(session): Extension<SignedIn>,
+) -> Result<Html<String>, UiError> {
+    let campaigns: Vec<Value> = state
+        .app
+        .store
+        .campaigns()
+        .await?
+        .into_iter()
+        .map(|c| json!({ "slug": c.slug, "name": c.name, "status": c.status }))
+        .collect();
+    let data = json!({ "campaigns": campaigns });
+    state.ui.view.page(
+        "completions",
+        "Completions upload",
+        "completions",
+        Some(&session),
+        &data,
+    )
+}
+
+async fn preview(
+    State(state): State<AppState>,
+    Extension(session): Extension<SignedIn>,
+    form: Multipart,
+) -> Result<Html<String>, UiError> {
+    let file = upload::read(form, &session, UploadKind::Completions, "campaign").await?;
+    let outcome = run(&state, &file, true).await?;
+    let upload_id = match &outcome {
+        Ok(_) => state.ui.sessions.stash(&session.id, file.clone()),
+        Err(_) => None,
+    };
+    let data = result_view(&file, &outcome, upload_id);
+    state.ui.view.page(
+        "completions_result",
+        "Completions dry run",
+        "completions",
+        Some(&session),
+        &data,
+    )
+}
+
+async fn apply(
+    State(state): State<AppState>,
+    Extension(session): Extension<SignedIn>,
+    Form(confirm): Form<upload::Confirm>,
+) -> Result<Html<String>, UiError> {
+    let file = upload::take(&state, &session, &confirm, UploadKind::Completions)?;
+    let outcome = run(&state, &file, false).await?;
+    let data = result_view(&file, &outcome, None);
+    state.ui.view.page(
+        "completions_result",
+        "Completions recorded",
+        "completions",
+        Some(&session),
+        &data,
+    )
+}
+
+/// The import's report, or why it recorded nothing (with its report when there is one).
+type Outcome = Result<CompletionReport, (String, Option<CompletionReport>)>;
+
+async fn run(state: &AppState, file: &Upload, dry_run: bool) -> Result<Outcome, UiError> {
+    let options = CompletionOptions {
+        campaign: (!file.choice.is_empty()).then(|| file.choice.clone()),
+        dry_run,
+        file_name: file.file_name.clone(),
+    };
+    let app = &state.app;
+    let result = completions::import(
+        &app.store,
+        app.clock.as_ref(),
+        app.settings.organisation.time_zone.0,
+        &app.settings.completions.columns,
+        &file.bytes,
+        &options,
+    )
+    .await;
+    match result {
+        Ok(report) => Ok(Ok(report)),
+        Err(CompletionError::Malformed(report)) => {
+            let message = CompletionError::Malformed(report.clone()).to_string();
+            Ok(Err((message, Some(*report))))
+        }
+        Err(e @ CompletionError::Unreadable { .. }) => Ok(Err((e.to_string(), None))),
+        Err(CompletionError::Other(e)) => match super::super::api::caller_mistake(&e) {
+            true => Ok(Err((e.to_string(), None))),
+            false => Err(UiError::Internal(e)),
+        },
+    }
+}
+
+fn result_view(file: &Upload, outcome: &Outcome, upload_id: Option<String>) -> Value {
+    let (report, problem) = match outcome {
+        Ok(r) => (Some(r), None),
+        Err((message, r)) => (r.as_ref(), Some(message.as_str())),
+    };
+    json!({
+        "file": file.file_name,
+        "problem": problem,
+        "applied": report.is_some_and(|r| r.applied),
+        "upload": upload_id,
+        "unmatched_count": report.map_or(0, |r| r.unmatched.len()),
+        "report": report,
+    })
+}

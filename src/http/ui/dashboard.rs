@@ -1,0 +1,104 @@
+//! The dashboard: for each campaign, the funnel, the completion curve, the
+//! department table and what is scheduled next. Every figure comes from
+//! `report::build`, the same numbers as the CLI and API report.
+
+use super::session::SignedIn;
+use super::{AppState, UiError};
+use crate::clock::from_millis;
+use crate::report::{self, chart, Report};
+use axum::extract::State;
+use axum::response::Html;
+use axum::routing::get;
+use axum::{Extension, Router};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/", get(show))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Extension(session): Extension<SignedIn>,
+) -> Result<Html<String>, UiError> {
+    let app = &state.app;
+    let now = app.clock.now();
+    let tz = app.settings.organisation.time_zone.0;
+    let mut campaigns = Vec::new();
+    for row in app.store.campaigns().await? {
+        let report =
+            report::build(&app.store, &row, now, app.settings.report.min_group_size).await?;
+        let (pending, earliest) = app.store.next_scheduled(row.id).await?;
+        let next = json!({
+            "pending": pending,
+            "earliest": earliest.map(|t| when(from_millis(t), tz)),
+            "paused": row.status == "paused",
+        });
+        campaigns.push(campaign_view(&report, next));
+    }
+    let data = json!({ "campaigns": campaigns, "as_of": when(now, tz) });
+    state
+        .ui
+        .view
+        .page("dashboard", "Dashboard", "dashboard", Some(&session), &data)
+}
+
+/// A time as people here read it: "Mon 11 Jan 2027, 09:00 EST".
+pub fn when(at: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    at.with_timezone(&tz)
+        .format("%a %-d %b %Y, %H:%M %Z")
+        .to_string()
+}
+
+fn campaign_view(r: &Report, next: Value) -> Value {
+    let enrolled = r.population.enrolled;
+    let share = |n: u64| match enrolled {
+        0 => String::new(),
+        _ => format!("{:.0}%", 100.0 * n as f64 / enrolled as f64),
+    };
+    let funnel: Vec<Value> = [
+        ("enrolled", "Enrolled", enrolled, String::new()),
+        ("reached", "Reached (email accepted)", r.reach.people_reached, share(r.reach.people_reached)),
+        ("opened", "Opened", r.engagement.opened_human, share(r.engagement.opened_human)),
+        ("clicked", "Clicked the course link", r.engagement.clicked_human, share(r.engagement.clicked_human)),
+        ("completed", "Completed", r.outcome.completed, share(r.outcome.completed)),
+        ("overdue", "Overdue", r.outcome.overdue, share(r.outcome.overdue)),
+    ]
+    .into_iter()
+    .map(|(key, label, value, share)| json!({ "key": key, "label": label, "value": value, "share": share }))
+    .collect();
+    let departments = r.breakdowns.get("department").cloned().unwrap_or_default();
+    let weeks: Vec<Value> = r
+        .weekly
+        .iter()
+        .map(|w| json!({ "week": w.week_ending.format("%-d %b %Y").to_string(), "completed": w.completed, "target": w.target }))
+        .collect();
+    json!({
+        "slug": r.campaign.slug,
+        "name": r.campaign.name,
+        "status": r.campaign.status,
+        "funnel": funnel,
+        "opened_all": r.engagement.opened_all,
+        "clicked_all": r.engagement.clicked_all,
+        "chart": chart::completion_svg(
+            &r.weekly,
+            &format!("Completion curve: {}", r.campaign.name),
+            &format!("chart-{}", r.campaign.slug),
+        ),
+        "weeks": weeks,
+        "departments": departments.iter().map(group_view).collect::<Vec<_>>(),
+        "min_group_size": r.min_group_size,
+        "next": next,
+    })
+}
+
+fn group_view(g: &report::Group) -> Value {
+    json!({
+        "group": g.group,
+        "suppressed": g.suppressed,
+        "enrolled": g.enrolled_shown,
+        "completed": g.completed,
+        "overdue": g.overdue,
+        "rate": g.completion_rate.map(|r| format!("{:.0}%", r * 100.0)),
+    })
+}

@@ -1,0 +1,137 @@
+//! The admin web page under /admin: server-rendered HTML (handlebars,
+//! escaped), no script. Sign-in with the admin password or token starts a
+//! session (see [`session`]); every form carries the session's CSRF token;
+//! every page is sent with a strict Content-Security-Policy.
+
+mod campaign;
+mod completions;
+mod dashboard;
+mod error;
+mod reports;
+mod roster;
+mod session;
+mod signin;
+mod upload;
+mod view;
+
+pub use error::UiError;
+
+use super::AppState;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderValue};
+use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use session::{SignedIn, COOKIE};
+use std::num::NonZeroU32;
+use subtle::ConstantTimeEq;
+
+/// How long a sign-in lasts: a working day, then sign in again.
+const SESSION_HOURS: i64 = 12;
+
+/// What the admin page keeps between requests.
+pub struct UiState {
+    sessions: session::Sessions,
+    view: view::View,
+    /// The Argon2 PHC string, when a password is configured.
+    password_hash: Option<String>,
+    /// Cookies get `Secure` when people reach us over https.
+    secure_cookies: bool,
+    /// Sign-in attempts for the whole process: guessing stays slow.
+    attempts: governor::DefaultDirectRateLimiter,
+}
+
+impl UiState {
+    pub fn new(settings: &crate::config::Settings) -> Self {
+        let hash = settings.security.admin_password_hash.expose().trim();
+        // 10 attempts at once, then one every 6 seconds.
+        let quota = governor::Quota::per_minute(NonZeroU32::new(10).expect("non-zero"));
+        Self {
+            sessions: session::Sessions::new(chrono::Duration::hours(SESSION_HOURS)),
+            view: view::View::new(),
+            password_hash: (!hash.is_empty()).then(|| hash.to_string()),
+            secure_cookies: settings.http.public_url.starts_with("https:"),
+            attempts: governor::RateLimiter::direct(quota),
+        }
+    }
+}
+
+/// The /admin routes (nested by the caller).
+pub fn router(state: AppState) -> Router<AppState> {
+    // Room for the file plus the form's other fields.
+    let upload_limit = state.app.settings.roster.max_file_bytes as usize + 64 * 1024;
+    let private = Router::new()
+        .merge(dashboard::router())
+        .merge(roster::router())
+        .merge(completions::router())
+        .merge(campaign::router())
+        .merge(reports::router())
+        .merge(signin::sign_out_router())
+        .layer(from_fn_with_state(state, require_session));
+    Router::new()
+        .merge(private)
+        .merge(signin::router())
+        .route("/admin.css", get(stylesheet))
+        .layer(DefaultBodyLimit::max(upload_limit))
+        .layer(from_fn(security_headers))
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../../../templates/ui/admin.css"),
+    )
+}
+
+/// Pages without a live session go to the sign-in page.
+async fn require_session(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let now = state.app.clock.now();
+    let found =
+        session::cookie(request.headers(), COOKIE).and_then(|id| state.ui.sessions.find(id, now));
+    match found {
+        Some(signed_in) => {
+            request.extensions_mut().insert(signed_in);
+            next.run(request).await
+        }
+        None => Redirect::to("/admin/sign-in").into_response(),
+    }
+}
+
+/// CSP, framing, referrer and caching rules for every admin response; a
+/// handler that set its own (the email preview) keeps them.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let defaults = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+        ),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    for (name, value) in defaults {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// Refuses a form whose CSRF token is not this session's.
+fn check_csrf(session: &SignedIn, presented: &str) -> Result<(), UiError> {
+    if presented.is_empty() || !bool::from(presented.as_bytes().ct_eq(session.csrf.as_bytes())) {
+        return Err(UiError::Forbidden);
+    }
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! Roster upload: choose a file, read the dry run (every rejected row with
+//! its line and reason), then apply exactly the bytes that were previewed.
+
+use super::session::{SignedIn, Upload, UploadKind};
+use super::{upload, AppState, UiError};
+use crate::roster::{self, ImportError, ImportMode, ImportOptions, ImportReport};
+use axum::extract::{Multipart, State};
+use axum::response::Html;
+use axum::routing::{get, post};
+use axum::{Extension, Form, Router};
+use serde_json::{json, Value};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/roster", get(form).post(preview))
+        .route("/roster/apply", post(apply))
+}
+
+async fn form(
+    State(state): State<AppState>,
+    Extension(session): Extension<SignedIn>,
+) -> Result<Html<String>, UiError> {
+    state.ui.view.page(
+        "roster",
+        "Roster upload",
+        "roster",
+        Some(&session),
+        &json!({}),
+    )
+}
+
+async fn preview(
+    State(state): State<AppState>,
+    Extension(session): Extension<SignedIn>,
+    form: Multipart,
+) -> Result<Html<String>, UiError> {
+    let file = upload::read(form, &session, UploadKind::Roster, "mode").await?;
+    let outcome = run(&state, &file, true).await?;
+    let upload_id = match &outcome {
+        Ok(_) => state.ui.sessions.stash(&session.id, file.clone()),
+        Err(_) => None,
+    };
+    let data = result_view(&file, &outcome, upload_id);
+    let page = state.ui.view.page(
+        "roster_result",
+        "Roster dry run",
+        "roster",
+        Some(&session),
+        &data,
+    )?;
+    Ok(page)
+}
+
+async fn apply(
+    State(state): State<AppState>,
+    Extension(session): Extension<SignedIn>,
+    Form(confirm): Form<upload::Confirm>,
+) -> Result<Html<String>, UiError> {
+    let file = upload::take(&state, &session, &confirm, UploadKind::Roster)?;
+    let outcome = run(&state, &file, false).await?;
+    let data = result_view(&file, &outcome, None);
+    state.ui.view.page(
+        "roster_result",
+        "Roster imported",
+        "roster",
+        Some(&session),
+        &data,
+    )
+}
+
+/// The import's report, or why it wrote nothing (with its report when there is one).
+type Outcome = Result<ImportReport, (String, Option<ImportReport>)>;
+
+async fn run(state: &AppState, file: &Upload, dry_run: bool) -> Result<Outcome, UiError> {
+    let options = ImportOptions {
+        source: "hr".into(),
+        mode: if file.choice == "add" {
+            ImportMode::Add
+        } else {
+            ImportMode::Sync
+        },
+        dry_run,
+        skip_invalid: false,
+        force: false,
+        file_name: file.file_name.clone(),
+    };
+    let app = &state.app;
+    let result = roster::import(
+        &app.store,
+        app.clock.as_ref(),
+        &app.settings.roster,
+        &file.bytes,
+        &options,
+        &mut |_, _| {},
+    )
+    .await;
+    match result {
+        Ok(report) => Ok(Ok(report)),
+        Err(ImportError::Database(e)) => Err(UiError::Internal(e)),
+        // The CLI's wording names --skip-invalid, which this page does not offer.
+        Err(ImportError::Rejected(report)) => Ok(Err((
+            format!("{} row(s) rejected; nothing was imported. Fix the rows listed below and check the file again.", report.counts.rejected),
+            Some(*report),
+        ))),
+        Err(e) => Ok(Err((e.to_string(), e.report().cloned()))),
+    }
+}
+
+fn result_view(file: &Upload, outcome: &Outcome, upload_id: Option<String>) -> Value {
+    let (report, problem) = match outcome {
+        Ok(r) => (Some(r), None),
+        Err((message, r)) => (r.as_ref(), Some(message.as_str())),
+    };
+    json!({
+        "file": file.file_name,
+        "mode": if file.choice == "add" { "add" } else { "sync" },
+        "problem": problem,
+        "applied": report.is_some_and(|r| r.applied),
+        "upload": upload_id,
+        "counts": report.map(|r| &r.counts),
+        "rejected": report.map(|r| &r.rejected),
+        "refused": report.and_then(|r| r.refused.as_deref()),
+        "changes": report.map(changes),
+    })
+}
+
+/// Added, updated and deactivated people, as one line each (capped: a first
+/// import of 20,000 people is a count, not a list).
+fn changes(report: &ImportReport) -> Value {
+    const SHOWN: usize = 200;
+    let rows: Vec<Value> = report
+        .changes
+        .iter()
+        .take(SHOWN)
+        .map(|c| {
+            let fields: Vec<&str> = c.fields.iter().map(|f| f.field).collect();
+            json!({ "action": c.action, "email": c.email, "line": c.line, "fields": fields.join(", ") })
+        })
+        .collect();
+    json!({ "rows": rows, "more": report.changes.len().saturating_sub(SHOWN) })
+}

@@ -1,0 +1,82 @@
+//! The upload forms' shared parts: reading the multipart form (file, CSRF
+//! token, one choice), and the confirm form that names a kept upload.
+
+use super::session::{SignedIn, Upload, UploadKind};
+use super::{check_csrf, UiError};
+use axum::extract::Multipart;
+use serde::Deserialize;
+
+/// Reads an upload form, checks its CSRF token, and returns the file.
+/// `choice_field` is the form's one other field (roster mode, campaign).
+pub async fn read(
+    mut form: Multipart,
+    session: &SignedIn,
+    kind: UploadKind,
+    choice_field: &str,
+) -> Result<Upload, UiError> {
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        UiError::BadRequest(format!("The upload could not be read ({e}). Try again."))
+    };
+    let (mut csrf, mut choice, mut file) = (String::new(), String::new(), None);
+    while let Some(field) = form.next_field().await.map_err(bad)? {
+        match field.name().unwrap_or("") {
+            "csrf" => csrf = field.text().await.map_err(bad)?,
+            "file" => {
+                let name = clean_name(field.file_name().unwrap_or("upload.csv"));
+                file = Some((name, field.bytes().await.map_err(bad)?));
+            }
+            name if name == choice_field => choice = field.text().await.map_err(bad)?,
+            _ => {}
+        }
+    }
+    check_csrf(session, &csrf)?;
+    match file {
+        Some((file_name, bytes)) if !bytes.is_empty() => Ok(Upload {
+            kind,
+            file_name,
+            bytes,
+            choice,
+        }),
+        _ => Err(UiError::BadRequest(
+            "No file was chosen, or it is empty. Choose the CSV file and upload it again.".into(),
+        )),
+    }
+}
+
+/// A file name fit to show and record: no control characters, not too long.
+fn clean_name(name: &str) -> String {
+    let name: String = name.chars().filter(|c| !c.is_control()).take(200).collect();
+    if name.trim().is_empty() {
+        "upload.csv".into()
+    } else {
+        name
+    }
+}
+
+/// "Apply": the kept upload's id, and the CSRF token.
+#[derive(Debug, Deserialize)]
+pub struct Confirm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub upload: String,
+}
+
+/// The kept upload a confirm form names, once.
+pub fn take(
+    state: &super::AppState,
+    session: &SignedIn,
+    confirm: &Confirm,
+    kind: UploadKind,
+) -> Result<Upload, UiError> {
+    check_csrf(session, &confirm.csrf)?;
+    state
+        .ui
+        .sessions
+        .take(&session.id, &confirm.upload, kind)
+        .ok_or_else(|| {
+            UiError::BadRequest(
+                "That upload is no longer waiting (it was applied already, or the session is new). Upload the file again.".into(),
+            )
+        })
+}

@@ -1,0 +1,391 @@
+//! The admin web page in headless Chromium (through chromedriver and the
+//! WebDriver protocol): sign in, upload a roster with an error and see it,
+//! fix and apply it, check the dashboard against `report::build`, preview
+//! an email, pause the campaign, sign out. Every page gets an axe-core
+//! accessibility check and a screenshot in target/browser-artifacts/.
+//!
+//! Without /usr/bin/chromium and /usr/bin/chromedriver the test says why and
+//! passes, unless AMBASSADOR_REQUIRE_BROWSER=1 (CI), where it fails.
+
+mod common;
+
+use ambassador::clock::Clock;
+use common::admin::{AdminServer, PASSWORD};
+use common::app::{launch, person, CAMPAIGN, HEADER};
+use fantoccini::{Client, ClientBuilder, Locator};
+use futures::FutureExt;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// chromedriver on a free port, killed when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// axe-core, installed by `npm install --prefix tests/browser` (see .ci/run).
+const AXE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/browser/node_modules/axe-core/axe.min.js"
+);
+
+/// Whether the browser is here; when it is not, says why (or fails in CI).
+fn browser_available() -> bool {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER, AXE]
+        .into_iter()
+        .filter(|p| !Path::new(p).exists())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let reason = format!(
+        "skipping the browser test: {} not installed (apt-get install chromium chromium-driver; npm install --prefix tests/browser)",
+        missing.join(" and ")
+    );
+    assert!(
+        std::env::var("AMBASSADOR_REQUIRE_BROWSER").as_deref() != Ok("1"),
+        "{reason}"
+    );
+    // Straight to the stream: the test harness captures eprintln! of passing tests.
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("{reason}\n").as_bytes());
+    false
+}
+
+async fn start_driver() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    // Wait until it accepts connections (bounded: 10 s).
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Driver {
+        child,
+        port,
+        _profile: tempfile::tempdir().unwrap(),
+    }
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let profile = format!("--user-data-dir={}", driver._profile.path().display());
+    let args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        profile.as_str(),
+    ];
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({ "binary": CHROMIUM, "args": args }),
+    );
+    // chromedriver is plain HTTP on loopback: no TLS stack needed.
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a Chromium session starts")
+}
+
+fn artifacts() -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/target").into());
+    let dir = PathBuf::from(target).join("browser-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// axe-core, from the npm install in tests/browser (see .ci/run).
+fn axe_source() -> String {
+    std::fs::read_to_string(AXE)
+        .unwrap_or_else(|e| panic!("{AXE}: {e}; run `npm install --prefix tests/browser`"))
+}
+
+/// Saves a screenshot and asserts axe finds nothing serious or critical.
+async fn check_page(c: &Client, axe: &str, name: &str) {
+    std::fs::write(
+        artifacts().join(format!("{name}.png")),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    c.execute(axe, vec![]).await.unwrap();
+    let script = r#"const done = arguments[arguments.length - 1];
+        axe.run(document, { iframes: false }).then(r => done(r.violations
+            .filter(v => v.impact === 'serious' || v.impact === 'critical')
+            .map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at ' + v.nodes.map(n => n.target.join(' ')).join(', '))));"#;
+    let found = c.execute_async(script, vec![]).await.unwrap();
+    assert_eq!(
+        found,
+        serde_json::json!([]),
+        "accessibility problems on the {name} page"
+    );
+}
+
+/// The text of the first element matching `css` once it contains `expected`
+/// (a click's navigation may still be under way: poll, up to 10 s).
+async fn text_with(c: &Client, css: &str, expected: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..200 {
+        if let Ok(element) = c.find(Locator::Css(css)).await {
+            if let Ok(text) = element.text().await {
+                if text.contains(expected) {
+                    return text;
+                }
+                last = text;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "{css} never showed {expected:?} (last: {last:?})\n{}",
+        c.source().await.unwrap_or_default()
+    )
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    text_with(c, css, "").await
+}
+
+async fn upload_roster(c: &Client, file: &Path) {
+    c.find(Locator::Css("#roster-file"))
+        .await
+        .unwrap()
+        .send_keys(&file.display().to_string())
+        .await
+        .unwrap();
+    c.find(Locator::Css(
+        "form[action='/admin/roster'] button[type=submit]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+}
+
+/// Signs in on the sign-in page the browser is at; lands on the dashboard.
+async fn sign_in(c: &Client) {
+    c.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    text_with(c, "main h1", "Dashboard").await;
+}
+
+fn team(bad_line: bool) -> String {
+    let third = if bad_line {
+        "E3,Cy,Oh,not-an-address,Procurement,Buyer,Main,,"
+    } else {
+        "E3,Cy,Oh,cy.oh@hospital.example.org,Procurement,Buyer,Main,,"
+    };
+    format!(
+        "{HEADER}\n{}\n{}\n{third}\n",
+        person(1, "Ann", "Lee", "Procurement", "Buyer", ""),
+        person(2, "Bob", "Ng", "Supply Chain", "Buyer", "")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_signs_in_imports_checks_previews_pauses_and_signs_out() {
+    if !browser_available() {
+        return;
+    }
+    let s = AdminServer::start().await;
+    s.t.apply(CAMPAIGN).await;
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    // Close the session even when an assertion fails, or Chromium outlives the test.
+    let outcome = AssertUnwindSafe(the_whole_flow(&s, &c))
+        .catch_unwind()
+        .await;
+    let _ = c.close().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn the_whole_flow(s: &AdminServer, c: &Client) {
+    let axe = axe_source();
+    c.set_window_size(1280, 1500).await.unwrap();
+
+    // Sign in.
+    c.goto(&s.url("/admin")).await.unwrap();
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/admin/sign-in"));
+    check_page(c, &axe, "01-sign-in").await;
+    sign_in(c).await;
+
+    // A roster with a bad row: reported with its line, nothing written.
+    let dir = tempfile::tempdir().unwrap();
+    let (bad, good) = (
+        dir.path().join("staff-bad.csv"),
+        dir.path().join("staff.csv"),
+    );
+    std::fs::write(&bad, team(true)).unwrap();
+    std::fs::write(&good, team(false)).unwrap();
+    c.goto(&s.url("/admin/roster")).await.unwrap();
+    check_page(c, &axe, "02-roster-upload").await;
+    upload_roster(c, &bad).await;
+    let rejected = text_with(c, "table.rejected tbody", "valid").await;
+    assert!(
+        rejected.starts_with('4') && rejected.contains("not a valid email address"),
+        "{rejected}"
+    );
+    text_with(c, "[role=alert]", "Nothing was imported").await;
+    check_page(c, &axe, "03-roster-rejected").await;
+
+    // Fixed: the dry run, then apply.
+    upload_roster(c, &good).await;
+    text_with(c, "main h1", "Roster dry run").await;
+    assert_eq!(text(c, "[data-count=added]").await, "3");
+    check_page(c, &axe, "04-roster-dry-run").await;
+    c.find(Locator::Css("form[action='/admin/roster/apply'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    text_with(c, "main h1", "Roster imported").await;
+    assert_eq!(s.t.store().list_staff(false).await.unwrap().len(), 3);
+
+    // The announcements go out; a week later the dashboard shows report::build's numbers.
+    s.t.tick_at(launch()).await;
+    s.t.clock.set(launch() + chrono::Duration::days(20));
+    c.goto(&s.url("/admin")).await.unwrap();
+    text_with(c, "main h1", "Sign in").await; // the 12-hour session has expired
+    sign_in(c).await;
+    let row = s.t.store().campaign_by_slug("test").await.unwrap().unwrap();
+    let r = ambassador::report::build(
+        s.t.store(),
+        &row,
+        s.t.clock.now(),
+        s.t.app.settings.report.min_group_size,
+    )
+    .await
+    .unwrap();
+    let expected = [
+        ("enrolled", r.population.enrolled),
+        ("reached", r.reach.people_reached),
+        ("opened", r.engagement.opened_human),
+        ("clicked", r.engagement.clicked_human),
+        ("completed", r.outcome.completed),
+        ("overdue", r.outcome.overdue),
+    ];
+    assert_eq!(r.population.enrolled, 3);
+    for (metric, value) in expected {
+        assert_eq!(
+            text(c, &format!("[data-metric={metric}]")).await,
+            value.to_string(),
+            "{metric}"
+        );
+    }
+    assert!(c
+        .find(Locator::Css("figure.chart svg polyline"))
+        .await
+        .is_ok());
+    check_page(c, &axe, "05-dashboard").await;
+    c.set_window_size(390, 1400).await.unwrap();
+    std::fs::write(
+        artifacts().join("05-dashboard-phone.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    c.set_window_size(1280, 1500).await.unwrap();
+
+    // The campaign page: the announcement as sent, in its sandboxed frame.
+    c.find(Locator::Css("h2 a[href='/admin/campaigns/test']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let subject = text_with(c, ".step .subject", "Free course").await;
+    assert!(
+        subject.starts_with("Free course on forced labour"),
+        "{subject}"
+    );
+    check_page(c, &axe, "06-campaign").await;
+    c.enter_frame(Some(0)).await.unwrap();
+    text_with(c, "body", "SOAR").await;
+    c.enter_parent_frame().await.unwrap();
+
+    // Pause.
+    c.find(Locator::Css("form[action$='/pause'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    text_with(c, "[data-status]", "Paused").await;
+    assert_eq!(
+        s.t.store()
+            .campaign_by_slug("test")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "paused"
+    );
+    check_page(c, &axe, "07-campaign-paused").await;
+
+    // Sign out: the dashboard is closed again.
+    c.find(Locator::Css("form.sign-out button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    text_with(c, "[role=status]", "signed out").await;
+    c.goto(&s.url("/admin")).await.unwrap();
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/admin/sign-in"));
+}
