@@ -1,6 +1,7 @@
 //! Time-driven jobs (tokio-cron-scheduler): the planning tick every
-//! `delivery.plan_every`, and the weekly summary on `report.weekly_cron`. Each tick is safe to run on several instances at
-//! once, because planning is idempotent.
+//! `delivery.plan_every`, and the weekly summary on `report.weekly_cron`.
+//! Both are safe to run on several instances at once: planning is
+//! idempotent, and the weekly send is claimed with a unique key.
 
 use crate::app::App;
 use anyhow::Context;
@@ -18,6 +19,23 @@ impl Scheduler {
             tracing::warn!(error = %e, "scheduler did not stop cleanly");
         }
     }
+}
+
+/// The weekly summary on `report.weekly_cron`, in the organisation's time
+/// zone. Every instance runs it; the claimed report key makes one send.
+fn weekly_job(app: &App) -> anyhow::Result<Job> {
+    let cron = app.settings.report.weekly_cron.clone();
+    let weekly_app = app.clone();
+    Job::new_async_tz(cron.as_str(), app.settings.organisation.time_zone.0, move |_id, _lock| {
+        let app = weekly_app.clone();
+        Box::pin(async move {
+            match crate::report::weekly::send_weekly(&app, false).await {
+                Ok(outcomes) => tracing::info!(?outcomes, "weekly summary run"),
+                Err(e) => tracing::error!(error = %crate::telemetry::scrub(&format!("{e:#}")), "weekly summary failed; `ambassador report send-weekly` sends it by hand"),
+            }
+        })
+    })
+    .with_context(|| format!("report.weekly_cron = {cron:?} is not a valid six-field cron expression (sec min hour day month weekday), e.g. \"0 0 8 * * Mon\""))
 }
 
 /// Starts the jobs. The first planning tick runs at once.
@@ -44,6 +62,10 @@ pub async fn start(app: App, stop: CancellationToken) -> anyhow::Result<Schedule
         .add(job)
         .await
         .context("cannot schedule planning")?;
+    scheduler
+        .add(weekly_job(&app)?)
+        .await
+        .context("cannot schedule the weekly summary")?;
     scheduler
         .start()
         .await

@@ -4,41 +4,15 @@
 
 mod common;
 
+use common::process::{run_ok, serve};
 use common::smtp::{Faults, SmtpServer};
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const PEOPLE: usize = 300;
 const CONCURRENCY: usize = 4;
-
-fn ambassador(config: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ambassador"));
-    cmd.arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("RUST_LOG");
-    cmd
-}
-
-fn run_ok(config: &Path, args: &[&str]) {
-    let out = ambassador(config, args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn serve(config: &Path, log: &Path) -> Child {
-    let log = std::fs::File::create(log).unwrap();
-    ambassador(config, &["serve"])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
-}
 
 fn setup(dir: &Path, smtp_port: u16) -> std::path::PathBuf {
     let config = dir.join("ambassador.toml");

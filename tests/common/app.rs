@@ -198,32 +198,68 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// PostgreSQL when AMBASSADOR_TEST_PG is set, else SQLite.
     pub async fn create() -> Self {
-        let dir = tempfile::tempdir().unwrap();
         match std::env::var("AMBASSADOR_TEST_PG") {
-            Ok(admin_url) if !admin_url.is_empty() => {
-                let name = format!("ambassador_test_{}", uuid::Uuid::new_v4().simple());
-                sqlx::any::install_default_drivers();
-                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url)
-                    .await
-                    .expect("AMBASSADOR_TEST_PG is reachable");
-                sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
-                    .await
-                    .unwrap();
-                let base = admin_url
-                    .rsplit_once('/')
-                    .map(|(b, _)| b.to_string())
-                    .unwrap_or(admin_url.clone());
-                Self {
-                    url: format!("{base}/{name}"),
-                    dir,
-                    pg: Some((admin_url, name)),
-                }
-            }
+            Ok(admin_url) if !admin_url.is_empty() => Self::postgres(&admin_url).await,
             _ => {
+                let dir = tempfile::tempdir().unwrap();
                 let url = format!("sqlite://{}", dir.path().join("test.db").display());
                 Self { url, dir, pg: None }
             }
+        }
+    }
+
+    /// A fresh PostgreSQL database on the server `admin_url` points at.
+    pub async fn postgres(admin_url: &str) -> Self {
+        let name = format!("ambassador_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(admin_url)
+            .await
+            .expect("PostgreSQL is reachable");
+        sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
+        let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
+        Self {
+            url: format!("{base}/{name}"),
+            dir: tempfile::tempdir().unwrap(),
+            pg: Some((admin_url.to_string(), name)),
+        }
+    }
+}
+
+/// The PostgreSQL server for tests that need one: AMBASSADOR_TEST_PG, or the
+/// local default. `None` (with the reason printed) when none answers, unless
+/// AMBASSADOR_REQUIRE_PG=1 (CI), where that is a failure.
+pub async fn postgres_or_skip(test: &str) -> Option<String> {
+    let url = std::env::var("AMBASSADOR_TEST_PG")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    sqlx::any::install_default_drivers();
+    let attempt = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        <sqlx::AnyConnection as sqlx::Connection>::connect(&url),
+    )
+    .await;
+    match attempt {
+        Ok(Ok(_)) => Some(url),
+        other => {
+            let why = match other {
+                Ok(Err(e)) => e.to_string(),
+                _ => "timed out".into(),
+            };
+            let reason =
+                format!("skipping {test}: no PostgreSQL at {url} ({why}); set AMBASSADOR_TEST_PG");
+            assert!(
+                std::env::var("AMBASSADOR_REQUIRE_PG").as_deref() != Ok("1"),
+                "{reason}"
+            );
+            // Straight to the stream: the harness captures eprintln! of passing tests.
+            let _ =
+                std::io::Write::write_all(&mut std::io::stderr(), format!("{reason}\n").as_bytes());
+            None
         }
     }
 }

@@ -137,11 +137,13 @@ impl SmtpServer {
         match arrived {
             Ok(all) => all.expect("the server owns the sender").clone(),
             Err(_) => panic!(
-                "timed out after {timeout:?} waiting for {n} messages; got {}: {:?}",
+                "timed out after {timeout:?} waiting for {n} messages; got {} (last: {:?})",
                 self.messages().len(),
                 self.messages()
                     .iter()
-                    .map(Received::message_id)
+                    .rev()
+                    .take(5)
+                    .map(|m| (m.recipients.clone(), m.message_id()))
                     .collect::<Vec<_>>()
             ),
         }

@@ -1,0 +1,163 @@
+//! Several `serve` processes on one PostgreSQL database share the work:
+//! every message arrives once (a killed instance's in-flight messages at most
+//! twice), all instances send some, and the weekly summary goes out once.
+//! Needs PostgreSQL; skips with the reason printed when none answers (CI
+//! makes it mandatory with AMBASSADOR_REQUIRE_PG=1).
+
+mod common;
+
+use common::app::{postgres_or_skip, TestDb};
+use common::process::{run_ok, serve, terminate};
+use common::smtp::{Faults, SmtpServer};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const PEOPLE: usize = 5000;
+const CONCURRENCY: usize = 4;
+const BOARD: &str = "board@hospital.example.org";
+
+/// Writes the config, roster and campaign; imports and applies through the CLI.
+fn setup(dir: &Path, db_url: &str, smtp_port: u16) -> PathBuf {
+    let config = dir.join("ambassador.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[database]
+url = "{db_url}"
+[smtp]
+transport = "smtp"
+host = "127.0.0.1"
+port = {smtp_port}
+tls = "none"
+from = "Ambassador <ambassador@hospital.example.org>"
+[http]
+bind = "127.0.0.1:0"
+[security]
+token_key_file = "{key}"
+[delivery]
+concurrency = {CONCURRENCY}
+max_per_second = 400
+lease = "3s"
+plan_every = "1s"
+[report]
+recipients = ["{BOARD}"]
+weekly_cron = "* * * * * *"
+"#,
+            key = dir.join("token.key").display()
+        ),
+    )
+    .unwrap();
+    let mut csv = String::from("Email,First Name,Department\n");
+    for i in 0..PEOPLE {
+        csv.push_str(&format!("p{i}@hospital.example.org,P{i},Procurement\n"));
+    }
+    std::fs::write(dir.join("roster.csv"), csv).unwrap();
+    std::fs::write(
+        dir.join("campaign.toml"),
+        r#"
+slug = "fleet"
+name = "Fleet test"
+course_url = "https://train.example.org/c"
+contact = "ambassador@hospital.example.org"
+starts_at = "2020-01-01T00:00:00Z"
+due = "3650d"
+send_window = "always"
+[[steps]]
+name = "announcement"
+at = "0s"
+template = "news_item"
+"#,
+    )
+    .unwrap();
+    run_ok(
+        &config,
+        &["roster", "import", dir.join("roster.csv").to_str().unwrap()],
+    );
+    run_ok(
+        &config,
+        &[
+            "campaign",
+            "apply",
+            dir.join("campaign.toml").to_str().unwrap(),
+        ],
+    );
+    config
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_instances_share_the_work_survive_a_kill_and_send_the_weekly_summary_once() {
+    let Some(admin) = postgres_or_skip("the multi-instance test").await else {
+        return;
+    };
+    let db = TestDb::postgres(&admin).await;
+    let smtp = SmtpServer::start(Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), &db.url, smtp.port());
+    let log = |n: usize| dir.path().join(format!("instance-{n}.log"));
+
+    let mut instances: Vec<_> = (0..3).map(|n| serve(&config, &log(n))).collect();
+    smtp.wait_for(PEOPLE / 4, Duration::from_secs(120)).await;
+    instances[1].kill().unwrap(); // SIGKILL, mid-send
+    instances[1].wait().unwrap();
+    let at_kill = smtp.messages().len();
+    assert!(
+        at_kill < PEOPLE,
+        "the kill must land mid-send ({at_kill} already received)"
+    );
+
+    let mut want = PEOPLE + 1; // everyone, plus the weekly summary
+    loop {
+        let got = smtp.wait_for(want, Duration::from_secs(120)).await;
+        let distinct: HashSet<String> = got.iter().flat_map(|m| m.recipients.clone()).collect();
+        if distinct.len() == PEOPLE + 1 {
+            break;
+        }
+        want = got.len() + 1;
+    }
+    for n in [0, 2] {
+        assert!(
+            terminate(&mut instances[n]),
+            "instance {n} exits cleanly on SIGTERM"
+        );
+    }
+
+    let received = smtp.messages();
+    let weekly = received.iter().filter(|m| m.recipients == [BOARD]).count();
+    assert_eq!(
+        weekly, 1,
+        "the weekly summary goes out once, not once per instance"
+    );
+    let duplicates = smtp.duplicates();
+    assert_eq!(received.len(), PEOPLE + 1 + duplicates.len());
+    assert!(
+        duplicates.len() <= CONCURRENCY,
+        "only the killed instance's in-flight messages may repeat: {duplicates:?}"
+    );
+    for n in [0, 2] {
+        let text = std::fs::read_to_string(log(n)).unwrap();
+        assert!(
+            text.contains("weekly summary run"),
+            "instance {n} ran the weekly job too"
+        );
+    }
+
+    let store = ambassador::store::Store::open(&db.url, 2).await.unwrap();
+    let by_worker: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT leased_by, COUNT(*) FROM outbox WHERE status = 'sent' GROUP BY leased_by",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        by_worker.iter().map(|(_, n)| n).sum::<i64>(),
+        PEOPLE as i64,
+        "every message marked sent"
+    );
+    assert!(
+        by_worker.len() >= 3,
+        "all three instances sent part of the work: {by_worker:?}"
+    );
+    store.close().await;
+}
