@@ -45,13 +45,17 @@ impl App {
         let tracker = crate::tracking::Tracker::new(key, &settings.http.public_url);
         let composer = Composer::new(store.clone(), templates.clone(), &settings, tracker.clone())?;
         let mailer = Mailer::from_settings(&settings.smtp, settings.smtp.pool_size.max(1) as usize);
-        let worker = Arc::new(Worker::new(
-            store.clone(),
-            clock.clone(),
-            composer.clone(),
-            mailer,
-            settings.delivery.clone(),
-        ));
+        let metrics = crate::metrics::Metrics::new();
+        let worker = Arc::new(
+            Worker::new(
+                store.clone(),
+                clock.clone(),
+                composer.clone(),
+                mailer,
+                settings.delivery.clone(),
+            )
+            .with_metrics(metrics.clone()),
+        );
         let report_mailer = Arc::new(Mailer::from_settings(&settings.smtp, 1));
         let plan_context = PlanContext {
             org_tz: settings.organisation.time_zone.0,
@@ -65,7 +69,7 @@ impl App {
             composer,
             worker,
             tracker,
-            metrics: crate::metrics::Metrics::new(),
+            metrics,
             report_mailer,
             plan_context,
         })

@@ -461,3 +461,35 @@ async fn roster_values_cannot_change_headers_markup_or_templates() {
         "roster text is data, never a template: {text}"
     );
 }
+
+#[tokio::test]
+async fn messages_are_dkim_signed_when_a_key_is_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("dkim.pem");
+    let made = std::process::Command::new("openssl")
+        .args(["genrsa", "-traditional", "-out"])
+        .arg(&key)
+        .arg("2048")
+        .output()
+        .expect("openssl is installed");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let t = TestApp::spawn_with(Default::default(), |s| {
+        s.smtp.dkim_selector = "amb2027".into();
+        s.smtp.dkim_domain = "hospital.example.org".into();
+        s.smtp.dkim_key_file = key.clone();
+    })
+    .await;
+    t.import(&team()).await;
+    t.apply(CAMPAIGN).await;
+    t.tick_at(launch()).await;
+    let m = &t.smtp.wait_for(1, WAIT).await[0];
+    let signature = m.header("DKIM-Signature").expect("a DKIM-Signature header");
+    assert!(
+        signature.contains("d=hospital.example.org") && signature.contains("s=amb2027"),
+        "{signature}"
+    );
+}

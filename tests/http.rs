@@ -506,6 +506,10 @@ async fn health_readiness_metrics_and_openapi_answer() {
         metrics.contains("ambassador_http_requests_total"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("ambassador_send_seconds_count{outcome=\"accepted\"} 2"),
+        "send latency is measured: {metrics}"
+    );
     let spec: serde_json::Value = s
         .client
         .get(format!("{}/api/openapi.json", s.base))

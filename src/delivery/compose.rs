@@ -14,9 +14,36 @@ use crate::config::Settings;
 use crate::store::outbox::ClaimedMessage;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
+use lettre::message::dkim::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
 use lettre::message::Mailbox;
 use lettre::Message;
 use std::sync::{Arc, RwLock};
+
+/// The DKIM configuration from `smtp.dkim_selector`, `dkim_domain` and
+/// `dkim_key_file` (an RSA key in PKCS#1 PEM), or `None` when DKIM is off.
+fn dkim_config(smtp: &crate::config::Smtp) -> anyhow::Result<Option<DkimConfig>> {
+    if smtp.dkim_selector.is_empty()
+        && smtp.dkim_domain.is_empty()
+        && smtp.dkim_key_file.as_os_str().is_empty()
+    {
+        return Ok(None);
+    }
+    anyhow::ensure!(
+        !smtp.dkim_selector.is_empty()
+            && !smtp.dkim_domain.is_empty()
+            && !smtp.dkim_key_file.as_os_str().is_empty(),
+        "DKIM needs all three of smtp.dkim_selector, smtp.dkim_domain and smtp.dkim_key_file"
+    );
+    let pem = std::fs::read_to_string(&smtp.dkim_key_file)
+        .map_err(|e| anyhow::anyhow!("smtp.dkim_key_file {}: {e}", smtp.dkim_key_file.display()))?;
+    let key = DkimSigningKey::new(&pem, DkimSigningAlgorithm::Rsa)
+        .map_err(|e| anyhow::anyhow!("smtp.dkim_key_file {} is not an RSA private key in PKCS#1 PEM (\"BEGIN RSA PRIVATE KEY\"; make one with `openssl genrsa -traditional 2048`) ({e})", smtp.dkim_key_file.display()))?;
+    Ok(Some(DkimConfig::default_config(
+        smtp.dkim_selector.clone(),
+        smtp.dkim_domain.clone(),
+        key,
+    )))
+}
 
 /// Shared, swappable templates: a reload replaces the Arc, in-flight renders keep theirs.
 pub type SharedTemplates = Arc<RwLock<Arc<Templates>>>;
@@ -32,6 +59,8 @@ pub struct Composer {
     reply_to: String,
     domain: String,
     tracker: crate::tracking::Tracker,
+    /// DKIM signing, when `smtp.dkim_*` are set; shared because keys are large.
+    dkim: Option<Arc<DkimConfig>>,
 }
 
 impl Composer {
@@ -52,6 +81,7 @@ impl Composer {
             reply_to: settings.smtp.reply_to.clone(),
             domain,
             tracker,
+            dkim: dkim_config(&settings.smtp)?.map(Arc::new),
         })
     }
 
@@ -291,7 +321,11 @@ impl Composer {
             step: &context.step.name,
             list_id: &list_id,
         };
-        build(&parts, &headers).map_err(|e| anyhow::anyhow!(e))
+        let mut message = build(&parts, &headers).map_err(|e| anyhow::anyhow!(e))?;
+        if let Some(dkim) = &self.dkim {
+            message.sign(dkim);
+        }
+        Ok(message)
     }
 }
 

@@ -46,6 +46,8 @@ pub struct Worker {
     sent_marks: SentMarks,
     /// Woken when planning enqueued something.
     pub outbox_changed: Notify,
+    /// Where send latency goes (`ambassador_send_seconds`), when metrics are on.
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -84,7 +86,14 @@ impl Worker {
             limiter,
             sent_marks: SentMarks::default(),
             outbox_changed: Notify::new(),
+            metrics: None,
         }
+    }
+
+    /// Records each send's latency in these metrics.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     pub fn id(&self) -> &str {
@@ -289,6 +298,17 @@ impl Worker {
         let outcome = self.mailer.send(message.envelope(), &raw, &stem).await;
         let now = to_millis(self.clock.now());
         tracing::debug!(outbox_id = m.id, step = %m.step, elapsed_ms = started.elapsed().as_millis() as u64, ?outcome, "send attempt");
+        if let Some(metrics) = &self.metrics {
+            let label = match &outcome {
+                SendOutcome::Accepted(_) => "accepted",
+                SendOutcome::Transient(_) => "transient",
+                SendOutcome::Permanent(_) => "permanent",
+            };
+            metrics
+                .send_seconds
+                .with_label_values(&[label])
+                .observe(started.elapsed().as_secs_f64());
+        }
         Ok(match outcome {
             SendOutcome::Accepted(reply) => {
                 let mark = SentMark {
