@@ -4,88 +4,22 @@
 
 mod common;
 
-use common::process::{run_ok, serve};
+use common::process::{deploy, serve};
 use common::smtp::{Faults, SmtpServer};
 use std::collections::HashSet;
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 const PEOPLE: usize = 300;
 const CONCURRENCY: usize = 4;
 
-fn setup(dir: &Path, smtp_port: u16) -> std::path::PathBuf {
-    let config = dir.join("ambassador.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[database]
-url = "sqlite://{db}"
-[smtp]
-transport = "smtp"
-host = "127.0.0.1"
-port = {smtp_port}
-tls = "none"
-from = "Ambassador <ambassador@hospital.example.org>"
-[http]
-bind = "127.0.0.1:0"
-[security]
-token_key_file = "{key}"
-[delivery]
-concurrency = {CONCURRENCY}
-max_per_second = 300
-lease = "2s"
-plan_every = "1s"
-"#,
-            db = dir.join("amb.db").display(),
-            key = dir.join("token.key").display()
-        ),
-    )
-    .unwrap();
-    let mut csv = String::from("Email,First Name,Department\n");
-    for i in 0..PEOPLE {
-        csv.push_str(&format!("p{i}@hospital.example.org,P{i},Procurement\n"));
-    }
-    std::fs::write(dir.join("roster.csv"), csv).unwrap();
-    std::fs::write(
-        dir.join("campaign.toml"),
-        r#"
-slug = "crash"
-name = "Crash test"
-course_url = "https://train.example.org/c"
-contact = "ambassador@hospital.example.org"
-starts_at = "2020-01-01T00:00:00Z"
-due = "3650d"
-send_window = "always"
-[[steps]]
-name = "announcement"
-at = "0s"
-template = "news_item"
-"#,
-    )
-    .unwrap();
-    run_ok(
-        &config,
-        &["roster", "import", dir.join("roster.csv").to_str().unwrap()],
-    );
-    run_ok(
-        &config,
-        &[
-            "campaign",
-            "apply",
-            dir.join("campaign.toml").to_str().unwrap(),
-        ],
-    );
-    config
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_mid_send_loses_nothing_and_sigterm_exits_cleanly() {
     let smtp = SmtpServer::start(Faults::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = setup(dir.path(), smtp.port());
     let db_url = format!("sqlite://{}", dir.path().join("amb.db").display());
+    let delivery = format!("[delivery]\nconcurrency = {CONCURRENCY}\nmax_per_second = 300\nlease = \"2s\"\nplan_every = \"1s\"\n");
+    let config = deploy(dir.path(), &db_url, smtp.port(), PEOPLE, &delivery);
 
     let mut first = serve(&config, &dir.path().join("first.log"));
     smtp.wait_for(PEOPLE / 3, Duration::from_secs(60)).await;

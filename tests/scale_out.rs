@@ -7,84 +7,14 @@
 mod common;
 
 use common::app::{postgres_or_skip, TestDb};
-use common::process::{run_ok, serve, terminate};
+use common::process::{deploy, serve, terminate};
 use common::smtp::{Faults, SmtpServer};
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const PEOPLE: usize = 5000;
 const CONCURRENCY: usize = 4;
 const BOARD: &str = "board@hospital.example.org";
-
-/// Writes the config, roster and campaign; imports and applies through the CLI.
-fn setup(dir: &Path, db_url: &str, smtp_port: u16) -> PathBuf {
-    let config = dir.join("ambassador.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[database]
-url = "{db_url}"
-[smtp]
-transport = "smtp"
-host = "127.0.0.1"
-port = {smtp_port}
-tls = "none"
-from = "Ambassador <ambassador@hospital.example.org>"
-[http]
-bind = "127.0.0.1:0"
-[security]
-token_key_file = "{key}"
-[delivery]
-concurrency = {CONCURRENCY}
-max_per_second = 400
-lease = "3s"
-plan_every = "1s"
-[report]
-recipients = ["{BOARD}"]
-weekly_cron = "* * * * * *"
-"#,
-            key = dir.join("token.key").display()
-        ),
-    )
-    .unwrap();
-    let mut csv = String::from("Email,First Name,Department\n");
-    for i in 0..PEOPLE {
-        csv.push_str(&format!("p{i}@hospital.example.org,P{i},Procurement\n"));
-    }
-    std::fs::write(dir.join("roster.csv"), csv).unwrap();
-    std::fs::write(
-        dir.join("campaign.toml"),
-        r#"
-slug = "fleet"
-name = "Fleet test"
-course_url = "https://train.example.org/c"
-contact = "ambassador@hospital.example.org"
-starts_at = "2020-01-01T00:00:00Z"
-due = "3650d"
-send_window = "always"
-[[steps]]
-name = "announcement"
-at = "0s"
-template = "news_item"
-"#,
-    )
-    .unwrap();
-    run_ok(
-        &config,
-        &["roster", "import", dir.join("roster.csv").to_str().unwrap()],
-    );
-    run_ok(
-        &config,
-        &[
-            "campaign",
-            "apply",
-            dir.join("campaign.toml").to_str().unwrap(),
-        ],
-    );
-    config
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_instances_share_the_work_survive_a_kill_and_send_the_weekly_summary_once() {
@@ -94,7 +24,11 @@ async fn three_instances_share_the_work_survive_a_kill_and_send_the_weekly_summa
     let db = TestDb::postgres(&admin).await;
     let smtp = SmtpServer::start(Faults::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = setup(dir.path(), &db.url, smtp.port());
+    let extra = format!(
+        "[delivery]\nconcurrency = {CONCURRENCY}\nmax_per_second = 400\nlease = \"30s\"\nplan_every = \"1s\"\n\
+         [report]\nrecipients = [\"{BOARD}\"]\nweekly_cron = \"* * * * * *\"\n"
+    );
+    let config = deploy(dir.path(), &db.url, smtp.port(), PEOPLE, &extra);
     let log = |n: usize| dir.path().join(format!("instance-{n}.log"));
 
     let mut instances: Vec<_> = (0..3).map(|n| serve(&config, &log(n))).collect();

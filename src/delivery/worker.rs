@@ -152,7 +152,11 @@ impl Worker {
                 match self.claim(wanted).await {
                     Ok(batch) => {
                         dry = batch.len() < wanted;
-                        ready.extend(batch);
+                        // Start a claimed message only well inside its lease: once the
+                        // lease may have expired, another instance may be sending it.
+                        let start_by =
+                            std::time::Instant::now() + self.settings.lease.as_std().mul_f64(0.5);
+                        ready.extend(batch.into_iter().map(|(m, c)| (m, c, start_by)));
                     }
                     Err(e) => {
                         tracing::error!(error = %scrub(&format!("{e:#}")), "cannot claim messages; retrying shortly");
@@ -160,7 +164,7 @@ impl Worker {
                     }
                 }
             }
-            let Some((message, campaign)) = ready.pop_front() else {
+            let Some((message, campaign, start_by)) = ready.pop_front() else {
                 tokio::select! {
                     _ = self.outbox_changed.notified() => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -171,17 +175,24 @@ impl Worker {
             let permit = tokio::select! {
                 permit = slots.clone().acquire_owned() => permit?,
                 _ = stop.cancelled() => {
-                    ready.push_front((message, campaign));
+                    ready.push_front((message, campaign, start_by));
                     break;
                 }
             };
+            if std::time::Instant::now() > start_by {
+                tracing::debug!(
+                    outbox_id = message.id,
+                    "claim too old to start; leaving it to its lease"
+                );
+                continue;
+            }
             let worker = self.clone();
             tasks.spawn(async move {
                 worker.deliver_guarded(message, campaign).await;
                 drop(permit);
             });
         }
-        let unsent: Vec<i64> = ready.iter().map(|(m, _)| m.id).collect();
+        let unsent: Vec<i64> = ready.iter().map(|(m, _, _)| m.id).collect();
         if let Err(e) = self
             .store
             .release(&unsent, &self.id, to_millis(self.clock.now()))

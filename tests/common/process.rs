@@ -42,3 +42,46 @@ pub fn terminate(child: &mut Child) -> bool {
         .unwrap();
     sent.success() && child.wait().unwrap().success()
 }
+
+/// A deployment on disk for process tests: a config file for `db_url` and
+/// the SMTP server on `smtp_port` (plus `extra` TOML), a roster of `people`
+/// in Procurement imported through the CLI, and a one-step campaign that
+/// started in the past, applied through the CLI. Returns the config path.
+pub fn deploy(
+    dir: &Path,
+    db_url: &str,
+    smtp_port: u16,
+    people: usize,
+    extra: &str,
+) -> std::path::PathBuf {
+    let config = dir.join("ambassador.toml");
+    let key = dir.join("token.key");
+    let text = format!(
+        "[database]\nurl = \"{db_url}\"\n[smtp]\ntransport = \"smtp\"\nhost = \"127.0.0.1\"\nport = {smtp_port}\ntls = \"none\"\n\
+         from = \"Ambassador <ambassador@hospital.example.org>\"\n[http]\nbind = \"127.0.0.1:0\"\n[security]\ntoken_key_file = \"{}\"\n{extra}",
+        key.display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut csv = String::from("Email,First Name,Department\n");
+    for i in 0..people {
+        csv.push_str(&format!("p{i}@hospital.example.org,P{i},Procurement\n"));
+    }
+    std::fs::write(dir.join("roster.csv"), csv).unwrap();
+    let campaign = "slug = \"rollout\"\nname = \"Rollout\"\ncourse_url = \"https://train.example.org/c\"\n\
+                    contact = \"ambassador@hospital.example.org\"\nstarts_at = \"2020-01-01T00:00:00Z\"\ndue = \"3650d\"\n\
+                    send_window = \"always\"\n[[steps]]\nname = \"announcement\"\nat = \"0s\"\ntemplate = \"news_item\"\n";
+    std::fs::write(dir.join("campaign.toml"), campaign).unwrap();
+    run_ok(
+        &config,
+        &["roster", "import", dir.join("roster.csv").to_str().unwrap()],
+    );
+    run_ok(
+        &config,
+        &[
+            "campaign",
+            "apply",
+            dir.join("campaign.toml").to_str().unwrap(),
+        ],
+    );
+    config
+}
