@@ -9,6 +9,16 @@
 //! bench_delivery --port 2525 --transport lettre  # the same message through lettre's own pool (Nagle on)
 //! bench_delivery --port 2525 --transport mailer  # ... through ambassador's mailer alone (TCP_NODELAY)
 //! ```
+//!
+//! Scale-out (`benches/scale_out.sh`): the same run split into phases on one
+//! database, so several processes (instances) can share the delivery.
+//!
+//! ```text
+//! bench_delivery --database URL --dir DIR --phase prepare [--messages N]  # roster, campaign, plan (once)
+//! bench_delivery --database URL --dir DIR --phase work --port 2525        # one instance: Worker::run until nothing is pending or sending
+//! bench_delivery --database URL --dir DIR --phase check --messages N      # every row sent once; sends per instance
+//! bench_delivery --database URL --dir DIR --phase reset                   # every row pending again, for the next run
+//! ```
 
 use ambassador::clock::{SharedClock, SystemClock};
 use ambassador::config::{Settings, Tls, Transport};
@@ -42,6 +52,21 @@ struct Args {
     concurrency: usize,
     size_only: bool,
     transport: Option<String>,
+    /// A database URL; a fresh SQLite file in a temporary folder when absent.
+    database: Option<String>,
+    /// Where the tracking key lives (shared by the instances of one run).
+    dir: Option<std::path::PathBuf>,
+    phase: Phase,
+}
+
+/// What one invocation does: everything (`all`) or one part of a scale-out run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    All,
+    Prepare,
+    Work,
+    Check,
+    Reset,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -51,6 +76,9 @@ fn args() -> anyhow::Result<Args> {
         concurrency: 16,
         size_only: false,
         transport: None,
+        database: None,
+        dir: None,
+        phase: Phase::All,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -64,6 +92,20 @@ fn args() -> anyhow::Result<Args> {
             "--concurrency" => a.concurrency = value()?.parse()?,
             "--transport" => a.transport = Some(value()?),
             "--size" => a.size_only = true,
+            "--database" => a.database = Some(value()?),
+            "--dir" => a.dir = Some(value()?.into()),
+            "--phase" => {
+                a.phase = match value()?.as_str() {
+                    "all" => Phase::All,
+                    "prepare" => Phase::Prepare,
+                    "work" => Phase::Work,
+                    "check" => Phase::Check,
+                    "reset" => Phase::Reset,
+                    other => {
+                        anyhow::bail!("--phase is all, prepare, work, check or reset, not {other}")
+                    }
+                }
+            }
             "--bench" => {} // passed by `cargo bench`; harmless here
             other => anyhow::bail!("unknown argument {other}"),
         }
@@ -74,8 +116,15 @@ fn args() -> anyhow::Result<Args> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = args()?;
-    let dir = tempfile::tempdir()?;
-    let app = build_app(&a, dir.path()).await?;
+    let temp = tempfile::tempdir()?;
+    let dir = a.dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    let app = build_app(&a, &dir).await?;
+    match a.phase {
+        Phase::All | Phase::Prepare => {}
+        Phase::Work => return work(&app).await,
+        Phase::Check => return check(&app, a.messages).await,
+        Phase::Reset => return reset(&app).await,
+    }
     let people = if a.size_only || a.transport.is_some() {
         1
     } else {
@@ -105,6 +154,22 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let plan = app.plan().await?;
     let planned = started.elapsed();
+    if a.phase == Phase::Prepare {
+        anyhow::ensure!(
+            plan.enqueued as usize == a.messages,
+            "expected {} enqueued, got {}",
+            a.messages,
+            plan.enqueued
+        );
+        println!(
+            "prepared: {} messages of {} bytes, plan {:.3}s",
+            plan.enqueued,
+            sample.formatted().len(),
+            planned.as_secs_f64()
+        );
+        app.store.close().await;
+        return Ok(());
+    }
     let stop = CancellationToken::new();
     let worker = tokio::spawn(app.worker.clone().run(stop.clone()));
     while outstanding(&app).await? > 0 {
@@ -138,7 +203,11 @@ async fn main() -> anyhow::Result<()> {
 
 async fn build_app(a: &Args, dir: &std::path::Path) -> anyhow::Result<App> {
     let mut settings = Settings::load_with_env(None, Vec::new())?;
-    settings.database.url = format!("sqlite://{}", dir.join("bench.db").display());
+    settings.database.url = match &a.database {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}", dir.join("bench.db").display()),
+    };
+    settings.security.token_key_file = dir.join("token.key");
     settings.smtp.transport = Transport::Smtp;
     settings.smtp.host = "127.0.0.1".into();
     settings.smtp.port = a.port;
@@ -203,6 +272,85 @@ async fn outstanding(app: &App) -> anyhow::Result<i64> {
             .fetch_one(app.store.pool())
             .await?,
     )
+}
+
+/// One instance of a scale-out run: the daemon's `Worker::run` until no row
+/// is pending or sending (whichever instance sent it). Prints when it started
+/// and stopped (epoch ms, so the script can span all instances) and how many
+/// rows this instance marked sent.
+async fn work(app: &App) -> anyhow::Result<()> {
+    let started = epoch_ms();
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(app.worker.clone().run(stop.clone()));
+    while outstanding(app).await? > 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let finished = epoch_ms();
+    stop.cancel();
+    worker.await??;
+    let mine: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'sent' AND leased_by = $1")
+            .bind(app.worker.id())
+            .fetch_one(app.store.pool())
+            .await?;
+    println!("instance: started {started} finished {finished} sent {mine}");
+    app.store.close().await;
+    Ok(())
+}
+
+fn epoch_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis()
+}
+
+/// Every one of `messages` rows sent, each claimed once (attempts = 1: no
+/// lease expired and no row went out twice); prints the sends per instance.
+async fn check(app: &App, messages: usize) -> anyhow::Result<()> {
+    let counts = app.store.outbox_counts(None).await?;
+    anyhow::ensure!(
+        counts.sent as usize == messages && counts.pending + counts.sending == 0,
+        "expected {messages} sent, got {counts:?}"
+    );
+    let reclaimed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE attempts <> 1")
+        .fetch_one(app.store.pool())
+        .await?;
+    anyhow::ensure!(
+        reclaimed == 0,
+        "{reclaimed} rows were claimed more than once"
+    );
+    let per: Vec<(i64,)> = sqlx::query_as(
+        "SELECT COUNT(*) FROM outbox WHERE status = 'sent' GROUP BY leased_by ORDER BY 1 DESC",
+    )
+    .fetch_all(app.store.pool())
+    .await?;
+    let per: Vec<String> = per.iter().map(|(n,)| n.to_string()).collect();
+    println!(
+        "check: {} sent, each claimed once; per instance {}",
+        counts.sent,
+        per.join(" / ")
+    );
+    app.store.close().await;
+    Ok(())
+}
+
+/// Puts every row back to pending so the next run sends the same messages.
+async fn reset(app: &App) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET status = 'pending', attempts = 0, lease_until = NULL, leased_by = NULL, accepted_at = NULL, smtp_reply = NULL",
+    )
+    .execute(app.store.pool())
+    .await?;
+    // The update leaves a dead version of every row on PostgreSQL; clear them
+    // so each run starts from the same table.
+    let tidy = match app.store.backend() {
+        ambassador::store::Backend::Postgres => "VACUUM ANALYZE outbox",
+        ambassador::store::Backend::Sqlite => "ANALYZE outbox",
+    };
+    sqlx::query(tidy).execute(app.store.pool()).await?;
+    app.store.close().await;
+    Ok(())
 }
 
 /// lettre's own pooled transport as released: it connects itself and leaves Nagle on.
