@@ -158,6 +158,8 @@ pub struct Report {
     pub recipients: Vec<crate::domain::EmailAddress>,
     pub weekly_cron: String,
     pub min_group_size: u32,
+    /// When each manager gets their team's status; empty: never.
+    pub manager_digest_cron: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -38,6 +38,22 @@ fn weekly_job(app: &App) -> anyhow::Result<Job> {
     .with_context(|| format!("report.weekly_cron = {cron:?} is not a valid six-field cron expression (sec min hour day month weekday), e.g. \"0 0 8 * * Mon\""))
 }
 
+/// The optional manager team digests on `report.manager_digest_cron`.
+fn team_digest_job(app: &App) -> anyhow::Result<Job> {
+    let cron = app.settings.report.manager_digest_cron.clone();
+    let job_app = app.clone();
+    Job::new_async_tz(cron.as_str(), app.settings.organisation.time_zone.0, move |_id, _lock| {
+        let app = job_app.clone();
+        Box::pin(async move {
+            match crate::report::team::send_team_digests(&app).await {
+                Ok(sent) => tracing::info!(digests = sent.len(), "manager digests run"),
+                Err(e) => tracing::error!(error = %crate::telemetry::scrub(&format!("{e:#}")), "manager digests failed"),
+            }
+        })
+    })
+    .with_context(|| format!("report.manager_digest_cron = {cron:?} is not a valid six-field cron expression, e.g. \"0 0 8 * * Fri\""))
+}
+
 /// Starts the jobs. The first planning tick runs at once.
 pub async fn start(app: App, stop: CancellationToken) -> anyhow::Result<Scheduler> {
     let scheduler = JobScheduler::new()
@@ -66,6 +82,12 @@ pub async fn start(app: App, stop: CancellationToken) -> anyhow::Result<Schedule
         .add(weekly_job(&app)?)
         .await
         .context("cannot schedule the weekly summary")?;
+    if !app.settings.report.manager_digest_cron.trim().is_empty() {
+        scheduler
+            .add(team_digest_job(&app)?)
+            .await
+            .context("cannot schedule the manager digests")?;
+    }
     scheduler
         .start()
         .await

@@ -311,3 +311,65 @@ async fn the_evidence_export_lists_every_message_and_the_completion() {
     assert_eq!(&eve[11], "undeliverable");
     assert!(eve[14].contains("550"));
 }
+
+#[tokio::test]
+async fn each_manager_gets_their_teams_status_once_a_week() {
+    let t = TestApp::spawn().await;
+    let roster = format!(
+        "{HEADER}\n{}\n{}\n{}\n",
+        person(
+            1,
+            "Ann",
+            "A",
+            "Procurement",
+            "Buyer",
+            "mia.boss@hospital.example.org"
+        ),
+        person(
+            2,
+            "Bob",
+            "B",
+            "Procurement",
+            "Buyer",
+            "mia.boss@hospital.example.org"
+        ),
+        person(
+            3,
+            "Cy",
+            "C",
+            "Procurement",
+            "Buyer",
+            "raj.chief@hospital.example.org"
+        )
+    );
+    t.import(&roster).await;
+    t.apply(CAMPAIGN).await;
+    t.tick_at(day(0)).await;
+    complete(&t, "ann.a", day(2)).await;
+    t.clock.set(day(16));
+    let sent = report::team::send_team_digests(&t.app).await.unwrap();
+    assert_eq!(sent.len(), 2);
+    assert!(
+        report::team::send_team_digests(&t.app)
+            .await
+            .unwrap()
+            .is_empty(),
+        "once per manager per week"
+    );
+    let mail = t.smtp.messages();
+    let mia = mail
+        .iter()
+        .find(|m| m.recipients == ["mia.boss@hospital.example.org"])
+        .unwrap();
+    let text = mia.parsed().body_text(0).unwrap().to_string();
+    assert!(
+        text.contains("1 completed, 0 still to do, 1 overdue"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Ann A <ann.a@hospital.example.org>: completed")
+            && text.contains("Bob B <bob.b@hospital.example.org>: overdue"),
+        "{text}"
+    );
+    assert!(!text.contains("Cy C"), "only the manager's own people");
+}

@@ -1,0 +1,128 @@
+//! The optional manager digest: each manager's team status (who completed,
+//! who is still open, who is overdue) on `report.manager_digest_cron`. One
+//! per manager per campaign per week, claimed like the weekly summary, so
+//! several instances send it once.
+
+use super::plot::escape;
+use crate::app::App;
+use crate::clock::{from_millis, to_millis};
+use crate::delivery::{header_safe, SendOutcome};
+use crate::store::campaign::EnrolmentView;
+use chrono::Datelike;
+use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
+use lettre::Message;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Sends this week's team digests; returns (manager, outcome) pairs.
+pub async fn send_team_digests(app: &App) -> anyhow::Result<Vec<(String, String)>> {
+    let now = app.clock.now();
+    let week = now
+        .with_timezone(&app.settings.organisation.time_zone.0)
+        .iso_week();
+    let mut outcomes = Vec::new();
+    for row in app.store.campaigns().await? {
+        if row.status != "active" || now < from_millis(row.starts_at) {
+            continue;
+        }
+        let mut teams: BTreeMap<String, Vec<EnrolmentView>> = BTreeMap::new();
+        for e in app
+            .store
+            .enrolment_list(Some(&row.slug), None, to_millis(now))
+            .await?
+        {
+            if let Some(manager) = e.manager_email.clone().filter(|m| !m.is_empty()) {
+                if e.status != "left" && e.status != "exempted" {
+                    teams.entry(manager).or_default().push(e);
+                }
+            }
+        }
+        for (manager, team) in teams {
+            let key = format!(
+                "team:{}:{}:{}-W{:02}",
+                row.slug,
+                manager,
+                week.year(),
+                week.week()
+            );
+            if !app
+                .store
+                .claim_weekly(&key, row.id, app.worker.id(), to_millis(now), &manager)
+                .await?
+            {
+                continue;
+            }
+            let message = compose(app, &row.name, &manager, &team)?;
+            let stem = format!("team-{}-{}", row.slug, to_millis(now));
+            let outcome = match app
+                .report_mailer
+                .send(
+                    message.envelope(),
+                    &message.formatted(),
+                    &format!("{stem}-{}", outcomes.len()),
+                )
+                .await
+            {
+                SendOutcome::Accepted(_) => "sent".to_string(),
+                SendOutcome::Transient(e) | SendOutcome::Permanent(e) => format!("failed: {e}"),
+            };
+            app.store
+                .finish_weekly(&key, to_millis(app.clock.now()), &outcome)
+                .await?;
+            outcomes.push((manager, outcome));
+        }
+    }
+    Ok(outcomes)
+}
+
+fn compose(
+    app: &App,
+    campaign: &str,
+    manager: &str,
+    team: &[EnrolmentView],
+) -> anyhow::Result<Message> {
+    let count = |s: &str| team.iter().filter(|e| e.status == s).count();
+    let (done, open, overdue) = (count("completed"), count("open"), count("overdue"));
+    let subject = format!(
+        "Your team and {campaign}: {done} of {} completed",
+        team.len()
+    );
+    let mut text = format!("Your team's progress on {campaign}: {done} completed, {open} still to do, {overdue} overdue.\n\n");
+    let mut html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Team status</title></head><body style=\"font-family:Arial,Helvetica,sans-serif;color:#1a1a1a\"><p>Your team's progress on <strong>{}</strong>: {done} completed, {open} still to do, {overdue} overdue.</p><table role=\"presentation\" cellpadding=\"6\" style=\"border-collapse:collapse\">",
+        escape(campaign)
+    );
+    for e in team {
+        let name = format!("{} {}", e.first_name, e.last_name)
+            .trim()
+            .to_string();
+        let due = from_millis(e.due_at).format("%-d %B %Y");
+        let _ = writeln!(text, "- {name} <{}>: {} (due {due})", e.email, e.status);
+        let _ = write!(html, "<tr><td style=\"border-bottom:1px solid #ddd\">{}</td><td style=\"border-bottom:1px solid #ddd\">{}</td><td style=\"border-bottom:1px solid #ddd\">due {due}</td></tr>", escape(&name), escape(&e.status));
+    }
+    html.push_str("</table></body></html>");
+    let from: Mailbox = app.settings.smtp.from.parse()?;
+    Ok(Message::builder()
+        .from(from)
+        .to(manager.parse()?)
+        .subject(header_safe(&subject))
+        .date(app.clock.now().into())
+        .message_id(Some(format!(
+            "<team.{}@{}>",
+            uuid::Uuid::new_v4().simple(),
+            app.composer.domain()
+        )))
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(text),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(html),
+                ),
+        )?)
+}
