@@ -129,14 +129,13 @@ pub async fn build(
         .collect();
     let mut events: HashMap<i64, EventFlags> = HashMap::new();
     for e in store.event_facts(row.id, now).await? {
-        let f = events.entry(e.enrolment_id).or_default();
-        match (e.kind.as_str(), e.machine == 0) {
-            ("open", true) => f.opened_human = true,
-            ("open", false) => f.opened_machine = true,
-            ("click", true) => f.clicked_human = true,
-            ("click", false) => f.clicked_machine = true,
-            _ => {}
-        }
+        let flags = EventFlags {
+            opened_human: e.opened_human > 0,
+            opened_machine: e.opened_machine > 0,
+            clicked_human: e.clicked_human > 0,
+            clicked_machine: e.clicked_machine > 0,
+        };
+        events.insert(e.enrolment_id, flags);
     }
     let counted: Vec<&EnrolmentFacts> = facts.iter().filter(|f| counts_as_enrolled(f)).collect();
     let population = Population {
