@@ -400,6 +400,134 @@ async fn skip_invalid_sync_does_not_deactivate_a_person_whose_row_was_rejected()
     assert_eq!(db.person("layla.haddad@health.example.org").await.active, 1);
 }
 
+// ------------------------------------------------- large files, streamed
+
+/// A generated export of `people` rows; `department` names everyone's department.
+fn generated(people: usize, department: &str) -> String {
+    let mut csv = String::from("Employee ID,Email,First Name,Department\n");
+    for i in 0..people {
+        csv.push_str(&format!(
+            "E{i:05},person.{i}@health.example.org,Person {i},{department}\n"
+        ));
+    }
+    csv
+}
+
+#[tokio::test]
+async fn a_bad_row_after_thousands_of_written_rows_still_writes_nothing() {
+    // Rows are written in batches while the file is read: a rejected row
+    // near the end must roll back the batches already written.
+    let db = TestDb::with_january().await;
+    let before = db.snapshot().await;
+    let mut csv = generated(2500, "Supply Chain");
+    csv.push_str("E99999,not-an-address,Late,Supply Chain\n");
+
+    let err = db.import(csv.as_bytes(), &options()).await.unwrap_err();
+
+    assert_eq!(
+        rejected_lines(&err),
+        ["line 2502, column Email: email is not a valid email address (Missing separator character '@'.)"]
+    );
+    assert_eq!(err.report().unwrap().counts.added, 2500);
+    assert_eq!(db.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn a_refused_sync_rolls_back_updates_already_written() {
+    let db = TestDb::new().await;
+    db.import(generated(3000, "Supply Chain").as_bytes(), &options())
+        .await
+        .unwrap();
+    let before = db.snapshot().await;
+    // 2,000 people move (written in batches), 1,000 are missing: refused.
+    let moved = generated(2000, "Procurement");
+
+    let err = db.import(moved.as_bytes(), &options()).await.unwrap_err();
+
+    assert!(matches!(err, ImportError::Refused(_)), "{err}");
+    assert_eq!(err.report().unwrap().counts, counts(0, 2000, 0, 1000, 0, 0));
+    assert_eq!(db.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn a_large_sync_counts_and_records_every_change() {
+    let db = TestDb::new().await;
+    db.import(generated(3000, "Supply Chain").as_bytes(), &options())
+        .await
+        .unwrap();
+    // Everyone but the last 500 moves; 500 leave; 100 join.
+    let mut csv = generated(2500, "Procurement");
+    for i in 0..100 {
+        csv.push_str(&format!(
+            "N{i:05},joiner.{i}@health.example.org,Joiner {i},Pharmacy\n"
+        ));
+    }
+
+    let report = db.import(csv.as_bytes(), &options()).await.unwrap();
+
+    assert_eq!(report.counts, counts(100, 2500, 0, 500, 0, 0));
+    let changes_written: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM roster_changes WHERE import_id = $1")
+            .bind(report.import_id.unwrap())
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(changes_written, 3000);
+    let recorded: (i64, i64, i64) =
+        sqlx::query_as("SELECT added, updated, deactivated FROM roster_imports WHERE id = $1")
+            .bind(report.import_id.unwrap())
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(recorded, (100, 2500, 500));
+    assert_eq!(
+        db.person("person.7@health.example.org").await.department,
+        "Procurement"
+    );
+    assert_eq!(db.person("person.2700@health.example.org").await.active, 0);
+    assert_eq!(
+        db.person("joiner.99@health.example.org").await.department,
+        "Pharmacy"
+    );
+}
+
+#[tokio::test]
+async fn an_import_leaves_the_connection_settings_as_it_found_them() {
+    // The writer enlarges SQLite's page cache for the import only.
+    let db = TestDb::new().await;
+    if db.store.backend() != ambassador::store::Backend::Sqlite {
+        return; // the settings are SQLite's
+    }
+    let store = ambassador::store::Store::open(&db.database.url, 1)
+        .await
+        .unwrap();
+    let settings = || async {
+        let cache: i64 = sqlx::query_scalar("PRAGMA cache_size")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        let temp: i64 = sqlx::query_scalar("PRAGMA temp_store")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        (cache, temp)
+    };
+    let before = settings().await;
+
+    ambassador::roster::import(
+        &store,
+        &db.clock,
+        &db.settings,
+        generated(1500, "Supply Chain").as_bytes(),
+        &options(),
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(settings().await, before);
+}
+
 // ---------------------------------------------------------------- refusals
 
 #[tokio::test]

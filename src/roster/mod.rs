@@ -14,7 +14,7 @@ mod sync;
 
 pub use decode::{decode, DecodeError};
 pub use fields::{attribute_key, normalise_header, Field};
-pub use parse::{PersonRecord, RowError};
+pub use parse::{PersonRecord, RosterReader, Row, RowError};
 pub use sync::{FieldChange, ImportMode};
 
 use crate::clock::{to_millis, Clock};
@@ -22,7 +22,11 @@ use crate::config::Roster as RosterSettings;
 use crate::store::roster::{self as q, ImportRecord, NewStaff, StaffChange};
 use crate::store::Store;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use sqlx::{Any, Transaction};
+use std::collections::{HashMap, HashSet};
+use sync::{Decision, Planner};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 /// How to run one import.
 #[derive(Debug, Clone)]
@@ -104,7 +108,17 @@ impl ImportError {
     }
 }
 
+/// Rows handed to the writer at a time: large enough that a statement's
+/// fixed cost vanishes, small enough that little is held in memory.
+const BATCH_ROWS: usize = 1000;
+
 /// Reads, validates and (unless dry-run) applies one roster file.
+///
+/// Rows stream from the reader through the planner to a writer task that
+/// inserts them inside one transaction while the next rows are parsed; the
+/// transaction commits only when the whole file was read, every row was
+/// valid (or `skip_invalid`) and the sync is not refused. Otherwise it rolls
+/// back and nothing was written.
 #[tracing::instrument(skip_all, fields(source = %options.source, file = %options.file_name))]
 pub async fn import(
     store: &Store,
@@ -131,47 +145,18 @@ pub async fn import(
     let limits = parse::ParseLimits {
         max_field_length: settings.max_field_length,
     };
-    let parsed = parse::parse(
-        &decoded.text,
-        decoded.delimiter,
-        &settings.columns,
-        &limits,
-        &mut |done| progress(done, total),
-    )
-    .map_err(|e| unreadable(e.to_string()))?;
-    if parsed.headers.is_empty() {
-        return Err(unreadable("the file has no header row; the first line must name the columns (e.g. Email,First Name,Department)".into()));
-    }
+    let mut reader =
+        RosterReader::open(&decoded.text, decoded.delimiter, &settings.columns, limits)
+            .map_err(|e| unreadable(e.to_string()))?;
 
-    let existing = store.staff_of_source(&options.source).await?;
+    let existing = store.stored_people(&options.source).await?;
     let elsewhere: HashMap<String, String> = store
         .emails_outside_source(&options.source)
         .await?
         .into_iter()
         .collect();
-    let plan = sync::plan(
-        &parsed.records,
-        &existing,
-        &elsewhere,
-        &parsed.rejected_identities,
-        options.mode,
-    );
-
-    let mut rejected = parsed.errors.clone();
-    // The plan does not know the file's headers: name the column as the file does.
-    rejected.extend(plan.conflicts.iter().map(|e| RowError {
-        column: parsed.email_header.clone(),
-        ..e.clone()
-    }));
-    rejected.sort_by_key(|e| e.line);
-    let counts = Counts {
-        added: plan.inserts.len() as u64,
-        updated: plan.updated(),
-        unchanged: plan.unchanged,
-        deactivated: plan.deactivations.len() as u64,
-        reactivated: plan.reactivated(),
-        rejected: (parsed.data_rows - parsed.records.len() as u64) + plan.conflicts.len() as u64,
-    };
+    let mut planner = Planner::new(&existing, &elsewhere, options.mode);
+    let now = to_millis(clock.now());
     let mut report = ImportReport {
         applied: false,
         dry_run: options.dry_run,
@@ -185,26 +170,154 @@ pub async fn import(
             b'\t' => "tab".into(),
             d => (d as char).to_string(),
         },
-        counts,
-        rejected,
+        counts: Counts::default(),
+        rejected: Vec::new(),
         refused: None,
-        changes: describe(&plan),
+        changes: Vec::new(),
     };
-    // File-level problems (unreadable CSV) are rejections without a row count.
-    if report.counts.rejected == 0 && !report.rejected.is_empty() {
-        report.counts.rejected = report.rejected.len() as u64;
+    let mut updated_changes = Vec::new();
+    let mut spared: HashSet<String> = HashSet::new();
+    let mut writer: Option<Writer> = None;
+    let mut batch = Batch::default();
+    while let Some(row) = reader.next_row() {
+        if reader.data_rows() % 1024 == 0 {
+            progress(reader.position(), total);
+        }
+        let record = match row {
+            Row::Valid(record) => record,
+            Row::Invalid { errors, identities } => {
+                report.counts.rejected += 1;
+                report.rejected.extend(errors);
+                spared.extend(identities);
+                continue;
+            }
+        };
+        match planner.decide(&record) {
+            Decision::Conflict(reason) => {
+                report.counts.rejected += 1;
+                report.rejected.push(RowError {
+                    line: record.line,
+                    column: reader.email_header().to_string(),
+                    reason,
+                });
+            }
+            Decision::Unchanged => report.counts.unchanged += 1,
+            Decision::Insert => {
+                report.counts.added += 1;
+                report.changes.push(PersonChange {
+                    action: "add",
+                    email: record.email.to_string(),
+                    line: Some(record.line),
+                    fields: vec![],
+                });
+                batch.inserts.push(record);
+            }
+            Decision::Update {
+                staff_id,
+                changes,
+                reactivate,
+            } => {
+                if reactivate {
+                    report.counts.reactivated += 1;
+                } else {
+                    report.counts.updated += 1;
+                }
+                updated_changes.push(PersonChange {
+                    action: if reactivate { "reactivate" } else { "update" },
+                    email: record.email.to_string(),
+                    line: Some(record.line),
+                    fields: changes.clone(),
+                });
+                batch.updates.push(PendingUpdate {
+                    staff_id,
+                    record,
+                    reactivate,
+                    detail: serde_json::to_string(&changes).unwrap_or_default(),
+                });
+            }
+        }
+        if batch.len() >= BATCH_ROWS {
+            let full = std::mem::take(&mut batch);
+            // Once a row is rejected an all-or-nothing import will not
+            // commit: keep reading to report every problem, stop writing.
+            let may_commit = report.counts.rejected == 0 || options.skip_invalid;
+            if !options.dry_run && may_commit {
+                Writer::send(&mut writer, store, &report, now, full).await?;
+            }
+        }
     }
-    if report.counts.rejected > 0 && !options.skip_invalid {
-        return Err(ImportError::Rejected(Box::new(report)));
-    }
-    if let Some(reason) = refusal(&plan, &parsed, options, settings) {
-        report.refused = Some(reason);
-        return Err(ImportError::Refused(Box::new(report)));
+    progress(total, total);
+
+    let gone = planner.deactivations(&spared);
+    report.counts.deactivated = gone.len() as u64;
+    report.changes.append(&mut updated_changes);
+    report
+        .changes
+        .extend(gone.iter().map(|(_, email)| PersonChange {
+            action: "deactivate",
+            email: email.clone(),
+            line: None,
+            fields: vec![],
+        }));
+    report.rejected.sort_by_key(|e| e.line);
+    let failure: Option<fn(Box<ImportReport>) -> ImportError> =
+        if report.counts.rejected > 0 && !options.skip_invalid {
+            Some(ImportError::Rejected)
+        } else if let Some(reason) = refusal(
+            gone.len() as u64,
+            planner.active_before(),
+            reader.data_rows(),
+            options,
+            settings,
+        ) {
+            report.refused = Some(reason);
+            Some(ImportError::Refused)
+        } else {
+            None
+        };
+    if let Some(failure) = failure {
+        if let Some(writer) = writer {
+            writer.abandon().await;
+        }
+        return Err(failure(Box::new(report)));
     }
     if options.dry_run {
         return Ok(report);
     }
-    report.import_id = Some(apply(store, clock, &plan, &report).await?);
+    if !batch.is_empty() {
+        Writer::send(&mut writer, store, &report, now, batch).await?;
+    }
+    let writer = match writer {
+        Some(writer) => writer,
+        None => Writer::start(store, &report, now).await?,
+    };
+    let (import_id, restore) = (writer.import_id, writer.restore);
+    let mut tx = writer.finish().await?;
+    let ids: Vec<i64> = gone.iter().map(|(id, _)| *id).collect();
+    q::deactivate_staff(&mut tx, &ids, now).await?;
+    let history: Vec<StaffChange> = ids
+        .iter()
+        .map(|&staff_id| StaffChange {
+            staff_id,
+            change: "deactivated",
+            detail: "{}".into(),
+        })
+        .collect();
+    q::insert_changes(&mut tx, import_id, &history).await?;
+    let c = &report.counts;
+    let counts = [
+        c.added,
+        c.updated,
+        c.unchanged,
+        c.deactivated,
+        c.reactivated,
+        c.rejected,
+    ]
+    .map(|n| n as i64);
+    q::set_import_counts(&mut tx, import_id, counts).await?;
+    q::restore_after_bulk_write(&mut tx, restore).await?;
+    tx.commit().await.map_err(anyhow::Error::from)?;
+    report.import_id = Some(import_id);
     report.applied = true;
     tracing::info!(counts = ?report.counts, "roster imported");
     Ok(report)
@@ -212,69 +325,153 @@ pub async fn import(
 
 /// A sync that looks like a truncated export is refused unless forced.
 fn refusal(
-    plan: &sync::SyncPlan<'_>,
-    parsed: &parse::ParsedRoster,
+    deactivating: u64,
+    active_before: u64,
+    data_rows: u64,
     options: &ImportOptions,
     settings: &RosterSettings,
 ) -> Option<String> {
     if options.force {
         return None;
     }
-    if parsed.data_rows == 0 {
+    if data_rows == 0 {
         return Some("the export has a header but no data rows; nothing was changed. If the roster really is empty, pass --force".into());
     }
-    let deactivating = plan.deactivations.len() as f64;
-    let active = plan.active_before as f64;
-    if active > 0.0 && deactivating / active > settings.max_deactivate_share {
+    let share = deactivating as f64 / active_before.max(1) as f64;
+    if active_before > 0 && share > settings.max_deactivate_share {
         return Some(format!(
-            "this sync would deactivate {} of {} active people ({:.0}%), more than roster.max_deactivate_share ({:.0}%); is the export truncated? Nothing was changed. Check the file, or pass --force if the change is real",
-            plan.deactivations.len(),
-            plan.active_before,
-            100.0 * deactivating / active,
+            "this sync would deactivate {deactivating} of {active_before} active people ({:.0}%), more than roster.max_deactivate_share ({:.0}%); is the export truncated? Nothing was changed. Check the file, or pass --force if the change is real",
+            100.0 * share,
             100.0 * settings.max_deactivate_share
         ));
     }
     None
 }
 
-/// Writes the plan in one transaction.
-async fn apply(
-    store: &Store,
-    clock: &dyn Clock,
-    plan: &sync::SyncPlan<'_>,
-    report: &ImportReport,
-) -> anyhow::Result<i64> {
-    let now = to_millis(clock.now());
-    let c = &report.counts;
-    let mut tx = store.begin().await?;
-    let import_id = q::insert_import(
-        &mut tx,
-        &ImportRecord {
-            imported_at: now,
-            source: &report.source,
-            file_name: &report.file,
-            sha256: &report.sha256,
-            mode: report.mode.as_str(),
-            counts: [
-                c.added,
-                c.updated,
-                c.unchanged,
-                c.deactivated,
-                c.reactivated,
-                c.rejected,
-            ]
-            .map(|n| n as i64),
-        },
-    )
-    .await?;
-    // Built a batch at a time: 100k rows of owned NewStaff would hold ~20 MB.
-    for chunk in plan.inserts.chunks(1000) {
-        let inserts: Vec<NewStaff<'_>> = chunk.iter().map(|r| new_staff(r)).collect();
-        q::insert_staff(&mut tx, &report.source, import_id, now, &inserts).await?;
+/// An update on its way to the database.
+struct PendingUpdate {
+    staff_id: i64,
+    record: PersonRecord,
+    reactivate: bool,
+    /// The changed fields as JSON, for the history.
+    detail: String,
+}
+
+/// Rows the writer applies together.
+#[derive(Default)]
+struct Batch {
+    inserts: Vec<PersonRecord>,
+    updates: Vec<PendingUpdate>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.inserts.len() + self.updates.len()
     }
-    let mut history = Vec::with_capacity(plan.updates.len() + plan.deactivations.len());
-    for update in &plan.updates {
-        q::update_staff(&mut tx, update.staff_id, now, &new_staff(update.record)).await?;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The import's transaction, owned by a task that writes each batch while
+/// the caller parses the next one (on SQLite the statements run on the
+/// driver's own thread, so reading and writing use both cores).
+struct Writer {
+    import_id: i64,
+    /// The connection settings to put back before the transaction ends.
+    restore: q::BulkWriteRestore,
+    batches: mpsc::Sender<Batch>,
+    task: JoinHandle<anyhow::Result<Transaction<'static, Any>>>,
+}
+
+impl Writer {
+    /// Opens the transaction and records the import (its counts come last).
+    async fn start(store: &Store, report: &ImportReport, now: i64) -> anyhow::Result<Self> {
+        let mut tx = store.begin().await?;
+        let restore = q::tune_for_bulk_write(&mut tx).await?;
+        let import_id = q::insert_import(
+            &mut tx,
+            &ImportRecord {
+                imported_at: now,
+                source: &report.source,
+                file_name: &report.file,
+                sha256: &report.sha256,
+                mode: report.mode.as_str(),
+                counts: [0; 6],
+            },
+        )
+        .await?;
+        let (batches, mut incoming) = mpsc::channel::<Batch>(2);
+        let source = report.source.clone();
+        let task = tokio::spawn(async move {
+            while let Some(batch) = incoming.recv().await {
+                write_batch(&mut tx, &source, import_id, now, batch).await?;
+            }
+            Ok(tx)
+        });
+        Ok(Self {
+            import_id,
+            restore,
+            batches,
+            task,
+        })
+    }
+
+    /// Hands a batch to the writer, starting it on first use.
+    async fn send(
+        writer: &mut Option<Writer>,
+        store: &Store,
+        report: &ImportReport,
+        now: i64,
+        batch: Batch,
+    ) -> anyhow::Result<()> {
+        let active = match writer {
+            Some(active) => active,
+            None => writer.insert(Writer::start(store, report, now).await?),
+        };
+        // A closed channel means the writer failed; `finish` reports why.
+        let _ = active.batches.send(batch).await;
+        Ok(())
+    }
+
+    /// Waits for every batch to be written; the transaction is still open.
+    async fn finish(self) -> anyhow::Result<Transaction<'static, Any>> {
+        drop(self.batches);
+        self.task
+            .await
+            .map_err(|e| anyhow::anyhow!("the roster writer stopped: {e}"))?
+    }
+
+    /// Rolls everything back.
+    async fn abandon(self) {
+        let restore = self.restore;
+        let Ok(mut tx) = self.finish().await else {
+            return; // the failed writer's transaction was dropped: rolled back
+        };
+        let undone = async {
+            q::restore_after_bulk_write(&mut tx, restore).await?;
+            tx.rollback().await?;
+            anyhow::Ok(())
+        };
+        if let Err(e) = undone.await {
+            tracing::warn!(error = %e, "rolling back a refused roster import failed");
+        }
+    }
+}
+
+async fn write_batch(
+    tx: &mut Transaction<'static, Any>,
+    source: &str,
+    import_id: i64,
+    now: i64,
+    batch: Batch,
+) -> anyhow::Result<()> {
+    let inserts: Vec<NewStaff<'_>> = batch.inserts.iter().map(new_staff).collect();
+    q::insert_staff(tx, source, import_id, now, &inserts).await?;
+    let mut history = Vec::with_capacity(batch.updates.len());
+    for update in &batch.updates {
+        q::update_staff(tx, update.staff_id, now, &new_staff(&update.record)).await?;
         history.push(StaffChange {
             staff_id: update.staff_id,
             change: if update.reactivate {
@@ -282,19 +479,10 @@ async fn apply(
             } else {
                 "updated"
             },
-            detail: serde_json::to_string(&update.changes).unwrap_or_default(),
+            detail: update.detail.clone(),
         });
     }
-    let gone: Vec<i64> = plan.deactivations.iter().map(|(id, _)| *id).collect();
-    q::deactivate_staff(&mut tx, &gone, now).await?;
-    history.extend(gone.iter().map(|&staff_id| StaffChange {
-        staff_id,
-        change: "deactivated",
-        detail: "{}".into(),
-    }));
-    q::insert_changes(&mut tx, import_id, &history).await?;
-    tx.commit().await?;
-    Ok(import_id)
+    q::insert_changes(tx, import_id, &history).await
 }
 
 fn new_staff(r: &PersonRecord) -> NewStaff<'_> {
@@ -308,33 +496,6 @@ fn new_staff(r: &PersonRecord) -> NewStaff<'_> {
         facility: &r.facility,
         manager_email: r.manager_email.as_ref().map(|m| m.as_str()),
         time_zone: r.time_zone.as_deref(),
-        attributes: attributes_json(&r.attributes),
+        attributes: &r.attributes,
     }
-}
-
-fn describe(plan: &sync::SyncPlan<'_>) -> Vec<PersonChange> {
-    let added = plan.inserts.iter().map(|r| PersonChange {
-        action: "add",
-        email: r.email.to_string(),
-        line: Some(r.line),
-        fields: vec![],
-    });
-    let updated = plan.updates.iter().map(|u| PersonChange {
-        action: if u.reactivate { "reactivate" } else { "update" },
-        email: u.record.email.to_string(),
-        line: Some(u.record.line),
-        fields: u.changes.clone(),
-    });
-    let gone = plan.deactivations.iter().map(|(_, email)| PersonChange {
-        action: "deactivate",
-        email: email.clone(),
-        line: None,
-        fields: vec![],
-    });
-    added.chain(updated).chain(gone).collect()
-}
-
-/// Attributes as stored: a JSON object with sorted keys, so equal maps compare equal as text.
-pub(crate) fn attributes_json(attributes: &BTreeMap<String, String>) -> String {
-    serde_json::to_string(attributes).unwrap_or_else(|_| "{}".into())
 }

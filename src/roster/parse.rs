@@ -19,7 +19,9 @@ pub struct PersonRecord {
     pub facility: String,
     pub manager_email: Option<EmailAddress>,
     pub time_zone: Option<String>,
-    pub attributes: BTreeMap<String, String>,
+    /// Extra columns as stored: a JSON object with sorted keys, so equal
+    /// attributes compare equal as text.
+    pub attributes: String,
 }
 
 /// A rejected row, or a problem with the file as a whole (line of the header).
@@ -44,27 +46,15 @@ impl std::fmt::Display for RowError {
     }
 }
 
-/// What a file holds after parsing.
-#[derive(Debug, Default)]
-pub struct ParsedRoster {
-    pub headers: Vec<String>,
-    pub records: Vec<PersonRecord>,
-    pub errors: Vec<RowError>,
-    /// Identities (employee ids, lower-cased emails) named by rejected rows:
-    /// a sync must not deactivate someone only because their row was invalid.
-    pub rejected_identities: Vec<String>,
-    /// Lines of data seen, valid or not (blank rows excluded).
-    pub data_rows: u64,
-    /// The email column's header as written in the file, for messages.
-    pub email_header: String,
-}
-
-/// A header row that cannot be used, with the line it is on.
+/// Why the header row cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line} (the header row): {error}")]
-pub struct HeaderRowError {
-    pub line: u64,
-    pub error: HeaderError,
+pub enum HeaderRowError {
+    #[error("the file has no header row; the first line must name the columns (e.g. Email,First Name,Department)")]
+    Missing,
+    #[error("line {line} (the header row) cannot be read as CSV ({reason})")]
+    Unreadable { line: u64, reason: String },
+    #[error("line {line} (the header row): {error}")]
+    Columns { line: u64, error: HeaderError },
 }
 
 /// Limits applied to every field.
@@ -73,83 +63,136 @@ pub struct ParseLimits {
     pub max_field_length: usize,
 }
 
-/// Parses the whole text. `progress` is told how many bytes were read.
-pub fn parse(
-    text: &str,
-    delimiter: u8,
-    mappings: &BTreeMap<String, String>,
-    limits: &ParseLimits,
-    progress: &mut dyn FnMut(u64),
-) -> Result<ParsedRoster, HeaderRowError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let mut records = reader.records();
-    // Sized once from the line count: growing by doubling would briefly hold
-    // two copies of the largest vector, the peak of a big import.
-    let lines = text.as_bytes().iter().filter(|&&b| b == b'\n').count();
-    let mut parsed = ParsedRoster {
-        records: Vec::with_capacity(lines),
-        ..ParsedRoster::default()
-    };
-    let header = loop {
-        match records.next() {
-            Some(Ok(r)) if r.iter().all(|f| f.trim().is_empty()) => continue,
-            Some(Ok(r)) => break r,
-            Some(Err(e)) => {
-                parsed.errors.push(csv_error(&e));
-                return Ok(parsed);
+/// One data row of the file, read and validated.
+#[derive(Debug)]
+pub enum Row {
+    Valid(PersonRecord),
+    Invalid {
+        errors: Vec<RowError>,
+        /// Identities (employee id, lower-cased email) the row names: a sync
+        /// must not deactivate someone only because their row was invalid.
+        identities: Vec<String>,
+    },
+}
+
+/// Reads a roster one row at a time, so a large file is never held as
+/// records all at once: the import plans and writes each batch as it goes.
+pub struct RosterReader<'t> {
+    text: &'t str,
+    reader: csv::Reader<&'t [u8]>,
+    record: csv::StringRecord,
+    headers: Vec<String>,
+    columns: Vec<Column>,
+    email_header: String,
+    limits: ParseLimits,
+    seen: Seen,
+    data_rows: u64,
+}
+
+impl<'t> RosterReader<'t> {
+    /// Reads and maps the header row (the first row that is not blank).
+    pub fn open(
+        text: &'t str,
+        delimiter: u8,
+        mappings: &BTreeMap<String, String>,
+        limits: ParseLimits,
+    ) -> Result<Self, HeaderRowError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        let mut header = csv::StringRecord::new();
+        loop {
+            match reader.read_record(&mut header) {
+                Ok(true) if header.iter().all(|f| f.trim().is_empty()) => continue,
+                Ok(true) => break,
+                Ok(false) => return Err(HeaderRowError::Missing),
+                Err(e) => {
+                    let error = csv_error(&e);
+                    return Err(HeaderRowError::Unreadable {
+                        line: error.line,
+                        reason: e.to_string(),
+                    });
+                }
             }
-            None => return Ok(parsed),
         }
-    };
-    parsed.headers = header.iter().map(|h| h.trim().to_string()).collect();
-    let columns = map_headers(&parsed.headers, mappings).map_err(|error| HeaderRowError {
-        line: line_of(text, &header),
-        error,
-    })?;
-    if let Some(index) = columns
-        .iter()
-        .position(|c| *c == Column::Known(Field::Email))
-    {
-        parsed.email_header = parsed.headers[index].clone();
+        let headers: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
+        let columns = map_headers(&headers, mappings).map_err(|error| HeaderRowError::Columns {
+            line: line_of(text, &header),
+            error,
+        })?;
+        let email_header = columns
+            .iter()
+            .position(|c| *c == Column::Known(Field::Email))
+            .map(|i| headers[i].clone())
+            .unwrap_or_default();
+        Ok(Self {
+            text,
+            reader,
+            record: csv::StringRecord::new(),
+            headers,
+            columns,
+            email_header,
+            limits,
+            seen: Seen::default(),
+            data_rows: 0,
+        })
     }
-    let mut seen = Seen::default();
-    for (count, result) in records.enumerate() {
-        let record = match result {
-            Ok(r) => r,
-            Err(e) => {
-                parsed.errors.push(csv_error(&e));
+
+    /// The header row as written (trimmed).
+    pub fn headers(&self) -> &[String] {
+        &self.headers
+    }
+
+    /// The email column's header as written in the file, for messages.
+    pub fn email_header(&self) -> &str {
+        &self.email_header
+    }
+
+    /// Lines of data seen so far, valid or not (blank rows excluded).
+    pub fn data_rows(&self) -> u64 {
+        self.data_rows
+    }
+
+    /// How far into the text the reader is, in bytes.
+    pub fn position(&self) -> u64 {
+        self.reader.position().byte()
+    }
+
+    /// The next data row, or `None` at the end of the file.
+    pub fn next_row(&mut self) -> Option<Row> {
+        loop {
+            match self.reader.read_record(&mut self.record) {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => {
+                    return Some(Row::Invalid {
+                        errors: vec![csv_error(&e)],
+                        identities: vec![],
+                    })
+                }
+            }
+            if self.record.iter().all(|f| f.trim().is_empty()) {
                 continue;
             }
-        };
-        if record.iter().all(|f| f.trim().is_empty()) {
-            continue;
-        }
-        parsed.data_rows += 1;
-        let line = line_of(text, &record);
-        if count % 1024 == 0 {
-            progress(record.position().map_or(0, |p| p.byte()));
-        }
-        let row = RowReader {
-            line,
-            headers: &parsed.headers,
-            limits,
-        };
-        match row.read(&record, &columns, &mut seen) {
-            Ok(person) => parsed.records.push(person),
-            Err(errors) => {
-                parsed.errors.extend(errors);
-                parsed
-                    .rejected_identities
-                    .extend(identities(&record, &columns));
-            }
+            self.data_rows += 1;
+            let row = RowValidator {
+                line: line_of(self.text, &self.record),
+                headers: &self.headers,
+                limits: &self.limits,
+            };
+            return Some(
+                match row.read(&self.record, &self.columns, &mut self.seen) {
+                    Ok(person) => Row::Valid(person),
+                    Err(errors) => Row::Invalid {
+                        errors,
+                        identities: identities(&self.record, &self.columns),
+                    },
+                },
+            );
         }
     }
-    progress(text.len() as u64);
-    Ok(parsed)
 }
 
 /// First line each email / employee id was seen on, for duplicate checks.
@@ -159,13 +202,26 @@ struct Seen {
     employee_ids: HashMap<String, u64>,
 }
 
-struct RowReader<'a> {
+impl Seen {
+    /// Records `key` on `line`; the line it was first seen on when it is a duplicate.
+    fn first_sighting(map: &mut HashMap<String, u64>, key: &str, line: u64) -> Option<u64> {
+        match map.get(key) {
+            Some(&first) => Some(first),
+            None => {
+                map.insert(key.to_string(), line);
+                None
+            }
+        }
+    }
+}
+
+struct RowValidator<'a> {
     line: u64,
     headers: &'a [String],
     limits: &'a ParseLimits,
 }
 
-impl RowReader<'_> {
+impl RowValidator<'_> {
     fn read(
         &self,
         record: &csv::StringRecord,
@@ -184,8 +240,8 @@ impl RowReader<'_> {
             ));
             return Err(errors);
         }
-        let mut known: BTreeMap<Field, &str> = BTreeMap::new();
-        let mut attributes = BTreeMap::new();
+        let mut known: [Option<&str>; Field::ALL.len()] = [None; Field::ALL.len()];
+        let mut attributes: BTreeMap<&str, &str> = BTreeMap::new();
         for (index, (raw, column)) in record.iter().zip(columns).enumerate() {
             if let Some(problem) = self.field_problem(raw) {
                 errors.push(self.error(&self.headers[index], problem));
@@ -193,23 +249,22 @@ impl RowReader<'_> {
             }
             let value = raw.trim();
             match column {
-                Column::Known(field) => {
-                    known.insert(*field, value);
-                }
+                Column::Known(field) => known[*field as usize] = Some(value),
                 Column::Attribute(key) if !value.is_empty() => {
-                    attributes.insert(key.clone(), value.to_string());
+                    attributes.insert(key, value);
                 }
                 _ => {}
             }
         }
+        let get = |field: Field| known[field as usize];
         let header_of = |field: Field| {
             columns
                 .iter()
                 .position(|c| *c == Column::Known(field))
                 .map_or(field.name(), |i| self.headers[i].as_str())
         };
-        let text = |field: Field| known.get(&field).copied().unwrap_or("").to_string();
-        let email = match known.get(&Field::Email).map(|v| EmailAddress::parse(v)) {
+        let text = |field: Field| get(field).unwrap_or("").to_string();
+        let email = match get(Field::Email).map(EmailAddress::parse) {
             Some(Ok(email)) => Some(email),
             Some(Err(e)) => {
                 errors.push(self.error(header_of(Field::Email), format!("email {e}")));
@@ -217,7 +272,7 @@ impl RowReader<'_> {
             }
             None => None, // the field itself was rejected above
         };
-        let manager_email = match known.get(&Field::ManagerEmail).filter(|v| !v.is_empty()) {
+        let manager_email = match get(Field::ManagerEmail).filter(|v| !v.is_empty()) {
             Some(raw) => match EmailAddress::parse(raw) {
                 Ok(m) => Some(m),
                 Err(e) => {
@@ -229,7 +284,7 @@ impl RowReader<'_> {
             },
             None => None,
         };
-        let time_zone = match known.get(&Field::TimeZone).filter(|v| !v.is_empty()) {
+        let time_zone = match get(Field::TimeZone).filter(|v| !v.is_empty()) {
             Some(raw) if raw.parse::<chrono_tz::Tz>().is_err() => {
                 errors.push(self.error(
                     header_of(Field::TimeZone),
@@ -239,13 +294,11 @@ impl RowReader<'_> {
             }
             other => other.map(|s| s.to_string()),
         };
-        let employee_id = known
-            .get(&Field::EmployeeId)
+        let employee_id = get(Field::EmployeeId)
             .filter(|v| !v.is_empty())
             .map(|v| v.to_string());
         if let Some(email) = &email {
-            if let Some(first) = seen.emails.insert(email.as_str().to_string(), self.line) {
-                seen.emails.insert(email.as_str().to_string(), first);
+            if let Some(first) = Seen::first_sighting(&mut seen.emails, email.as_str(), self.line) {
                 errors.push(self.error(
                     header_of(Field::Email),
                     format!(
@@ -255,8 +308,7 @@ impl RowReader<'_> {
             }
         }
         if let Some(id) = &employee_id {
-            if let Some(first) = seen.employee_ids.insert(id.clone(), self.line) {
-                seen.employee_ids.insert(id.clone(), first);
+            if let Some(first) = Seen::first_sighting(&mut seen.employee_ids, id, self.line) {
                 errors.push(self.error(
                     header_of(Field::EmployeeId),
                     format!("employee id {id:?} already appears on line {first}"),
@@ -275,7 +327,7 @@ impl RowReader<'_> {
                 facility: text(Field::Facility),
                 manager_email,
                 time_zone,
-                attributes,
+                attributes: serde_json::to_string(&attributes).unwrap_or_else(|_| "{}".into()),
             }),
             _ => Err(errors),
         }
@@ -292,6 +344,10 @@ impl RowReader<'_> {
             return Some(format!(
                 "contains {name}; remove it from the cell in the export"
             ));
+        }
+        // A string has at most as many characters as bytes: count only long ones.
+        if raw.len() <= self.limits.max_field_length {
+            return None;
         }
         let length = raw.chars().count();
         (length > self.limits.max_field_length).then(|| {
@@ -359,8 +415,14 @@ mod tests {
         let limits = ParseLimits {
             max_field_length: 256,
         };
-        let parsed = parse(text, b',', &BTreeMap::new(), &limits, &mut |_| {}).unwrap();
-        parsed.errors.iter().map(|e| e.line).collect()
+        let mut reader = RosterReader::open(text, b',', &BTreeMap::new(), limits).unwrap();
+        let mut lines = Vec::new();
+        while let Some(row) = reader.next_row() {
+            if let Row::Invalid { errors, .. } = row {
+                lines.extend(errors.iter().map(|e| e.line));
+            }
+        }
+        lines
     }
 
     #[test]

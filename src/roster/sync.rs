@@ -1,9 +1,9 @@
-//! Compares a parsed roster with what the database holds for its source and
+//! Compares roster rows with what the database holds for their source and
 //! decides, person by person, what an import would do. Pure: no I/O, so the
 //! dry run and the real run share every decision.
 
-use super::parse::{PersonRecord, RowError};
-use crate::store::roster::StaffRow;
+use super::parse::PersonRecord;
+use crate::store::roster::StoredPerson;
 use std::collections::{HashMap, HashSet};
 
 /// Whether absent people are deactivated.
@@ -33,161 +33,155 @@ pub struct FieldChange {
     pub to: String,
 }
 
-/// An existing person the file changes or brings back.
-#[derive(Debug, Clone)]
-pub struct Update<'a> {
-    pub staff_id: i64,
-    pub record: &'a PersonRecord,
-    pub changes: Vec<FieldChange>,
-    pub reactivate: bool,
+/// What an import does with one valid row.
+#[derive(Debug)]
+pub enum Decision {
+    Insert,
+    Update {
+        staff_id: i64,
+        changes: Vec<FieldChange>,
+        reactivate: bool,
+    },
+    Unchanged,
+    /// The database refuses the row (an address owned by someone else).
+    Conflict(String),
 }
 
-/// Everything an import would do.
-#[derive(Debug, Default)]
-pub struct SyncPlan<'a> {
-    pub inserts: Vec<&'a PersonRecord>,
-    pub updates: Vec<Update<'a>>,
-    pub deactivations: Vec<(i64, String)>,
-    pub unchanged: u64,
-    /// Rows the database refuses (an address owned by someone else).
-    pub conflicts: Vec<RowError>,
-    pub active_before: u64,
-}
-
-impl SyncPlan<'_> {
-    pub fn updated(&self) -> u64 {
-        self.updates.iter().filter(|u| !u.reactivate).count() as u64
-    }
-    pub fn reactivated(&self) -> u64 {
-        self.updates.iter().filter(|u| u.reactivate).count() as u64
-    }
-}
-
-/// Matches records to existing people (employee id first, then email).
-pub fn plan<'a>(
-    records: &'a [PersonRecord],
-    existing: &[StaffRow],
-    emails_elsewhere: &HashMap<String, String>,
-    rejected_identities: &[String],
+/// Matches rows to the people already imported from the same source
+/// (employee id first, then email), one row at a time.
+pub struct Planner<'e> {
+    existing: &'e [StoredPerson],
+    by_id: HashMap<&'e str, usize>,
+    by_email: HashMap<&'e str, usize>,
+    emails_elsewhere: &'e HashMap<String, String>,
+    matched: Vec<bool>,
     mode: ImportMode,
-) -> SyncPlan<'a> {
-    let by_id: HashMap<&str, usize> = existing
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| s.employee_id.as_deref().map(|id| (id, i)))
-        .collect();
-    let by_email: HashMap<&str, usize> = existing
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.email.as_str(), i))
-        .collect();
-    let mut matched = vec![false; existing.len()];
-    let mut plan = SyncPlan {
-        active_before: existing.iter().filter(|s| s.active == 1).count() as u64,
-        ..SyncPlan::default()
-    };
-    for record in records {
-        let email = record.email.as_str();
-        if let Some(owner) = emails_elsewhere.get(email) {
-            plan.conflicts.push(conflict(record, format!("{email} already belongs to a person imported from source {owner:?}; remove them there first or import this file with --source {owner}")));
-            continue;
+}
+
+impl<'e> Planner<'e> {
+    pub fn new(
+        existing: &'e [StoredPerson],
+        emails_elsewhere: &'e HashMap<String, String>,
+        mode: ImportMode,
+    ) -> Self {
+        Self {
+            by_id: existing
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.employee_id.as_deref().map(|id| (id, i)))
+                .collect(),
+            by_email: existing
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (&*s.email, i))
+                .collect(),
+            matched: vec![false; existing.len()],
+            existing,
+            emails_elsewhere,
+            mode,
         }
+    }
+
+    /// Active people before the import: the base of the mass-deactivation check.
+    pub fn active_before(&self) -> u64 {
+        self.existing.iter().filter(|s| s.active).count() as u64
+    }
+
+    pub fn decide(&mut self, record: &PersonRecord) -> Decision {
+        let email = record.email.as_str();
+        if let Some(owner) = self.emails_elsewhere.get(email) {
+            return Decision::Conflict(format!("{email} already belongs to a person imported from source {owner:?}; remove them there first or import this file with --source {owner}"));
+        }
+        let existing = self.existing;
+        let holder = self.by_email.get(email).copied();
         let found = match &record.employee_id {
-            Some(id) => by_id.get(id.as_str()).copied().or_else(|| {
-                by_email
-                    .get(email)
-                    .copied()
-                    .filter(|&i| existing[i].employee_id.is_none())
-            }),
-            None => by_email.get(email).copied(),
+            Some(id) => self
+                .by_id
+                .get(id.as_str())
+                .copied()
+                .or_else(|| holder.filter(|&i| existing[i].employee_id.is_none())),
+            None => holder,
         };
         let Some(index) = found else {
-            if let Some(&holder) = by_email.get(email) {
-                let other = existing[holder].employee_id.as_deref().unwrap_or("?");
-                plan.conflicts.push(conflict(record, format!("{email} belongs to employee id {other:?} in the roster; if the address was reassigned, import once without this row so that person is deactivated, then again with it")));
-            } else {
-                plan.inserts.push(record);
-            }
-            continue;
+            return match holder {
+                Some(holder) => {
+                    let other = existing[holder].employee_id.as_deref().unwrap_or("?");
+                    Decision::Conflict(format!("{email} belongs to employee id {other:?} in the roster; if the address was reassigned, import once without this row so that person is deactivated, then again with it"))
+                }
+                None => Decision::Insert,
+            };
         };
-        let current = &existing[index];
-        if let Some(&holder) = by_email.get(email) {
-            if holder != index {
-                plan.conflicts.push(conflict(record, format!("{email} already belongs to another person in the roster (employee id {:?})", existing[holder].employee_id.as_deref().unwrap_or(""))));
-                continue;
-            }
+        if let Some(holder) = holder.filter(|&h| h != index) {
+            return Decision::Conflict(format!(
+                "{email} already belongs to another person in the roster (employee id {:?})",
+                existing[holder].employee_id.as_deref().unwrap_or("")
+            ));
         }
-        matched[index] = true;
+        self.matched[index] = true;
+        let current = &existing[index];
         let changes = diff(current, record);
-        let reactivate = current.active != 1;
+        let reactivate = !current.active;
         if changes.is_empty() && !reactivate {
-            plan.unchanged += 1;
+            Decision::Unchanged
         } else {
-            plan.updates.push(Update {
+            Decision::Update {
                 staff_id: current.id,
-                record,
                 changes,
                 reactivate,
-            });
-        }
-    }
-    if mode == ImportMode::Sync {
-        let spared: HashSet<&str> = rejected_identities.iter().map(String::as_str).collect();
-        for (staff, _) in existing
-            .iter()
-            .zip(&matched)
-            .filter(|(s, m)| !**m && s.active == 1)
-        {
-            let named = spared.contains(staff.email.as_str())
-                || staff
-                    .employee_id
-                    .as_deref()
-                    .is_some_and(|id| spared.contains(id));
-            if !named {
-                plan.deactivations.push((staff.id, staff.email.clone()));
             }
         }
     }
-    plan
-}
 
-fn conflict(record: &PersonRecord, reason: String) -> RowError {
-    RowError {
-        line: record.line,
-        column: "email".into(),
-        reason,
+    /// In sync mode, the active people no row matched, except those named by
+    /// a rejected row (`spared`: employee ids and lower-cased emails).
+    pub fn deactivations(&self, spared: &HashSet<String>) -> Vec<(i64, String)> {
+        if self.mode != ImportMode::Sync {
+            return Vec::new();
+        }
+        self.existing
+            .iter()
+            .zip(&self.matched)
+            .filter(|(s, matched)| !**matched && s.active)
+            .filter(|(s, _)| {
+                !spared.contains(&*s.email)
+                    && !s
+                        .employee_id
+                        .as_deref()
+                        .is_some_and(|id| spared.contains(id))
+            })
+            .map(|(s, _)| (s.id, s.email.to_string()))
+            .collect()
     }
 }
 
 /// Fields whose stored value differs from the file's.
-fn diff(current: &StaffRow, record: &PersonRecord) -> Vec<FieldChange> {
-    let attributes = super::attributes_json(&record.attributes);
-    let pairs: [(&'static str, &str, &str); 10] = [
+fn diff(current: &StoredPerson, record: &PersonRecord) -> Vec<FieldChange> {
+    let incoming: [&str; StoredPerson::FIELDS.len()] = [
+        &record.first_name,
+        &record.last_name,
+        &record.department,
+        &record.role,
+        &record.facility,
+        record.manager_email.as_ref().map_or("", |m| m.as_str()),
+        record.time_zone.as_deref().unwrap_or(""),
+        &record.attributes,
+    ];
+    let identity = [
         (
             "employee_id",
             current.employee_id.as_deref().unwrap_or(""),
             record.employee_id.as_deref().unwrap_or(""),
         ),
-        ("email", &current.email, record.email.as_str()),
-        ("first_name", &current.first_name, &record.first_name),
-        ("last_name", &current.last_name, &record.last_name),
-        ("department", &current.department, &record.department),
-        ("role", &current.role, &record.role),
-        ("facility", &current.facility, &record.facility),
-        (
-            "manager_email",
-            current.manager_email.as_deref().unwrap_or(""),
-            record.manager_email.as_ref().map_or("", |m| m.as_str()),
-        ),
-        (
-            "time_zone",
-            current.time_zone.as_deref().unwrap_or(""),
-            record.time_zone.as_deref().unwrap_or(""),
-        ),
-        ("attributes", &current.attributes, &attributes),
+        ("email", &*current.email, record.email.as_str()),
     ];
-    pairs
+    let others = StoredPerson::FIELDS
+        .iter()
+        .zip(incoming)
+        .enumerate()
+        .map(|(i, (&field, to))| (field, current.field(i), to));
+    identity
         .into_iter()
+        .chain(others)
         .filter(|(_, from, to)| from != to)
         .map(|(field, from, to)| FieldChange {
             field,

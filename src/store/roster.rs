@@ -37,7 +37,7 @@ pub struct NewStaff<'a> {
     pub facility: &'a str,
     pub manager_email: Option<&'a str>,
     pub time_zone: Option<&'a str>,
-    pub attributes: String,
+    pub attributes: &'a str,
 }
 
 /// One import's bookkeeping row.
@@ -61,18 +61,82 @@ pub struct StaffChange {
 
 pub(crate) const STAFF_COLUMNS: &str = "id, source, employee_id, email, first_name, last_name, department, role, facility, manager_email, time_zone, attributes, active, created_at, updated_at, deactivated_at";
 
-/// Rows per multi-row INSERT: 500 rows × 14 values stays far below both
-/// engines' bind-parameter limits and is where batching stops paying.
-const INSERT_BATCH: usize = 500;
+/// Rows per multi-row INSERT: 1,000 rows × 10 values stays well below both
+/// engines' bind-parameter limits (32,766 and 65,535).
+const INSERT_BATCH: usize = 1000;
+
+/// A person already imported from a source, held as compactly as the
+/// comparison with a new export allows: a re-import of 100,000 people keeps
+/// them all in memory at once.
+#[derive(Debug, Clone)]
+pub struct StoredPerson {
+    pub id: i64,
+    pub active: bool,
+    pub employee_id: Option<Box<str>>,
+    pub email: Box<str>,
+    /// The other compared fields, back to back; `ends[i]` is where field `i` ends.
+    fields: Box<str>,
+    ends: [u32; StoredPerson::FIELDS.len()],
+}
+
+impl StoredPerson {
+    /// The fields besides employee id and email, in the order `field` takes.
+    pub const FIELDS: [&'static str; 8] = [
+        "first_name",
+        "last_name",
+        "department",
+        "role",
+        "facility",
+        "manager_email",
+        "time_zone",
+        "attributes",
+    ];
+
+    /// Field `index` of [`Self::FIELDS`]; a missing value is "".
+    pub fn field(&self, index: usize) -> &str {
+        let start = if index == 0 {
+            0
+        } else {
+            self.ends[index - 1] as usize
+        };
+        &self.fields[start..self.ends[index] as usize]
+    }
+
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        let mut fields = String::new();
+        let mut ends = [0u32; Self::FIELDS.len()];
+        for (i, end) in ends.iter_mut().enumerate() {
+            let value: Option<&str> = row.try_get(4 + i)?;
+            fields.push_str(value.unwrap_or(""));
+            *end = u32::try_from(fields.len()).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        }
+        Ok(Self {
+            id: row.try_get(0)?,
+            active: row.try_get::<i64, _>(1)? == 1,
+            employee_id: row.try_get::<Option<&str>, _>(2)?.map(Box::from),
+            email: Box::from(row.try_get::<&str, _>(3)?),
+            fields: fields.into_boxed_str(),
+            ends,
+        })
+    }
+}
 
 impl Store {
-    /// Everyone ever imported from `source`, active or not.
-    pub async fn staff_of_source(&self, source: &str) -> anyhow::Result<Vec<StaffRow>> {
-        let sql = format!("SELECT {STAFF_COLUMNS} FROM staff WHERE source = $1");
-        Ok(sqlx::query_as(&sql)
-            .bind(source)
-            .fetch_all(self.pool())
-            .await?)
+    /// Everyone ever imported from `source`, active or not, read as a stream
+    /// so that only the compact form is held.
+    pub async fn stored_people(&self, source: &str) -> anyhow::Result<Vec<StoredPerson>> {
+        use futures::TryStreamExt;
+        let sql = format!(
+            "SELECT id, active, employee_id, email, {} FROM staff WHERE source = $1",
+            StoredPerson::FIELDS.join(", ")
+        );
+        let mut rows = sqlx::query(&sql).bind(source).fetch(self.pool());
+        let mut people = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            people.push(StoredPerson::from_row(&row)?);
+        }
+        Ok(people)
     }
 
     /// Emails owned by other sources, which an import must not take over.
@@ -140,32 +204,121 @@ pub async fn insert_staff(
     now: i64,
     people: &[NewStaff<'_>],
 ) -> anyhow::Result<()> {
-    const COLUMNS: usize = 14;
+    const COLUMNS: &str = "source, created_at, updated_at, import_id, employee_id, email, first_name, last_name, department, role, facility, manager_email, time_zone, attributes";
+    let numbered = numbered(tx);
+    let values: Vec<String> = (1..=10).map(|i| format!("column{i}")).collect();
+    let shared = if numbered {
+        "$1, $2, $3, $4"
+    } else {
+        "?, ?, ?, ?"
+    };
     for batch in people.chunks(INSERT_BATCH) {
+        let rows = placeholders_from(batch.len(), 10, numbered.then_some(5));
         let sql = format!(
-            "INSERT INTO staff (source, employee_id, email, first_name, last_name, department, role, facility, manager_email, time_zone, attributes, created_at, updated_at, import_id) VALUES {}",
-            placeholders(batch.len(), COLUMNS, numbered(tx))
+            "INSERT INTO staff ({COLUMNS}) SELECT {shared}, {} FROM (VALUES {rows}) AS v",
+            values.join(", ")
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query(&sql)
+            .bind(source)
+            .bind(now)
+            .bind(now)
+            .bind(import_id);
         for p in batch {
-            query = query
-                .bind(source)
-                .bind(p.employee_id)
-                .bind(p.email)
-                .bind(p.first_name)
-                .bind(p.last_name)
-                .bind(p.department)
-                .bind(p.role)
-                .bind(p.facility)
-                .bind(p.manager_email)
-                .bind(p.time_zone)
-                .bind(p.attributes.clone())
-                .bind(now)
-                .bind(now)
-                .bind(import_id);
+            for value in p.values() {
+                query = query.bind(value);
+            }
         }
         query.execute(&mut **tx).await?;
     }
+    Ok(())
+}
+
+impl NewStaff<'_> {
+    /// The per-person values in insert order (after the shared four).
+    fn values(&self) -> [Option<&str>; 10] {
+        [
+            self.employee_id,
+            Some(self.email),
+            Some(self.first_name),
+            Some(self.last_name),
+            Some(self.department),
+            Some(self.role),
+            Some(self.facility),
+            self.manager_email,
+            self.time_zone,
+            Some(self.attributes),
+        ]
+    }
+}
+
+/// Connection settings a bulk write changed, to put back afterwards.
+#[derive(Debug, Clone, Copy)]
+pub struct BulkWriteRestore {
+    /// SQLite's `cache_size` before; `None` on PostgreSQL.
+    cache_size: Option<i64>,
+}
+
+/// On SQLite, gives this connection a larger page cache and in-memory
+/// statement journals while an import writes: with the 2 MB default every
+/// multi-row INSERT into the random-order email index spills dirty pages
+/// and journals pages to a temporary file, a third of the writer's time
+/// (docs/benchmarks.md). Memory stays bounded: 8 MB of cache, and a
+/// statement journal holds at most the pages one statement touches.
+pub async fn tune_for_bulk_write(
+    tx: &mut Transaction<'_, Any>,
+) -> anyhow::Result<BulkWriteRestore> {
+    if numbered(tx) {
+        return Ok(BulkWriteRestore { cache_size: None });
+    }
+    let cache_size: i64 = sqlx::query_scalar("PRAGMA cache_size")
+        .fetch_one(&mut **tx)
+        .await?;
+    sqlx::query("PRAGMA cache_size = -8192")
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("PRAGMA temp_store = MEMORY")
+        .execute(&mut **tx)
+        .await?;
+    Ok(BulkWriteRestore {
+        cache_size: Some(cache_size),
+    })
+}
+
+/// Undoes [`tune_for_bulk_write`] before the connection goes back to the pool.
+pub async fn restore_after_bulk_write(
+    tx: &mut Transaction<'_, Any>,
+    restore: BulkWriteRestore,
+) -> anyhow::Result<()> {
+    if let Some(cache_size) = restore.cache_size {
+        sqlx::query("PRAGMA temp_store = DEFAULT")
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(&format!("PRAGMA cache_size = {cache_size}"))
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Writes an import's final counts, known only once the whole file is read.
+pub async fn set_import_counts(
+    tx: &mut Transaction<'_, Any>,
+    import_id: i64,
+    counts: [i64; 6],
+) -> anyhow::Result<()> {
+    let [added, updated, unchanged, deactivated, reactivated, rejected] = counts;
+    sqlx::query(
+        "UPDATE roster_imports SET added = $1, updated = $2, unchanged = $3, deactivated = $4, reactivated = $5, rejected = $6 WHERE id = $7",
+    )
+    .bind(added)
+    .bind(updated)
+    .bind(unchanged)
+    .bind(deactivated)
+    .bind(reactivated)
+    .bind(rejected)
+    .bind(import_id)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -190,7 +343,7 @@ pub async fn update_staff(
     .bind(p.facility)
     .bind(p.manager_email)
     .bind(p.time_zone)
-    .bind(p.attributes.clone())
+    .bind(p.attributes)
     .bind(now)
     .bind(id)
     .execute(&mut **tx)
@@ -266,6 +419,12 @@ fn numbered(tx: &Transaction<'_, Any>) -> bool {
 /// `($1, $2), ($3, $4)` for `rows` rows of `columns` values, or `(?, ?), (?, ?)`
 /// when not `numbered`.
 pub(crate) fn placeholders(rows: usize, columns: usize, numbered: bool) -> String {
+    placeholders_from(rows, columns, numbered.then_some(1))
+}
+
+/// Like [`placeholders`], numbering from `first` (anonymous `?` when `None`).
+fn placeholders_from(rows: usize, columns: usize, first: Option<usize>) -> String {
+    use std::fmt::Write;
     let mut sql = String::with_capacity(rows * columns * 5);
     for row in 0..rows {
         if row > 0 {
@@ -276,11 +435,11 @@ pub(crate) fn placeholders(rows: usize, columns: usize, numbered: bool) -> Strin
             if col > 0 {
                 sql.push_str(", ");
             }
-            if numbered {
-                sql.push('$');
-                sql.push_str(&(row * columns + col + 1).to_string());
-            } else {
-                sql.push('?');
+            match first {
+                Some(first) => {
+                    let _ = write!(sql, "${}", first + row * columns + col);
+                }
+                None => sql.push('?'),
             }
         }
         sql.push(')');
@@ -298,5 +457,10 @@ mod tests {
     #[test]
     fn anonymous_placeholders_for_sqlite() {
         assert_eq!(super::placeholders(2, 2, false), "(?, ?), (?, ?)");
+    }
+
+    #[test]
+    fn numbering_can_start_after_shared_values() {
+        assert_eq!(super::placeholders_from(2, 1, Some(5)), "($5), ($6)");
     }
 }
