@@ -487,15 +487,15 @@ async fn write_batch(
 
 fn new_staff(r: &PersonRecord) -> NewStaff<'_> {
     NewStaff {
-        employee_id: r.employee_id.as_deref(),
+        employee_id: r.employee_id(),
         email: r.email.as_str(),
-        first_name: &r.first_name,
-        last_name: &r.last_name,
-        department: &r.department,
-        role: &r.role,
-        facility: &r.facility,
-        manager_email: r.manager_email.as_ref().map(|m| m.as_str()),
-        time_zone: r.time_zone.as_deref(),
-        attributes: &r.attributes,
+        first_name: r.first_name(),
+        last_name: r.last_name(),
+        department: r.department(),
+        role: r.role(),
+        facility: r.facility(),
+        manager_email: r.manager_email(),
+        time_zone: r.time_zone(),
+        attributes: r.attributes(),
     }
 }

@@ -3,25 +3,97 @@
 //! fixes the export once.
 
 use super::fields::{map_headers, Column, Field, HeaderError};
-use crate::domain::EmailAddress;
+use crate::domain::{EmailAddress, EmailError};
+use crate::store::roster::StoredPerson;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
-/// One valid roster row.
+/// One valid roster row. The text fields live in one allocation: a large
+/// import creates and frees a record per row, on two threads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonRecord {
     pub line: u64,
-    pub employee_id: Option<String>,
     pub email: EmailAddress,
-    pub first_name: String,
-    pub last_name: String,
-    pub department: String,
-    pub role: String,
-    pub facility: String,
-    pub manager_email: Option<EmailAddress>,
-    pub time_zone: Option<String>,
+    /// The employee id, then [`StoredPerson::FIELDS`], joined by
+    /// [`StoredPerson::SEPARATOR`] (a missing value is empty).
+    joined: Box<str>,
+    /// Where each part of `joined` starts.
+    starts: [u32; PARTS],
+}
+
+/// The employee id and the eight fields of [`StoredPerson::FIELDS`].
+const PARTS: usize = 1 + StoredPerson::FIELDS.len();
+
+impl PersonRecord {
+    fn part(&self, index: usize) -> &str {
+        let start = self.starts[index] as usize;
+        let end = match self.starts.get(index + 1) {
+            Some(&next) => next as usize - StoredPerson::SEPARATOR.len_utf8(),
+            None => self.joined.len(),
+        };
+        &self.joined[start..end]
+    }
+
+    fn optional(&self, index: usize) -> Option<&str> {
+        Some(self.part(index)).filter(|v| !v.is_empty())
+    }
+
+    pub fn employee_id(&self) -> Option<&str> {
+        self.optional(0)
+    }
+    pub fn first_name(&self) -> &str {
+        self.part(1)
+    }
+    pub fn last_name(&self) -> &str {
+        self.part(2)
+    }
+    pub fn department(&self) -> &str {
+        self.part(3)
+    }
+    pub fn role(&self) -> &str {
+        self.part(4)
+    }
+    pub fn facility(&self) -> &str {
+        self.part(5)
+    }
+    /// Validated and lower-cased, like `email`.
+    pub fn manager_email(&self) -> Option<&str> {
+        self.optional(6)
+    }
+    pub fn time_zone(&self) -> Option<&str> {
+        self.optional(7)
+    }
     /// Extra columns as stored: a JSON object with sorted keys, so equal
     /// attributes compare equal as text.
-    pub attributes: String,
+    pub fn attributes(&self) -> &str {
+        self.part(8)
+    }
+
+    /// The fields after the employee id, in [`StoredPerson::fields`] form:
+    /// an unchanged person is one string comparison.
+    pub fn compared_fields(&self) -> &str {
+        &self.joined[self.starts[1] as usize..]
+    }
+
+    fn new(line: u64, email: EmailAddress, parts: [&str; PARTS]) -> Self {
+        let mut joined = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+        let mut starts = [0u32; PARTS];
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                joined.push(StoredPerson::SEPARATOR);
+            }
+            // Fields are bounded by roster.max_field_length, the file by
+            // roster.max_file_bytes: far below 4 GiB.
+            starts[i] = u32::try_from(joined.len()).unwrap_or(u32::MAX);
+            joined.push_str(part);
+        }
+        Self {
+            line,
+            email,
+            joined: joined.into_boxed_str(),
+            starts,
+        }
+    }
 }
 
 /// A rejected row, or a problem with the file as a whole (line of the header).
@@ -195,14 +267,35 @@ impl<'t> RosterReader<'t> {
     }
 }
 
-/// First line each email / employee id was seen on, for duplicate checks.
+/// First line each email / employee id was seen on, for duplicate checks,
+/// and the manager addresses already checked.
 #[derive(Default)]
 struct Seen {
     emails: HashMap<String, u64>,
     employee_ids: HashMap<String, u64>,
+    /// A few hundred managers appear on thousands of rows: each address is
+    /// parsed once. Bounded, in case every row names a different one.
+    managers: HashMap<String, Result<EmailAddress, EmailError>>,
 }
 
 impl Seen {
+    const MANAGERS_KEPT: usize = 20_000;
+
+    /// A manager's address, checked and normalised.
+    fn manager<'m>(
+        managers: &'m mut HashMap<String, Result<EmailAddress, EmailError>>,
+        raw: &str,
+    ) -> Result<Cow<'m, str>, EmailError> {
+        if !managers.contains_key(raw) && managers.len() < Self::MANAGERS_KEPT {
+            managers.insert(raw.to_string(), EmailAddress::parse(raw));
+        }
+        match managers.get(raw) {
+            Some(Ok(known)) => Ok(Cow::Borrowed(known.as_str())),
+            Some(Err(e)) => Err(e.clone()),
+            None => EmailAddress::parse(raw).map(|m| Cow::Owned(m.to_string())),
+        }
+    }
+
     /// Records `key` on `line`; the line it was first seen on when it is a duplicate.
     fn first_sighting(map: &mut HashMap<String, u64>, key: &str, line: u64) -> Option<u64> {
         match map.get(key) {
@@ -263,7 +356,6 @@ impl RowValidator<'_> {
                 .position(|c| *c == Column::Known(field))
                 .map_or(field.name(), |i| self.headers[i].as_str())
         };
-        let text = |field: Field| get(field).unwrap_or("").to_string();
         let email = match get(Field::Email).map(EmailAddress::parse) {
             Some(Ok(email)) => Some(email),
             Some(Err(e)) => {
@@ -273,7 +365,7 @@ impl RowValidator<'_> {
             None => None, // the field itself was rejected above
         };
         let manager_email = match get(Field::ManagerEmail).filter(|v| !v.is_empty()) {
-            Some(raw) => match EmailAddress::parse(raw) {
+            Some(raw) => match Seen::manager(&mut seen.managers, raw) {
                 Ok(m) => Some(m),
                 Err(e) => {
                     errors.push(
@@ -284,19 +376,14 @@ impl RowValidator<'_> {
             },
             None => None,
         };
-        let time_zone = match get(Field::TimeZone).filter(|v| !v.is_empty()) {
-            Some(raw) if raw.parse::<chrono_tz::Tz>().is_err() => {
-                errors.push(self.error(
-                    header_of(Field::TimeZone),
-                    format!("{raw:?} is not an IANA time zone; write e.g. America/Chicago or leave it empty"),
-                ));
-                None
-            }
-            other => other.map(|s| s.to_string()),
-        };
-        let employee_id = get(Field::EmployeeId)
-            .filter(|v| !v.is_empty())
-            .map(|v| v.to_string());
+        let time_zone = get(Field::TimeZone).unwrap_or("");
+        if !time_zone.is_empty() && time_zone.parse::<chrono_tz::Tz>().is_err() {
+            errors.push(self.error(
+                header_of(Field::TimeZone),
+                format!("{time_zone:?} is not an IANA time zone; write e.g. America/Chicago or leave it empty"),
+            ));
+        }
+        let employee_id = get(Field::EmployeeId).unwrap_or("");
         if let Some(email) = &email {
             if let Some(first) = Seen::first_sighting(&mut seen.emails, email.as_str(), self.line) {
                 errors.push(self.error(
@@ -307,28 +394,37 @@ impl RowValidator<'_> {
                 ));
             }
         }
-        if let Some(id) = &employee_id {
-            if let Some(first) = Seen::first_sighting(&mut seen.employee_ids, id, self.line) {
+        if !employee_id.is_empty() {
+            if let Some(first) =
+                Seen::first_sighting(&mut seen.employee_ids, employee_id, self.line)
+            {
                 errors.push(self.error(
                     header_of(Field::EmployeeId),
-                    format!("employee id {id:?} already appears on line {first}"),
+                    format!("employee id {employee_id:?} already appears on line {first}"),
                 ));
             }
         }
+        let text = |field: Field| get(field).unwrap_or("");
         match email {
-            Some(email) if errors.is_empty() => Ok(PersonRecord {
-                line: self.line,
-                employee_id,
-                email,
-                first_name: text(Field::FirstName),
-                last_name: text(Field::LastName),
-                department: text(Field::Department),
-                role: text(Field::Role),
-                facility: text(Field::Facility),
-                manager_email,
-                time_zone,
-                attributes: serde_json::to_string(&attributes).unwrap_or_else(|_| "{}".into()),
-            }),
+            Some(email) if errors.is_empty() => {
+                let attributes = serde_json::to_string(&attributes).unwrap_or_else(|_| "{}".into());
+                let manager = manager_email.as_deref().unwrap_or("");
+                Ok(PersonRecord::new(
+                    self.line,
+                    email,
+                    [
+                        employee_id,
+                        text(Field::FirstName),
+                        text(Field::LastName),
+                        text(Field::Department),
+                        text(Field::Role),
+                        text(Field::Facility),
+                        manager,
+                        time_zone,
+                        &attributes,
+                    ],
+                ))
+            }
             _ => Err(errors),
         }
     }
@@ -423,6 +519,88 @@ mod tests {
             }
         }
         lines
+    }
+
+    fn rows(text: &str) -> Vec<Row> {
+        let limits = ParseLimits {
+            max_field_length: 256,
+        };
+        let mut reader = RosterReader::open(text, b',', &BTreeMap::new(), limits).unwrap();
+        std::iter::from_fn(|| reader.next_row()).collect()
+    }
+
+    #[test]
+    fn a_repeated_manager_is_checked_on_every_row() {
+        // Manager addresses are parsed once and remembered: the verdict,
+        // good or bad, must still reach every row that names them.
+        let rows = rows(
+            "Email,Manager Email\na@x.org,Boss@X.org\nb@x.org,boss@x.org\n\
+             c@x.org,not an address\nd@x.org,not an address\n",
+        );
+        let managers: Vec<Option<String>> = rows
+            .iter()
+            .map(|r| match r {
+                Row::Valid(p) => p.manager_email().map(String::from),
+                Row::Invalid { errors, .. } => Some(format!("line {}", errors[0].line)),
+            })
+            .collect();
+        assert_eq!(
+            managers,
+            [
+                Some("boss@x.org".to_string()),
+                Some("boss@x.org".to_string()),
+                Some("line 4".to_string()),
+                Some("line 5".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_record_gives_back_each_field() {
+        let rows = rows(
+            "Employee ID,Email,First Name,Last Name,Department,Job Title,Location,Supervisor Email,Time Zone,Cost Center\n\
+             E1,Ann@X.org,Ann,Lee,Pharmacy,Buyer,North,m@x.org,America/Chicago,CC-1\n\
+             ,bo@x.org,,,,,,,,\n",
+        );
+        let [Row::Valid(ann), Row::Valid(bo)] = &rows[..] else {
+            panic!("both rows are valid: {rows:?}");
+        };
+        assert_eq!(
+            (
+                ann.employee_id(),
+                ann.email.as_str(),
+                ann.first_name(),
+                ann.last_name(),
+                ann.department(),
+                ann.role(),
+                ann.facility(),
+                ann.manager_email(),
+                ann.time_zone(),
+                ann.attributes()
+            ),
+            (
+                Some("E1"),
+                "ann@x.org",
+                "Ann",
+                "Lee",
+                "Pharmacy",
+                "Buyer",
+                "North",
+                Some("m@x.org"),
+                Some("America/Chicago"),
+                r#"{"cost_center":"CC-1"}"#
+            )
+        );
+        assert_eq!(
+            (
+                bo.employee_id(),
+                bo.first_name(),
+                bo.manager_email(),
+                bo.time_zone(),
+                bo.attributes()
+            ),
+            (None, "", None, None, "{}")
+        );
     }
 
     #[test]

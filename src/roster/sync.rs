@@ -94,10 +94,10 @@ impl<'e> Planner<'e> {
         }
         let existing = self.existing;
         let holder = self.by_email.get(email).copied();
-        let found = match &record.employee_id {
+        let found = match record.employee_id() {
             Some(id) => self
                 .by_id
-                .get(id.as_str())
+                .get(id)
                 .copied()
                 .or_else(|| holder.filter(|&i| existing[i].employee_id.is_none())),
             None => holder,
@@ -156,29 +156,23 @@ impl<'e> Planner<'e> {
 
 /// Fields whose stored value differs from the file's.
 fn diff(current: &StoredPerson, record: &PersonRecord) -> Vec<FieldChange> {
-    let incoming: [&str; StoredPerson::FIELDS.len()] = [
-        &record.first_name,
-        &record.last_name,
-        &record.department,
-        &record.role,
-        &record.facility,
-        record.manager_email.as_ref().map_or("", |m| m.as_str()),
-        record.time_zone.as_deref().unwrap_or(""),
-        &record.attributes,
-    ];
     let identity = [
         (
             "employee_id",
             current.employee_id.as_deref().unwrap_or(""),
-            record.employee_id.as_deref().unwrap_or(""),
+            record.employee_id().unwrap_or(""),
         ),
         ("email", &*current.email, record.email.as_str()),
     ];
+    let same_fields = *current.fields == *record.compared_fields();
+    let stored = current.fields.split(StoredPerson::SEPARATOR);
+    let incoming = record.compared_fields().split(StoredPerson::SEPARATOR);
     let others = StoredPerson::FIELDS
         .iter()
+        .zip(stored.chain(std::iter::repeat("")))
         .zip(incoming)
-        .enumerate()
-        .map(|(i, (&field, to))| (field, current.field(i), to));
+        .map(|((&field, from), to)| (field, from, to))
+        .filter(|_| !same_fields);
     identity
         .into_iter()
         .chain(others)

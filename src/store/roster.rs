@@ -74,13 +74,13 @@ pub struct StoredPerson {
     pub active: bool,
     pub employee_id: Option<Box<str>>,
     pub email: Box<str>,
-    /// The other compared fields, back to back; `ends[i]` is where field `i` ends.
-    fields: Box<str>,
-    ends: [u32; StoredPerson::FIELDS.len()],
+    /// The other compared fields ([`Self::FIELDS`]) joined by
+    /// [`Self::SEPARATOR`], so an unchanged person costs one comparison.
+    pub fields: Box<str>,
 }
 
 impl StoredPerson {
-    /// The fields besides employee id and email, in the order `field` takes.
+    /// The fields besides employee id and email, in `fields` order.
     pub const FIELDS: [&'static str; 8] = [
         "first_name",
         "last_name",
@@ -92,49 +92,38 @@ impl StoredPerson {
         "attributes",
     ];
 
-    /// Field `index` of [`Self::FIELDS`]; a missing value is "".
-    pub fn field(&self, index: usize) -> &str {
-        let start = if index == 0 {
-            0
-        } else {
-            self.ends[index - 1] as usize
-        };
-        &self.fields[start..self.ends[index] as usize]
-    }
-
-    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
-        use sqlx::Row;
-        let mut fields = String::new();
-        let mut ends = [0u32; Self::FIELDS.len()];
-        for (i, end) in ends.iter_mut().enumerate() {
-            let value: Option<&str> = row.try_get(4 + i)?;
-            fields.push_str(value.unwrap_or(""));
-            *end = u32::try_from(fields.len()).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-        }
-        Ok(Self {
-            id: row.try_get(0)?,
-            active: row.try_get::<i64, _>(1)? == 1,
-            employee_id: row.try_get::<Option<&str>, _>(2)?.map(Box::from),
-            email: Box::from(row.try_get::<&str, _>(3)?),
-            fields: fields.into_boxed_str(),
-            ends,
-        })
-    }
+    /// U+001F (unit separator): the roster reader refuses control
+    /// characters in every field, so no value holds it.
+    pub const SEPARATOR: char = '\u{1f}';
 }
 
 impl Store {
-    /// Everyone ever imported from `source`, active or not, read as a stream
-    /// so that only the compact form is held.
+    /// Everyone ever imported from `source`, active or not, in the compact
+    /// form. The fields are joined by the database: one text value a row
+    /// instead of eight is what makes reading 100,000 people cheap.
     pub async fn stored_people(&self, source: &str) -> anyhow::Result<Vec<StoredPerson>> {
         use futures::TryStreamExt;
+        use sqlx::Row;
+        let joined = StoredPerson::FIELDS
+            .map(|f| format!("COALESCE({f}, '')"))
+            .join(" || $2 || ");
         let sql = format!(
-            "SELECT id, active, employee_id, email, {} FROM staff WHERE source = $1",
-            StoredPerson::FIELDS.join(", ")
+            "SELECT id, active, employee_id, email, {joined} AS fields FROM staff WHERE source = $1"
         );
-        let mut rows = sqlx::query(&sql).bind(source).fetch(self.pool());
+        let separator = StoredPerson::SEPARATOR.to_string();
+        let mut rows = sqlx::query(&sql)
+            .bind(source)
+            .bind(&separator)
+            .fetch(self.pool());
         let mut people = Vec::new();
         while let Some(row) = rows.try_next().await? {
-            people.push(StoredPerson::from_row(&row)?);
+            people.push(StoredPerson {
+                id: row.try_get(0)?,
+                active: row.try_get::<i64, _>(1)? == 1,
+                employee_id: row.try_get::<Option<&str>, _>(2)?.map(Box::from),
+                email: Box::from(row.try_get::<&str, _>(3)?),
+                fields: Box::from(row.try_get::<&str, _>(4)?),
+            });
         }
         Ok(people)
     }
