@@ -415,48 +415,48 @@ fn generated(people: usize, department: &str) -> String {
 
 #[tokio::test]
 async fn a_bad_row_after_thousands_of_written_rows_still_writes_nothing() {
-    // Rows are written in batches while the file is read: a rejected row
-    // near the end must roll back the batches already written.
+    // Rows are written in batches (3,000 rows) while the file is read: a
+    // rejected row near the end must roll back the batches already written.
     let db = TestDb::with_january().await;
     let before = db.snapshot().await;
-    let mut csv = generated(2500, "Supply Chain");
+    let mut csv = generated(7000, "Supply Chain");
     csv.push_str("E99999,not-an-address,Late,Supply Chain\n");
 
     let err = db.import(csv.as_bytes(), &options()).await.unwrap_err();
 
     assert_eq!(
         rejected_lines(&err),
-        ["line 2502, column Email: email is not a valid email address (Missing separator character '@'.)"]
+        ["line 7002, column Email: email is not a valid email address (Missing separator character '@'.)"]
     );
-    assert_eq!(err.report().unwrap().counts.added, 2500);
+    assert_eq!(err.report().unwrap().counts.added, 7000);
     assert_eq!(db.snapshot().await, before);
 }
 
 #[tokio::test]
 async fn a_refused_sync_rolls_back_updates_already_written() {
     let db = TestDb::new().await;
-    db.import(generated(3000, "Supply Chain").as_bytes(), &options())
+    db.import(generated(10_000, "Supply Chain").as_bytes(), &options())
         .await
         .unwrap();
     let before = db.snapshot().await;
-    // 2,000 people move (written in batches), 1,000 are missing: refused.
-    let moved = generated(2000, "Procurement");
+    // 7,000 people move (written in batches), 3,000 are missing: refused.
+    let moved = generated(7000, "Procurement");
 
     let err = db.import(moved.as_bytes(), &options()).await.unwrap_err();
 
     assert!(matches!(err, ImportError::Refused(_)), "{err}");
-    assert_eq!(err.report().unwrap().counts, counts(0, 2000, 0, 1000, 0, 0));
+    assert_eq!(err.report().unwrap().counts, counts(0, 7000, 0, 3000, 0, 0));
     assert_eq!(db.snapshot().await, before);
 }
 
 #[tokio::test]
 async fn a_large_sync_counts_and_records_every_change() {
     let db = TestDb::new().await;
-    db.import(generated(3000, "Supply Chain").as_bytes(), &options())
+    db.import(generated(7000, "Supply Chain").as_bytes(), &options())
         .await
         .unwrap();
-    // Everyone but the last 500 moves; 500 leave; 100 join.
-    let mut csv = generated(2500, "Procurement");
+    // Everyone but the last 500 moves (more than two batches); 500 leave; 100 join.
+    let mut csv = generated(6500, "Procurement");
     for i in 0..100 {
         csv.push_str(&format!(
             "N{i:05},joiner.{i}@health.example.org,Joiner {i},Pharmacy\n"
@@ -465,26 +465,26 @@ async fn a_large_sync_counts_and_records_every_change() {
 
     let report = db.import(csv.as_bytes(), &options()).await.unwrap();
 
-    assert_eq!(report.counts, counts(100, 2500, 0, 500, 0, 0));
+    assert_eq!(report.counts, counts(100, 6500, 0, 500, 0, 0));
     let changes_written: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM roster_changes WHERE import_id = $1")
             .bind(report.import_id.unwrap())
             .fetch_one(db.store.pool())
             .await
             .unwrap();
-    assert_eq!(changes_written, 3000);
+    assert_eq!(changes_written, 7000);
     let recorded: (i64, i64, i64) =
         sqlx::query_as("SELECT added, updated, deactivated FROM roster_imports WHERE id = $1")
             .bind(report.import_id.unwrap())
             .fetch_one(db.store.pool())
             .await
             .unwrap();
-    assert_eq!(recorded, (100, 2500, 500));
+    assert_eq!(recorded, (100, 6500, 500));
     assert_eq!(
         db.person("person.7@health.example.org").await.department,
         "Procurement"
     );
-    assert_eq!(db.person("person.2700@health.example.org").await.active, 0);
+    assert_eq!(db.person("person.6700@health.example.org").await.active, 0);
     assert_eq!(
         db.person("joiner.99@health.example.org").await.department,
         "Pharmacy"
@@ -518,7 +518,7 @@ async fn an_import_leaves_the_connection_settings_as_it_found_them() {
         &store,
         &db.clock,
         &db.settings,
-        generated(1500, "Supply Chain").as_bytes(),
+        generated(4000, "Supply Chain").as_bytes(),
         &options(),
         &mut |_, _| {},
     )

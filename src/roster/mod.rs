@@ -110,7 +110,7 @@ impl ImportError {
 
 /// Rows handed to the writer at a time: large enough that a statement's
 /// fixed cost vanishes, small enough that little is held in memory.
-const BATCH_ROWS: usize = 1000;
+const BATCH_ROWS: usize = 3000;
 
 /// Reads, validates and (unless dry-run) applies one roster file.
 ///
