@@ -1,7 +1,8 @@
 //! Report benchmark: the full rollout report (`report::build`) over a large,
-//! realistic history, with its one aggregate statement (`Store::report_counts`)
-//! timed alone and its query plan printed and checked for full scans of the
-//! big tables, on SQLite or PostgreSQL. See docs/benchmarks.md.
+//! realistic history, with `Store::report_counts` and each of its three
+//! aggregate statements timed alone and their query plans printed and
+//! checked for full scans of the big tables, on SQLite or PostgreSQL. See
+//! docs/benchmarks.md.
 //!
 //! ```text
 //! bench_report [--people 100000] [--events 1000000] [--runs 5]
@@ -19,7 +20,7 @@
 
 use ambassador::campaign::Campaign;
 use ambassador::clock::{from_millis, to_millis};
-use ambassador::store::report::{report_sql, ReportQuery};
+use ambassador::store::report::{report_params, report_sql, Param, ReportQuery};
 use ambassador::store::{Backend, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -179,16 +180,29 @@ async fn run(a: &Args, url: &str) -> anyhow::Result<()> {
         rows.middle_ms.len()
     );
 
-    println!("plan of report_counts:");
-    let plan = explain(&store, &report_sql(reminders.len()), &query).await?;
-    for line in &plan {
-        println!("  {line}");
+    let mut full = Vec::new();
+    for (name, sql) in report_sql(reminders.len()) {
+        let params = report_params(name, &query);
+        let alone = median(a.runs, || async {
+            store.report_rows(&sql, params.clone()).await?;
+            Ok(())
+        })
+        .await?;
+        println!(
+            "statement {name}: {:.3} s alone; plan:",
+            alone.as_secs_f64()
+        );
+        for line in explain(&store, &sql, &params).await? {
+            println!("  {line}");
+            if full_scan(&line) {
+                full.push(format!("{name}: {}", line.trim()));
+            }
+        }
     }
-    let full: Vec<&String> = plan.iter().filter(|l| full_scan(l)).collect();
     if full.is_empty() {
         println!("full scans of staff, enrolments, outbox or events: none");
     } else {
-        println!("FULL SCANS of big tables: {full:?}");
+        println!("FULL SCANS of big tables: {full:#?}");
     }
     store.close().await;
     Ok(())
@@ -226,22 +240,29 @@ where
     Ok(times[times.len() / 2])
 }
 
-async fn explain(store: &Store, sql: &str, q: &ReportQuery<'_>) -> anyhow::Result<Vec<String>> {
+fn bind<'q>(
+    mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    params: &[Param<'q>],
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    for p in params {
+        query = match *p {
+            Param::Int(i) => query.bind(i),
+            Param::Text(t) => query.bind(t),
+        };
+    }
+    query
+}
+
+async fn explain(store: &Store, sql: &str, params: &[Param<'_>]) -> anyhow::Result<Vec<String>> {
     let sqlite = store.backend() == Backend::Sqlite;
     let text = if sqlite {
         format!("EXPLAIN QUERY PLAN {sql}")
     } else {
         format!("EXPLAIN {sql}")
     };
-    let mut query = sqlx::query(&text)
-        .bind(q.campaign_id)
-        .bind(q.as_of)
-        .bind(q.start)
-        .bind(q.announcement);
-    for r in q.reminders {
-        query = query.bind(r.as_str());
-    }
-    let rows = query.fetch_all(store.pool()).await?;
+    let rows = bind(sqlx::query(&text), params)
+        .fetch_all(store.pool())
+        .await?;
     rows.iter()
         .map(|r| {
             Ok(if sqlite {

@@ -1,10 +1,10 @@
-//! Report queries: every count of the rollout report in one aggregate
-//! statement ([`figures`]), the per-person evidence export, and the claims
+//! Report queries: every count of the rollout report in three aggregate
+//! statements ([`figures`]), the per-person evidence export, and the claims
 //! that make the weekly summary go out once.
 
 mod figures;
 
-pub use figures::{report_sql, GroupCounts, ReportCounts, ReportQuery};
+pub use figures::{report_params, report_sql, GroupCounts, Param, ReportCounts, ReportQuery};
 
 use super::Store;
 
