@@ -21,7 +21,7 @@
 //! [`ReportCounts::add_row`]). Both SQLite (3.35 or later) and PostgreSQL
 //! (12 or later) compute a `MATERIALIZED` CTE once.
 
-use super::super::{Backend, Store};
+use super::super::Store;
 use sqlx::Row;
 
 /// One week in milliseconds: the bucket width of the weekly series.
@@ -317,8 +317,8 @@ impl Store {
         Ok(counts)
     }
 
-    /// Runs one statement of [`report_sql`] as `report_counts` does (on
-    /// PostgreSQL without JIT); public for examples/bench_report.rs.
+    /// Runs one statement of [`report_sql`] as `report_counts` does;
+    /// public for examples/bench_report.rs.
     pub async fn report_rows(
         &self,
         sql: &str,
@@ -331,15 +331,6 @@ impl Store {
                 Param::Text(t) => query.bind(t),
             };
         }
-        let mut tx = self.pool().begin().await?;
-        if self.backend() == Backend::Postgres {
-            // The people statement's estimated cost passes jit_above_cost,
-            // and compiling its expressions costs more than it saves on a
-            // few hundred thousand rows.
-            sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
-        }
-        let rows = query.fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(rows)
+        Ok(query.fetch_all(self.pool()).await?)
     }
 }
