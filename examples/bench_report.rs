@@ -1,11 +1,13 @@
 //! Report benchmark: the full rollout report (`report::build`) over a large,
-//! realistic history, with the three fact queries timed one by one and their
-//! query plans printed, on SQLite or PostgreSQL. See docs/benchmarks.md.
+//! realistic history, with `Store::report_counts` and each of its three
+//! aggregate statements timed alone and their query plans printed and
+//! checked for full scans of the big tables, on SQLite or PostgreSQL. See
+//! docs/benchmarks.md.
 //!
 //! ```text
 //! bench_report [--people 100000] [--events 1000000] [--runs 5]
 //! bench_report --pg postgres://postgres@127.0.0.1:5432/postgres   # a fresh database, dropped afterwards
-//! bench_report --keep     # keep the SQLite file (its path is printed) for the sqlite3 shell
+//! bench_report --keep     # keep the SQLite file or PostgreSQL database (printed) for a look in a shell
 //! ```
 //!
 //! The history (fixed seed): staff across 40 departments, 10 facilities,
@@ -18,7 +20,8 @@
 
 use ambassador::campaign::Campaign;
 use ambassador::clock::{from_millis, to_millis};
-use ambassador::store::{report::fact_queries, Backend, Store};
+use ambassador::store::report::{report_params, report_sql, Param, ReportQuery};
+use ambassador::store::{Backend, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sqlx::{Any, Row, Transaction};
@@ -32,7 +35,7 @@ struct Args {
     events: usize,
     runs: usize,
     pg: Option<String>,
-    /// Keep the SQLite file (printed) for a look with the sqlite3 shell.
+    /// Keep the SQLite file or PostgreSQL database (printed) for a look in a shell.
     keep: bool,
 }
 
@@ -84,7 +87,12 @@ async fn main() -> anyhow::Result<()> {
             sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str()).await?;
             let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
             let outcome = run(&a, &format!("{base}/{name}")).await;
-            sqlx::Executor::execute(&mut conn, format!("DROP DATABASE {name}").as_str()).await?;
+            if a.keep {
+                println!("kept database {name}");
+            } else {
+                sqlx::Executor::execute(&mut conn, format!("DROP DATABASE {name}").as_str())
+                    .await?;
+            }
             outcome
         }
     }
@@ -147,52 +155,73 @@ async fn run(a: &Args, url: &str) -> anyhow::Result<()> {
         report.weekly.len()
     );
 
-    let now = to_millis(as_of);
     let reminders: Vec<String> = ["reminder-1", "reminder-2", "last-call"]
         .map(String::from)
         .to_vec();
-    let (s, rows) = timed(a.runs, || store.enrolment_facts(campaign_id, now)).await?;
-    println!("  enrolment_facts: {:.3} s, {rows} rows", s.as_secs_f64());
-    let (s, rows) = timed(a.runs, || {
-        store.message_facts(campaign_id, now, "announcement", &reminders)
-    })
-    .await?;
-    println!("  message_facts:   {:.3} s, {rows} rows", s.as_secs_f64());
-    let (s, rows) = timed(a.runs, || store.event_facts(campaign_id, now)).await?;
-    println!("  event_facts:     {:.3} s, {rows} rows", s.as_secs_f64());
-
-    let one_by_one = median(a.runs, || async {
-        store.enrolment_facts(campaign_id, now).await?;
-        store
-            .message_facts(campaign_id, now, "announcement", &reminders)
-            .await?;
-        store.event_facts(campaign_id, now).await?;
-        Ok(())
-    })
-    .await?;
-    let side_by_side = median(a.runs, || async {
-        tokio::try_join!(
-            store.enrolment_facts(campaign_id, now),
-            store.message_facts(campaign_id, now, "announcement", &reminders),
-            store.event_facts(campaign_id, now),
-        )?;
+    let query = ReportQuery {
+        campaign_id,
+        as_of: to_millis(as_of),
+        start,
+        announcement: "announcement",
+        reminders: &reminders,
+    };
+    let rows = store.report_counts(&query).await?; // warm-up
+    let counts = median(a.runs, || async {
+        store.report_counts(&query).await?;
         Ok(())
     })
     .await?;
     println!(
-        "  all three one by one: {:.3} s; side by side: {:.3} s",
-        one_by_one.as_secs_f64(),
-        side_by_side.as_secs_f64()
+        "  report_counts alone: {:.3} s ({} groups, {} + {} week buckets, {} middle values)",
+        counts.as_secs_f64(),
+        rows.groups.len(),
+        rows.completed_by_week.len(),
+        rows.due_by_week.len(),
+        rows.middle_ms.len()
     );
 
-    for (name, sql) in fact_queries(reminders.len()) {
-        println!("plan of {name}:");
-        for line in explain(&store, &sql, campaign_id, now, &reminders).await? {
+    let mut full = Vec::new();
+    for (name, sql) in report_sql(reminders.len()) {
+        let params = report_params(name, &query);
+        let alone = median(a.runs, || async {
+            store.report_rows(&sql, params.clone()).await?;
+            Ok(())
+        })
+        .await?;
+        println!(
+            "statement {name}: {:.3} s alone; plan:",
+            alone.as_secs_f64()
+        );
+        for line in explain(&store, &sql, &params).await? {
             println!("  {line}");
+            if full_scan(&line) {
+                full.push(format!("{name}: {}", line.trim()));
+            }
         }
+    }
+    if full.is_empty() {
+        println!("full scans of staff, enrolments, outbox or events: none");
+    } else {
+        println!("FULL SCANS of big tables: {full:#?}");
     }
     store.close().await;
     Ok(())
+}
+
+/// Whether a plan line reads a whole big table (or a whole index of one)
+/// rather than a range: `SCAN table` in SQLite, `Seq Scan on table` in
+/// PostgreSQL. The statement names these tables without aliases, or with
+/// the aliases listed, so CTE scans (`SCAN facts`) do not count.
+fn full_scan(line: &str) -> bool {
+    let line = line.trim_start();
+    let object = line
+        .strip_prefix("SCAN ")
+        .or_else(|| line.split("Seq Scan on ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next());
+    matches!(
+        object,
+        Some("staff" | "s" | "enrolments" | "e" | "outbox" | "events")
+    )
 }
 
 /// Median wall time of `runs` calls of `f`.
@@ -211,42 +240,29 @@ where
     Ok(times[times.len() / 2])
 }
 
-/// Median time of a fact query (after one warm-up) and its row count.
-async fn timed<F, Fut, T>(runs: usize, mut f: F) -> anyhow::Result<(Duration, usize)>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<Vec<T>>>,
-{
-    let rows = f().await?.len();
-    let time = median(runs, || {
-        let fut = f();
-        async move { fut.await.map(|_| ()) }
-    })
-    .await?;
-    Ok((time, rows))
+fn bind<'q>(
+    mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    params: &[Param<'q>],
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    for p in params {
+        query = match *p {
+            Param::Int(i) => query.bind(i),
+            Param::Text(t) => query.bind(t),
+        };
+    }
+    query
 }
 
-async fn explain(
-    store: &Store,
-    sql: &str,
-    campaign_id: i64,
-    as_of: i64,
-    reminders: &[String],
-) -> anyhow::Result<Vec<String>> {
+async fn explain(store: &Store, sql: &str, params: &[Param<'_>]) -> anyhow::Result<Vec<String>> {
     let sqlite = store.backend() == Backend::Sqlite;
     let text = if sqlite {
         format!("EXPLAIN QUERY PLAN {sql}")
     } else {
         format!("EXPLAIN {sql}")
     };
-    let mut q = sqlx::query(&text).bind(campaign_id).bind(as_of);
-    if sql.contains("$3") {
-        q = q.bind("announcement");
-        for r in reminders {
-            q = q.bind(r.as_str());
-        }
-    }
-    let rows = q.fetch_all(store.pool()).await?;
+    let rows = bind(sqlx::query(&text), params)
+        .fetch_all(store.pool())
+        .await?;
     rows.iter()
         .map(|r| {
             Ok(if sqlite {

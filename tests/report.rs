@@ -373,3 +373,65 @@ async fn each_manager_gets_their_teams_status_once_a_week() {
     );
     assert!(!text.contains("Cy C"), "only the manager's own people");
 }
+
+#[tokio::test]
+async fn a_campaign_with_nobody_enrolled_reports_zeros() {
+    let t = TestApp::spawn().await;
+    t.apply(CAMPAIGN).await;
+    let r = build(&t, day(16)).await;
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(
+        json["population"],
+        serde_json::json!({ "enrolled": 0, "exempted": 0, "left": 0 })
+    );
+    assert_eq!(
+        json["reach"],
+        serde_json::json!({ "messages_sent": 0, "people_reached": 0, "people_undeliverable": 0 })
+    );
+    assert_eq!(
+        json["engagement"],
+        serde_json::json!({ "opened_human": 0, "opened_all": 0, "clicked_human": 0, "clicked_all": 0 })
+    );
+    assert_eq!(
+        json["outcome"],
+        serde_json::json!({
+            "completed": 0, "completion_rate": 0.0, "completed_on_time": 0, "overdue": 0,
+            "median_days_to_complete": null, "reminders_per_completion": null, "clicked_not_completed": 0
+        })
+    );
+    for dimension in ["department", "facility", "role", "manager"] {
+        assert_eq!(json["breakdowns"][dimension], serde_json::json!([]));
+    }
+    let weekly: Vec<(u64, u64)> = r.weekly.iter().map(|w| (w.completed, w.target)).collect();
+    assert_eq!(weekly, vec![(0, 0), (0, 0), (0, 0)]);
+    assert_eq!(r.completed_last_7_days, 0);
+    assert!(render::html(&r).contains("<html"));
+}
+
+#[tokio::test]
+async fn the_median_of_an_odd_count_is_the_middle_one() {
+    let t = history().await;
+    // Ann after 2 days, Bob after 10, Cy after 14: the middle one is 10.
+    complete(&t, "cy.c", day(14)).await;
+    let r = build(&t, day(16)).await;
+    assert_eq!(r.outcome.completed, 3);
+    assert_eq!(r.outcome.median_days_to_complete, Some(10.0));
+    // As of day 5 only Ann had completed: a count of one.
+    let r = build(&t, day(5)).await;
+    assert_eq!(r.outcome.median_days_to_complete, Some(2.0));
+}
+
+#[tokio::test]
+async fn the_weekly_series_stops_at_520_weeks_and_is_empty_before_the_start() {
+    let t = history().await;
+    let far = build(&t, launch() + Duration::weeks(600)).await;
+    assert_eq!(far.weekly.len(), 520);
+    let last = far.weekly.last().unwrap();
+    assert_eq!(last.week_ending, launch() + Duration::weeks(520));
+    assert_eq!((last.completed, last.target), (2, 5));
+    let first = &far.weekly[0];
+    assert_eq!((first.completed, first.target), (1, 0));
+    let before = build(&t, launch() - Duration::days(1)).await;
+    assert!(before.weekly.is_empty());
+    assert_eq!(before.population.enrolled, 0);
+}

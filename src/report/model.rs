@@ -1,15 +1,16 @@
-//! The rollout report: every figure defined in docs/metrics.md, computed from
-//! per-enrolment facts as of one instant. This struct is the stable JSON
-//! schema of `report --format json` and GET /api/reports/{slug}.
+//! The rollout report: every figure defined in docs/metrics.md, as of one
+//! instant, from the counts the database aggregates (`Store::report_counts`).
+//! This struct is the stable JSON schema of `report --format json` and
+//! GET /api/reports/{slug}.
 
 use crate::campaign::{definition_of, Recipient, Trigger};
 use crate::clock::to_millis;
 use crate::store::campaign::CampaignRow;
-use crate::store::report::{EnrolmentFacts, MessageFacts};
+use crate::store::report::{GroupCounts, ReportCounts, ReportQuery};
 use crate::store::Store;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -111,103 +112,25 @@ pub async fn build(
     min_group_size: u32,
 ) -> anyhow::Result<Report> {
     let campaign = definition_of(row)?;
-    let now = to_millis(as_of);
     let person_steps: Vec<&str> = campaign
         .steps
         .iter()
         .filter(|s| s.to == Recipient::Person && s.on != Some(Trigger::Completion))
         .map(|s| s.name.as_str())
         .collect();
-    let announcement = person_steps.first().copied().unwrap_or("");
     let reminders: Vec<String> = person_steps.iter().skip(1).map(|s| s.to_string()).collect();
-    let facts = store.enrolment_facts(row.id, now).await?;
-    let messages: HashMap<i64, MessageFacts> = store
-        .message_facts(row.id, now, announcement, &reminders)
-        .await?
-        .into_iter()
-        .map(|m| (m.enrolment_id, m))
-        .collect();
-    let mut events: HashMap<i64, EventFlags> = HashMap::new();
-    for e in store.event_facts(row.id, now).await? {
-        let flags = EventFlags {
-            opened_human: e.opened_human > 0,
-            opened_machine: e.opened_machine > 0,
-            clicked_human: e.clicked_human > 0,
-            clicked_machine: e.clicked_machine > 0,
-        };
-        events.insert(e.enrolment_id, flags);
-    }
-    let counted: Vec<&EnrolmentFacts> = facts.iter().filter(|f| counts_as_enrolled(f)).collect();
-    let population = Population {
-        enrolled: counted.len() as u64,
-        exempted: facts.iter().filter(|f| f.exempted_at.is_some()).count() as u64,
-        left: facts
-            .iter()
-            .filter(|f| f.left_at.is_some() && f.exempted_at.is_none() && f.completed_at.is_none())
-            .count() as u64,
-    };
-    let none = MessageFacts::default();
-    let msg = |f: &EnrolmentFacts| messages.get(&f.id).unwrap_or(&none);
-    let flags = |f: &EnrolmentFacts| events.get(&f.id).copied().unwrap_or_default();
-    let reach = Reach {
-        messages_sent: counted.iter().map(|f| msg(f).sent as u64).sum(),
-        people_reached: counted.iter().filter(|f| msg(f).sent > 0).count() as u64,
-        people_undeliverable: counted.iter().filter(|f| msg(f).undeliverable > 0).count() as u64,
-    };
-    let engagement = Engagement {
-        opened_human: counted.iter().filter(|f| flags(f).opened_human).count() as u64,
-        opened_all: counted
-            .iter()
-            .filter(|f| flags(f).opened_human || flags(f).opened_machine)
-            .count() as u64,
-        clicked_human: counted.iter().filter(|f| flags(f).clicked_human).count() as u64,
-        clicked_all: counted
-            .iter()
-            .filter(|f| flags(f).clicked_human || flags(f).clicked_machine)
-            .count() as u64,
-    };
-    let completed: Vec<&&EnrolmentFacts> = counted
-        .iter()
-        .filter(|f| f.completed_at.is_some())
-        .collect();
-    let mut days: Vec<f64> = completed
-        .iter()
-        .filter_map(|f| Some((f.completed_at? - msg(f).announced_at?) as f64 / 86_400_000.0))
-        .filter(|d| *d >= 0.0)
-        .collect();
-    let reminders_sent: u64 = counted.iter().map(|f| msg(f).reminders as u64).sum();
-    let outcome = Outcome {
-        completed: completed.len() as u64,
-        completion_rate: ratio(completed.len() as u64, counted.len() as u64),
-        completed_on_time: completed
-            .iter()
-            .filter(|f| f.completed_at.is_some_and(|c| c <= f.due_at))
-            .count() as u64,
-        overdue: counted
-            .iter()
-            .filter(|f| f.completed_at.is_none() && f.due_at < now)
-            .count() as u64,
-        median_days_to_complete: median(&mut days),
-        reminders_per_completion: (!completed.is_empty())
-            .then(|| round2(reminders_sent as f64 / completed.len() as f64)),
-        clicked_not_completed: counted
-            .iter()
-            .filter(|f| flags(f).clicked_human && f.completed_at.is_none())
-            .count() as u64,
-    };
-    let mut breakdowns = BTreeMap::new();
-    for (name, key) in [
-        ("department", 0usize),
-        ("facility", 1),
-        ("role", 2),
-        ("manager", 3),
-    ] {
-        breakdowns.insert(
-            name.to_string(),
-            breakdown(&counted, key, now, min_group_size),
-        );
-    }
     let start = campaign.starts_at.with_timezone(&Utc);
+    let c = store
+        .report_counts(&ReportQuery {
+            campaign_id: row.id,
+            as_of: to_millis(as_of),
+            start: to_millis(start),
+            announcement: person_steps.first().copied().unwrap_or(""),
+            reminders: &reminders,
+        })
+        .await?;
+    let completed = count(c.completed);
+    let enrolled = count(c.enrolled);
     Ok(Report {
         campaign: CampaignInfo {
             slug: row.slug.clone(),
@@ -216,91 +139,128 @@ pub async fn build(
             starts_at: start,
         },
         as_of,
-        completed_last_7_days: completed
-            .iter()
-            .filter(|f| f.completed_at.is_some_and(|c| c > now - 7 * 86_400_000))
-            .count() as u64,
-        weekly: weekly(&counted, start, as_of),
-        population,
-        reach,
-        engagement,
-        outcome,
-        breakdowns,
+        population: Population {
+            enrolled,
+            exempted: count(c.exempted),
+            left: count(c.left),
+        },
+        reach: Reach {
+            messages_sent: count(c.messages_sent),
+            people_reached: count(c.people_reached),
+            people_undeliverable: count(c.people_undeliverable),
+        },
+        engagement: Engagement {
+            opened_human: count(c.opened_human),
+            opened_all: count(c.opened_all),
+            clicked_human: count(c.clicked_human),
+            clicked_all: count(c.clicked_all),
+        },
+        outcome: Outcome {
+            completed,
+            completion_rate: ratio(completed, enrolled),
+            completed_on_time: count(c.completed_on_time),
+            overdue: count(c.overdue),
+            median_days_to_complete: median_days(&c),
+            reminders_per_completion: (completed > 0)
+                .then(|| round2(count(c.reminders_sent) as f64 / completed as f64)),
+            clicked_not_completed: count(c.clicked_not_completed),
+        },
+        breakdowns: breakdowns(&c, min_group_size),
+        weekly: weekly(&c, start, as_of),
+        completed_last_7_days: count(c.completed_last_7_days),
         min_group_size,
     })
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-struct EventFlags {
-    opened_human: bool,
-    opened_machine: bool,
-    clicked_human: bool,
-    clicked_machine: bool,
+/// A count from the database (never negative) as the report's type.
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }
 
-/// Exempted people and people who left before completing are out of the denominator.
-fn counts_as_enrolled(f: &EnrolmentFacts) -> bool {
-    f.exempted_at.is_none() && (f.left_at.is_none() || f.completed_at.is_some())
+/// The median of the days from announcement to completion, from the middle
+/// value(s) the database picked: the lower middle and the one after it.
+fn median_days(c: &ReportCounts) -> Option<f64> {
+    let mut middle: Vec<f64> = c
+        .middle_ms
+        .iter()
+        .map(|ms| *ms as f64 / 86_400_000.0)
+        .collect();
+    middle.sort_by(f64::total_cmp);
+    let m = match middle.as_slice() {
+        [] => return None,
+        [lower, upper] if c.days_counted % 2 == 0 => (lower + upper) / 2.0,
+        [lower, ..] => *lower,
+    };
+    Some((m * 10.0).round() / 10.0)
 }
 
-fn breakdown(counted: &[&EnrolmentFacts], key: usize, now: i64, min: u32) -> Vec<Group> {
-    let mut groups: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
-    for f in counted {
-        let name = [
-            f.department.as_str(),
-            f.facility.as_str(),
-            f.role.as_str(),
-            f.manager.as_str(),
-        ][key];
-        let g = groups
-            .entry(if name.is_empty() { "(none)" } else { name })
-            .or_default();
-        g.0 += 1;
-        g.1 += u64::from(f.completed_at.is_some());
-        g.2 += u64::from(f.completed_at.is_none() && f.due_at < now);
+/// The four breakdowns, each group named "(none)" when the roster field is
+/// empty, small groups suppressed.
+fn breakdowns(c: &ReportCounts, min: u32) -> BTreeMap<String, Vec<Group>> {
+    let mut dimensions: BTreeMap<String, BTreeMap<&str, GroupCounts>> =
+        ["department", "facility", "role", "manager"]
+            .into_iter()
+            .map(|d| (d.to_string(), BTreeMap::new()))
+            .collect();
+    for (dimension, value, n) in &c.groups {
+        let name = if value.is_empty() { "(none)" } else { value };
+        if let Some(groups) = dimensions.get_mut(dimension) {
+            let g = groups.entry(name).or_default();
+            g.enrolled += n.enrolled;
+            g.completed += n.completed;
+            g.overdue += n.overdue;
+        }
     }
-    groups
+    dimensions
         .into_iter()
-        .map(|(group, (enrolled, completed, overdue))| {
-            let suppressed = enrolled < u64::from(min);
-            Group {
-                group: group.to_string(),
-                suppressed,
-                enrolled_shown: if suppressed {
-                    format!("<{min}")
-                } else {
-                    enrolled.to_string()
-                },
-                enrolled: (!suppressed).then_some(enrolled),
-                completed: (!suppressed).then_some(completed),
-                overdue: (!suppressed).then_some(overdue),
-                completion_rate: (!suppressed).then(|| ratio(completed, enrolled)),
-            }
+        .map(|(dimension, groups)| {
+            let groups = groups
+                .into_iter()
+                .map(|(name, n)| group(name, n, min))
+                .collect();
+            (dimension, groups)
         })
         .collect()
 }
 
-/// One point per week from the start to `as_of` (the last point is `as_of` itself).
-fn weekly(
-    counted: &[&EnrolmentFacts],
-    start: DateTime<Utc>,
-    as_of: DateTime<Utc>,
-) -> Vec<WeekPoint> {
+fn group(name: &str, n: GroupCounts, min: u32) -> Group {
+    let (enrolled, completed, overdue) = (count(n.enrolled), count(n.completed), count(n.overdue));
+    let suppressed = enrolled < u64::from(min);
+    Group {
+        group: name.to_string(),
+        suppressed,
+        enrolled_shown: if suppressed {
+            format!("<{min}")
+        } else {
+            enrolled.to_string()
+        },
+        enrolled: (!suppressed).then_some(enrolled),
+        completed: (!suppressed).then_some(completed),
+        overdue: (!suppressed).then_some(overdue),
+        completion_rate: (!suppressed).then(|| ratio(completed, enrolled)),
+    }
+}
+
+/// One point per week from the start to `as_of` (the last point is `as_of`
+/// itself), at most 520. Point k counts the buckets up to week k: a point
+/// before `as_of` ends exactly at week k's end, and the last point's
+/// instant is at or after every completion and every counted due instant.
+fn weekly(c: &ReportCounts, start: DateTime<Utc>, as_of: DateTime<Utc>) -> Vec<WeekPoint> {
+    let up_to = |buckets: &[(i64, i64)], week: i64| -> u64 {
+        buckets
+            .iter()
+            .filter(|(w, _)| *w <= week)
+            .map(|(_, n)| count(*n))
+            .sum()
+    };
     let mut points = Vec::new();
     let mut end = start + Duration::days(7);
     loop {
-        let at = end.min(as_of);
-        let t = to_millis(at);
+        let week = points.len() as i64 + 1;
         points.push(WeekPoint {
-            week_ending: at,
-            completed: counted
-                .iter()
-                .filter(|f| f.completed_at.is_some_and(|c| c <= t))
-                .count() as u64,
-            target: counted
-                .iter()
-                .filter(|f| f.due_at <= t && f.enrolled_at <= t)
-                .count() as u64,
+            week_ending: end.min(as_of),
+            completed: up_to(&c.completed_by_week, week),
+            target: up_to(&c.due_by_week, week),
         });
         if end >= as_of || points.len() >= 520 {
             break;
@@ -321,20 +281,6 @@ fn ratio(part: u64, whole: u64) -> f64 {
     }
 }
 
-fn median(values: &mut [f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    let m = if values.len() % 2 == 0 {
-        (values[mid - 1] + values[mid]) / 2.0
-    } else {
-        values[mid]
-    };
-    Some((m * 10.0).round() / 10.0)
-}
-
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
@@ -351,4 +297,60 @@ pub async fn week_before(
     min_group_size: u32,
 ) -> anyhow::Result<Report> {
     build(store, row, as_of - Duration::days(7), min_group_size).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(middle_ms: Vec<i64>, days_counted: i64) -> ReportCounts {
+        ReportCounts {
+            middle_ms,
+            days_counted,
+            ..ReportCounts::default()
+        }
+    }
+
+    #[test]
+    fn the_median_is_the_middle_value_or_the_mean_of_the_two() {
+        const DAY: i64 = 86_400_000;
+        assert_eq!(median_days(&counts(vec![], 0)), None);
+        assert_eq!(median_days(&counts(vec![3 * DAY], 1)), Some(3.0));
+        // Odd count: the lower middle and the one after it come back, in any order.
+        assert_eq!(median_days(&counts(vec![9 * DAY, 2 * DAY], 5)), Some(2.0));
+        // Even count: the mean of the two middle values, to one decimal.
+        assert_eq!(median_days(&counts(vec![4 * DAY, DAY], 4)), Some(2.5));
+        assert_eq!(
+            median_days(&counts(vec![DAY, DAY + DAY / 10], 2)),
+            Some(1.1)
+        );
+    }
+
+    #[test]
+    fn weekly_points_add_up_the_buckets_and_end_at_the_as_of_instant() {
+        let start = DateTime::parse_from_rfc3339("2027-01-11T14:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let c = ReportCounts {
+            completed_by_week: vec![(1, 2), (3, 1), (0, 1)],
+            due_by_week: vec![(2, 5), (3, 4)],
+            ..ReportCounts::default()
+        };
+        let as_of = start + Duration::days(17);
+        let points = weekly(&c, start, as_of);
+        let got: Vec<_> = points
+            .iter()
+            .map(|p| (p.week_ending, p.completed, p.target))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (start + Duration::days(7), 3, 0),
+                (start + Duration::days(14), 3, 5),
+                (as_of, 4, 9),
+            ]
+        );
+        assert!(weekly(&c, start, start - Duration::days(1)).is_empty());
+        assert_eq!(weekly(&c, start, start + Duration::weeks(900)).len(), 520);
+    }
 }

@@ -1,0 +1,336 @@
+//! Every count of the rollout report, aggregated in the database, so that a
+//! few thousand rows cross the driver instead of one or more per person
+//! (`sqlx::Any` costs microseconds a row: at 100,000 people that alone was
+//! over a second; docs/benchmarks.md, "Report").
+//!
+//! Three statements that share nothing, all bounded by the as-of instant:
+//! - people: CTEs `facts` (one row per enrolment of the campaign enrolled
+//!   by then, with the person's groups and whether they were exempted or
+//!   left) and `counted` (the enrolled people of docs/metrics.md, with
+//!   their overdue flag and week buckets); population, outcome, the four
+//!   breakdowns and the weekly histograms;
+//! - messages: CTE `msg`, the outbox per counted enrolment; reach and the
+//!   middle of the days from announcement to completion;
+//! - events: opens and clicks grouped per (enrolment, kind) with the least
+//!   `machine` flag (0 or 1: `Store::insert_event` binds a bool), so each
+//!   group says both "any" (it exists) and "by a person" (its minimum is
+//!   0); engagement.
+//!
+//! Every row is one section of the report: a `kind`, a group name, and up
+//! to six numbers `n0`..`n5` whose meaning depends on `kind` (read back by
+//! [`ReportCounts::add_row`]). Both SQLite (3.35 or later) and PostgreSQL
+//! (12 or later) compute a `MATERIALIZED` CTE once.
+
+use super::super::Store;
+use sqlx::Row;
+
+/// One week in milliseconds: the bucket width of the weekly series.
+const WEEK_MS: i64 = 7 * 86_400_000;
+
+/// What the report asks for: one campaign as of one instant.
+#[derive(Debug, Clone)]
+pub struct ReportQuery<'a> {
+    pub campaign_id: i64,
+    /// The as-of instant (epoch ms): later events, messages and completions are ignored.
+    pub as_of: i64,
+    /// The campaign's start (epoch ms): week buckets count from here.
+    pub start: i64,
+    /// The step whose acceptance starts the days-to-complete clock.
+    pub announcement: &'a str,
+    /// The reminder steps (person steps after the announcement, thanks excluded).
+    pub reminders: &'a [String],
+}
+
+/// Counts of one breakdown group (one department, facility, role or manager).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupCounts {
+    pub enrolled: i64,
+    pub completed: i64,
+    pub overdue: i64,
+}
+
+/// The raw counts behind every figure of docs/metrics.md; `report::build`
+/// turns them into rates, medians, suppressed groups and weekly points.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReportCounts {
+    pub enrolled: i64,
+    pub exempted: i64,
+    pub left: i64,
+    pub completed: i64,
+    pub completed_on_time: i64,
+    pub overdue: i64,
+    pub completed_last_7_days: i64,
+    pub messages_sent: i64,
+    pub people_reached: i64,
+    pub people_undeliverable: i64,
+    /// Reminder messages accepted for enrolled people.
+    pub reminders_sent: i64,
+    pub opened_human: i64,
+    pub opened_all: i64,
+    pub clicked_human: i64,
+    pub clicked_all: i64,
+    pub clicked_not_completed: i64,
+    /// (dimension, group value as stored, counts); the value is empty for
+    /// people without one. Unordered.
+    pub groups: Vec<(String, String, GroupCounts)>,
+    /// (week, completions in it): week 0 is at or before the start, week k
+    /// the k-th week after it, (start + (k-1) weeks, start + k weeks].
+    pub completed_by_week: Vec<(i64, i64)>,
+    /// (week, people whose due instant, or enrolment if later, falls in it),
+    /// counting only those due by the as-of instant; weeks as above.
+    pub due_by_week: Vec<(i64, i64)>,
+    /// The middle one or two (in no particular order) of the milliseconds
+    /// from announcement to completion, and how many such values there are.
+    pub middle_ms: Vec<i64>,
+    pub days_counted: i64,
+}
+
+impl ReportCounts {
+    /// Reads one row of the statement into the counts.
+    fn add_row(&mut self, kind: &str, group: String, n: [i64; 6]) -> anyhow::Result<()> {
+        match kind {
+            "population" => [self.enrolled, self.exempted, self.left] = [n[0], n[1], n[2]],
+            "outcome" => {
+                [
+                    self.completed,
+                    self.completed_on_time,
+                    self.overdue,
+                    self.completed_last_7_days,
+                ] = [n[0], n[1], n[2], n[3]]
+            }
+            "reach" => {
+                [
+                    self.messages_sent,
+                    self.people_reached,
+                    self.people_undeliverable,
+                    self.reminders_sent,
+                ] = [n[0], n[1], n[2], n[3]]
+            }
+            "engagement" => {
+                [
+                    self.opened_human,
+                    self.opened_all,
+                    self.clicked_human,
+                    self.clicked_all,
+                    self.clicked_not_completed,
+                ] = [n[0], n[1], n[2], n[3], n[4]]
+            }
+            "department" | "facility" | "role" | "manager" => {
+                let counts = GroupCounts {
+                    enrolled: n[0],
+                    completed: n[1],
+                    overdue: n[2],
+                };
+                self.groups.push((kind.to_string(), group, counts));
+            }
+            "completed_week" => self.completed_by_week.push((n[0], n[1])),
+            "due_week" => self.due_by_week.push((n[0], n[1])),
+            "median" => {
+                self.middle_ms.push(n[0]);
+                self.days_counted = n[1];
+            }
+            other => anyhow::bail!("unexpected report row kind {other:?}"),
+        }
+        Ok(())
+    }
+}
+
+/// The people counted as enrolled (docs/metrics.md, Population), on a row
+/// of `enrolments` named `e`: not exempted, and not gone before completing.
+/// Uses $1 (campaign id) and $2 (as-of) like every statement.
+const COUNTED: &str = "e.campaign_id = $1 AND e.enrolled_at <= $2
+    AND (e.exempted_at IS NULL OR e.exempted_at > $2)
+    AND (e.left_at IS NULL OR e.left_at > $2 OR e.completed_at <= $2)";
+
+/// The people statement: enrolments and their groups. Parameters: $1
+/// campaign id, $2 as-of, $3 the campaign's start (epoch ms).
+fn people_sql() -> String {
+    // A week bucket: 0 at or before the start, else the number of whole or
+    // part weeks after it (ceiling division of a positive BIGINT; both
+    // backends divide integers the same way).
+    let week = |x: &str| format!("({x} - $3 + {}) / {WEEK_MS}", WEEK_MS - 1);
+    let breakdown = |dimension: &str| {
+        format!(
+            "SELECT '{dimension}', {dimension}, COUNT(*), COUNT(completed_at), CAST(SUM(overdue) AS BIGINT), 0, 0, 0
+FROM counted GROUP BY {dimension}"
+        )
+    };
+    format!(
+        "WITH facts AS MATERIALIZED (
+  SELECT s.department, s.facility, s.role, COALESCE(s.manager_email, '') AS manager, e.enrolled_at, e.due_at,
+         CASE WHEN e.completed_at <= $2 THEN e.completed_at END AS completed_at,
+         CASE WHEN e.exempted_at <= $2 THEN 1 ELSE 0 END AS exempted,
+         CASE WHEN e.left_at <= $2 AND (e.exempted_at IS NULL OR e.exempted_at > $2)
+                   AND (e.completed_at IS NULL OR e.completed_at > $2) THEN 1 ELSE 0 END AS gone
+  FROM enrolments e JOIN staff s ON s.id = e.staff_id
+  WHERE e.campaign_id = $1 AND e.enrolled_at <= $2
+),
+counted AS MATERIALIZED (
+  SELECT department, facility, role, manager, completed_at, due_at,
+         CASE WHEN completed_at IS NULL AND due_at < $2 THEN 1 ELSE 0 END AS overdue,
+         CASE WHEN completed_at <= $3 THEN 0 ELSE {done_week} END AS done_week,
+         CASE WHEN due_at > $2 THEN NULL
+              WHEN due_at <= $3 AND enrolled_at <= $3 THEN 0
+              ELSE {due_week} END AS due_week
+  FROM facts WHERE exempted = 0 AND gone = 0
+)
+SELECT 'population' AS kind, '' AS grp,
+       COUNT(*) - CAST(COALESCE(SUM(exempted), 0) AS BIGINT) - CAST(COALESCE(SUM(gone), 0) AS BIGINT) AS n0,
+       CAST(COALESCE(SUM(exempted), 0) AS BIGINT) AS n1, CAST(COALESCE(SUM(gone), 0) AS BIGINT) AS n2,
+       0 AS n3, 0 AS n4, 0 AS n5
+FROM facts
+UNION ALL
+SELECT 'outcome', '', COUNT(completed_at), COUNT(CASE WHEN completed_at <= due_at THEN 1 END),
+       CAST(COALESCE(SUM(overdue), 0) AS BIGINT), COUNT(CASE WHEN completed_at > $2 - {WEEK_MS} THEN 1 END), 0, 0
+FROM counted
+UNION ALL
+{department}
+UNION ALL
+{facility}
+UNION ALL
+{role}
+UNION ALL
+{manager}
+UNION ALL
+SELECT 'completed_week', '', done_week, COUNT(*), 0, 0, 0, 0
+FROM counted WHERE done_week IS NOT NULL GROUP BY done_week
+UNION ALL
+SELECT 'due_week', '', due_week, COUNT(*), 0, 0, 0, 0
+FROM counted WHERE due_week IS NOT NULL GROUP BY due_week",
+        done_week = week("completed_at"),
+        due_week = week("(CASE WHEN due_at > enrolled_at THEN due_at ELSE enrolled_at END)"),
+        department = breakdown("department"),
+        facility = breakdown("facility"),
+        role = breakdown("role"),
+        manager = breakdown("manager"),
+    )
+}
+
+/// The messages statement: the outbox per counted enrolment. Parameters:
+/// $1 campaign id, $2 as-of, $3 the announcement step, $4.. the
+/// `reminders` reminder steps.
+fn messages_sql(reminders: usize) -> String {
+    let reminder_list = if reminders == 0 {
+        "''".to_string()
+    } else {
+        (0..reminders)
+            .map(|i| format!("${}", i + 4))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "WITH msg AS MATERIALIZED (
+  SELECT m.sent, m.reminders, m.undeliverable, m.announced_at,
+         CASE WHEN e.completed_at <= $2 THEN e.completed_at END AS completed_at
+  FROM (SELECT enrolment_id,
+               MIN(CASE WHEN step = $3 AND status = 'sent' AND accepted_at <= $2 THEN accepted_at END) AS announced_at,
+               COUNT(CASE WHEN status = 'sent' AND accepted_at <= $2 THEN 1 END) AS sent,
+               COUNT(CASE WHEN status = 'sent' AND accepted_at <= $2 AND step IN ({reminder_list}) THEN 1 END) AS reminders,
+               COUNT(CASE WHEN status = 'undeliverable' AND updated_at <= $2 THEN 1 END) AS undeliverable
+        FROM outbox WHERE campaign_id = $1 AND enrolment_id IS NOT NULL
+        GROUP BY enrolment_id) m
+  CROSS JOIN enrolments e
+  WHERE e.id = m.enrolment_id AND {COUNTED}
+)
+SELECT 'reach' AS kind, '' AS grp, CAST(COALESCE(SUM(sent), 0) AS BIGINT) AS n0, COUNT(CASE WHEN sent > 0 THEN 1 END) AS n1,
+       COUNT(CASE WHEN undeliverable > 0 THEN 1 END) AS n2, CAST(COALESCE(SUM(reminders), 0) AS BIGINT) AS n3, 0 AS n4, 0 AS n5
+FROM msg
+UNION ALL
+SELECT 'median', '', d, n, 0, 0, 0, 0
+FROM (SELECT completed_at - announced_at AS d,
+             (SELECT COUNT(*) FROM msg WHERE completed_at >= announced_at) AS n
+      FROM msg WHERE completed_at >= announced_at
+      ORDER BY d LIMIT 2
+      OFFSET (SELECT (COUNT(*) - 1) / 2 FROM msg WHERE completed_at >= announced_at)) middle"
+    )
+}
+
+/// The events statement: opens and clicks of counted enrolments.
+/// Parameters: $1 campaign id, $2 as-of.
+fn events_sql() -> String {
+    format!(
+        "SELECT 'engagement' AS kind, '' AS grp, COUNT(CASE WHEN v.kind = 'open' AND v.machine = 0 THEN 1 END) AS n0,
+       COUNT(CASE WHEN v.kind = 'open' THEN 1 END) AS n1, COUNT(CASE WHEN v.kind = 'click' AND v.machine = 0 THEN 1 END) AS n2,
+       COUNT(CASE WHEN v.kind = 'click' THEN 1 END) AS n3,
+       COUNT(CASE WHEN v.kind = 'click' AND v.machine = 0 AND (e.completed_at IS NULL OR e.completed_at > $2) THEN 1 END) AS n4,
+       0 AS n5
+FROM (SELECT enrolment_id, kind, MIN(machine) AS machine
+      FROM events WHERE campaign_id = $1 AND enrolment_id IS NOT NULL AND at <= $2
+      GROUP BY enrolment_id, kind) v
+CROSS JOIN enrolments e
+WHERE e.id = v.enrolment_id AND {COUNTED}"
+    )
+}
+
+/// The report's three statements, named, for `EXPLAIN` in
+/// examples/bench_report.rs; [`report_params`] gives each one's parameters.
+pub fn report_sql(reminders: usize) -> [(&'static str, String); 3] {
+    [
+        ("people", people_sql()),
+        ("messages", messages_sql(reminders)),
+        ("events", events_sql()),
+    ]
+}
+
+/// A parameter of a report statement.
+#[derive(Debug, Clone, Copy)]
+pub enum Param<'a> {
+    Int(i64),
+    Text(&'a str),
+}
+
+/// The parameters of the statement `name` of [`report_sql`], in order.
+pub fn report_params<'a>(name: &str, q: &ReportQuery<'a>) -> Vec<Param<'a>> {
+    let mut params = vec![Param::Int(q.campaign_id), Param::Int(q.as_of)];
+    match name {
+        "people" => params.push(Param::Int(q.start)),
+        "messages" => {
+            params.push(Param::Text(q.announcement));
+            params.extend(q.reminders.iter().map(|r| Param::Text(r.as_str())));
+        }
+        _ => {}
+    }
+    params
+}
+
+impl Store {
+    /// Every count of one campaign's report as of `q.as_of`. The three
+    /// statements share nothing, so they run side by side: on PostgreSQL
+    /// each on its own backend and core.
+    #[tracing::instrument(skip_all, fields(campaign = q.campaign_id))]
+    pub async fn report_counts(&self, q: &ReportQuery<'_>) -> anyhow::Result<ReportCounts> {
+        let [people, messages, events] = report_sql(q.reminders.len());
+        let (people, messages, events) = tokio::try_join!(
+            self.report_rows(&people.1, report_params(people.0, q)),
+            self.report_rows(&messages.1, report_params(messages.0, q)),
+            self.report_rows(&events.1, report_params(events.0, q)),
+        )?;
+        let mut counts = ReportCounts::default();
+        for row in people.into_iter().chain(messages).chain(events) {
+            let kind: String = row.try_get("kind")?;
+            let mut n = [0i64; 6];
+            for (i, v) in n.iter_mut().enumerate() {
+                *v = row.try_get(i + 2)?;
+            }
+            counts.add_row(&kind, row.try_get("grp")?, n)?;
+        }
+        Ok(counts)
+    }
+
+    /// Runs one statement of [`report_sql`] as `report_counts` does;
+    /// public for examples/bench_report.rs.
+    pub async fn report_rows(
+        &self,
+        sql: &str,
+        params: Vec<Param<'_>>,
+    ) -> anyhow::Result<Vec<sqlx::any::AnyRow>> {
+        let mut query = sqlx::query(sql);
+        for p in params {
+            query = match p {
+                Param::Int(i) => query.bind(i),
+                Param::Text(t) => query.bind(t),
+            };
+        }
+        Ok(query.fetch_all(self.pool()).await?)
+    }
+}
