@@ -263,12 +263,11 @@ pub async fn tune_for_bulk_write(
     let cache_size: i64 = sqlx::query_scalar("PRAGMA cache_size")
         .fetch_one(&mut **tx)
         .await?;
-    sqlx::query("PRAGMA cache_size = -8192")
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("PRAGMA temp_store = MEMORY")
-        .execute(&mut **tx)
-        .await?;
+    execute_each(
+        tx,
+        &["PRAGMA cache_size = -8192", "PRAGMA temp_store = MEMORY"],
+    )
+    .await?;
     Ok(BulkWriteRestore {
         cache_size: Some(cache_size),
     })
@@ -280,12 +279,15 @@ pub async fn restore_after_bulk_write(
     restore: BulkWriteRestore,
 ) -> anyhow::Result<()> {
     if let Some(cache_size) = restore.cache_size {
-        sqlx::query("PRAGMA temp_store = DEFAULT")
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query(&format!("PRAGMA cache_size = {cache_size}"))
-            .execute(&mut **tx)
-            .await?;
+        let cache = format!("PRAGMA cache_size = {cache_size}");
+        execute_each(tx, &["PRAGMA temp_store = DEFAULT", &cache]).await?;
+    }
+    Ok(())
+}
+
+async fn execute_each(tx: &mut Transaction<'_, Any>, statements: &[&str]) -> anyhow::Result<()> {
+    for statement in statements {
+        sqlx::query(statement).execute(&mut **tx).await?;
     }
     Ok(())
 }
