@@ -222,17 +222,18 @@ pub async fn import(
                 } else {
                     report.counts.updated += 1;
                 }
+                let detail = serde_json::to_string(&changes).unwrap_or_default();
                 updated_changes.push(PersonChange {
                     action: if reactivate { "reactivate" } else { "update" },
                     email: record.email.to_string(),
                     line: Some(record.line),
-                    fields: changes.clone(),
+                    fields: changes,
                 });
                 batch.updates.push(PendingUpdate {
                     staff_id,
                     record,
                     reactivate,
-                    detail: serde_json::to_string(&changes).unwrap_or_default(),
+                    detail,
                 });
             }
         }
@@ -398,7 +399,6 @@ impl Writer {
                 file_name: &report.file,
                 sha256: &report.sha256,
                 mode: report.mode.as_str(),
-                counts: [0; 6],
             },
         )
         .await?;

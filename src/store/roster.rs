@@ -48,7 +48,6 @@ pub struct ImportRecord<'a> {
     pub file_name: &'a str,
     pub sha256: &'a str,
     pub mode: &'a str,
-    pub counts: [i64; 6],
 }
 
 /// A history entry: what one import did to one person.
@@ -160,27 +159,21 @@ impl Store {
     }
 }
 
-/// Records the import and returns its id.
+/// Records the import, with zero counts until [`set_import_counts`], and
+/// returns its id.
 pub async fn insert_import(
     tx: &mut Transaction<'_, Any>,
     import: &ImportRecord<'_>,
 ) -> anyhow::Result<i64> {
-    let [added, updated, unchanged, deactivated, reactivated, rejected] = import.counts;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO roster_imports (imported_at, source, file_name, sha256, mode, added, updated, unchanged, deactivated, reactivated, rejected)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, 0, 0, 0, 0, 0, 0) RETURNING id",
     )
     .bind(import.imported_at)
     .bind(import.source)
     .bind(import.file_name)
     .bind(import.sha256)
     .bind(import.mode)
-    .bind(added)
-    .bind(updated)
-    .bind(unchanged)
-    .bind(deactivated)
-    .bind(reactivated)
-    .bind(rejected)
     .fetch_one(&mut **tx)
     .await?;
     Ok(id)
