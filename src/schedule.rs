@@ -1,7 +1,9 @@
 //! Time-driven jobs (tokio-cron-scheduler): the planning tick every
 //! `delivery.plan_every`, and the weekly summary on `report.weekly_cron`.
 //! Both are safe to run on several instances at once: planning is
-//! idempotent, and the weekly send is claimed with a unique key.
+//! idempotent, and the weekly send is claimed with a unique key. Each
+//! planning tick also sends again what a dead instance claimed and never
+//! sent (`report::resend`).
 
 use crate::app::App;
 use anyhow::Context;
@@ -70,6 +72,9 @@ pub async fn start(app: App, stop: CancellationToken) -> anyhow::Result<Schedule
             }
             if let Err(e) = app.plan().await {
                 tracing::error!(error = %crate::telemetry::scrub(&format!("{e:#}")), "planning tick failed; the next tick retries");
+            }
+            if let Err(e) = crate::report::resend::resend_unsent(&app).await {
+                tracing::error!(error = %crate::telemetry::scrub(&format!("{e:#}")), "cannot send unsent summaries again; the next tick retries");
             }
         })
     })

@@ -5,13 +5,14 @@
 
 mod common;
 
-use ambassador::clock::to_millis;
+use ambassador::clock::{to_millis, Clock};
 use ambassador::completions::{self, Completion};
 use ambassador::report::{self, render, Report};
+use ambassador::store::report::ReportKind;
 use ambassador::tracking::{self, Claims, Hit, LinkKind};
 use chrono::{DateTime, Duration, Utc};
 use common::app::{launch, person, TestApp, CAMPAIGN, HEADER};
-use common::smtp::Faults;
+use common::smtp::{Faults, SmtpServer};
 use mail_parser::MimeHeaders;
 
 const PHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Mobile/15E148 Safari/604.1";
@@ -287,6 +288,143 @@ async fn the_weekly_summary_has_the_figures_and_an_inline_chart_and_goes_once() 
     assert_eq!(image.content_id(), Some("completion-chart"));
 }
 
+const BOARD: &str = "board@hospital.example.org";
+
+/// Another instance on the same database and clock, with changed settings.
+fn instance(t: &TestApp, tweak: impl FnOnce(&mut ambassador::config::Settings)) -> ambassador::App {
+    let mut settings = (*t.app.settings).clone();
+    tweak(&mut settings);
+    ambassador::App::with_store(settings, t.app.clock.clone(), t.store().clone()).unwrap()
+}
+
+fn past_the_lease(t: &TestApp) {
+    t.clock
+        .advance(t.app.settings.delivery.lease.as_chrono() + Duration::seconds(1));
+}
+
+fn mail_to(t: &TestApp, to: &str) -> usize {
+    t.smtp
+        .messages()
+        .iter()
+        .filter(|m| m.recipients == [to])
+        .count()
+}
+
+#[tokio::test]
+async fn a_refused_weekly_summary_is_sent_again_after_a_lease_and_only_so_often() {
+    let t = history().await;
+    let refusing = SmtpServer::start(Faults::default().reject_rcpt_550(BOARD)).await;
+    let broken = instance(&t, |s| s.smtp.port = refusing.port());
+    let first = report::weekly::send_weekly(&broken, false).await.unwrap();
+    assert!(first[0].outcome.starts_with("failed: "), "{first:?}");
+    assert!(
+        report::resend::resend_unsent(&t.app)
+            .await
+            .unwrap()
+            .is_empty(),
+        "within its lease the claim is left to its holder"
+    );
+    for attempt in 2..=report::resend::MAX_ATTEMPTS {
+        past_the_lease(&t);
+        let again = report::resend::resend_unsent(&broken).await.unwrap();
+        assert_eq!(again.len(), 1, "attempt {attempt}: {again:?}");
+        assert_eq!(again[0].0, first[0].key);
+        assert!(again[0].1.starts_with("failed: "), "{again:?}");
+    }
+    past_the_lease(&t);
+    assert!(
+        report::resend::resend_unsent(&t.app)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no attempts are left"
+    );
+    assert_eq!(mail_to(&t, BOARD), 0);
+    assert_eq!(
+        report::weekly::send_weekly(&t.app, false).await.unwrap()[0].outcome,
+        "already-sent",
+        "the cron does not start the week over"
+    );
+}
+
+#[tokio::test]
+async fn a_summary_claimed_by_an_instance_that_died_is_sent_once_by_a_survivor() {
+    let t = history().await;
+    let refusing = SmtpServer::start(Faults::default().reject_rcpt_550(BOARD)).await;
+    let broken = instance(&t, |s| s.smtp.port = refusing.port());
+    let failed = report::weekly::send_weekly(&broken, false).await.unwrap();
+    // The instance that died: claimed, and never got as far as recording an outcome.
+    let campaign = t.campaign_id("test").await;
+    let now = to_millis(t.clock.now());
+    let dead = ReportKind::Weekly;
+    assert!(t
+        .store()
+        .claim_weekly("test:died", dead, campaign, "dead-instance", now, BOARD)
+        .await
+        .unwrap());
+    past_the_lease(&t);
+    let other = instance(&t, |_| {});
+    let (a, b) = tokio::join!(
+        report::resend::resend_unsent(&t.app),
+        report::resend::resend_unsent(&other)
+    );
+    let mut sent: Vec<(String, String)> = [a.unwrap(), b.unwrap()].concat();
+    sent.sort();
+    assert_eq!(
+        sent,
+        vec![
+            (failed[0].key.clone(), "sent".to_string()),
+            ("test:died".to_string(), "sent".to_string())
+        ],
+        "each unsent summary is taken over by one instance"
+    );
+    assert_eq!(mail_to(&t, BOARD), 2);
+    // The dead instance comes back and records its stale outcome: ignored.
+    t.store()
+        .finish_weekly("test:died", "dead-instance", now, "failed: too late")
+        .await
+        .unwrap();
+    let outcome: String =
+        sqlx::query_scalar("SELECT outcome FROM weekly_reports WHERE report_key = 'test:died'")
+            .fetch_one(t.store().pool())
+            .await
+            .unwrap();
+    assert_eq!(outcome, "sent");
+    past_the_lease(&t);
+    assert!(report::resend::resend_unsent(&t.app)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn an_unsent_summary_a_day_old_or_sent_by_hand_is_not_retried() {
+    let t = history().await;
+    let refusing = SmtpServer::start(Faults::default().reject_rcpt_550(BOARD)).await;
+    let broken = instance(&t, |s| s.smtp.port = refusing.port());
+    let manual = report::weekly::send_weekly(&broken, true).await.unwrap();
+    assert!(manual[0].outcome.starts_with("failed: "), "{manual:?}");
+    past_the_lease(&t);
+    assert!(
+        report::resend::resend_unsent(&t.app)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a manual send reported its failure to the admin who ran it"
+    );
+    let scheduled = report::weekly::send_weekly(&broken, false).await.unwrap();
+    assert!(scheduled[0].outcome.starts_with("failed: "));
+    t.clock.advance(Duration::hours(25));
+    assert!(
+        report::resend::resend_unsent(&t.app)
+            .await
+            .unwrap()
+            .is_empty(),
+        "yesterday's summary is news no longer"
+    );
+    assert_eq!(mail_to(&t, BOARD), 0);
+}
+
 #[tokio::test]
 async fn the_evidence_export_lists_every_message_and_the_completion() {
     let t = history().await;
@@ -434,4 +572,64 @@ async fn the_weekly_series_stops_at_520_weeks_and_is_empty_before_the_start() {
     let before = build(&t, launch() - Duration::days(1)).await;
     assert!(before.weekly.is_empty());
     assert_eq!(before.population.enrolled, 0);
+}
+
+#[tokio::test]
+async fn a_refused_team_digest_is_sent_again_to_that_manager_only() {
+    let t = TestApp::spawn().await;
+    let roster = format!(
+        "{HEADER}\n{}\n{}\n",
+        person(
+            1,
+            "Ann",
+            "A",
+            "Procurement",
+            "Buyer",
+            "mia.boss@hospital.example.org"
+        ),
+        person(
+            2,
+            "Cy",
+            "C",
+            "Procurement",
+            "Buyer",
+            "raj.chief@hospital.example.org"
+        )
+    );
+    t.import(&roster).await;
+    t.apply(CAMPAIGN).await;
+    t.tick_at(day(0)).await;
+    t.clock.set(day(16));
+    let refusing =
+        SmtpServer::start(Faults::default().reject_rcpt_550("mia.boss@hospital.example.org")).await;
+    let broken = instance(&t, |s| s.smtp.port = refusing.port());
+    let mut first = report::team::send_team_digests(&broken).await.unwrap();
+    first.sort();
+    assert_eq!(first[0].0, "mia.boss@hospital.example.org");
+    assert!(first[0].1.starts_with("failed: "), "{first:?}");
+    assert_eq!(
+        first[1],
+        ("raj.chief@hospital.example.org".into(), "sent".into())
+    );
+    past_the_lease(&t);
+    let again = report::resend::resend_unsent(&t.app).await.unwrap();
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert!(again[0].0.contains("mia.boss@hospital.example.org"));
+    assert_eq!(again[0].1, "sent");
+    assert_eq!(
+        mail_to(&t, "raj.chief@hospital.example.org"),
+        0,
+        "Raj had his"
+    );
+    assert_eq!(mail_to(&t, "mia.boss@hospital.example.org"), 1);
+    let mail = t.smtp.messages();
+    let mia = mail
+        .iter()
+        .find(|m| m.recipients == ["mia.boss@hospital.example.org"])
+        .expect("Mia's digest");
+    let text = mia.parsed().body_text(0).unwrap().to_string();
+    assert!(
+        text.contains("Ann A <ann.a@hospital.example.org>: overdue") && !text.contains("Cy C"),
+        "{text}"
+    );
 }

@@ -6,6 +6,7 @@ pub mod chart;
 mod model;
 pub mod plot;
 pub mod render;
+pub mod resend;
 pub mod team;
 pub mod weekly;
 

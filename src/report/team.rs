@@ -7,8 +7,9 @@ use super::plot::escape;
 use crate::app::App;
 use crate::clock::{from_millis, to_millis};
 use crate::delivery::{header_safe, SendOutcome};
-use crate::store::campaign::EnrolmentView;
-use chrono::Datelike;
+use crate::store::campaign::{CampaignRow, EnrolmentView};
+use crate::store::report::ReportKind;
+use chrono::{DateTime, Datelike, Utc};
 use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 use std::collections::BTreeMap;
@@ -25,19 +26,7 @@ pub async fn send_team_digests(app: &App) -> anyhow::Result<Vec<(String, String)
         if row.status != "active" || now < from_millis(row.starts_at) {
             continue;
         }
-        let mut teams: BTreeMap<String, Vec<EnrolmentView>> = BTreeMap::new();
-        for e in app
-            .store
-            .enrolment_list(Some(&row.slug), None, to_millis(now))
-            .await?
-        {
-            if let Some(manager) = e.manager_email.clone().filter(|m| !m.is_empty()) {
-                if e.status != "left" && e.status != "exempted" {
-                    teams.entry(manager).or_default().push(e);
-                }
-            }
-        }
-        for (manager, team) in teams {
+        for (manager, team) in teams(app, &row, now).await? {
             let key = format!(
                 "team:{}:{}:{}-W{:02}",
                 row.slug,
@@ -47,32 +36,85 @@ pub async fn send_team_digests(app: &App) -> anyhow::Result<Vec<(String, String)
             );
             if !app
                 .store
-                .claim_weekly(&key, row.id, app.worker.id(), to_millis(now), &manager)
+                .claim_weekly(
+                    &key,
+                    ReportKind::Team,
+                    row.id,
+                    app.worker.id(),
+                    to_millis(now),
+                    &manager,
+                )
                 .await?
             {
                 continue;
             }
-            let message = compose(app, &row.name, &manager, &team)?;
-            let stem = format!("team-{}-{}", row.slug, to_millis(now));
-            let outcome = match app
-                .report_mailer
-                .send(
-                    message.envelope(),
-                    &message.formatted(),
-                    &format!("{stem}-{}", outcomes.len()),
-                )
-                .await
-            {
-                SendOutcome::Accepted(_) => "sent".to_string(),
-                SendOutcome::Transient(e) | SendOutcome::Permanent(e) => format!("failed: {e}"),
-            };
-            app.store
-                .finish_weekly(&key, to_millis(app.clock.now()), &outcome)
-                .await?;
+            let outcome = deliver(app, &row, &manager, &team, &key).await?;
             outcomes.push((manager, outcome));
         }
     }
     Ok(outcomes)
+}
+
+/// Sends one manager's digest again under a claim this instance has taken
+/// over (see `report::resend`).
+pub(super) async fn resend(
+    app: &App,
+    row: &CampaignRow,
+    manager: &str,
+    key: &str,
+) -> anyhow::Result<String> {
+    let mut teams = teams(app, row, app.clock.now()).await?;
+    let team = teams.remove(manager).unwrap_or_default();
+    deliver(app, row, manager, &team, key).await
+}
+
+/// Each manager's people still in the campaign, by manager address.
+async fn teams(
+    app: &App,
+    row: &CampaignRow,
+    now: DateTime<Utc>,
+) -> anyhow::Result<BTreeMap<String, Vec<EnrolmentView>>> {
+    let mut teams: BTreeMap<String, Vec<EnrolmentView>> = BTreeMap::new();
+    for e in app
+        .store
+        .enrolment_list(Some(&row.slug), None, to_millis(now))
+        .await?
+    {
+        if let Some(manager) = e.manager_email.clone().filter(|m| !m.is_empty()) {
+            if e.status != "left" && e.status != "exempted" {
+                teams.entry(manager).or_default().push(e);
+            }
+        }
+    }
+    Ok(teams)
+}
+
+/// Composes and sends one digest under a claim this instance holds, then
+/// records the outcome; a failure is recorded for the retry pass.
+async fn deliver(
+    app: &App,
+    row: &CampaignRow,
+    manager: &str,
+    team: &[EnrolmentView],
+    key: &str,
+) -> anyhow::Result<String> {
+    // Not the key: a manager's address may hold characters a file name must not.
+    let stem = format!("team-{}-{}", row.slug, uuid::Uuid::new_v4().simple());
+    let outcome = match compose(app, &row.name, manager, team) {
+        Ok(message) => match app
+            .report_mailer
+            .send(message.envelope(), &message.formatted(), &stem)
+            .await
+        {
+            SendOutcome::Accepted(_) => "sent".to_string(),
+            SendOutcome::Transient(e) | SendOutcome::Permanent(e) => format!("failed: {e}"),
+        },
+        Err(e) => format!("failed: cannot compose the digest: {e:#}"),
+    };
+    app.store
+        .finish_weekly(key, app.worker.id(), to_millis(app.clock.now()), &outcome)
+        .await?;
+    Ok(outcome)
 }
 
 fn compose(

@@ -10,6 +10,7 @@ use crate::app::App;
 use crate::clock::{from_millis, to_millis};
 use crate::delivery::SendOutcome;
 use crate::store::campaign::CampaignRow;
+use crate::store::report::ReportKind;
 use chrono::{DateTime, Datelike, Utc};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
@@ -68,10 +69,16 @@ async fn send_one(
         tracing::warn!("report.recipients is empty; the weekly summary has nobody to go to");
         return Ok(outcome("no-recipients"));
     }
+    let kind = if manual {
+        ReportKind::Manual
+    } else {
+        ReportKind::Weekly
+    };
     if !app
         .store
         .claim_weekly(
             &key,
+            kind,
             row.id,
             app.worker.id(),
             to_millis(now),
@@ -81,22 +88,40 @@ async fn send_one(
     {
         return Ok(outcome("already-sent"));
     }
-    let message = compose(app, row, now, &recipients).await?;
-    let raw = message.formatted();
+    let result = deliver(app, row, now, &key, &recipients).await?;
+    Ok(outcome(&result))
+}
+
+/// Composes and sends the summary under a claim this instance holds, then
+/// records the outcome. A summary that cannot be composed is recorded as
+/// failed too, so the retry pass (`report::resend`) takes it up again.
+pub(super) async fn deliver(
+    app: &App,
+    row: &CampaignRow,
+    now: DateTime<Utc>,
+    key: &str,
+    recipients: &[String],
+) -> anyhow::Result<String> {
     let stem = format!("weekly-{}", key.replace(':', "-"));
-    let result = match app
-        .report_mailer
-        .send(message.envelope(), &raw, &stem)
-        .await
-    {
-        SendOutcome::Accepted(_) => "sent".to_string(),
-        SendOutcome::Transient(e) | SendOutcome::Permanent(e) => format!("failed: {e}"),
+    let result = match compose(app, row, now, recipients).await {
+        Ok(message) => {
+            let raw = message.formatted();
+            match app
+                .report_mailer
+                .send(message.envelope(), &raw, &stem)
+                .await
+            {
+                SendOutcome::Accepted(_) => "sent".to_string(),
+                SendOutcome::Transient(e) | SendOutcome::Permanent(e) => format!("failed: {e}"),
+            }
+        }
+        Err(e) => format!("failed: cannot compose the summary: {e:#}"),
     };
     app.store
-        .finish_weekly(&key, to_millis(app.clock.now()), &result)
+        .finish_weekly(key, app.worker.id(), to_millis(app.clock.now()), &result)
         .await?;
-    tracing::info!(campaign = %row.slug, outcome = %result, "weekly summary");
-    Ok(outcome(&result))
+    tracing::info!(campaign = %row.slug, outcome = %crate::telemetry::scrub(&result), "weekly summary");
+    Ok(result)
 }
 
 /// The summary message for one campaign.

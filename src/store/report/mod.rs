@@ -46,21 +46,68 @@ impl Store {
     }
 }
 
+/// Which message a report claim is for. Scheduled kinds are sent again when
+/// their sender died or the relay refused them; manual sends are not, since
+/// `report send-weekly` prints its outcome to the admin who ran it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKind {
+    /// The weekly summary to `report.recipients`.
+    Weekly,
+    /// One manager's team digest.
+    Team,
+    /// A summary sent by hand.
+    Manual,
+}
+
+impl ReportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportKind::Weekly => "weekly",
+            ReportKind::Team => "team",
+            ReportKind::Manual => "manual",
+        }
+    }
+}
+
+/// A claimed report that was not sent: its sender died, or the relay refused it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UnsentReport {
+    pub report_key: String,
+    pub campaign_id: i64,
+    pub kind: String,
+    pub recipients: String,
+}
+
+/// Which unsent claims may be taken again: claimed before `stale_before` (one
+/// lease ago, so their sender is taken for dead), but not before `since`
+/// (a day-old summary is news no longer), with attempts left.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryWindow {
+    pub stale_before: i64,
+    pub since: i64,
+    pub max_attempts: i64,
+}
+
+const UNSENT: &str = "kind <> 'manual' AND (outcome IS NULL OR outcome <> 'sent')
+     AND claimed_at < $1 AND claimed_at >= $2 AND attempts < $3";
+
 impl Store {
-    /// Claims a weekly report key; false when another instance (or an earlier run) has it.
+    /// Claims a report key; false when another instance (or an earlier run) has it.
     pub async fn claim_weekly(
         &self,
         key: &str,
+        kind: ReportKind,
         campaign_id: i64,
         holder: &str,
         now: i64,
         recipients: &str,
     ) -> anyhow::Result<bool> {
         let done = sqlx::query(
-            "INSERT INTO weekly_reports (report_key, campaign_id, claimed_by, claimed_at, recipients) VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO weekly_reports (report_key, kind, campaign_id, claimed_by, claimed_at, recipients) VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (report_key) DO NOTHING",
         )
         .bind(key)
+        .bind(kind.as_str())
         .bind(campaign_id)
         .bind(holder)
         .bind(now)
@@ -70,13 +117,62 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn finish_weekly(&self, key: &str, now: i64, outcome: &str) -> anyhow::Result<()> {
-        sqlx::query("UPDATE weekly_reports SET sent_at = $1, outcome = $2 WHERE report_key = $3")
+    /// Claims that were taken and not sent, oldest first.
+    pub async fn unsent_reports(&self, window: RetryWindow) -> anyhow::Result<Vec<UnsentReport>> {
+        let sql = format!(
+            "SELECT report_key, campaign_id, kind, recipients FROM weekly_reports WHERE {UNSENT} ORDER BY claimed_at, report_key"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(window.stale_before)
+            .bind(window.since)
+            .bind(window.max_attempts)
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    /// Takes over an unsent claim; false when it was sent meanwhile or
+    /// another instance took it first (the update is atomic on both backends).
+    pub async fn reclaim_report(
+        &self,
+        key: &str,
+        holder: &str,
+        now: i64,
+        window: RetryWindow,
+    ) -> anyhow::Result<bool> {
+        let sql = format!(
+            "UPDATE weekly_reports SET claimed_by = $4, claimed_at = $5, attempts = attempts + 1, sent_at = NULL, outcome = NULL
+             WHERE report_key = $6 AND {UNSENT}"
+        );
+        let done = sqlx::query(&sql)
+            .bind(window.stale_before)
+            .bind(window.since)
+            .bind(window.max_attempts)
+            .bind(holder)
             .bind(now)
-            .bind(outcome)
             .bind(key)
             .execute(self.pool())
             .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records how a claimed send ended, unless the claim has since passed to
+    /// another instance (this one outlived its lease).
+    pub async fn finish_weekly(
+        &self,
+        key: &str,
+        holder: &str,
+        now: i64,
+        outcome: &str,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE weekly_reports SET sent_at = $1, outcome = $2 WHERE report_key = $3 AND claimed_by = $4",
+        )
+        .bind(now)
+        .bind(outcome)
+        .bind(key)
+        .bind(holder)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 }

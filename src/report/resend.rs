@@ -1,0 +1,52 @@
+//! The retry pass for scheduled summaries and digests. Each is claimed with a
+//! unique key before it is sent, so several instances send it once; but a
+//! claim whose instance died before sending, or whose send the relay refused,
+//! would leave that week without it. Every planning tick takes such claims
+//! over once they are a lease old, and sends them again.
+
+use super::{team, weekly};
+use crate::app::App;
+use crate::clock::to_millis;
+use crate::store::report::{ReportKind, RetryWindow};
+use chrono::Duration;
+
+/// How often one summary or digest is tried in all, first send included.
+pub const MAX_ATTEMPTS: i64 = 10;
+
+/// Sends again every unsent claim this instance can take over; returns
+/// (report key, outcome) pairs.
+pub async fn resend_unsent(app: &App) -> anyhow::Result<Vec<(String, String)>> {
+    let now = app.clock.now();
+    let window = RetryWindow {
+        stale_before: to_millis(now - app.settings.delivery.lease.as_chrono()),
+        since: to_millis(now - Duration::days(1)),
+        max_attempts: MAX_ATTEMPTS,
+    };
+    let mut outcomes = Vec::new();
+    for claim in app.store.unsent_reports(window).await? {
+        if !app
+            .store
+            .reclaim_report(&claim.report_key, app.worker.id(), to_millis(now), window)
+            .await?
+        {
+            continue;
+        }
+        let Some(row) = app.store.campaign_by_id(claim.campaign_id).await? else {
+            continue;
+        };
+        let outcome = if claim.kind == ReportKind::Team.as_str() {
+            team::resend(app, &row, &claim.recipients, &claim.report_key).await?
+        } else {
+            let recipients: Vec<String> = claim.recipients.split(',').map(str::to_string).collect();
+            weekly::deliver(app, &row, now, &claim.report_key, &recipients).await?
+        };
+        tracing::info!(
+            campaign = %row.slug,
+            outcome = %crate::telemetry::scrub(&outcome),
+            "unsent {} report sent again",
+            claim.kind
+        );
+        outcomes.push((claim.report_key, outcome));
+    }
+    Ok(outcomes)
+}
