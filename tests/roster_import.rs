@@ -492,6 +492,58 @@ async fn a_large_sync_counts_and_records_every_change() {
 }
 
 #[tokio::test]
+async fn a_large_roster_with_and_without_employee_ids_reads_back_exactly() {
+    // Stored people are read back packed a thousand to a row: an empty
+    // employee id, empty optional fields and the packing's edges must all
+    // come back as they went in, or an unchanged re-import would update.
+    let mut csv = String::from("Employee ID,Email,First Name,Manager Email,Time Zone\n");
+    for i in 0..2500 {
+        let id = if i % 2 == 0 {
+            format!("E{i:05}")
+        } else {
+            String::new()
+        };
+        let manager = if i % 3 == 0 {
+            "boss@health.example.org"
+        } else {
+            ""
+        };
+        let zone = if i % 5 == 0 { "Europe/Paris" } else { "" };
+        csv.push_str(&format!(
+            "{id},person.{i}@health.example.org,Person {i},{manager},{zone}\n"
+        ));
+    }
+    let db = TestDb::new().await;
+    db.import(csv.as_bytes(), &options()).await.unwrap();
+
+    let again = db.import(csv.as_bytes(), &options()).await.unwrap();
+    assert_eq!(again.counts, counts(0, 0, 2500, 0, 0, 0));
+
+    let moved = csv
+        .replace(
+            ",person.1@health.example.org,Person 1,",
+            ",person.1@health.example.org,Persona 1,",
+        )
+        .replace("E01000,person.1000@", "E01000,renamed.1000@")
+        .replace("\n,person.3@", "\nE90003,person.3@");
+    let report = db.import(moved.as_bytes(), &options()).await.unwrap();
+    assert_eq!(report.counts, counts(0, 3, 2497, 0, 0, 0));
+    assert_eq!(
+        db.person("person.3@health.example.org")
+            .await
+            .employee_id
+            .as_deref(),
+        Some("E90003"),
+        "a person stored without an id takes the one the export now gives"
+    );
+    assert_eq!(
+        db.person("person.1@health.example.org").await.first_name,
+        "Persona 1"
+    );
+    assert_eq!(db.person("renamed.1000@health.example.org").await.active, 1);
+}
+
+#[tokio::test]
 async fn an_import_leaves_the_connection_settings_as_it_found_them() {
     // The writer enlarges SQLite's page cache for the import only.
     let db = TestDb::new().await;

@@ -112,6 +112,10 @@ impl ImportError {
 /// fixed cost vanishes, small enough that little is held in memory.
 const BATCH_ROWS: usize = 3000;
 
+/// The first batch is smaller, so the database starts working sooner: the
+/// writer is otherwise idle while the first full batch is parsed.
+const FIRST_BATCH_ROWS: usize = 500;
+
 /// Reads, validates and (unless dry-run) applies one roster file.
 ///
 /// Rows stream from the reader through the planner to a writer task that
@@ -237,7 +241,12 @@ pub async fn import(
                 });
             }
         }
-        if batch.len() >= BATCH_ROWS {
+        let batch_rows = if writer.is_none() {
+            FIRST_BATCH_ROWS
+        } else {
+            BATCH_ROWS
+        };
+        if batch.len() >= batch_rows {
             let full = std::mem::take(&mut batch);
             // Once a row is rejected an all-or-nothing import will not
             // commit: keep reading to report every problem, stop writing.
@@ -375,6 +384,12 @@ impl Batch {
     }
 }
 
+/// A batch as the writer takes it: the new people already bound.
+struct BoundBatch {
+    inserts: q::BoundStaffInsert,
+    updates: Vec<PendingUpdate>,
+}
+
 /// The import's transaction, owned by a task that writes each batch while
 /// the caller parses the next one (on SQLite the statements run on the
 /// driver's own thread, so reading and writing use both cores).
@@ -382,7 +397,11 @@ struct Writer {
     import_id: i64,
     /// The connection settings to put back before the transaction ends.
     restore: q::BulkWriteRestore,
-    batches: mpsc::Sender<Batch>,
+    batches: mpsc::Sender<BoundBatch>,
+    /// Whether statements number their parameters (PostgreSQL).
+    numbered: bool,
+    source: String,
+    now: i64,
     task: JoinHandle<anyhow::Result<Transaction<'static, Any>>>,
 }
 
@@ -402,11 +421,10 @@ impl Writer {
             },
         )
         .await?;
-        let (batches, mut incoming) = mpsc::channel::<Batch>(2);
-        let source = report.source.clone();
+        let (batches, mut incoming) = mpsc::channel::<BoundBatch>(2);
         let task = tokio::spawn(async move {
             while let Some(batch) = incoming.recv().await {
-                write_batch(&mut tx, &source, import_id, now, batch).await?;
+                write_batch(&mut tx, import_id, now, batch).await?;
             }
             Ok(tx)
         });
@@ -414,6 +432,9 @@ impl Writer {
             import_id,
             restore,
             batches,
+            numbered: store.numbered(),
+            source: report.source.clone(),
+            now,
             task,
         })
     }
@@ -430,8 +451,20 @@ impl Writer {
             Some(active) => active,
             None => writer.insert(Writer::start(store, report, now).await?),
         };
+        let people: Vec<NewStaff<'_>> = batch.inserts.iter().map(new_staff).collect();
+        let inserts = q::BoundStaffInsert::bind(
+            active.numbered,
+            &active.source,
+            active.import_id,
+            active.now,
+            &people,
+        )?;
+        let bound = BoundBatch {
+            inserts,
+            updates: batch.updates,
+        };
         // A closed channel means the writer failed; `finish` reports why.
-        let _ = active.batches.send(batch).await;
+        let _ = active.batches.send(bound).await;
         Ok(())
     }
 
@@ -462,13 +495,11 @@ impl Writer {
 
 async fn write_batch(
     tx: &mut Transaction<'static, Any>,
-    source: &str,
     import_id: i64,
     now: i64,
-    batch: Batch,
+    batch: BoundBatch,
 ) -> anyhow::Result<()> {
-    let inserts: Vec<NewStaff<'_>> = batch.inserts.iter().map(new_staff).collect();
-    q::insert_staff(tx, source, import_id, now, &inserts).await?;
+    batch.inserts.execute(tx).await?;
     let mut history = Vec::with_capacity(batch.updates.len());
     for update in &batch.updates {
         q::update_staff(tx, update.staff_id, now, &new_staff(&update.record)).await?;

@@ -1,7 +1,8 @@
 //! Queries behind roster import and listing.
 
-use super::Store;
-use sqlx::{Any, Transaction};
+use super::{Backend, Store};
+use sqlx::any::AnyArguments;
+use sqlx::{Any, Arguments, Transaction};
 
 /// A person as stored.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
@@ -95,7 +96,37 @@ impl StoredPerson {
     /// U+001F (unit separator): the roster reader refuses control
     /// characters in every field, so no value holds it.
     pub const SEPARATOR: char = '\u{1f}';
+
+    /// One person as `stored_people` packs them: id, active, '=' and the
+    /// employee id (or nothing), email, then the fields.
+    fn unpack(record: &str) -> anyhow::Result<Self> {
+        let mut parts = record.splitn(5, Self::SEPARATOR);
+        let mut next = || {
+            parts.next().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "a stored person came back incomplete: {} values",
+                    record.split(Self::SEPARATOR).count()
+                )
+            })
+        };
+        let id = next()?.parse()?;
+        let active = next()? == "1";
+        let employee_id = next()?.strip_prefix('=').map(Box::from);
+        let email = Box::from(next()?);
+        let fields = Box::from(next()?);
+        Ok(Self {
+            id,
+            active,
+            employee_id,
+            email,
+            fields,
+        })
+    }
 }
+
+/// U+001E (record separator) between people packed into one row; refused
+/// in roster fields like [`StoredPerson::SEPARATOR`].
+const RECORD_SEPARATOR: char = '\u{1e}';
 
 impl Store {
     /// Everyone ever imported from `source`, active or not, in the compact
@@ -103,27 +134,40 @@ impl Store {
     /// instead of eight is what makes reading 100,000 people cheap.
     pub async fn stored_people(&self, source: &str) -> anyhow::Result<Vec<StoredPerson>> {
         use futures::TryStreamExt;
-        use sqlx::Row;
-        let joined = StoredPerson::FIELDS
-            .map(|f| format!("COALESCE({f}, '')"))
-            .join(" || $2 || ");
+        // A person per row would cost sqlx's per-row overhead 100,000 times
+        // (most of an unchanged re-import's time), so the database packs
+        // about a thousand people into each row: the person's values joined
+        // by SEPARATOR, people joined by RECORD_SEPARATOR. A stored
+        // employee id is prefixed with '=' so that NULL and '' stay apart.
+        const PEOPLE_PER_ROW: i64 = 1024;
+        let person = [
+            "CAST(id AS TEXT)",
+            "CAST(active AS TEXT)",
+            "COALESCE('=' || employee_id, '')",
+            "email",
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .chain(StoredPerson::FIELDS.map(|f| format!("COALESCE({f}, '')")))
+        .collect::<Vec<_>>()
+        .join(" || $2 || ");
+        let aggregate = match self.backend() {
+            Backend::Sqlite => "group_concat",
+            Backend::Postgres => "string_agg",
+        };
         let sql = format!(
-            "SELECT id, active, employee_id, email, {joined} AS fields FROM staff WHERE source = $1"
+            "SELECT {aggregate}({person}, $3) FROM staff WHERE source = $1 GROUP BY id / {PEOPLE_PER_ROW}"
         );
-        let separator = StoredPerson::SEPARATOR.to_string();
-        let mut rows = sqlx::query(&sql)
+        let mut rows = sqlx::query_scalar::<_, String>(&sql)
             .bind(source)
-            .bind(&separator)
+            .bind(StoredPerson::SEPARATOR.to_string())
+            .bind(RECORD_SEPARATOR.to_string())
             .fetch(self.pool());
         let mut people = Vec::new();
-        while let Some(row) = rows.try_next().await? {
-            people.push(StoredPerson {
-                id: row.try_get(0)?,
-                active: row.try_get::<i64, _>(1)? == 1,
-                employee_id: row.try_get::<Option<&str>, _>(2)?.map(Box::from),
-                email: Box::from(row.try_get::<&str, _>(3)?),
-                fields: Box::from(row.try_get::<&str, _>(4)?),
-            });
+        while let Some(packed) = rows.try_next().await? {
+            for record in packed.split(RECORD_SEPARATOR) {
+                people.push(StoredPerson::unpack(record)?);
+            }
         }
         Ok(people)
     }
@@ -179,41 +223,66 @@ pub async fn insert_import(
     Ok(id)
 }
 
-/// Inserts new people in multi-row batches.
-pub async fn insert_staff(
-    tx: &mut Transaction<'_, Any>,
-    source: &str,
-    import_id: i64,
-    now: i64,
-    people: &[NewStaff<'_>],
-) -> anyhow::Result<()> {
-    const COLUMNS: &str = "source, created_at, updated_at, import_id, employee_id, email, first_name, last_name, department, role, facility, manager_email, time_zone, attributes";
-    let numbered = numbered(tx);
-    let values: Vec<String> = (1..=10).map(|i| format!("column{i}")).collect();
-    let shared = if numbered {
-        "$1, $2, $3, $4"
-    } else {
-        "?, ?, ?, ?"
-    };
-    for batch in people.chunks(INSERT_BATCH) {
-        let rows = placeholders_from(batch.len(), 10, numbered.then_some(5));
-        let sql = format!(
-            "INSERT INTO staff ({COLUMNS}) SELECT {shared}, {} FROM (VALUES {rows}) AS v",
-            values.join(", ")
-        );
-        let mut query = sqlx::query(&sql)
-            .bind(source)
-            .bind(now)
-            .bind(now)
-            .bind(import_id);
-        for p in batch {
-            for value in p.values() {
-                query = query.bind(value);
+/// New people bound to their INSERT statements ahead of the write.
+///
+/// Binding copies every value; done by the task that reads the file, it
+/// overlaps the previous batch's write, and the task holding the
+/// transaction only executes, so the database is not left waiting between
+/// statements (docs/benchmarks.md, "Roster import").
+pub struct BoundStaffInsert {
+    statements: Vec<(String, AnyArguments<'static>)>,
+}
+
+impl BoundStaffInsert {
+    /// Binds `people` in multi-row statements; `numbered` for PostgreSQL.
+    pub fn bind(
+        numbered: bool,
+        source: &str,
+        import_id: i64,
+        now: i64,
+        people: &[NewStaff<'_>],
+    ) -> anyhow::Result<Self> {
+        const COLUMNS: &str = "source, created_at, updated_at, import_id, employee_id, email, first_name, last_name, department, role, facility, manager_email, time_zone, attributes";
+        let values: Vec<String> = (1..=10).map(|i| format!("column{i}")).collect();
+        let shared = if numbered {
+            "$1, $2, $3, $4"
+        } else {
+            "?, ?, ?, ?"
+        };
+        let mut statements = Vec::new();
+        for batch in people.chunks(INSERT_BATCH) {
+            let rows = placeholders_from(batch.len(), 10, numbered.then_some(5));
+            let sql = format!(
+                "INSERT INTO staff ({COLUMNS}) SELECT {shared}, {} FROM (VALUES {rows}) AS v",
+                values.join(", ")
+            );
+            let mut arguments = AnyArguments::default();
+            arguments.reserve(4 + 10 * batch.len(), 0);
+            arguments
+                .add(source.to_string())
+                .map_err(anyhow::Error::msg)?;
+            arguments.add(now).map_err(anyhow::Error::msg)?;
+            arguments.add(now).map_err(anyhow::Error::msg)?;
+            arguments.add(import_id).map_err(anyhow::Error::msg)?;
+            for p in batch {
+                for value in p.values() {
+                    // Owned, so the driver takes the value as it is.
+                    arguments
+                        .add(value.map(str::to_string))
+                        .map_err(anyhow::Error::msg)?;
+                }
             }
+            statements.push((sql, arguments));
         }
-        query.execute(&mut **tx).await?;
+        Ok(Self { statements })
     }
-    Ok(())
+
+    pub async fn execute(self, tx: &mut Transaction<'_, Any>) -> anyhow::Result<()> {
+        for (sql, arguments) in self.statements {
+            sqlx::query_with(&sql, arguments).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
 }
 
 impl NewStaff<'_> {
