@@ -13,7 +13,7 @@ pub mod roster;
 
 use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, ConnectOptions, Executor};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -52,7 +52,11 @@ impl Store {
             _ => url.to_string(),
         };
         let options = AnyConnectOptions::from_str(&url)
-            .with_context(|| format!("database.url is not a valid {backend:?} URL"))?;
+            .with_context(|| format!("database.url is not a valid {backend:?} URL"))?
+            // sqlx warns about any statement over 1 s, quoting all of it: a
+            // 3,000-row insert is 100 KB of SQL, and `roster list` of 100,000
+            // people takes about that long. Warn only when something is wrong.
+            .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(10));
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(30))
