@@ -449,7 +449,9 @@ async fn a_refused_sync_rolls_back_updates_already_written() {
     assert_eq!(db.snapshot().await, before);
 }
 
-#[tokio::test]
+// Multi-threaded, so the stored roster finishes loading while the file is
+// being read: some rows are read ahead, the rest after the load.
+#[tokio::test(flavor = "multi_thread")]
 async fn a_large_sync_counts_and_records_every_change() {
     let db = TestDb::new().await;
     db.import(generated(7000, "Supply Chain").as_bytes(), &options())

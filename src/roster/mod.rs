@@ -19,7 +19,7 @@ pub use sync::{FieldChange, ImportMode};
 
 use crate::clock::{to_millis, Clock};
 use crate::config::Roster as RosterSettings;
-use crate::store::roster::{self as q, ImportRecord, NewStaff, StaffChange};
+use crate::store::roster::{self as q, ImportRecord, NewStaff, StaffChange, StoredPerson};
 use crate::store::Store;
 use sha2::{Digest, Sha256};
 use sqlx::{Any, Transaction};
@@ -116,6 +116,24 @@ const BATCH_ROWS: usize = 3000;
 /// writer is otherwise idle while the first full batch is parsed.
 const FIRST_BATCH_ROWS: usize = 500;
 
+/// Rows read ahead while the stored roster loads: enough to cover the load
+/// of 100,000 people, few enough (a few MB) to leave memory bounded.
+const EARLY_ROWS: usize = 25_000;
+
+/// The source's people and the addresses other sources own.
+async fn stored_people(
+    store: Store,
+    source: String,
+) -> anyhow::Result<(Vec<StoredPerson>, HashMap<String, String>)> {
+    let existing = store.stored_people(&source).await?;
+    let elsewhere = store
+        .emails_outside_source(&source)
+        .await?
+        .into_iter()
+        .collect();
+    Ok((existing, elsewhere))
+}
+
 /// Reads, validates and (unless dry-run) applies one roster file.
 ///
 /// Rows stream from the reader through the planner to a writer task that
@@ -153,12 +171,19 @@ pub async fn import(
         RosterReader::open(&decoded.text, decoded.delimiter, &settings.columns, limits)
             .map_err(|e| unreadable(e.to_string()))?;
 
-    let existing = store.stored_people(&options.source).await?;
-    let elsewhere: HashMap<String, String> = store
-        .emails_outside_source(&options.source)
-        .await?
-        .into_iter()
-        .collect();
+    // The people already stored load while the first rows are read.
+    let loading = tokio::spawn(stored_people(store.clone(), options.source.clone()));
+    let mut early = Vec::new();
+    while !loading.is_finished() && early.len() < EARLY_ROWS {
+        match reader.next_row() {
+            Some(row) => early.push(row),
+            None => break,
+        }
+    }
+    let (existing, elsewhere) = loading
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the stored roster stopped: {e}"))??;
+    let mut early = early.into_iter();
     let mut planner = Planner::new(&existing, &elsewhere, options.mode);
     let now = to_millis(clock.now());
     let mut report = ImportReport {
@@ -183,7 +208,7 @@ pub async fn import(
     let mut spared: HashSet<String> = HashSet::new();
     let mut writer: Option<Writer> = None;
     let mut batch = Batch::default();
-    while let Some(row) = reader.next_row() {
+    while let Some(row) = early.next().or_else(|| reader.next_row()) {
         if reader.data_rows() % 1024 == 0 {
             progress(reader.position(), total);
         }
