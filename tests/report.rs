@@ -297,6 +297,11 @@ fn instance(t: &TestApp, tweak: impl FnOnce(&mut ambassador::config::Settings)) 
     ambassador::App::with_store(settings, t.app.clock.clone(), t.store().clone()).unwrap()
 }
 
+/// One retry pass of `app`: the (report key, outcome) of each summary sent again.
+async fn resend(app: &ambassador::App) -> Vec<(String, String)> {
+    report::resend::resend_unsent(app).await.unwrap()
+}
+
 fn past_the_lease(t: &TestApp) {
     t.clock
         .advance(t.app.settings.delivery.lease.as_chrono() + Duration::seconds(1));
@@ -318,27 +323,18 @@ async fn a_refused_weekly_summary_is_sent_again_after_a_lease_and_only_so_often(
     let first = report::weekly::send_weekly(&broken, false).await.unwrap();
     assert!(first[0].outcome.starts_with("failed: "), "{first:?}");
     assert!(
-        report::resend::resend_unsent(&t.app)
-            .await
-            .unwrap()
-            .is_empty(),
+        resend(&t.app).await.is_empty(),
         "within its lease the claim is left to its holder"
     );
     for attempt in 2..=report::resend::MAX_ATTEMPTS {
         past_the_lease(&t);
-        let again = report::resend::resend_unsent(&broken).await.unwrap();
+        let again = resend(&broken).await;
         assert_eq!(again.len(), 1, "attempt {attempt}: {again:?}");
         assert_eq!(again[0].0, first[0].key);
         assert!(again[0].1.starts_with("failed: "), "{again:?}");
     }
     past_the_lease(&t);
-    assert!(
-        report::resend::resend_unsent(&t.app)
-            .await
-            .unwrap()
-            .is_empty(),
-        "no attempts are left"
-    );
+    assert!(resend(&t.app).await.is_empty(), "no attempts are left");
     assert_eq!(mail_to(&t, BOARD), 0);
     assert_eq!(
         report::weekly::send_weekly(&t.app, false).await.unwrap()[0].outcome,
@@ -391,10 +387,7 @@ async fn a_summary_claimed_by_an_instance_that_died_is_sent_once_by_a_survivor()
             .unwrap();
     assert_eq!(outcome, "sent");
     past_the_lease(&t);
-    assert!(report::resend::resend_unsent(&t.app)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(resend(&t.app).await.is_empty());
 }
 
 #[tokio::test]
@@ -406,20 +399,14 @@ async fn an_unsent_summary_a_day_old_or_sent_by_hand_is_not_retried() {
     assert!(manual[0].outcome.starts_with("failed: "), "{manual:?}");
     past_the_lease(&t);
     assert!(
-        report::resend::resend_unsent(&t.app)
-            .await
-            .unwrap()
-            .is_empty(),
+        resend(&t.app).await.is_empty(),
         "a manual send reported its failure to the admin who ran it"
     );
     let scheduled = report::weekly::send_weekly(&broken, false).await.unwrap();
     assert!(scheduled[0].outcome.starts_with("failed: "));
     t.clock.advance(Duration::hours(25));
     assert!(
-        report::resend::resend_unsent(&t.app)
-            .await
-            .unwrap()
-            .is_empty(),
+        resend(&t.app).await.is_empty(),
         "yesterday's summary is news no longer"
     );
     assert_eq!(mail_to(&t, BOARD), 0);
@@ -450,37 +437,27 @@ async fn the_evidence_export_lists_every_message_and_the_completion() {
     assert!(eve[14].contains("550"));
 }
 
+const MIA: &str = "mia.boss@hospital.example.org";
+const RAJ: &str = "raj.chief@hospital.example.org";
+
+/// Buyers in Procurement: (id, first name, last name, manager's address).
+fn team_roster(people: &[(u32, &str, &str, &str)]) -> String {
+    let rows: Vec<String> = people
+        .iter()
+        .map(|&(id, first, last, manager)| person(id, first, last, "Procurement", "Buyer", manager))
+        .collect();
+    format!("{HEADER}\n{}\n", rows.join("\n"))
+}
+
 #[tokio::test]
 async fn each_manager_gets_their_teams_status_once_a_week() {
     let t = TestApp::spawn().await;
-    let roster = format!(
-        "{HEADER}\n{}\n{}\n{}\n",
-        person(
-            1,
-            "Ann",
-            "A",
-            "Procurement",
-            "Buyer",
-            "mia.boss@hospital.example.org"
-        ),
-        person(
-            2,
-            "Bob",
-            "B",
-            "Procurement",
-            "Buyer",
-            "mia.boss@hospital.example.org"
-        ),
-        person(
-            3,
-            "Cy",
-            "C",
-            "Procurement",
-            "Buyer",
-            "raj.chief@hospital.example.org"
-        )
-    );
-    t.import(&roster).await;
+    t.import(&team_roster(&[
+        (1, "Ann", "A", MIA),
+        (2, "Bob", "B", MIA),
+        (3, "Cy", "C", RAJ),
+    ]))
+    .await;
     t.apply(CAMPAIGN).await;
     t.tick_at(day(0)).await;
     complete(&t, "ann.a", day(2)).await;
@@ -577,26 +554,8 @@ async fn the_weekly_series_stops_at_520_weeks_and_is_empty_before_the_start() {
 #[tokio::test]
 async fn a_refused_team_digest_is_sent_again_to_that_manager_only() {
     let t = TestApp::spawn().await;
-    let roster = format!(
-        "{HEADER}\n{}\n{}\n",
-        person(
-            1,
-            "Ann",
-            "A",
-            "Procurement",
-            "Buyer",
-            "mia.boss@hospital.example.org"
-        ),
-        person(
-            2,
-            "Cy",
-            "C",
-            "Procurement",
-            "Buyer",
-            "raj.chief@hospital.example.org"
-        )
-    );
-    t.import(&roster).await;
+    t.import(&team_roster(&[(1, "Ann", "A", MIA), (2, "Cy", "C", RAJ)]))
+        .await;
     t.apply(CAMPAIGN).await;
     t.tick_at(day(0)).await;
     t.clock.set(day(16));
@@ -612,7 +571,7 @@ async fn a_refused_team_digest_is_sent_again_to_that_manager_only() {
         ("raj.chief@hospital.example.org".into(), "sent".into())
     );
     past_the_lease(&t);
-    let again = report::resend::resend_unsent(&t.app).await.unwrap();
+    let again = resend(&t.app).await;
     assert_eq!(again.len(), 1, "{again:?}");
     assert!(again[0].0.contains("mia.boss@hospital.example.org"));
     assert_eq!(again[0].1, "sent");

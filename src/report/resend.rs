@@ -7,8 +7,10 @@
 use super::{team, weekly};
 use crate::app::App;
 use crate::clock::to_millis;
+use crate::delivery::SendOutcome;
 use crate::store::report::{ReportKind, RetryWindow};
 use chrono::Duration;
+use lettre::Message;
 
 /// How often one summary or digest is tried in all, first send included.
 pub const MAX_ATTEMPTS: i64 = 10;
@@ -49,4 +51,31 @@ pub async fn resend_unsent(app: &App) -> anyhow::Result<Vec<(String, String)>> {
         outcomes.push((claim.report_key, outcome));
     }
     Ok(outcomes)
+}
+
+/// Sends a message under a claim this instance holds and records the
+/// outcome; a message that could not be composed is recorded as failed, so
+/// that a later tick tries again. `what` names it in that failure.
+pub(super) async fn send_claimed(
+    app: &App,
+    key: &str,
+    file_stem: &str,
+    message: anyhow::Result<Message>,
+    what: &str,
+) -> anyhow::Result<String> {
+    let outcome = match message {
+        Ok(message) => match app
+            .report_mailer
+            .send(message.envelope(), &message.formatted(), file_stem)
+            .await
+        {
+            SendOutcome::Accepted(_) => "sent".to_string(),
+            SendOutcome::Transient(e) | SendOutcome::Permanent(e) => format!("failed: {e}"),
+        },
+        Err(e) => format!("failed: cannot compose the {what}: {e:#}"),
+    };
+    app.store
+        .finish_weekly(key, app.worker.id(), to_millis(app.clock.now()), &outcome)
+        .await?;
+    Ok(outcome)
 }

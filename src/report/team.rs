@@ -6,7 +6,7 @@
 use super::plot::escape;
 use crate::app::App;
 use crate::clock::{from_millis, to_millis};
-use crate::delivery::{header_safe, SendOutcome};
+use crate::delivery::header_safe;
 use crate::store::campaign::{CampaignRow, EnrolmentView};
 use crate::store::report::ReportKind;
 use chrono::{DateTime, Datelike, Utc};
@@ -100,21 +100,8 @@ async fn deliver(
 ) -> anyhow::Result<String> {
     // Not the key: a manager's address may hold characters a file name must not.
     let stem = format!("team-{}-{}", row.slug, uuid::Uuid::new_v4().simple());
-    let outcome = match compose(app, &row.name, manager, team) {
-        Ok(message) => match app
-            .report_mailer
-            .send(message.envelope(), &message.formatted(), &stem)
-            .await
-        {
-            SendOutcome::Accepted(_) => "sent".to_string(),
-            SendOutcome::Transient(e) | SendOutcome::Permanent(e) => format!("failed: {e}"),
-        },
-        Err(e) => format!("failed: cannot compose the digest: {e:#}"),
-    };
-    app.store
-        .finish_weekly(key, app.worker.id(), to_millis(app.clock.now()), &outcome)
-        .await?;
-    Ok(outcome)
+    let message = compose(app, &row.name, manager, team);
+    super::resend::send_claimed(app, key, &stem, message, "digest").await
 }
 
 fn compose(

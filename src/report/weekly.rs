@@ -8,7 +8,6 @@ use super::model::{self, Report};
 use super::plot::{completion_png, escape};
 use crate::app::App;
 use crate::clock::{from_millis, to_millis};
-use crate::delivery::SendOutcome;
 use crate::store::campaign::CampaignRow;
 use crate::store::report::ReportKind;
 use chrono::{DateTime, Datelike, Utc};
@@ -103,23 +102,8 @@ pub(super) async fn deliver(
     recipients: &[String],
 ) -> anyhow::Result<String> {
     let stem = format!("weekly-{}", key.replace(':', "-"));
-    let result = match compose(app, row, now, recipients).await {
-        Ok(message) => {
-            let raw = message.formatted();
-            match app
-                .report_mailer
-                .send(message.envelope(), &raw, &stem)
-                .await
-            {
-                SendOutcome::Accepted(_) => "sent".to_string(),
-                SendOutcome::Transient(e) | SendOutcome::Permanent(e) => format!("failed: {e}"),
-            }
-        }
-        Err(e) => format!("failed: cannot compose the summary: {e:#}"),
-    };
-    app.store
-        .finish_weekly(key, app.worker.id(), to_millis(app.clock.now()), &result)
-        .await?;
+    let message = compose(app, row, now, recipients).await;
+    let result = super::resend::send_claimed(app, key, &stem, message, "summary").await?;
     tracing::info!(campaign = %row.slug, outcome = %crate::telemetry::scrub(&result), "weekly summary");
     Ok(result)
 }
