@@ -344,6 +344,22 @@ async fn a_refused_weekly_summary_is_sent_again_after_a_lease_and_only_so_often(
 }
 
 #[tokio::test]
+async fn a_cancelled_campaigns_unsent_summary_is_not_sent_again() {
+    let t = history().await;
+    let refusing = SmtpServer::start(Faults::default().reject_rcpt_550(BOARD)).await;
+    let broken = instance(&t, |s| s.smtp.port = refusing.port());
+    let first = report::weekly::send_weekly(&broken, false).await.unwrap();
+    assert!(first[0].outcome.starts_with("failed: "), "{first:?}");
+    t.store()
+        .set_campaign_status("test", "cancelled", to_millis(t.clock.now()))
+        .await
+        .unwrap();
+    past_the_lease(&t);
+    assert!(resend(&t.app).await.is_empty());
+    assert_eq!(mail_to(&t, BOARD), 0);
+}
+
+#[tokio::test]
 async fn a_summary_claimed_by_an_instance_that_died_is_sent_once_by_a_survivor() {
     let t = history().await;
     let refusing = SmtpServer::start(Faults::default().reject_rcpt_550(BOARD)).await;

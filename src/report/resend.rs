@@ -26,17 +26,26 @@ pub async fn resend_unsent(app: &App) -> anyhow::Result<Vec<(String, String)>> {
     };
     let mut outcomes = Vec::new();
     for claim in app.store.unsent_reports(window).await? {
-        if !app
-            .store
-            .reclaim_report(&claim.report_key, app.worker.id(), to_millis(now), window)
-            .await?
-        {
-            continue;
-        }
         let Some(row) = app.store.campaign_by_id(claim.campaign_id).await? else {
             continue;
         };
-        let outcome = if claim.kind == ReportKind::Team.as_str() {
+        let team = claim.kind == ReportKind::Team.as_str();
+        // As the scheduled jobs do: no summary for a cancelled campaign, no
+        // team digest unless it is active.
+        let wanted = if team {
+            row.status == "active"
+        } else {
+            row.status != "cancelled"
+        };
+        if !wanted
+            || !app
+                .store
+                .reclaim_report(&claim.report_key, app.worker.id(), to_millis(now), window)
+                .await?
+        {
+            continue;
+        }
+        let outcome = if team {
             team::resend(app, &row, &claim.recipients, &claim.report_key).await?
         } else {
             let recipients: Vec<String> = claim.recipients.split(',').map(str::to_string).collect();
