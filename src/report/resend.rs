@@ -8,9 +8,12 @@ use super::{team, weekly};
 use crate::app::App;
 use crate::clock::to_millis;
 use crate::delivery::SendOutcome;
+use crate::store::campaign::{CampaignRow, EnrolmentView};
 use crate::store::report::{ReportKind, RetryWindow};
 use chrono::Duration;
 use lettre::Message;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 
 /// How often one summary or digest is tried in all, first send included.
 pub const MAX_ATTEMPTS: i64 = 10;
@@ -25,8 +28,16 @@ pub async fn resend_unsent(app: &App) -> anyhow::Result<Vec<(String, String)>> {
         max_attempts: MAX_ATTEMPTS,
     };
     let mut outcomes = Vec::new();
+    // When the relay was down, every manager's digest of a campaign is
+    // unsent at once: read each campaign, and its teams, once per pass.
+    let mut campaigns: HashMap<i64, Option<CampaignRow>> = HashMap::new();
+    let mut teams: HashMap<i64, BTreeMap<String, Vec<EnrolmentView>>> = HashMap::new();
     for claim in app.store.unsent_reports(window).await? {
-        let Some(row) = app.store.campaign_by_id(claim.campaign_id).await? else {
+        let row = match campaigns.entry(claim.campaign_id) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(slot) => slot.insert(app.store.campaign_by_id(claim.campaign_id).await?),
+        };
+        let Some(row) = row.as_ref() else {
             continue;
         };
         let team = claim.kind == ReportKind::Team.as_str();
@@ -46,10 +57,19 @@ pub async fn resend_unsent(app: &App) -> anyhow::Result<Vec<(String, String)>> {
             continue;
         }
         let outcome = if team {
-            team::resend(app, &row, &claim.recipients, &claim.report_key).await?
+            let by_manager = match teams.entry(row.id) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(slot) => slot.insert(team::teams(app, row, now).await?),
+            };
+            let manager = &claim.recipients;
+            let people = by_manager
+                .get(manager)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            team::deliver(app, row, manager, people, &claim.report_key).await?
         } else {
             let recipients: Vec<String> = claim.recipients.split(',').map(str::to_string).collect();
-            weekly::deliver(app, &row, now, &claim.report_key, &recipients).await?
+            weekly::deliver(app, row, now, &claim.report_key, &recipients).await?
         };
         tracing::info!(
             campaign = %row.slug,

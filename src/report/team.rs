@@ -55,21 +55,8 @@ pub async fn send_team_digests(app: &App) -> anyhow::Result<Vec<(String, String)
     Ok(outcomes)
 }
 
-/// Sends one manager's digest again under a claim this instance has taken
-/// over (see `report::resend`).
-pub(super) async fn resend(
-    app: &App,
-    row: &CampaignRow,
-    manager: &str,
-    key: &str,
-) -> anyhow::Result<String> {
-    let mut teams = teams(app, row, app.clock.now()).await?;
-    let team = teams.remove(manager).unwrap_or_default();
-    deliver(app, row, manager, &team, key).await
-}
-
 /// Each manager's people still in the campaign, by manager address.
-async fn teams(
+pub(super) async fn teams(
     app: &App,
     row: &CampaignRow,
     now: DateTime<Utc>,
@@ -91,7 +78,7 @@ async fn teams(
 
 /// Composes and sends one digest under a claim this instance holds, then
 /// records the outcome; a failure is recorded for the retry pass.
-async fn deliver(
+pub(super) async fn deliver(
     app: &App,
     row: &CampaignRow,
     manager: &str,
