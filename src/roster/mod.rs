@@ -423,10 +423,6 @@ struct Writer {
     /// The connection settings to put back before the transaction ends.
     restore: q::BulkWriteRestore,
     batches: mpsc::Sender<BoundBatch>,
-    /// Whether statements number their parameters (PostgreSQL).
-    numbered: bool,
-    source: String,
-    now: i64,
     task: JoinHandle<anyhow::Result<Transaction<'static, Any>>>,
 }
 
@@ -457,9 +453,6 @@ impl Writer {
             import_id,
             restore,
             batches,
-            numbered: store.numbered(),
-            source: report.source.clone(),
-            now,
             task,
         })
     }
@@ -478,10 +471,10 @@ impl Writer {
         };
         let people: Vec<NewStaff<'_>> = batch.inserts.iter().map(new_staff).collect();
         let inserts = q::BoundStaffInsert::bind(
-            active.numbered,
-            &active.source,
+            store.numbered(),
+            &report.source,
             active.import_id,
-            active.now,
+            now,
             &people,
         )?;
         let bound = BoundBatch {
