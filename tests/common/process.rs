@@ -85,3 +85,30 @@ pub fn deploy(
     );
     config
 }
+
+/// A config file in `dir` for one-shot commands against the database and
+/// tracking key of an in-process [`super::app::TestApp`], so a test can set
+/// history up in-process and read it back through the real binary.
+pub fn config_for_app(dir: &Path, t: &super::app::TestApp) -> std::path::PathBuf {
+    let config = dir.join("ambassador.toml");
+    let text = format!(
+        "[database]\nurl = \"{}\"\n[security]\ntoken_key_file = \"{}\"\n[smtp]\noutbox_dir = \"{}\"\n",
+        t.db.url,
+        t.app.settings.security.token_key_file.display(),
+        dir.join("outbox").display()
+    );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+/// Runs a one-shot command, fails the test with its stderr if it fails,
+/// and returns its standard output.
+pub fn stdout_of(config: &Path, args: &[&str]) -> String {
+    let out = ambassador(config, args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("the output is UTF-8")
+}
