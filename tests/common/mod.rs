@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 pub mod admin;
 pub mod app;
+pub mod cli_json;
 pub mod process;
 pub mod roster;
 pub mod smtp;
