@@ -129,8 +129,9 @@ fn systemd_analyze() -> Option<PathBuf> {
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
-        eprintln!(
-            "skipped: systemd-analyze is not installed (apt-get install systemd; .ci/run does)"
+        common::skip::skip(
+            "the unit file checks: systemd-analyze is not installed (apt-get install systemd; .ci/run does)",
+            Some("AMBASSADOR_REQUIRE_SYSTEMD"),
         );
     }
     found.then(|| PathBuf::from("systemd-analyze"))

@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli_json;
 pub mod process;
 pub mod roster;
+pub mod skip;
 pub mod smtp;
 
 #[allow(unused_imports)]
