@@ -271,6 +271,13 @@ fn check_completions(config: &Path, file: &str) {
 
 /// `report` in every format, `--out`, `--as-of` and `--evidence`.
 fn check_reports(config: &Path, dir: &Path) {
+    check_report_json(config);
+    check_report_formats(config, dir);
+    check_evidence(config);
+}
+
+/// `report --format json`, as documented, with this rollout's figures.
+fn check_report_json(config: &Path) {
     let doc = tables("report");
     let json = json_of(config, &["report", "--campaign", "cli", "--format", "json"]);
     check("report", &json, &doc[0]);
@@ -306,7 +313,10 @@ fn check_reports(config: &Path, dir: &Path) {
         ),
         (Some(1), Some(2))
     );
+}
 
+/// `report` as a table, CSV and HTML (`--out`), and `--as-of`.
+fn check_report_formats(config: &Path, dir: &Path) {
     let table = stdout_of(config, &["report", "--campaign", "cli"]);
     assert!(table.contains("CLI rollout"), "{table}");
     let csv = stdout_of(config, &["report", "--format", "csv"]);
@@ -344,7 +354,10 @@ fn check_reports(config: &Path, dir: &Path) {
             .collect::<String>(),
         "CLI rollout — rollout report"
     );
+}
 
+/// `report --evidence`: each message, how completion was recorded, exemptions.
+fn check_evidence(config: &Path) {
     let evidence = stdout_of(config, &["report", "--campaign", "cli", "--evidence"]);
     let mut reader = csv::Reader::from_reader(evidence.as_bytes());
     assert_eq!(&reader.headers().unwrap()[0], "email");
@@ -480,7 +493,7 @@ fn check_backup(config: &Path, dir: &Path, db_url: &str) {
 // --- config check -------------------------------------------------------------
 
 #[test]
-fn config_check_redacts_secrets_and_refuses_unknown_keys() {
+fn config_check_prints_file_and_environment_values_with_secrets_redacted() {
     let dir = tempfile::tempdir().unwrap();
     let password = write(dir.path(), "smtp-password", "pa55-from-file\n");
     let config = write(
@@ -521,8 +534,13 @@ fn config_check_redacts_secrets_and_refuses_unknown_keys() {
         !stdout.contains("pa55-from-file") && !stdout.contains("t0ken-in-config"),
         "{stdout}"
     );
+}
 
-    // A typo in the file, and one in the environment: errors, never defaults.
+/// A typo in the file, and one in the environment: errors, never defaults.
+#[test]
+fn config_check_refuses_unknown_keys_in_the_file_and_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "site.toml", "[smtp]\nport = 2525\n");
     let typo = write(dir.path(), "typo.toml", "[smtp]\nhostname = \"relay\"\n");
     let from_file = ambassador(&typo, &["config", "check"]).output().unwrap();
     let from_env = ambassador(&config, &["config", "check"])
