@@ -658,7 +658,11 @@ async fn weekly_jobs_go_once_in_a_week_and_again_the_next_week_on_two_instances(
         .await;
     t.apply(CAMPAIGN).await;
     t.tick_at(day(0)).await;
-    let apps = [t.app.clone(), instance(&t, |_| {})];
+    // A second instance with a connection pool of its own, as another process has.
+    let other = ambassador::App::build((*t.app.settings).clone(), t.app.clock.clone())
+        .await
+        .unwrap();
+    let apps = [t.app.clone(), other];
     // Day 16, a Wednesday in ISO week 2027-W04: both people are overdue.
     t.clock.set(day(16));
     weekly_jobs_at_once(&apps).await;
