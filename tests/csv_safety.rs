@@ -9,9 +9,9 @@ mod common;
 use common::app::{TestApp, CAMPAIGN};
 use common::process::{config_for_app, stdout_of};
 
-/// What Excel, LibreOffice or Google Sheets evaluate at the start of a
-/// cell: the ASCII triggers, tab, CR and LF, and their full-width forms
-/// (Excel in East Asian locales reads `＝1+1` as `=1+1`).
+/// What a spreadsheet may evaluate at the start of a cell: the ASCII
+/// triggers, tab, CR and LF, and the full-width forms of the signs (read
+/// as ASCII where full-width input is folded, as East Asian settings can).
 const TRIGGERS: [char; 11] = [
     '=', '+', '-', '@', '\t', '\r', '\n', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}',
 ];

@@ -1,7 +1,8 @@
 //! Neutralising cells that Excel or LibreOffice would run as formulas
 //! (CSV injection): a leading `=`, `+`, `-`, `@`, tab, CR or LF, or the
-//! full-width `＝`, `＋`, `－`, `＠` (which Excel reads as their ASCII forms in
-//! East Asian locales), gets a `'` prefix.
+//! full-width `＝`, `＋`, `－`, `＠` (a spreadsheet that folds full-width
+//! input to ASCII, as East Asian input settings can, would read them as
+//! formula starts), gets a `'` prefix.
 
 use std::borrow::Cow;
 
