@@ -36,8 +36,10 @@ pub struct DemoSummary {
     pub outbox_dir: PathBuf,
     pub days: Vec<DemoDay>,
     pub messages_by_step: Vec<(String, i64)>,
-    pub enrolled: i64,
-    pub completed: i64,
+    /// The report's figures, so the summary and report.html agree: exempted
+    /// people and leavers who never completed are not counted.
+    pub enrolled: u64,
+    pub completed: u64,
 }
 
 /// Runs the demo into `out_dir` (its demo.db and outbox/ are replaced).
@@ -138,7 +140,7 @@ pub async fn run(base: &Settings, out_dir: &Path) -> anyhow::Result<DemoSummary>
         ),
     );
     let by_step = app.store.messages_by_step().await?;
-    let (enrolled, completed) = app.store.enrolment_totals().await?;
+    let (enrolled, completed) = (report.population.enrolled, report.outcome.completed);
     app.store.close().await;
     Ok(DemoSummary {
         out_dir: out_dir.to_path_buf(),

@@ -359,7 +359,8 @@ async fn a_cancelled_campaigns_unsent_summary_is_not_sent_again() {
     assert_eq!(mail_to(&t, BOARD), 0);
 }
 
-#[tokio::test]
+/// Two survivors race for the takeover on two worker threads, each on its own task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_summary_claimed_by_an_instance_that_died_is_sent_once_by_a_survivor() {
     let t = history().await;
     let refusing = SmtpServer::start(Faults::default().reject_rcpt_550(BOARD)).await;
@@ -376,11 +377,12 @@ async fn a_summary_claimed_by_an_instance_that_died_is_sent_once_by_a_survivor()
         .unwrap());
     past_the_lease(&t);
     let other = instance(&t, |_| {});
-    let (a, b) = tokio::join!(
-        report::resend::resend_unsent(&t.app),
-        report::resend::resend_unsent(&other)
-    );
-    let mut sent: Vec<(String, String)> = [a.unwrap(), b.unwrap()].concat();
+    let survivors = [t.app.clone(), other]
+        .map(|app| tokio::spawn(async move { report::resend::resend_unsent(&app).await.unwrap() }));
+    let mut sent: Vec<(String, String)> = Vec::new();
+    for survivor in survivors {
+        sent.extend(survivor.await.unwrap());
+    }
     sent.sort();
     assert_eq!(
         sent,
@@ -607,4 +609,73 @@ async fn a_refused_team_digest_is_sent_again_to_that_manager_only() {
         text.contains("Ann A <ann.a@hospital.example.org>: overdue") && !text.contains("Cy C"),
         "{text}"
     );
+}
+
+/// Runs the weekly jobs of `apps` side by side, each on its own task, so a
+/// multi-threaded runtime runs them at once: planning and delivery (the
+/// manager digest step), the weekly summary and the team digests.
+async fn weekly_jobs_at_once(apps: &[ambassador::App]) {
+    let tasks: Vec<_> = apps
+        .iter()
+        .cloned()
+        .map(|app| {
+            tokio::spawn(async move {
+                app.plan_and_deliver().await.unwrap();
+                report::weekly::send_weekly(&app, false).await.unwrap();
+                report::team::send_team_digests(&app).await.unwrap();
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
+/// (manager digests, team digests, weekly summaries) received so far: the
+/// manager digest is the campaign's `to = "manager"` step.
+fn weekly_mail(t: &TestApp) -> (usize, usize, usize) {
+    let mail = t.smtp.messages();
+    let count = |to: &str, starts: &str| {
+        mail.iter()
+            .filter(|m| m.recipients == [to])
+            .filter(|m| m.parsed().subject().unwrap_or_default().contains(starts))
+            .count()
+    };
+    (
+        count(MIA, "on your team still need"),
+        count(MIA, "Your team and"),
+        count(BOARD, "of 2 completed"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weekly_jobs_go_once_in_a_week_and_again_the_next_week_on_two_instances() {
+    let t = TestApp::spawn_with(Faults::default(), |s| {
+        s.report.recipients = vec![ambassador::domain::EmailAddress::parse(BOARD).unwrap()];
+    })
+    .await;
+    t.import(&team_roster(&[(1, "Ann", "A", MIA), (2, "Bob", "B", MIA)]))
+        .await;
+    t.apply(CAMPAIGN).await;
+    t.tick_at(day(0)).await;
+    // A second instance with a connection pool of its own, as another process has.
+    let other = ambassador::App::build((*t.app.settings).clone(), t.app.clock.clone())
+        .await
+        .unwrap();
+    let apps = [t.app.clone(), other];
+    // Day 16, a Wednesday in ISO week 2027-W04: both people are overdue.
+    t.clock.set(day(16));
+    weekly_jobs_at_once(&apps).await;
+    assert_eq!(weekly_mail(&t), (1, 1, 1), "once in week N");
+    t.clock.set(day(18));
+    weekly_jobs_at_once(&apps).await;
+    assert_eq!(weekly_mail(&t), (1, 1, 1), "not twice in week N");
+    // Day 23, the Wednesday of 2027-W05.
+    t.clock.set(day(23));
+    weekly_jobs_at_once(&apps).await;
+    assert_eq!(weekly_mail(&t), (2, 2, 2), "once again in week N+1");
+    t.clock.set(day(25));
+    weekly_jobs_at_once(&apps).await;
+    assert_eq!(weekly_mail(&t), (2, 2, 2), "not twice in week N+1");
+    assert!(t.smtp.duplicates().is_empty());
 }

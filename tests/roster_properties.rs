@@ -1,10 +1,12 @@
 //! Property tests: whatever bytes an admin uploads, roster decoding and the
 //! full import never panic, and either refuse with nothing written or report
-//! counts that match what the database now holds.
+//! counts that match what the database now holds. Sequences of exports of
+//! one source, with people leaving, coming back and moving, report exactly
+//! the adds, updates, deactivations and reactivations a model predicts.
 
 mod common;
 
-use ambassador::roster::{decode, ImportError, ImportMode};
+use ambassador::roster::{decode, Counts, ImportError, ImportMode};
 use common::{options, ImportOptions, TestDb};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -159,4 +161,183 @@ async fn check_one(
         prop_assert_eq!(stored as u64, c.added);
     }
     Ok(())
+}
+
+// ------------------------------------------------- re-imports of one source
+
+/// People a sequence of exports draws from.
+const PEOPLE: usize = 6;
+
+/// One export of the sequence: for each person, absent or present with one
+/// of three departments; then sync or add, --force, --dry-run.
+#[derive(Debug, Clone)]
+struct Export {
+    rows: Vec<Option<u8>>,
+    add: bool,
+    force: bool,
+    dry_run: bool,
+}
+
+fn exports() -> impl Strategy<Value = Vec<Export>> {
+    let rows = proptest::collection::vec(proptest::option::weighted(0.75, 0u8..3), PEOPLE);
+    let export = (
+        rows,
+        any::<bool>(),
+        any::<bool>(),
+        proptest::bool::weighted(0.2),
+    )
+        .prop_map(|(rows, add, force, dry_run)| Export {
+            rows,
+            add,
+            force,
+            dry_run,
+        });
+    proptest::collection::vec(export, 2..7)
+}
+
+/// What the roster of the source holds for one person, by the model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Held {
+    Never,
+    Active(u8),
+    Inactive(u8),
+}
+
+/// The counts an export must report against `held`, and whether the
+/// import must be refused (an empty export, or a sync deactivating more
+/// than roster.max_deactivate_share of the active people, without --force).
+fn expected(held: &[Held], export: &Export, max_share: f64) -> (Counts, bool) {
+    let mut c = Counts::default();
+    for (now, before) in export.rows.iter().zip(held) {
+        match (now, before) {
+            (Some(_), Held::Never) => c.added += 1,
+            (Some(v), Held::Active(w)) if v == w => c.unchanged += 1,
+            (Some(_), Held::Active(_)) => c.updated += 1,
+            (Some(_), Held::Inactive(_)) => c.reactivated += 1,
+            (None, Held::Active(_)) if !export.add => c.deactivated += 1,
+            (None, _) => {}
+        }
+    }
+    let rows = export.rows.iter().flatten().count();
+    let active = held.iter().filter(|h| matches!(h, Held::Active(_))).count();
+    let share = c.deactivated as f64 / active.max(1) as f64;
+    let refused = !export.force && (rows == 0 || (active > 0 && share > max_share));
+    (c, refused)
+}
+
+fn export_csv(case: u32, export: &Export) -> String {
+    let mut text = String::from("Email,First Name,Department\n");
+    for (i, row) in export.rows.iter().enumerate() {
+        if let Some(v) = row {
+            text.push_str(&format!(
+                "p{i}.c{case}@hospital.example.org,P{i},Dept {v}\n"
+            ));
+        }
+    }
+    text
+}
+
+/// The model after an applied export.
+fn apply(held: &mut [Held], export: &Export) {
+    for (h, row) in held.iter_mut().zip(&export.rows) {
+        *h = match (row, *h) {
+            (Some(v), _) => Held::Active(*v),
+            (None, Held::Active(w)) if !export.add => Held::Inactive(w),
+            (None, other) => other,
+        };
+    }
+}
+
+#[test]
+fn reimports_of_one_source_count_updates_deactivations_and_reactivations() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = runtime.block_on(TestDb::new());
+    let case = std::cell::Cell::new(0u32);
+    // Each case is a sequence of up to six imports: fewer cases, as many imports.
+    let mut runner = TestRunner::new(Config {
+        cases: CASES / 4,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&exports(), |sequence| {
+            case.set(case.get() + 1);
+            runtime.block_on(check_sequence(&db, case.get(), &sequence))
+        })
+        .unwrap();
+}
+
+async fn check_sequence(db: &TestDb, case: u32, sequence: &[Export]) -> Result<(), TestCaseError> {
+    let mut held = vec![Held::Never; PEOPLE];
+    for (step, export) in sequence.iter().enumerate() {
+        let options = ImportOptions {
+            source: format!("reimport-{case}"),
+            mode: if export.add {
+                ImportMode::Add
+            } else {
+                ImportMode::Sync
+            },
+            dry_run: export.dry_run,
+            force: export.force,
+            ..options()
+        };
+        let (counts, refused) = expected(&held, export, db.settings.max_deactivate_share);
+        let before = db.snapshot().await;
+        let result = db
+            .import(export_csv(case, export).as_bytes(), &options)
+            .await;
+        let report = match result {
+            Err(ImportError::Refused(report)) => {
+                prop_assert!(
+                    refused,
+                    "step {}: refused unexpectedly: {:?}",
+                    step,
+                    report.refused
+                );
+                *report
+            }
+            Err(e) => return Err(TestCaseError::fail(format!("step {step}: {e:#}"))),
+            Ok(report) => {
+                prop_assert!(!refused, "step {}: applied, but should be refused", step);
+                report
+            }
+        };
+        prop_assert_eq!(&report.counts, &counts, "step {}", step);
+        if refused || export.dry_run {
+            prop_assert_eq!(
+                &db.snapshot().await,
+                &before,
+                "step {}: a refused import or a dry run wrote something",
+                step
+            );
+            continue;
+        }
+        apply(&mut held, export);
+        prop_assert_eq!(stored(db, case).await, held.clone(), "step {}", step);
+    }
+    Ok(())
+}
+
+/// What the database holds for the people of `case`, as the model says it.
+async fn stored(db: &TestDb, case: u32) -> Vec<Held> {
+    let people = db.all_staff().await;
+    (0..PEOPLE)
+        .map(|i| {
+            let email = format!("p{i}.c{case}@hospital.example.org");
+            match people.iter().find(|p| p.email == email) {
+                None => Held::Never,
+                Some(p) => {
+                    let v = p.department.trim_start_matches("Dept ").parse().unwrap();
+                    if p.active == 1 {
+                        Held::Active(v)
+                    } else {
+                        Held::Inactive(v)
+                    }
+                }
+            }
+        })
+        .collect()
 }

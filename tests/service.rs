@@ -129,8 +129,9 @@ fn systemd_analyze() -> Option<PathBuf> {
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
-        eprintln!(
-            "skipped: systemd-analyze is not installed (apt-get install systemd; .ci/run does)"
+        common::skip::skip(
+            "the unit file checks: systemd-analyze is not installed (apt-get install systemd; .ci/run does)",
+            Some("AMBASSADOR_REQUIRE_SYSTEMD"),
         );
     }
     found.then(|| PathBuf::from("systemd-analyze"))
@@ -312,6 +313,76 @@ async fn sighup_refuses_a_broken_template_then_takes_a_fixed_one() {
     let recipients: HashSet<String> = received.iter().flat_map(|m| m.recipients.clone()).collect();
     assert_eq!(received.len(), 3, "one message each, none twice: {log}");
     assert_eq!(recipients.len(), 3);
+    assert!(smtp.duplicates().is_empty());
+}
+
+/// The name line of `campaign show reload` (`reload — NAME`).
+fn shown_name(config: &Path) -> String {
+    let shown = run_ok(config, &["campaign", "show", "reload"]);
+    shown.lines().next().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_applies_a_changed_campaign_file_and_refuses_a_broken_one() {
+    let smtp = SmtpServer::start(Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = reload_setup(dir.path(), smtp.port());
+    // The subject shows which definition of the campaign a message was sent under.
+    std::fs::write(
+        dir.path().join("templates/news_item.subject.hbs"),
+        "About {{campaign.name}}",
+    )
+    .unwrap();
+    let campaign_file = dir.path().join("campaigns/reload.toml");
+    add_person(dir.path(), &config, "a@hospital.example.org");
+    let mut daemon = Daemon::start(ambassador(&config, &["serve"]));
+    let sent = smtp.wait_for(1, WAIT).await;
+    assert_eq!(
+        subject_to(&sent, "a@hospital.example.org"),
+        "About Reload test"
+    );
+
+    let renamed = CAMPAIGN.replace("Reload test", "Renamed course");
+    std::fs::write(&campaign_file, &renamed).unwrap();
+    signal(&daemon.child, "HUP");
+    let applied = tokio::task::block_in_place(|| {
+        daemon.wait_for_log("reloaded templates and campaign files")
+    });
+    assert!(applied.contains("\"changed\":1"), "{applied}");
+    assert_eq!(shown_name(&config), "reload — Renamed course");
+    add_person(dir.path(), &config, "b@hospital.example.org");
+    let sent = smtp.wait_for(2, WAIT).await;
+    assert_eq!(
+        subject_to(&sent, "b@hospital.example.org"),
+        "About Renamed course"
+    );
+
+    // A file that parses but names a template that does not exist, then
+    // one that is not TOML: both refused, the running campaign stays.
+    let unknown_template = renamed
+        .replace("Renamed course", "Broken course")
+        .replace("\"news_item\"", "\"no_such_template\"");
+    for broken in [unknown_template.as_str(), "slug = \"reload\"\nname = "] {
+        std::fs::write(&campaign_file, broken).unwrap();
+        signal(&daemon.child, "HUP");
+        let refused = tokio::task::block_in_place(|| daemon.wait_for_log("reload refused"));
+        assert!(
+            refused.contains("reload.toml"),
+            "the reason names the file: {refused}"
+        );
+        assert_eq!(shown_name(&config), "reload — Renamed course");
+    }
+    add_person(dir.path(), &config, "c@hospital.example.org");
+    let sent = smtp.wait_for(3, WAIT).await;
+    assert_eq!(
+        subject_to(&sent, "c@hospital.example.org"),
+        "About Renamed course",
+        "the running campaign stays after a refused reload"
+    );
+
+    let (status, log) = tokio::task::block_in_place(|| daemon.stop());
+    assert!(status.success(), "SIGTERM exits with 0: {status:?}\n{log}");
+    assert_eq!(smtp.messages().len(), 3, "one message each: {log}");
     assert!(smtp.duplicates().is_empty());
 }
 

@@ -1,12 +1,20 @@
 //! Neutralising cells that Excel or LibreOffice would run as formulas
-//! (CSV injection): a leading `=`, `+`, `-`, `@`, tab or CR gets a `'` prefix.
+//! (CSV injection): a leading `=`, `+`, `-`, `@`, tab, CR or LF, or the
+//! full-width `＝`, `＋`, `－`, `＠` (a spreadsheet that folds full-width
+//! input to ASCII, as East Asian input settings can, would read them as
+//! formula starts), gets a `'` prefix.
 
 use std::borrow::Cow;
+
+/// First characters that make a spreadsheet evaluate the cell.
+const FORMULA_STARTS: [char; 11] = [
+    '=', '+', '-', '@', '\t', '\r', '\n', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}',
+];
 
 /// The cell as it is safe to write into a CSV file opened in a spreadsheet.
 pub fn spreadsheet_cell(value: &str) -> Cow<'_, str> {
     match value.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{value}")),
+        Some(c) if FORMULA_STARTS.contains(&c) => Cow::Owned(format!("'{value}")),
         _ => Cow::Borrowed(value),
     }
 }
@@ -21,6 +29,9 @@ mod tests {
         assert_eq!(spreadsheet_cell("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(spreadsheet_cell("-2+3"), "'-2+3");
         assert_eq!(spreadsheet_cell("\tx"), "'\tx");
+        assert_eq!(spreadsheet_cell("\n=1"), "'\n=1");
+        assert_eq!(spreadsheet_cell("＝1+1"), "'＝1+1");
+        assert_eq!(spreadsheet_cell("＠SUM(A1)"), "'＠SUM(A1)");
     }
 
     #[test]

@@ -368,13 +368,4 @@ impl Store {
             .fetch_all(self.pool())
             .await?)
     }
-
-    /// (enrolled, completed) across campaigns.
-    pub async fn enrolment_totals(&self) -> anyhow::Result<(i64, i64)> {
-        Ok(
-            sqlx::query_as("SELECT COUNT(*), COUNT(completed_at) FROM enrolments")
-                .fetch_one(self.pool())
-                .await?,
-        )
-    }
 }

@@ -2,8 +2,10 @@
 #![allow(dead_code)]
 pub mod admin;
 pub mod app;
+pub mod cli_json;
 pub mod process;
 pub mod roster;
+pub mod skip;
 pub mod smtp;
 
 #[allow(unused_imports)]

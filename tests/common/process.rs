@@ -85,3 +85,43 @@ pub fn deploy(
     );
     config
 }
+
+/// A config file in `dir` for one-shot commands against the database,
+/// tracking key, SMTP server and report recipients of an in-process
+/// [`super::app::TestApp`], so a test can set history up in-process (the
+/// manual clock, planning ticks) and drive it through the real binary.
+pub fn config_for_app(dir: &Path, t: &super::app::TestApp) -> std::path::PathBuf {
+    let config = dir.join("ambassador.toml");
+    let recipients: Vec<String> = t
+        .app
+        .settings
+        .report
+        .recipients
+        .iter()
+        .map(|r| format!("\"{r}\""))
+        .collect();
+    let text = format!(
+        "[database]\nurl = \"{}\"\n[security]\ntoken_key_file = \"{}\"\n\
+         [smtp]\ntransport = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
+         from = \"Ambassador <ambassador@hospital.example.org>\"\n\
+         [report]\nrecipients = [{}]\n",
+        t.db.url,
+        t.app.settings.security.token_key_file.display(),
+        t.smtp.port(),
+        recipients.join(", ")
+    );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+/// Runs a one-shot command, fails the test with its stderr if it fails,
+/// and returns its standard output.
+pub fn stdout_of(config: &Path, args: &[&str]) -> String {
+    let out = ambassador(config, args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("the output is UTF-8")
+}

@@ -1,0 +1,696 @@
+//! The command line, run as the real binary: every command in
+//! `ambassador --help` with its main options, `--format json` checked field
+//! by field against docs/cli-json.md, and the exit status and message of
+//! the common mistakes (missing file, unknown config key, unknown campaign,
+//! bad date). History that needs time to pass (planning ticks) is made
+//! in-process on the same database; everything read back goes through the
+//! binary.
+
+mod common;
+
+use chrono::{Duration, Utc};
+use common::app::TestApp;
+use common::cli_json::{check, check_each, tables};
+use common::process::{ambassador, config_for_app, stdout_of};
+use common::smtp::Faults;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+const BOARD: &str = "board@hospital.example.org";
+
+/// Every leaf command of `ambassador --help`, and the test that runs it.
+const COVERED: &[(&str, &str)] = &[
+    (
+        "config check",
+        "config_check_redacts_secrets_and_refuses_unknown_keys",
+    ),
+    ("db migrate", "a_rollout_runs_through_every_command"),
+    ("db backup", "a_rollout_runs_through_every_command"),
+    ("roster import", "a_rollout_runs_through_every_command"),
+    ("roster list", "a_rollout_runs_through_every_command"),
+    ("campaign apply", "a_rollout_runs_through_every_command"),
+    ("campaign list", "a_rollout_runs_through_every_command"),
+    ("campaign show", "a_rollout_runs_through_every_command"),
+    ("campaign pause", "a_rollout_runs_through_every_command"),
+    ("campaign resume", "a_rollout_runs_through_every_command"),
+    ("campaign cancel", "a_rollout_runs_through_every_command"),
+    ("campaign preview", "a_rollout_runs_through_every_command"),
+    ("report", "a_rollout_runs_through_every_command"),
+    ("report send-weekly", "a_rollout_runs_through_every_command"),
+    ("completions import", "a_rollout_runs_through_every_command"),
+    ("exempt", "a_rollout_runs_through_every_command"),
+    (
+        "serve",
+        "tests/service.rs (SIGHUP, sd_notify, backup while serving)",
+    ),
+    ("demo", "demo_writes_every_message_it_reports"),
+];
+
+/// The subcommands listed under "Commands:" in `ambassador ARGS --help`.
+fn commands_in_help(args: &[&str]) -> Vec<String> {
+    let out = assert_cmd::Command::cargo_bin("ambassador")
+        .unwrap()
+        .args(args)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn every_command_in_the_help_is_covered_by_a_test() {
+    let mut leaves = Vec::new();
+    for top in commands_in_help(&[]) {
+        let subs = commands_in_help(&[&top]);
+        if top == "report" {
+            leaves.push(top.clone()); // report takes options as well as send-weekly
+        }
+        if subs.is_empty() {
+            leaves.push(top);
+        } else {
+            leaves.extend(subs.into_iter().map(|s| format!("{top} {s}")));
+        }
+    }
+    let mut covered: Vec<String> = COVERED.iter().map(|(c, _)| c.to_string()).collect();
+    leaves.sort();
+    covered.sort();
+    assert_eq!(
+        leaves, covered,
+        "a command without a test, or a test of a command gone"
+    );
+}
+
+// --- a rollout, command by command ------------------------------------------
+
+const CAMPAIGN: &str = r#"
+slug = "cli"
+name = "CLI rollout"
+course_url = "https://train.example.org/course/1"
+contact = "ambassador@hospital.example.org"
+starts_at = "2020-01-06T14:00:00Z"
+due = "14d"
+send_window = "always"
+
+[[steps]]
+name = "announcement"
+at = "0s"
+template = "news_item"
+
+[[steps]]
+name = "reminder-1"
+at = "7d"
+template = "reminder"
+"#;
+
+const ROSTER: &str =
+    "Employee ID,First Name,Last Name,Email,Department,Job Title,Location,Manager Email\n\
+    E1,Ann,Lee,ann.lee@hospital.example.org,Procurement,Buyer,Main,mia.boss@hospital.example.org\n\
+    E2,Bob,Ray,bob.ray@hospital.example.org,Procurement,Buyer,Main,mia.boss@hospital.example.org\n\
+    E3,Cy,Oh,cy.oh@hospital.example.org,Supply Chain,Analyst,North,\n";
+
+/// Runs `args`, asserts success, and returns stdout parsed as JSON.
+fn json_of(config: &Path, args: &[&str]) -> Value {
+    let text = stdout_of(config, args);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}:\n{text}"))
+}
+
+/// Runs `args`, asserts success, and returns stderr.
+fn stderr_of(config: &Path, args: &[&str]) -> String {
+    let out = ambassador(config, args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    stderr
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `--format json` of `roster import` and `roster list`, as documented.
+fn check_roster_json(config: &Path, roster: &str) {
+    let doc = tables("roster import");
+    let dry = json_of(
+        config,
+        &["roster", "import", roster, "--dry-run", "--format", "json"],
+    );
+    check("roster import", &dry, &doc[0]);
+    check("roster import.counts", &dry["counts"], &doc[1]);
+    check_each("roster import.changes", &dry["changes"], &doc[3]);
+    assert_eq!(
+        (dry["applied"].as_bool(), dry["dry_run"].as_bool()),
+        (Some(false), Some(true))
+    );
+    assert_eq!(dry["counts"]["added"], 3);
+    let imported = stdout_of(config, &["roster", "import", roster]);
+    assert!(imported.contains("added 3"), "{imported}");
+
+    let list = json_of(config, &["roster", "list", "--format", "json"]);
+    check_each("roster list", &list, &tables("roster list")[0]);
+    let emails: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["email"].as_str())
+        .collect();
+    assert_eq!(emails.len(), 3, "{emails:?}");
+    let table = stdout_of(config, &["roster", "list"]);
+    assert!(table.trim_end().ends_with("3 people"), "{table}");
+    let csv = stdout_of(config, &["roster", "list", "--inactive", "--format", "csv"]);
+    assert_eq!(csv.lines().count(), 4, "a header and three people:\n{csv}");
+}
+
+/// `campaign apply | list | show | preview`.
+fn check_campaign_commands(config: &Path, file: &str) {
+    let created = stdout_of(config, &["campaign", "apply", file]);
+    assert_eq!(created, "campaign cli: created\n");
+    let again = stdout_of(config, &["campaign", "apply", file]);
+    assert_eq!(again, "campaign cli: unchanged\n", "apply is idempotent");
+    let list = stdout_of(config, &["campaign", "list"]);
+    assert!(
+        list.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("cli ") && l.contains("active")),
+        "{list}"
+    );
+    let show = stdout_of(config, &["campaign", "show", "cli"]);
+    assert!(
+        show.starts_with("cli — CLI rollout\nstatus: active\n"),
+        "{show}"
+    );
+    assert!(
+        show.contains("reminder-1") && show.contains("at 7d"),
+        "{show}"
+    );
+
+    let sample = stdout_of(
+        config,
+        &["campaign", "preview", "cli", "--step", "announcement"],
+    );
+    let parsed = mail_parser::MessageParser::default()
+        .parse(sample.as_bytes())
+        .unwrap();
+    assert!(!parsed.subject().unwrap_or_default().is_empty(), "{sample}");
+    let to_ann = stdout_of(
+        config,
+        &[
+            "campaign",
+            "preview",
+            "cli",
+            "--step",
+            "reminder-1",
+            "--to",
+            "ann.lee@hospital.example.org",
+        ],
+    );
+    let parsed = mail_parser::MessageParser::default()
+        .parse(to_ann.as_bytes())
+        .unwrap();
+    let to = parsed
+        .to()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .unwrap_or_default();
+    assert_eq!(to, "ann.lee@hospital.example.org", "{to_ann}");
+    assert!(
+        parsed.body_text(0).unwrap_or_default().contains("Ann"),
+        "rendered for Ann: {to_ann}"
+    );
+}
+
+/// `completions import`, dry run as JSON then for real.
+fn check_completions(config: &Path, file: &str) {
+    let doc = tables("completions import");
+    let dry = json_of(
+        config,
+        &[
+            "completions",
+            "import",
+            file,
+            "--dry-run",
+            "--format",
+            "json",
+        ],
+    );
+    check("completions import", &dry, &doc[0]);
+    check_each("completions import.unmatched", &dry["unmatched"], &doc[1]);
+    assert_eq!(
+        (dry["applied"].as_bool(), dry["dry_run"].as_bool()),
+        (Some(false), Some(true))
+    );
+    assert_eq!(
+        (dry["newly_completed"].as_u64(), dry["campaign"].as_str()),
+        (Some(1), Some("cli"))
+    );
+    assert_eq!(dry["unmatched"][0]["who"], "nobody@hospital.example.org");
+    let done = stdout_of(
+        config,
+        &["completions", "import", file, "--campaign", "cli"],
+    );
+    assert!(!done.is_empty());
+    let again = json_of(config, &["completions", "import", file, "--format", "json"]);
+    assert_eq!(
+        (
+            again["newly_completed"].as_u64(),
+            again["already_completed"].as_u64()
+        ),
+        (Some(0), Some(1))
+    );
+}
+
+/// `report` in every format, `--out`, `--as-of` and `--evidence`.
+fn check_reports(config: &Path, dir: &Path) {
+    check_report_json(config);
+    check_report_formats(config, dir);
+    check_evidence(config);
+}
+
+/// `report --format json`, as documented, with this rollout's figures.
+fn check_report_json(config: &Path) {
+    let doc = tables("report");
+    let json = json_of(config, &["report", "--campaign", "cli", "--format", "json"]);
+    check("report", &json, &doc[0]);
+    for (i, key) in ["population", "reach", "engagement", "outcome"]
+        .iter()
+        .enumerate()
+    {
+        check(&format!("report.{key}"), &json[key], &doc[i + 1]);
+    }
+    for by in ["department", "facility", "role", "manager"] {
+        check_each(
+            &format!("report.breakdowns.{by}"),
+            &json["breakdowns"][by],
+            &doc[5],
+        );
+    }
+    check_each("report.weekly", &json["weekly"], &doc[6]);
+    let campaign: Vec<&str> = json["campaign"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(campaign, ["name", "slug", "starts_at", "status"]);
+    assert_eq!(
+        json["population"],
+        serde_json::json!({ "enrolled": 2, "exempted": 1, "left": 0 })
+    );
+    assert_eq!(
+        (
+            json["outcome"]["completed"].as_u64(),
+            json["reach"]["messages_sent"].as_u64()
+        ),
+        (Some(1), Some(2))
+    );
+}
+
+/// `report` as a table, CSV and HTML (`--out`), and `--as-of`.
+fn check_report_formats(config: &Path, dir: &Path) {
+    let table = stdout_of(config, &["report", "--campaign", "cli"]);
+    assert!(table.contains("CLI rollout"), "{table}");
+    let csv = stdout_of(config, &["report", "--format", "csv"]);
+    assert!(
+        csv.starts_with("section,group,metric,value\n") && csv.contains("outcome,,completed,1\n"),
+        "{csv}"
+    );
+    let as_of = json_of(
+        config,
+        &["report", "--format", "json", "--as-of", "2020-01-01"],
+    );
+    assert_eq!(as_of["as_of"], "2020-01-01T23:59:59Z");
+    assert_eq!(as_of["weekly"], serde_json::json!([]), "before the start");
+
+    let html = dir.join("report.html");
+    let said = stderr_of(
+        config,
+        &[
+            "report",
+            "--format",
+            "html",
+            "--out",
+            html.to_str().unwrap(),
+        ],
+    );
+    assert!(said.contains("report written to"), "{said}");
+    let page = scraper::Html::parse_document(&std::fs::read_to_string(&html).unwrap());
+    assert!(page.errors.is_empty(), "{:?}", page.errors);
+    let title = scraper::Selector::parse("h1").unwrap();
+    assert_eq!(
+        page.select(&title)
+            .next()
+            .unwrap()
+            .text()
+            .collect::<String>(),
+        "CLI rollout — rollout report"
+    );
+}
+
+/// `report --evidence`: each message, how completion was recorded, exemptions.
+fn check_evidence(config: &Path) {
+    let evidence = stdout_of(config, &["report", "--campaign", "cli", "--evidence"]);
+    let mut reader = csv::Reader::from_reader(evidence.as_bytes());
+    assert_eq!(&reader.headers().unwrap()[0], "email");
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let ann = rows
+        .iter()
+        .find(|r| &r[0] == "ann.lee@hospital.example.org")
+        .unwrap();
+    assert_eq!(
+        (&ann[7], &ann[10], &ann[11]),
+        ("report", "announcement", "sent")
+    );
+    let cy = rows
+        .iter()
+        .find(|r| &r[0] == "cy.oh@hospital.example.org")
+        .unwrap();
+    assert_eq!(&cy[8], "on leave");
+}
+
+/// `campaign pause | resume | cancel`, each seen in `campaign list`.
+fn check_status_changes(config: &Path) {
+    for (command, status) in [
+        ("pause", "paused"),
+        ("resume", "active"),
+        ("cancel", "cancelled"),
+    ] {
+        let said = stdout_of(config, &["campaign", command, "cli"]);
+        assert_eq!(said, format!("campaign cli: {status}\n"));
+        let list = stdout_of(config, &["campaign", "list"]);
+        assert!(
+            list.lines()
+                .nth(1)
+                .is_some_and(|l| l.split_whitespace().nth(1) == Some(status)),
+            "{list}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollout_runs_through_every_command() {
+    let t = TestApp::spawn_with(Faults::default(), |s| {
+        s.report.recipients = vec![ambassador::domain::EmailAddress::parse(BOARD).unwrap()];
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for_app(dir.path(), &t);
+    let said = stderr_of(&config, &["db", "migrate"]);
+    assert!(said.contains("database is up to date"), "{said}");
+
+    let roster = write(dir.path(), "staff.csv", ROSTER);
+    check_roster_json(&config, roster.to_str().unwrap());
+    let campaign = write(dir.path(), "cli.toml", CAMPAIGN);
+    check_campaign_commands(&config, campaign.to_str().unwrap());
+
+    // Enrolment and the announcements: a planning tick three days ago.
+    t.tick_at(Utc::now() - Duration::days(3)).await;
+    assert_eq!(t.smtp.messages().len(), 3);
+    let exempt = stdout_of(
+        &config,
+        &[
+            "exempt",
+            "cy.oh@hospital.example.org",
+            "--campaign",
+            "cli",
+            "--reason",
+            "on leave",
+        ],
+    );
+    assert_eq!(
+        exempt,
+        "cy.oh@hospital.example.org is exempt from cli: on leave\n"
+    );
+    let yesterday = (Utc::now() - Duration::days(1)).format("%Y-%m-%d");
+    let completions = write(
+        dir.path(),
+        "train.csv",
+        &format!("Email,Status,Completion Date\nann.lee@hospital.example.org,Completed,{yesterday}\nnobody@hospital.example.org,Completed,{yesterday}\n"),
+    );
+    check_completions(&config, completions.to_str().unwrap());
+    check_reports(&config, dir.path());
+
+    let weekly = stdout_of(&config, &["report", "send-weekly"]);
+    assert_eq!(weekly, "cli: sent\n");
+    let board = t
+        .smtp
+        .messages()
+        .into_iter()
+        .filter(|m| m.recipients == [BOARD])
+        .count();
+    assert_eq!(board, 1, "the summary reached report.recipients");
+    check_status_changes(&config);
+    check_backup(&config, dir.path(), &t.db.url);
+}
+
+/// `db backup`: on SQLite a copy that `roster list` reads the same; on
+/// PostgreSQL a refusal that points at pg_dump.
+fn check_backup(config: &Path, dir: &Path, db_url: &str) {
+    let copy = dir.join("backup.db");
+    let out = ambassador(config, &["db", "backup", copy.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !db_url.starts_with("sqlite:") {
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("pg_dump"), "{stderr}");
+        return;
+    }
+    assert!(
+        out.status.success() && stderr.contains("backup written to"),
+        "{stderr}"
+    );
+    let restored = write(
+        dir,
+        "restored.toml",
+        &format!("[database]\nurl = \"sqlite://{}\"\n", copy.display()),
+    );
+    let before = stdout_of(config, &["roster", "list", "--format", "csv"]);
+    assert_eq!(
+        stdout_of(&restored, &["roster", "list", "--format", "csv"]),
+        before
+    );
+    let again = ambassador(config, &["db", "backup", copy.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "an existing file is never overwritten"
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+}
+
+// --- config check -------------------------------------------------------------
+
+#[test]
+fn config_check_prints_file_and_environment_values_with_secrets_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = write(dir.path(), "smtp-password", "pa55-from-file\n");
+    let config = write(
+        dir.path(),
+        "site.toml",
+        &format!(
+            "[smtp]\nport = 2525\nusername = \"ambassador\"\npassword_file = \"{}\"\n[security]\nadmin_token = \"t0ken-in-config\"\n",
+            password.display()
+        ),
+    );
+    let out = ambassador(&config, &["config", "check"])
+        .env("AMBASSADOR__SMTP__HOST", "relay.hospital.example.org")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr, "configuration is valid\n");
+    let shown: toml::Value = toml::from_str(&stdout).unwrap_or_else(|e| panic!("{e}:\n{stdout}"));
+    assert_eq!(
+        shown["smtp"]["port"].as_integer(),
+        Some(2525),
+        "from the file"
+    );
+    assert_eq!(
+        shown["smtp"]["host"].as_str(),
+        Some("relay.hospital.example.org"),
+        "from the environment"
+    );
+    assert_eq!(shown["smtp"]["password"].as_str(), Some("<redacted>"));
+    assert_eq!(
+        shown["security"]["admin_token"].as_str(),
+        Some("<redacted>")
+    );
+    assert!(
+        !stdout.contains("pa55-from-file") && !stdout.contains("t0ken-in-config"),
+        "{stdout}"
+    );
+}
+
+/// A typo in the file, and one in the environment: errors, never defaults.
+#[test]
+fn config_check_refuses_unknown_keys_in_the_file_and_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "site.toml", "[smtp]\nport = 2525\n");
+    let typo = write(dir.path(), "typo.toml", "[smtp]\nhostname = \"relay\"\n");
+    let from_file = ambassador(&typo, &["config", "check"]).output().unwrap();
+    let from_env = ambassador(&config, &["config", "check"])
+        .env("AMBASSADOR__DELIVERY__MAX_PER_SECOND_", "5")
+        .output()
+        .unwrap();
+    for (out, key) in [(from_file, "hostname"), (from_env, "max_per_second_")] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(out.stdout.is_empty(), "nothing printed as if valid");
+        assert!(
+            stderr.starts_with("error: invalid configuration")
+                && stderr.contains(&format!("unknown field `{key}`")),
+            "{stderr}"
+        );
+    }
+}
+
+// --- common mistakes ----------------------------------------------------------
+
+/// A SQLite deployment in `dir` with the campaign `cli` applied.
+fn plain_deployment(dir: &Path) -> PathBuf {
+    let config = write(
+        dir,
+        "ambassador.toml",
+        &format!(
+            "[database]\nurl = \"sqlite://{}\"\n[security]\ntoken_key_file = \"{}\"\n[smtp]\noutbox_dir = \"{}\"\n",
+            dir.join("amb.db").display(),
+            dir.join("token.key").display(),
+            dir.join("outbox").display()
+        ),
+    );
+    let campaign = write(dir, "cli.toml", CAMPAIGN);
+    stdout_of(&config, &["campaign", "apply", campaign.to_str().unwrap()]);
+    config
+}
+
+#[test]
+fn common_mistakes_exit_1_with_a_message_that_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = plain_deployment(dir.path());
+    let missing = dir.path().join("missing.csv");
+    let missing = missing.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["roster", "import", missing], "cannot read"),
+        (&["completions", "import", missing], "cannot read"),
+        (&["campaign", "apply", missing], "cannot read"),
+        (&["campaign", "show", "nope"], "no campaign with slug \"nope\"; `ambassador campaign list` shows them"),
+        (&["campaign", "preview", "nope", "--step", "announcement"], "no campaign with slug \"nope\""),
+        (&["report", "--campaign", "nope"], "no campaign with slug \"nope\""),
+        (&["exempt", "a@hospital.example.org", "--campaign", "nope", "--reason", "x"], "no campaign with slug \"nope\""),
+        (&["completions", "import", "cli.toml", "--campaign", "nope"], "no campaign with slug \"nope\""),
+        (&["report", "--as-of", "2027-13-45"], "--as-of \"2027-13-45\": write a date like 2027-02-01 or an instant like 2027-02-01T17:00:00Z"),
+        (&["report", "--as-of", "last week"], "--as-of \"last week\": write a date like"),
+    ];
+    for (args, expected) in cases {
+        let out = ambassador(&config, args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?} printed a result");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(expected),
+            "{args:?}: {stderr}"
+        );
+        if expected == &"cannot read" {
+            assert!(
+                stderr.contains("missing.csv") && stderr.contains("No such file"),
+                "{args:?}: {stderr}"
+            );
+        }
+    }
+    let no_config = dir.path().join("nowhere.toml");
+    let out = ambassador(&no_config, &["roster", "list"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("nowhere.toml does not exist; pass an existing file to --config"),
+        "{stderr}"
+    );
+}
+
+// --- demo -----------------------------------------------------------------------
+
+/// `messages sent by step:` lines of the demo's summary, summed.
+fn messages_by_step(summary: &str) -> usize {
+    summary
+        .lines()
+        .skip_while(|l| !l.starts_with("messages sent by step:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| {
+            l.split_whitespace()
+                .last()
+                .unwrap()
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum()
+}
+
+#[test]
+fn demo_writes_every_message_it_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo-out");
+    let run = assert_cmd::Command::cargo_bin("ambassador")
+        .unwrap()
+        .args(["demo", "--out", out.to_str().unwrap()])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let sent = messages_by_step(&summary);
+    assert!(sent > 0, "{summary}");
+    let emls = std::fs::read_dir(out.join("outbox")).unwrap().count();
+    assert_eq!(
+        emls,
+        sent + 1,
+        "each message and the weekly summary as .eml:\n{summary}"
+    );
+    assert!(std::fs::read_to_string(out.join("report.html"))
+        .unwrap()
+        .contains("<html"));
+    // The demo's database, read back by the report command.
+    let config = write(
+        dir.path(),
+        "demo.toml",
+        &format!(
+            "[database]\nurl = \"sqlite://{}\"\n",
+            out.join("demo.db").display()
+        ),
+    );
+    let totals = summary.lines().find(|l| l.ends_with(" completed")).unwrap();
+    // As of a day after the simulated rollout (which is in 2027).
+    let report = json_of(
+        &config,
+        &["report", "--format", "json", "--as-of", "2028-01-01"],
+    );
+    let expected = format!(
+        "{} enrolled, {} completed",
+        report["population"]["enrolled"], report["outcome"]["completed"]
+    );
+    assert_eq!(totals, expected);
+}
