@@ -2,7 +2,7 @@
 
 use ambassador::campaign::{self, definition_of, Status};
 use ambassador::clock::{from_millis, to_millis, Clock, SystemClock};
-use ambassador::config::Settings;
+use ambassador::config::{SecretUse, Settings};
 use ambassador::App;
 use clap::Subcommand;
 use std::io::Write;
@@ -40,6 +40,18 @@ pub enum CampaignCommand {
         #[arg(long, value_name = "EMAIL")]
         to: Option<String>,
     },
+}
+
+/// A preview is the message as sent, DKIM signature included; the other
+/// campaign commands sign and send nothing.
+pub fn secrets_used(cmd: &CampaignCommand) -> SecretUse {
+    match cmd {
+        CampaignCommand::Preview { .. } => SecretUse {
+            dkim: true,
+            ..SecretUse::NONE
+        },
+        _ => SecretUse::NONE,
+    }
 }
 
 pub async fn run(cmd: CampaignCommand, settings: &Settings) -> anyhow::Result<ExitCode> {

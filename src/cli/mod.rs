@@ -7,7 +7,7 @@ mod report;
 mod roster;
 mod serve;
 
-use ambassador::config::Settings;
+use ambassador::config::{SecretUse, Settings};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,11 +87,24 @@ impl Command {
     fn is_daemon(&self) -> bool {
         matches!(self, Command::Serve)
     }
+
+    /// The secrets this command reads: all for `serve` and `config check`,
+    /// otherwise only what it sends or signs with, so one-off commands run
+    /// without the service's credentials.
+    fn secrets_used(&self) -> SecretUse {
+        match self {
+            Command::Serve | Command::Config(ConfigCommand::Check) => SecretUse::ALL,
+            Command::Report(args) => report::secrets_used(args),
+            Command::Campaign(cmd) => campaign::secrets_used(cmd),
+            _ => SecretUse::NONE,
+        }
+    }
 }
 
 /// Runs one command; the exit code says whether it succeeded.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let settings = Settings::load(cli.config.as_deref())?;
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    settings.load_secrets(cli.command.secrets_used())?;
     // One-shot commands report on stdout/stderr themselves; their logs stay
     // at warn unless RUST_LOG asks for more. The daemon logs at log.level.
     ambassador::telemetry::init(&settings.log, !cli.command.is_daemon());
