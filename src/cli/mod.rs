@@ -50,7 +50,7 @@ pub enum Command {
     Completions(completions::CompletionsCommand),
     /// Stop messaging one person in one campaign (on leave, trained elsewhere).
     #[command(
-        after_help = "Example:\n  ambassador exempt ann.lee@hospital.org --campaign soar-2027 --reason \"trained at previous employer\""
+        after_help = "Example:\n  ambassador exempt ann.lee@hospital.org --campaign soar-2027 --reason \"trained at previous employer\"\n\nOnly someone the campaign is about: enrolled, or in its audience (then enrolled as exempted).\nSomeone outside the audience is refused and nothing changes."
     )]
     Exempt {
         email: String,
