@@ -1,7 +1,8 @@
-//! A restart on the same host takes back at once the messages its SIGKILLed
-//! predecessor left claimed, with a lease long enough (10 minutes) that
-//! waiting for it would fail the test; a live instance on the same host keeps
-//! its claims. On PostgreSQL when AMBASSADOR_TEST_PG is set, else SQLite.
+//! A restart on the same host takes back at once the messages (and the
+//! weekly summary) its SIGKILLed predecessor left claimed, with a lease long
+//! enough (10 minutes) that waiting for it would fail the test; a live
+//! instance on the same host keeps its claims. On PostgreSQL when
+//! AMBASSADOR_TEST_PG is set, else SQLite.
 
 mod common;
 
@@ -14,8 +15,12 @@ use std::time::Duration;
 
 const PEOPLE: usize = 20;
 const CONCURRENCY: usize = 2;
+const BOARD: &str = "board@hospital.example.org";
+/// Two campaign messages in flight at a time, a long lease, and the weekly
+/// summary due at once (on its own SMTP connection).
 const SETTINGS: &str =
-    "[delivery]\nconcurrency = 2\nmax_per_second = 0\nlease = \"10m\"\nplan_every = \"1s\"\n";
+    "[delivery]\nconcurrency = 2\nmax_per_second = 0\nlease = \"10m\"\nplan_every = \"1s\"\n\
+     [report]\nrecipients = [\"board@hospital.example.org\"]\nweekly_cron = \"* * * * * *\"\n";
 
 /// A `serve` process that is killed if the test ends without stopping it.
 struct Instance(Child);
@@ -42,6 +47,27 @@ async fn claims(url: &str) -> BTreeMap<i64, (String, i64)> {
         .collect()
 }
 
+/// (claimed_by, claimed_at) of the scheduled summaries not sent.
+async fn summary_claims(url: &str) -> Vec<(String, i64)> {
+    let store = ambassador::store::Store::open(url, 1).await.unwrap();
+    let rows = sqlx::query_as(
+        "SELECT claimed_by, claimed_at FROM weekly_reports WHERE kind = 'weekly' AND outcome IS NULL",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    store.close().await;
+    rows
+}
+
+/// Messages that went to the board: the weekly summaries.
+fn summaries(smtp: &SmtpServer) -> usize {
+    smtp.messages()
+        .iter()
+        .filter(|m| m.recipients.iter().any(|r| r == BOARD))
+        .count()
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -55,11 +81,18 @@ async fn a_restart_takes_back_at_once_what_the_killed_process_held() {
     let log = |name: &str| db.dir.path().join(name);
 
     let mut first = Instance(serve(&config, &log("first.log")));
-    smtp.wait_held(CONCURRENCY, Duration::from_secs(60)).await;
+    // Two campaign messages and the summary, each held at MAIL FROM.
+    smtp.wait_held(CONCURRENCY + 1, Duration::from_secs(60))
+        .await;
     first.0.kill().unwrap(); // SIGKILL, mid-send
     first.0.wait().unwrap();
     let left = claims(&db.url).await;
     assert!(left.len() >= CONCURRENCY, "claimed at the kill: {left:?}");
+    assert_eq!(
+        summary_claims(&db.url).await.len(),
+        1,
+        "the summary is claimed"
+    );
     assert!(
         left.values()
             .all(|(_, until)| *until > now_ms() + 5 * 60_000),
@@ -68,9 +101,14 @@ async fn a_restart_takes_back_at_once_what_the_killed_process_held() {
     smtp.release();
 
     let mut second = Instance(serve(&config, &log("second.log")));
-    let got = smtp.wait_for(PEOPLE, Duration::from_secs(30)).await;
+    let got = smtp.wait_for(PEOPLE + 1, Duration::from_secs(30)).await;
     let distinct: HashSet<String> = got.iter().flat_map(|m| m.recipients.clone()).collect();
-    assert_eq!(distinct.len(), PEOPLE, "everyone's message went out");
+    assert_eq!(
+        distinct.len(),
+        PEOPLE + 1,
+        "everyone's message and the summary went out"
+    );
+    assert_eq!(summaries(&smtp), 1);
     let text = std::fs::read_to_string(log("second.log")).unwrap();
     assert!(text.contains("took back messages"), "{text}");
     assert!(
@@ -109,8 +147,9 @@ async fn a_live_instance_on_the_same_host_keeps_its_claims() {
     assert!(!text.contains("took back messages"), "{text}");
 
     smtp.release();
-    let got = smtp.wait_for(PEOPLE, Duration::from_secs(30)).await;
-    assert_eq!(got.len(), PEOPLE, "each message once");
+    let got = smtp.wait_for(PEOPLE + 1, Duration::from_secs(30)).await;
+    assert_eq!(got.len(), PEOPLE + 1, "each message once");
+    assert_eq!(summaries(&smtp), 1);
     assert!(terminate(&mut first.0));
     assert!(terminate(&mut second.0));
 }

@@ -210,20 +210,29 @@ impl Worker {
         Ok(())
     }
 
-    /// Ends at once the leases of processes of this host that died holding
-    /// messages (a crash, SIGKILL), instead of waiting `delivery.lease`.
+    /// Takes back at once what processes of this host that died (a crash,
+    /// SIGKILL) held, instead of waiting `delivery.lease`: their outbox
+    /// leases end, and their unsent report claims age by a lease so the next
+    /// planning tick's retry pass sends them.
     async fn take_back_orphans(&self) -> anyhow::Result<()> {
         let Some(me) = Owner::parse(&self.id) else {
             return Ok(());
         };
+        let mut holders = self.store.claim_holders().await?;
+        holders.extend(self.store.report_claim_holders().await?);
+        holders.sort();
+        holders.dedup();
         let now = to_millis(self.clock.now());
-        for holder in self.store.claim_holders().await? {
+        let lease = self.settings.lease.as_chrono().num_milliseconds();
+        for holder in holders {
             if !Owner::parse(&holder).is_some_and(|o| me.outlived(&o)) {
                 continue;
             }
-            let taken = self.store.expire_leases(&holder, now).await?;
+            let messages = self.store.expire_leases(&holder, now).await?;
+            let reports = self.store.age_report_claims(&holder, lease).await?;
             tracing::info!(
-                messages = taken,
+                messages,
+                reports,
                 holder = %holder,
                 "took back messages a dead process on this host left claimed"
             );

@@ -187,6 +187,30 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Who holds scheduled report claims that were not sent.
+    pub async fn report_claim_holders(&self) -> anyhow::Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT claimed_by FROM weekly_reports WHERE kind <> 'manual' AND (outcome IS NULL OR outcome <> 'sent')",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Ages `holder`'s unsent scheduled claims by `lease` milliseconds, so
+    /// the next retry pass takes them over at once: for a holder known to
+    /// be dead. Returns how many.
+    pub async fn age_report_claims(&self, holder: &str, lease: i64) -> anyhow::Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE weekly_reports SET claimed_at = claimed_at - $1
+             WHERE claimed_by = $2 AND kind <> 'manual' AND (outcome IS NULL OR outcome <> 'sent')",
+        )
+        .bind(lease)
+        .bind(holder)
+        .execute(self.pool())
+        .await?
+        .rows_affected())
+    }
+
     /// Records how a claimed send ended, unless the claim has since passed to
     /// another instance (this one outlived its lease).
     pub async fn finish_weekly(
