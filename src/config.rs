@@ -1,6 +1,11 @@
 //! Settings: the embedded `config/default.toml` < a config file < the
 //! `AMBASSADOR__SECTION__KEY` environment. Unknown keys and bad values fail at
 //! load time naming the key; secrets never appear in `Debug` or `config check`.
+//! Secret files are read later, per command ([`Settings::load_secrets`]).
+
+mod secrets;
+
+pub use secrets::{SecretError, SecretUse};
 
 use crate::domain::HumanDuration;
 use anyhow::Context;
@@ -279,7 +284,6 @@ impl Settings {
             anyhow::anyhow!("invalid configuration ({where_} and AMBASSADOR__* variables): {e}")
         })?;
         settings.resolve_credentials(service.credentials.as_deref());
-        settings.read_secret_files()?;
         settings.validate()?;
         Ok(settings)
     }
@@ -307,18 +311,6 @@ impl Settings {
         }
     }
 
-    /// Replaces `*_file` secrets with the file's contents.
-    fn read_secret_files(&mut self) -> anyhow::Result<()> {
-        if !self.smtp.password_file.as_os_str().is_empty() {
-            self.smtp.password = read_secret(&self.smtp.password_file, "smtp.password_file")?;
-        }
-        if !self.security.admin_token_file.as_os_str().is_empty() {
-            self.security.admin_token =
-                read_secret(&self.security.admin_token_file, "security.admin_token_file")?;
-        }
-        Ok(())
-    }
-
     fn validate(&self) -> anyhow::Result<()> {
         let url = &self.database.url;
         if !(url.starts_with("sqlite:")
@@ -339,10 +331,6 @@ impl Settings {
                     crate::roster::Field::NAMES.join(", ")
                 );
             }
-        }
-        let hash = self.security.admin_password_hash.expose().trim();
-        if !hash.is_empty() && argon2::password_hash::PasswordHash::new(hash).is_err() {
-            anyhow::bail!("security.admin_password_hash is not an Argon2 hash; it must look like \"$argon2id$v=19$m=...\" (see config/default.toml for how to make one)");
         }
         if self.delivery.concurrency == 0 {
             anyhow::bail!("delivery.concurrency must be at least 1");
@@ -421,12 +409,6 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-fn read_secret(path: &Path, key: &str) -> anyhow::Result<Secret> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{key}: cannot read {}", path.display()))?;
-    Ok(Secret::new(text.trim_end_matches(['\n', '\r'])))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,9 +445,16 @@ mod tests {
         std::fs::write(creds.path().join("smtp-password"), "s3cret\n").unwrap();
         let s = load(&[
             ("CREDENTIALS_DIRECTORY", creds.path().to_str().unwrap()),
+            ("AMBASSADOR__SMTP__USERNAME", "ambassador"),
             ("AMBASSADOR__SMTP__PASSWORD_FILE", "smtp-password"),
         ])
         .unwrap();
+        assert!(
+            s.smtp.password.is_empty(),
+            "read only when a command uses it"
+        );
+        let mut s = s;
+        s.load_secrets(SecretUse::ALL).unwrap();
         assert_eq!(s.smtp.password.expose(), "s3cret");
         assert_eq!(s.smtp.password_file, creds.path().join("smtp-password"));
     }

@@ -173,14 +173,16 @@ async fn simulate_day(
     }
     if day == 5 {
         let row = crate::campaign::find(&app.store, "soar-2027").await?;
-        app.store
-            .exempt(
-                row.id,
-                "marcus.webb@riverside-health.example.org",
-                "trained at a previous employer",
-                crate::clock::to_millis(now),
-            )
-            .await?;
+        let marcus =
+            crate::domain::EmailAddress::parse("marcus.webb@riverside-health.example.org")?;
+        crate::campaign::exempt(
+            &app.store,
+            &row,
+            &marcus,
+            "trained at a previous employer",
+            crate::clock::to_millis(now),
+        )
+        .await?;
         story.say(
             now,
             "exempted marcus.webb@… (trained at a previous employer)".into(),

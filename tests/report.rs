@@ -372,7 +372,14 @@ async fn a_summary_claimed_by_an_instance_that_died_is_sent_once_by_a_survivor()
     let dead = ReportKind::Weekly;
     assert!(t
         .store()
-        .claim_weekly("test:died", dead, campaign, "dead-instance", now, BOARD)
+        .claim_weekly(
+            "test:died",
+            dead,
+            campaign,
+            "dead-instance",
+            now,
+            &[BOARD.into()]
+        )
         .await
         .unwrap());
     past_the_lease(&t);

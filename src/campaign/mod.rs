@@ -7,12 +7,14 @@
 
 mod audience;
 mod definition;
+mod exempt;
 pub mod planner;
 mod window;
 
 pub use definition::{
     Audience, AudienceField, Campaign, DefinitionError, Due, Offset, Recipient, Step, Trigger,
 };
+pub use exempt::{exempt, ExemptError};
 pub use window::{SendWindow, Window, WindowSpec};
 
 use crate::clock::{to_millis, Clock};

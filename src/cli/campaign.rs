@@ -2,7 +2,7 @@
 
 use ambassador::campaign::{self, definition_of, Status};
 use ambassador::clock::{from_millis, to_millis, Clock, SystemClock};
-use ambassador::config::Settings;
+use ambassador::config::{SecretUse, Settings};
 use ambassador::App;
 use clap::Subcommand;
 use std::io::Write;
@@ -40,6 +40,18 @@ pub enum CampaignCommand {
         #[arg(long, value_name = "EMAIL")]
         to: Option<String>,
     },
+}
+
+/// A preview is the message as sent, DKIM signature included; the other
+/// campaign commands sign and send nothing.
+pub fn secrets_used(cmd: &CampaignCommand) -> SecretUse {
+    match cmd {
+        CampaignCommand::Preview { .. } => SecretUse {
+            dkim: true,
+            ..SecretUse::NONE
+        },
+        _ => SecretUse::NONE,
+    }
 }
 
 pub async fn run(cmd: CampaignCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
@@ -160,24 +172,23 @@ pub async fn exempt(
     slug: &str,
     reason: &str,
 ) -> anyhow::Result<ExitCode> {
-    let store = super::open_store(settings).await?;
-    let row = campaign::find(&store, slug).await?;
     let address = ambassador::domain::EmailAddress::parse(email)
         .map_err(|e| anyhow::anyhow!("{email:?} {e}"))?;
-    let found = store
-        .exempt(
-            row.id,
-            address.as_str(),
-            reason,
-            to_millis(SystemClock.now()),
-        )
-        .await?;
+    let store = super::open_store(settings).await?;
+    let result = exempt_in(&store, slug, &address, reason).await;
     store.close().await;
-    if !found {
-        anyhow::bail!(
-            "nobody in the roster has the address {address}; `ambassador roster list` shows who is"
-        );
-    }
+    result?;
     println!("{address} is exempt from {slug}: {reason}");
     Ok(ExitCode::SUCCESS)
+}
+
+async fn exempt_in(
+    store: &ambassador::store::Store,
+    slug: &str,
+    address: &ambassador::domain::EmailAddress,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let row = campaign::find(store, slug).await?;
+    let now = to_millis(SystemClock.now());
+    Ok(campaign::exempt(store, &row, address, reason, now).await?)
 }

@@ -7,7 +7,7 @@ mod report;
 mod roster;
 mod serve;
 
-use ambassador::config::Settings;
+use ambassador::config::{SecretUse, Settings};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,7 +50,7 @@ pub enum Command {
     Completions(completions::CompletionsCommand),
     /// Stop messaging one person in one campaign (on leave, trained elsewhere).
     #[command(
-        after_help = "Example:\n  ambassador exempt ann.lee@hospital.org --campaign soar-2027 --reason \"trained at previous employer\""
+        after_help = "Example:\n  ambassador exempt ann.lee@hospital.org --campaign soar-2027 --reason \"trained at previous employer\"\n\nOnly someone the campaign is about: enrolled, or in its audience (then enrolled as exempted).\nSomeone outside the audience is refused and nothing changes."
     )]
     Exempt {
         email: String,
@@ -76,9 +76,9 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Validate the configuration; print the effective values with secrets redacted.
+    /// Validate the configuration and every secret; print the effective values with secrets redacted.
     #[command(
-        after_help = "Example:\n  AMBASSADOR__SMTP__PORT=2525 ambassador --config site.toml config check"
+        after_help = "Example:\n  AMBASSADOR__SMTP__PORT=2525 ambassador --config site.toml config check\n\nReads every *_file secret and checks it as serve does at start: admin_token_sha256 is 64 hex\ndigits, admin_password_hash is Argon2, the DKIM key is RSA; a secret given two ways is refused."
     )]
     Check,
 }
@@ -87,11 +87,24 @@ impl Command {
     fn is_daemon(&self) -> bool {
         matches!(self, Command::Serve)
     }
+
+    /// The secrets this command reads: all for `serve` and `config check`,
+    /// otherwise only what it sends or signs with, so one-off commands run
+    /// without the service's credentials.
+    fn secrets_used(&self) -> SecretUse {
+        match self {
+            Command::Serve | Command::Config(ConfigCommand::Check) => SecretUse::ALL,
+            Command::Report(args) => report::secrets_used(args),
+            Command::Campaign(cmd) => campaign::secrets_used(cmd),
+            _ => SecretUse::NONE,
+        }
+    }
 }
 
 /// Runs one command; the exit code says whether it succeeded.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let settings = Settings::load(cli.config.as_deref())?;
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    settings.load_secrets(cli.command.secrets_used())?;
     // One-shot commands report on stdout/stderr themselves; their logs stay
     // at warn unless RUST_LOG asks for more. The daemon logs at log.level.
     ambassador::telemetry::init(&settings.log, !cli.command.is_daemon());

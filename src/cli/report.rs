@@ -1,8 +1,9 @@
 //! `ambassador report` and `ambassador report send-weekly`.
 
 use ambassador::clock::SystemClock;
-use ambassador::config::Settings;
+use ambassador::config::{SecretUse, Settings};
 use ambassador::report::{self, render};
+use ambassador::store::Store;
 use ambassador::App;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand, ValueEnum};
@@ -51,38 +52,60 @@ pub enum Format {
     Html,
 }
 
+/// Only `send-weekly` logs in to the relay; reports themselves read no secret.
+pub fn secrets_used(args: &ReportArgs) -> SecretUse {
+    match args.command {
+        Some(ReportCommand::SendWeekly) => SecretUse {
+            smtp_login: true,
+            ..SecretUse::NONE
+        },
+        None => SecretUse::NONE,
+    }
+}
+
 pub async fn run(args: ReportArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let app = App::build(settings.clone(), Arc::new(SystemClock)).await?;
-    let result = dispatch(args, &app).await;
-    app.store.close().await;
+    if let Some(ReportCommand::SendWeekly) = args.command {
+        let app = App::build(settings.clone(), Arc::new(SystemClock)).await?;
+        let result = send_weekly(&app).await;
+        app.store.close().await;
+        return result;
+    }
+    let store = super::open_store(settings).await?;
+    let result = render_report(args, &store, settings).await;
+    store.close().await;
     result
 }
 
-async fn dispatch(args: ReportArgs, app: &App) -> anyhow::Result<ExitCode> {
-    if let Some(ReportCommand::SendWeekly) = args.command {
-        let outcomes = report::weekly::send_weekly(app, true).await?;
-        for o in &outcomes {
-            println!("{}: {}", o.campaign, o.outcome);
-        }
-        let failed = outcomes
-            .iter()
-            .any(|o| o.outcome.starts_with("failed") || o.outcome == "no-recipients");
-        return Ok(if failed {
-            ExitCode::FAILURE
-        } else {
-            ExitCode::SUCCESS
-        });
+async fn send_weekly(app: &App) -> anyhow::Result<ExitCode> {
+    let outcomes = report::weekly::send_weekly(app, true).await?;
+    for o in &outcomes {
+        println!("{}: {}", o.campaign, o.outcome);
     }
-    let row =
-        ambassador::completions::resolve_campaign(&app.store, args.campaign.as_deref()).await?;
+    let failed = outcomes
+        .iter()
+        .any(|o| o.outcome.starts_with("failed") || o.outcome == "no-recipients");
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The report in the chosen format, to `--out` or standard output.
+async fn render_report(
+    args: ReportArgs,
+    store: &Store,
+    settings: &Settings,
+) -> anyhow::Result<ExitCode> {
+    let row = ambassador::completions::resolve_campaign(store, args.campaign.as_deref()).await?;
     let text = if args.evidence {
-        render::evidence_csv(&app.store.evidence(row.id).await?)?
+        render::evidence_csv(&store.evidence(row.id).await?)?
     } else {
         let as_of = match &args.as_of {
             Some(raw) => parse_as_of(raw)?,
             None => Utc::now(),
         };
-        let r = report::build(&app.store, &row, as_of, app.settings.report.min_group_size).await?;
+        let r = report::build(store, &row, as_of, settings.report.min_group_size).await?;
         match args.format {
             Format::Table => render::table(&r),
             Format::Csv => render::csv(&r)?,

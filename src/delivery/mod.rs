@@ -4,12 +4,15 @@
 //! with a lease, sends, then marks it with the relay's reply; a crash loses
 //! nothing (the lease expires and another worker takes the row) and only a
 //! message in flight at the crash may go twice, with the same Message-ID.
+//! A restart on the same host does not wait for the lease: the new worker
+//! takes back at once what a dead process of this host held ([`owner`]).
 
 mod compose;
 pub mod context;
 mod mailer;
 mod marks;
 mod message;
+pub mod owner;
 mod templates;
 mod worker;
 

@@ -7,6 +7,7 @@
 use super::compose::Composer;
 use super::mailer::{Mailer, SendOutcome};
 use super::marks::SentMarks;
+use super::owner::Owner;
 use crate::campaign::{definition_of, Campaign, Trigger};
 use crate::clock::{to_millis, SharedClock};
 use crate::config::Delivery as DeliverySettings;
@@ -82,7 +83,7 @@ impl Worker {
             composer,
             mailer,
             settings,
-            id: format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple()),
+            id: super::owner::Owner::current().id(),
             limiter,
             sent_marks: SentMarks::default(),
             outbox_changed: Notify::new(),
@@ -139,6 +140,9 @@ impl Worker {
     /// made claims the bottleneck (docs/benchmarks.md). On shutdown, claimed
     /// messages not yet started are released at once, not left to their lease.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) -> anyhow::Result<()> {
+        if let Err(e) = self.take_back_orphans().await {
+            tracing::error!(error = %scrub(&format!("{e:#}")), "cannot take back messages a dead process left claimed; their lease will expire");
+        }
         let concurrency = self.settings.concurrency;
         let slots = Arc::new(Semaphore::new(concurrency));
         let mut tasks = tokio::task::JoinSet::new();
@@ -203,6 +207,36 @@ impl Worker {
         // Drain: every claimed message is being sent; let each finish.
         while tasks.join_next().await.is_some() {}
         tracing::info!("delivery stopped; no message left claimed");
+        Ok(())
+    }
+
+    /// Takes back at once what processes of this host that died (a crash,
+    /// SIGKILL) held, instead of waiting `delivery.lease`: their outbox
+    /// leases end, and their unsent report claims age by a lease so the next
+    /// planning tick's retry pass sends them.
+    async fn take_back_orphans(&self) -> anyhow::Result<()> {
+        let Some(me) = Owner::parse(&self.id) else {
+            return Ok(());
+        };
+        let mut holders = self.store.claim_holders().await?;
+        holders.extend(self.store.report_claim_holders().await?);
+        holders.sort();
+        holders.dedup();
+        let now = to_millis(self.clock.now());
+        let lease = self.settings.lease.as_chrono().num_milliseconds();
+        for holder in holders {
+            if !Owner::parse(&holder).is_some_and(|o| me.outlived(&o)) {
+                continue;
+            }
+            let messages = self.store.expire_leases(&holder, now).await?;
+            let reports = self.store.age_report_claims(&holder, lease).await?;
+            tracing::info!(
+                messages,
+                reports,
+                holder = %holder,
+                "took back messages a dead process on this host left claimed"
+            );
+        }
         Ok(())
     }
 
@@ -379,10 +413,4 @@ impl Worker {
         let jitter = rand::thread_rng().gen_range(0.75..1.25);
         Duration::from_secs_f64(capped * jitter)
     }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "ambassador".into())
 }

@@ -333,16 +333,16 @@ async fn exempt(
     }
     let row = find(&state, &req.campaign).await?;
     let now = to_millis(state.app.clock.now());
-    if !state
-        .app
-        .store
-        .exempt(row.id, email.as_str(), req.reason.trim(), now)
-        .await?
-    {
-        return Err(ApiError::Unprocessable {
-            message: format!("nobody in the roster has the address {email}"),
-            body: None,
-        });
+    use crate::campaign::ExemptError;
+    match crate::campaign::exempt(&state.app.store, &row, &email, req.reason.trim(), now).await {
+        Ok(()) => {}
+        Err(ExemptError::Store(e)) => return Err(ApiError::Internal(e)),
+        Err(refused) => {
+            return Err(ApiError::Unprocessable {
+                message: refused.to_string(),
+                body: None,
+            })
+        }
     }
     Ok(Json(
         serde_json::json!({ "email": email, "campaign": row.slug, "exempt": true }),

@@ -61,15 +61,14 @@ pub async fn resend_unsent(app: &App) -> anyhow::Result<Vec<(String, String)>> {
                 Entry::Occupied(known) => known.into_mut(),
                 Entry::Vacant(slot) => slot.insert(team::teams(app, row, now).await?),
             };
-            let manager = &claim.recipients;
+            let manager = claim.recipients.first().map(String::as_str).unwrap_or("");
             let people = by_manager
                 .get(manager)
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             team::deliver(app, row, manager, people, &claim.report_key).await?
         } else {
-            let recipients: Vec<String> = claim.recipients.split(',').map(str::to_string).collect();
-            weekly::deliver(app, row, now, &claim.report_key, &recipients).await?
+            weekly::deliver(app, row, now, &claim.report_key, &claim.recipients).await?
         };
         tracing::info!(
             campaign = %row.slug,

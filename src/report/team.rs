@@ -42,7 +42,7 @@ pub async fn send_team_digests(app: &App) -> anyhow::Result<Vec<(String, String)
                     row.id,
                     app.worker.id(),
                     to_millis(now),
-                    &manager,
+                    std::slice::from_ref(&manager),
                 )
                 .await?
             {

@@ -81,7 +81,7 @@ async fn send_one(
             row.id,
             app.worker.id(),
             to_millis(now),
-            &recipients.join(","),
+            &recipients,
         )
         .await?
     {

@@ -38,6 +38,14 @@ pub struct Candidate {
     pub facility: String,
 }
 
+/// A person about to be exempted from a campaign.
+#[derive(Debug, Clone)]
+pub struct ExemptionTarget {
+    pub person: Candidate,
+    pub active: bool,
+    pub enrolled: bool,
+}
+
 const CAMPAIGN_COLUMNS: &str =
     "id, slug, name, definition, status, starts_at, created_at, updated_at";
 
@@ -239,7 +247,39 @@ impl Store {
             .await?)
     }
 
-    /// Exempts a person from a campaign; returns false when nobody has this address.
+    /// The person with this address as an exemption needs them: audience
+    /// fields, whether active, and whether enrolled in the campaign.
+    pub async fn exemption_target(
+        &self,
+        campaign_id: i64,
+        email: &str,
+    ) -> anyhow::Result<Option<ExemptionTarget>> {
+        let row: Option<(i64, String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT s.id, s.department, s.role, s.facility, s.active,
+                    (SELECT COUNT(*) FROM enrolments e WHERE e.campaign_id = $1 AND e.staff_id = s.id)
+             FROM staff s WHERE s.email = $2",
+        )
+        .bind(campaign_id)
+        .bind(email)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(
+            |(id, department, role, facility, active, enrolled)| ExemptionTarget {
+                person: Candidate {
+                    id,
+                    department,
+                    role,
+                    facility,
+                },
+                active: active == 1,
+                enrolled: enrolled > 0,
+            },
+        ))
+    }
+
+    /// Exempts a person from a campaign, enrolling them if needed; returns
+    /// false when nobody has this address. Whether they belong to the
+    /// campaign is `campaign::exempt`'s check, made before this.
     pub async fn exempt(
         &self,
         campaign_id: i64,

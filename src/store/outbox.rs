@@ -281,6 +281,29 @@ impl Store {
         Ok(())
     }
 
+    /// Whose leases hold messages in flight: the distinct claim holders.
+    pub async fn claim_holders(&self) -> anyhow::Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT leased_by FROM outbox WHERE status = 'sending' AND leased_by IS NOT NULL",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Ends the leases `holder` holds, so the next claim takes its messages
+    /// at once: for a holder known to be dead. Returns how many.
+    pub async fn expire_leases(&self, holder: &str, now: i64) -> anyhow::Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE outbox SET lease_until = $1, updated_at = $2 WHERE status = 'sending' AND leased_by = $3",
+        )
+        .bind(now - 1)
+        .bind(now)
+        .bind(holder)
+        .execute(self.pool())
+        .await?
+        .rows_affected())
+    }
+
     /// Cancels every pending message of a campaign.
     pub async fn cancel_pending(
         &self,

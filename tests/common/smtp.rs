@@ -73,6 +73,10 @@ struct Shared {
     /// Every stored message, in order; a watch channel so waiters wake.
     received: watch::Sender<Vec<Received>>,
     connections: AtomicU64,
+    /// Whether MAIL FROM is answered (true) or held until released.
+    gate_open: watch::Sender<bool>,
+    /// Sessions waiting at the closed gate.
+    held: watch::Sender<usize>,
 }
 
 impl Shared {
@@ -82,6 +86,17 @@ impl Shared {
 
     fn store(&self, message: Received) {
         self.received.send_modify(|all| all.push(message));
+    }
+
+    /// Waits while the gate is closed, counted in `held`.
+    async fn pass_gate(&self) {
+        let mut gate = self.gate_open.subscribe();
+        if *gate.borrow_and_update() {
+            return;
+        }
+        self.held.send_modify(|n| *n += 1);
+        let _ = gate.wait_for(|open| *open).await;
+        self.held.send_modify(|n| *n -= 1);
     }
 
     fn next_connection_id(&self) -> ConnectionId {
@@ -107,6 +122,8 @@ impl SmtpServer {
             faults: Mutex::new(FaultBook::new(faults)),
             received: watch::Sender::new(Vec::new()),
             connections: AtomicU64::new(0),
+            gate_open: watch::Sender::new(true),
+            held: watch::Sender::new(0),
         });
         let accept_loop = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
         SmtpServer {
@@ -147,6 +164,28 @@ impl SmtpServer {
                     .collect::<Vec<_>>()
             ),
         }
+    }
+
+    /// From now on, MAIL FROM gets no answer until [`SmtpServer::release`]:
+    /// the client's messages stay in flight, as with a stalled relay.
+    pub fn hold(&self) {
+        self.shared.gate_open.send_replace(false);
+    }
+
+    /// Answers the held MAIL FROMs and every later one.
+    pub fn release(&self) {
+        self.shared.gate_open.send_replace(true);
+    }
+
+    /// Waits until at least `n` sessions are held at MAIL FROM.
+    pub async fn wait_held(&self, n: usize, timeout: Duration) {
+        let mut held = self.shared.held.subscribe();
+        let waited = tokio::time::timeout(timeout, held.wait_for(|h| *h >= n)).await;
+        assert!(
+            waited.is_ok(),
+            "timed out after {timeout:?} waiting for {n} held sessions; {} held",
+            *self.shared.held.borrow()
+        );
     }
 
     /// Message-IDs stored more than once, sorted.

@@ -44,6 +44,12 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "resumed" => "The campaign is running again.",
         "exempted" => "The person is exempted; their pending messages are cancelled.",
         "unknown-person" => "Nobody in the roster has that address; nothing changed.",
+        "outside-audience" => {
+            "That person is not in this campaign's audience, so there is nothing to exempt them from; nothing changed."
+        }
+        "inactive-person" => {
+            "That person has left the roster and was never enrolled; nothing changed."
+        }
         "bad-exemption" => {
             "Give a valid email address and a one-line reason (at most 500 characters)."
         }
@@ -214,13 +220,13 @@ async fn exempt(
         return Ok(back(&slug, "bad-exemption"));
     };
     let now = to_millis(state.app.clock.now());
-    let found = state
-        .app
-        .store
-        .exempt(row.id, email.as_str(), reason, now)
-        .await?;
-    Ok(back(
-        &slug,
-        if found { "exempted" } else { "unknown-person" },
-    ))
+    use crate::campaign::ExemptError;
+    let notice = match crate::campaign::exempt(&state.app.store, &row, &email, reason, now).await {
+        Ok(()) => "exempted",
+        Err(ExemptError::UnknownPerson(_)) => "unknown-person",
+        Err(ExemptError::OutsideAudience { .. }) => "outside-audience",
+        Err(ExemptError::Inactive { .. }) => "inactive-person",
+        Err(ExemptError::Store(e)) => return Err(e.into()),
+    };
+    Ok(back(&slug, notice))
 }

@@ -70,12 +70,41 @@ impl ReportKind {
 }
 
 /// A claimed report that was not sent: its sender died, or the relay refused it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct UnsentReport {
     pub report_key: String,
     pub campaign_id: i64,
     pub kind: String,
-    pub recipients: String,
+    /// The addresses it goes to: the summary's recipients, or the one manager.
+    pub recipients: Vec<String>,
+}
+
+/// An unsent claim as stored: recipients as a JSON array (migration 0008).
+#[derive(sqlx::FromRow)]
+struct UnsentRow {
+    report_key: String,
+    campaign_id: i64,
+    kind: String,
+    recipients: String,
+}
+
+impl UnsentRow {
+    /// `None` (and a warning) for recipients that are not a JSON array of
+    /// strings: that claim is left alone, the others are still retried.
+    fn decode(self) -> Option<UnsentReport> {
+        match serde_json::from_str::<Vec<String>>(&self.recipients) {
+            Ok(recipients) => Some(UnsentReport {
+                report_key: self.report_key,
+                campaign_id: self.campaign_id,
+                kind: self.kind,
+                recipients,
+            }),
+            Err(e) => {
+                tracing::warn!(report_key = %self.report_key, error = %e, "unreadable recipients in weekly_reports; not retried");
+                None
+            }
+        }
+    }
 }
 
 /// Which unsent claims may be taken again: claimed before `stale_before` (one
@@ -92,7 +121,8 @@ const UNSENT: &str = "kind <> 'manual' AND (outcome IS NULL OR outcome <> 'sent'
      AND claimed_at < $1 AND claimed_at >= $2 AND attempts < $3";
 
 impl Store {
-    /// Claims a report key; false when another instance (or an earlier run) has it.
+    /// Claims a report key for `recipients`; false when another instance (or
+    /// an earlier run) has it.
     pub async fn claim_weekly(
         &self,
         key: &str,
@@ -100,8 +130,9 @@ impl Store {
         campaign_id: i64,
         holder: &str,
         now: i64,
-        recipients: &str,
+        recipients: &[String],
     ) -> anyhow::Result<bool> {
+        let recipients = serde_json::to_string(recipients)?;
         let done = sqlx::query(
             "INSERT INTO weekly_reports (report_key, kind, campaign_id, claimed_by, claimed_at, recipients) VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (report_key) DO NOTHING",
@@ -111,7 +142,7 @@ impl Store {
         .bind(campaign_id)
         .bind(holder)
         .bind(now)
-        .bind(recipients)
+        .bind(recipients.as_str())
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
@@ -122,12 +153,13 @@ impl Store {
         let sql = format!(
             "SELECT report_key, campaign_id, kind, recipients FROM weekly_reports WHERE {UNSENT} ORDER BY claimed_at, report_key"
         );
-        Ok(sqlx::query_as(&sql)
+        let rows: Vec<UnsentRow> = sqlx::query_as(&sql)
             .bind(window.stale_before)
             .bind(window.since)
             .bind(window.max_attempts)
             .fetch_all(self.pool())
-            .await?)
+            .await?;
+        Ok(rows.into_iter().filter_map(UnsentRow::decode).collect())
     }
 
     /// Takes over an unsent claim; false when it was sent meanwhile or
@@ -153,6 +185,30 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Who holds scheduled report claims that were not sent.
+    pub async fn report_claim_holders(&self) -> anyhow::Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT claimed_by FROM weekly_reports WHERE kind <> 'manual' AND (outcome IS NULL OR outcome <> 'sent')",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Ages `holder`'s unsent scheduled claims by `lease` milliseconds, so
+    /// the next retry pass takes them over at once: for a holder known to
+    /// be dead. Returns how many.
+    pub async fn age_report_claims(&self, holder: &str, lease: i64) -> anyhow::Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE weekly_reports SET claimed_at = claimed_at - $1
+             WHERE claimed_by = $2 AND kind <> 'manual' AND (outcome IS NULL OR outcome <> 'sent')",
+        )
+        .bind(lease)
+        .bind(holder)
+        .execute(self.pool())
+        .await?
+        .rows_affected())
     }
 
     /// Records how a claimed send ended, unless the claim has since passed to

@@ -101,6 +101,7 @@ impl Session {
         if self.shared.faults().on_mail() {
             return Ok(Flow::Hangup);
         }
+        self.shared.pass_gate().await;
         self.envelope = Some(Envelope {
             from,
             recipients: Vec::new(),

@@ -1,0 +1,11 @@
+-- Report claims keep their recipients as a JSON array of addresses, no longer
+-- joined with commas: a quoted local part may hold a comma. Existing rows are
+-- read as they were before: a team digest's one manager address, or a
+-- summary's list split at each comma. JSON needs only `\` and `"` escaped
+-- here (addresses hold no control characters).
+UPDATE weekly_reports
+SET recipients = '["' || replace(replace(recipients, '\', '\\'), '"', '\"') || '"]'
+WHERE kind = 'team' AND recipients NOT LIKE '[%';
+UPDATE weekly_reports
+SET recipients = '["' || replace(replace(replace(recipients, '\', '\\'), '"', '\"'), ',', '","') || '"]'
+WHERE kind <> 'team' AND recipients NOT LIKE '[%';
