@@ -7,6 +7,7 @@
 
 mod audience;
 mod definition;
+mod placement;
 pub mod planner;
 mod window;
 
