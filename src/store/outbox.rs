@@ -281,6 +281,16 @@ impl Store {
         Ok(())
     }
 
+    /// How many messages `worker` holds claimed (status `sending`).
+    pub async fn claimed_by(&self, worker: &str) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE status = 'sending' AND leased_by = $1",
+        )
+        .bind(worker)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
     /// Cancels every pending message of a campaign.
     pub async fn cancel_pending(
         &self,

@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use faults::FaultBook;
-pub use faults::{FaultCounts, Faults};
+pub use faults::{DataHold, FaultCounts, Faults};
 
 /// Numbers the server's connections from 1, in the order they were accepted.
 pub type ConnectionId = u64;

@@ -132,6 +132,10 @@ impl Session {
         let Some(raw) = self.read_data().await? else {
             return Ok(Flow::Hangup);
         };
+        let hold = self.shared.faults().data_hold();
+        if let Some(hold) = hold {
+            hold.pass().await;
+        }
         let message = Received {
             connection: self.connection,
             from: envelope.from,
