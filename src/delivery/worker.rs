@@ -75,8 +75,12 @@ impl Worker {
         mailer: Mailer,
         settings: DeliverySettings,
     ) -> Self {
-        let limiter = NonZeroU32::new(settings.max_per_second)
-            .map(|rate| governor::RateLimiter::direct(governor::Quota::per_second(rate)));
+        // No burst: `Quota::per_second(n)` alone lets n go at once, so the
+        // first second of a backlog carried twice the limit.
+        let limiter = NonZeroU32::new(settings.max_per_second).map(|rate| {
+            let quota = governor::Quota::per_second(rate).allow_burst(NonZeroU32::MIN);
+            governor::RateLimiter::direct(quota)
+        });
         Self {
             store,
             clock,

@@ -132,6 +132,7 @@ impl Session {
         let Some(raw) = self.read_data().await? else {
             return Ok(Flow::Hangup);
         };
+        let received_at = std::time::Instant::now();
         let hold = self.shared.faults().data_hold();
         if let Some(hold) = hold {
             hold.pass().await;
@@ -141,6 +142,7 @@ impl Session {
             from: envelope.from,
             recipients: envelope.recipients,
             raw,
+            received_at,
         };
         let outcome = self.shared.faults().on_data(&message.identity());
         match outcome {
