@@ -126,6 +126,19 @@ async fn each_message_takes_the_earliest_open_hour_with_room_at_or_after_its_own
     );
     let sent_per_hour = count_per_hour(rows.iter().filter_map(|r| r.accepted_at));
     assert!(sent_per_hour.values().all(|n| *n <= PER_HOUR));
+    // Paced: the k-th message of an hour is no earlier than k × 6 minutes past it.
+    for hour in per_hour.keys() {
+        let mut times: Vec<DateTime<Utc>> = rows
+            .iter()
+            .map(|r| from_millis(r.not_before))
+            .filter(|at| hour_start(*at) == *hour)
+            .collect();
+        times.sort();
+        for (k, at) in times.iter().enumerate() {
+            let earliest = *hour + Duration::minutes(60 / PER_HOUR) * k as i32;
+            assert!(*at >= earliest, "message {k} of {hour} at {at}: not paced");
+        }
+    }
 
     for r in &rows {
         let zone = zone_of(&r.recipient);
@@ -181,4 +194,48 @@ fn count_per_hour(instants: impl Iterator<Item = i64>) -> BTreeMap<DateTime<Utc>
         *hours.entry(hour_start(from_millis(at))).or_default() += 1;
     }
     hours
+}
+
+/// `spread` alone (no window, no hourly limit): a step due for everyone at
+/// once goes out over the spread, each at its due time plus a stable share.
+#[tokio::test]
+async fn spread_places_a_step_evenly_over_its_length_after_it_falls_due() {
+    let t = TestApp::spawn().await;
+    t.import(&roster(false)).await;
+    let spread_only = CAMPAIGN
+        .replace("max_per_hour = 10\n", "")
+        .replace(
+            "[send_window]\ndays = \"Mon-Fri\"\nhours = \"09:00-12:00\"\ntime_zone = \"America/New_York\"\n",
+            "send_window = \"always\"\n",
+        );
+    t.apply(&spread_only).await;
+    t.tick_at(launch()).await;
+    let mut placed: Vec<i64> = sqlx::query_scalar("SELECT not_before FROM outbox")
+        .fetch_all(t.store().pool())
+        .await
+        .unwrap();
+    placed.sort();
+    assert_eq!(placed.len(), 30);
+    let (start, end) = (to_millis(launch()), to_millis(launch() + SPREAD));
+    assert!(
+        placed.iter().all(|at| (start..end).contains(at)),
+        "{placed:?}"
+    );
+    for quarter in 0..4 {
+        let from = start + quarter * (end - start) / 4;
+        let to = from + (end - start) / 4;
+        let n = placed.iter().filter(|at| (from..to).contains(*at)).count();
+        assert!(
+            n >= 3,
+            "quarter {quarter} of the spread has {n} of 30: {placed:?}"
+        );
+    }
+    t.tick_at(launch() + SPREAD / 2).await;
+    let due_by_half = placed.iter().filter(|at| **at <= start + (end - start) / 2);
+    let sent = t.outbox().await.into_iter().filter(|(_, _, s)| s == "sent");
+    assert_eq!(
+        sent.count(),
+        due_by_half.count(),
+        "each goes at its own time"
+    );
 }
