@@ -88,13 +88,13 @@ fn own_time(campaign: &Campaign, message: &NewMessage, now: DateTime<Utc>) -> i6
 fn place(
     campaign: &Campaign,
     org_tz: chrono_tz::Tz,
-    mut book: Option<&mut HourBook>,
+    book: Option<&mut HourBook>,
     message: &NewMessage,
     tz: Option<chrono_tz::Tz>,
 ) -> DateTime<Utc> {
     let window = &campaign.send_window;
     let mut at = window.next_open(from_millis(message.not_before), tz, org_tz);
-    let Some(book) = book.as_deref_mut() else {
+    let Some(book) = book else {
         return at;
     };
     loop {
