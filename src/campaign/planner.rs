@@ -1,7 +1,8 @@
 //! The planning tick: enrol new people, notice leavers, and put every message
 //! that has fallen due into the outbox, placed in time by [`placement`]
-//! (spread, send window, `max_per_hour`). Idempotent: the outbox's unique dedupe key means a tick
-//! run twice, or on three instances at once, enqueues each message once.
+//! (spread, send window, `max_per_hour`). Idempotent: the outbox's unique
+//! dedupe key means a tick run twice, or on three instances at once,
+//! enqueues each message once.
 
 use super::definition::{Campaign, Offset, Recipient, Trigger};
 use super::placement::{self, Draft};
