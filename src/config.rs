@@ -131,6 +131,8 @@ pub struct Smtp {
 #[serde(deny_unknown_fields)]
 pub struct Delivery {
     pub concurrency: usize,
+    /// Sends per second for this instance, evenly spaced (0: no limit). Per
+    /// instance, not per fleet: see docs/architecture.md.
     pub max_per_second: u32,
     pub max_attempts: u32,
     pub retry_base: HumanDuration,

@@ -29,10 +29,14 @@ pub struct Campaign {
     pub audience: Audience,
     #[serde(default)]
     pub send_window: SendWindow,
-    /// At most this many messages per hour for this campaign (0 or absent: no limit).
+    /// At most this many of the campaign's messages placed in any one clock
+    /// hour (UTC), paced evenly through the hour (0 or absent: no limit).
+    /// A message goes to the first hour with room at or after its own time;
+    /// see `campaign::placement`.
     #[serde(default)]
     pub max_per_hour: Option<u32>,
-    /// Deliver each step evenly over this long after it falls due.
+    /// Each message's own time is its due time plus a stable share of this
+    /// (0 to `spread`), so a step due for many people at once goes out evenly.
     #[serde(default)]
     pub spread: Option<HumanDuration>,
     /// Offer a self-attested "I have completed it" link.

@@ -8,6 +8,7 @@
 mod audience;
 mod definition;
 mod exempt;
+mod placement;
 pub mod planner;
 mod window;
 

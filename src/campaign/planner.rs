@@ -1,9 +1,11 @@
 //! The planning tick: enrol new people, notice leavers, and put every message
-//! that has fallen due into the outbox, placed inside the send window, spread
-//! and rate-limited. Idempotent: the outbox's unique dedupe key means a tick
-//! run twice, or on three instances at once, enqueues each message once.
+//! that has fallen due into the outbox, placed in time by [`placement`]
+//! (spread, send window, `max_per_hour`). Idempotent: the outbox's unique
+//! dedupe key means a tick run twice, or on three instances at once,
+//! enqueues each message once.
 
 use super::definition::{Campaign, Offset, Recipient, Trigger};
+use super::placement::{self, Draft};
 use crate::clock::{from_millis, to_millis, Clock};
 use crate::store::campaign::PlanningRow;
 use crate::store::outbox::NewMessage;
@@ -99,8 +101,7 @@ async fn due_messages(
         .into_iter()
         .collect();
     let rows = store.planning_rows(campaign_id).await?;
-    let mut placer = Placer::new(store, campaign_id, campaign, ctx).await?;
-    let mut out = Vec::new();
+    let mut out = Drafts::new(campaign_id, campaign, ctx);
     for row in &rows {
         let already = |step: &str| enqueued.contains(&(row.enrolment_id, step.to_string()));
         match row.completed_at {
@@ -110,21 +111,14 @@ async fn due_messages(
                     .iter()
                     .filter(|s| s.on == Some(Trigger::Completion) && !already(&s.name))
                 {
-                    out.push(placer.person_message(
-                        campaign,
-                        row,
-                        &step.name,
-                        from_millis(done),
-                        now,
-                        "pending",
-                    ));
+                    out.person_message(row, &step.name, from_millis(done), "pending");
                 }
             }
-            None => person_steps_due(campaign, row, now, &already, &mut placer, &mut out),
+            None => person_steps_due(campaign, row, now, &already, &mut out),
         }
     }
-    manager_digests(campaign, &rows, now, &mut placer, &mut out);
-    Ok(out)
+    manager_digests(campaign, &rows, now, &mut out);
+    placement::place_all(store, campaign, ctx.org_tz, now, out.drafts).await
 }
 
 /// The time steps due for one person. When several fell due at once (a late
@@ -136,8 +130,7 @@ fn person_steps_due(
     row: &PlanningRow,
     now: DateTime<Utc>,
     already: &dyn Fn(&str) -> bool,
-    placer: &mut Placer,
-    out: &mut Vec<NewMessage>,
+    out: &mut Drafts,
 ) {
     let (enrolled_at, due_at) = (from_millis(row.enrolled_at), from_millis(row.due_at));
     let person_steps: Vec<(&str, DateTime<Utc>)> = campaign
@@ -164,7 +157,7 @@ fn person_steps_due(
     };
     for (name, at) in due {
         let status = if name == chosen { "pending" } else { "skipped" };
-        out.push(placer.person_message(campaign, row, name, at, now, status));
+        out.person_message(row, name, at, status);
     }
 }
 
@@ -173,8 +166,7 @@ fn manager_digests(
     campaign: &Campaign,
     rows: &[PlanningRow],
     now: DateTime<Utc>,
-    placer: &mut Placer,
-    out: &mut Vec<NewMessage>,
+    out: &mut Drafts,
 ) {
     for step in campaign.steps.iter().filter(|s| s.to == Recipient::Manager) {
         let Some(at) = step.at else { continue };
@@ -189,89 +181,60 @@ fn manager_digests(
                 *first = (*first).min(when);
             }
         }
-        let week = now.with_timezone(&placer.ctx.org_tz).iso_week();
+        let week = now.with_timezone(&out.ctx.org_tz).iso_week();
         let cycle = format!("{}-W{:02}", week.year(), week.week());
         for (manager, when) in managers {
             let key = format!(
                 "{}:{}:manager:{}:{}",
                 campaign.slug, step.name, manager, cycle
             );
-            out.push(placer.message(key, None, &step.name, manager, None, when, now, "pending"));
+            out.message(key, (None, manager), &step.name, None, when, "pending");
         }
     }
 }
 
-/// Places messages in time: spread, send window, per-campaign rate limit.
-struct Placer<'a> {
+/// Builds the messages of one planning pass, before they are placed in time.
+struct Drafts<'a> {
     campaign: &'a Campaign,
     ctx: &'a PlanContext,
     campaign_id: i64,
-    next_free: Option<DateTime<Utc>>,
+    drafts: Vec<Draft>,
 }
 
-impl<'a> Placer<'a> {
-    async fn new(
-        store: &Store,
-        campaign_id: i64,
-        campaign: &'a Campaign,
-        ctx: &'a PlanContext,
-    ) -> anyhow::Result<Self> {
-        let next_free = match campaign.max_per_hour.filter(|n| *n > 0) {
-            Some(_) => store
-                .last_scheduled_slot(campaign_id)
-                .await?
-                .map(from_millis),
-            None => None,
-        };
-        Ok(Self {
+impl<'a> Drafts<'a> {
+    fn new(campaign_id: i64, campaign: &'a Campaign, ctx: &'a PlanContext) -> Self {
+        Self {
             campaign,
             ctx,
             campaign_id,
-            next_free,
-        })
+            drafts: Vec::new(),
+        }
     }
 
     fn person_message(
         &mut self,
-        campaign: &Campaign,
         row: &PlanningRow,
         step: &str,
         scheduled: DateTime<Utc>,
-        now: DateTime<Utc>,
         status: &'static str,
-    ) -> NewMessage {
-        let key = format!("{}:{}:{}:0", campaign.slug, row.enrolment_id, step);
+    ) {
+        let key = format!("{}:{}:{}:0", self.campaign.slug, row.enrolment_id, step);
         let tz = row.time_zone.as_deref().and_then(|z| z.parse().ok());
-        self.message(
-            key,
-            Some(row.enrolment_id),
-            step,
-            &row.email,
-            tz,
-            scheduled,
-            now,
-            status,
-        )
+        let recipient = (Some(row.enrolment_id), row.email.as_str());
+        self.message(key, recipient, step, tz, scheduled, status);
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// A message due at `scheduled`; `not_before` is set when it is placed.
     fn message(
         &mut self,
         key: String,
-        enrolment_id: Option<i64>,
+        (enrolment_id, recipient): (Option<i64>, &str),
         step: &str,
-        recipient: &str,
-        tz: Option<chrono_tz::Tz>,
+        time_zone: Option<chrono_tz::Tz>,
         scheduled: DateTime<Utc>,
-        now: DateTime<Utc>,
         status: &'static str,
-    ) -> NewMessage {
-        let not_before = if status == "pending" {
-            self.place(&key, scheduled.max(now), tz)
-        } else {
-            now
-        };
-        NewMessage {
+    ) {
+        let message = NewMessage {
             message_id: format!(
                 "<{}@{}>",
                 uuid::Uuid::new_v4().simple(),
@@ -283,40 +246,9 @@ impl<'a> Placer<'a> {
             step: step.to_string(),
             recipient: recipient.to_string(),
             scheduled_at: to_millis(scheduled),
-            not_before: to_millis(not_before),
+            not_before: to_millis(scheduled),
             status,
-        }
+        };
+        self.drafts.push(Draft { message, time_zone });
     }
-
-    fn place(
-        &mut self,
-        key: &str,
-        earliest: DateTime<Utc>,
-        tz: Option<chrono_tz::Tz>,
-    ) -> DateTime<Utc> {
-        let window = &self.campaign.send_window;
-        let mut at = earliest;
-        if let Some(spread) = self.campaign.spread {
-            // A stable hash of the key spreads people evenly and the same way every tick.
-            let span = spread.as_std().as_millis().max(1) as u64;
-            at += chrono::Duration::milliseconds((fnv1a(key) % span) as i64);
-        }
-        at = window.next_open(at, tz, self.ctx.org_tz);
-        if let Some(per_hour) = self.campaign.max_per_hour.filter(|n| *n > 0) {
-            if let Some(free) = self.next_free {
-                if at < free {
-                    at = window.next_open(free, tz, self.ctx.org_tz);
-                }
-            }
-            self.next_free = Some(at + chrono::Duration::milliseconds(3_600_000 / per_hour as i64));
-        }
-        at
-    }
-}
-
-/// FNV-1a: a tiny, stable, well-distributed hash for spreading messages.
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
 }

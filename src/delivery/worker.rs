@@ -1,8 +1,9 @@
 //! The outbox worker: claim due messages with a lease, compose, send, record
 //! the relay's answer. Temporary failures retry with exponential backoff and
 //! jitter; 5xx marks the address undeliverable. A panic while composing one
-//! message fails that message only. On shutdown, in-flight sends finish and
-//! nothing stays claimed.
+//! message fails that message only. On shutdown, in-flight sends finish,
+//! claimed messages not started are given back, and the last log line says,
+//! from the database, whether any message is still claimed.
 
 use super::compose::Composer;
 use super::mailer::{Mailer, SendOutcome};
@@ -75,8 +76,12 @@ impl Worker {
         mailer: Mailer,
         settings: DeliverySettings,
     ) -> Self {
-        let limiter = NonZeroU32::new(settings.max_per_second)
-            .map(|rate| governor::RateLimiter::direct(governor::Quota::per_second(rate)));
+        // No burst: `Quota::per_second(n)` alone lets n go at once, so the
+        // first second of a backlog carried twice the limit.
+        let limiter = NonZeroU32::new(settings.max_per_second).map(|rate| {
+            let quota = governor::Quota::per_second(rate).allow_burst(NonZeroU32::MIN);
+            governor::RateLimiter::direct(quota)
+        });
         Self {
             store,
             clock,
@@ -206,7 +211,7 @@ impl Worker {
         }
         // Drain: every claimed message is being sent; let each finish.
         while tasks.join_next().await.is_some() {}
-        tracing::info!("delivery stopped; no message left claimed");
+        self.report_left_claimed().await;
         Ok(())
     }
 
@@ -238,6 +243,23 @@ impl Worker {
             );
         }
         Ok(())
+    }
+
+    /// Says, from the database, whether this worker stopped with messages
+    /// still claimed (a release or a mark that failed, a claim too old to
+    /// start): those wait for their lease to expire before anyone sends them.
+    async fn report_left_claimed(&self) {
+        match self.store.claimed_by(&self.id).await {
+            Ok(0) => tracing::info!("delivery stopped; no message left claimed"),
+            Ok(n) => tracing::warn!(
+                claimed = n,
+                "delivery stopped; {n} message(s) left claimed until their lease expires"
+            ),
+            Err(e) => tracing::warn!(
+                error = %scrub(&format!("{e:#}")),
+                "delivery stopped; cannot check whether any message is left claimed"
+            ),
+        }
     }
 
     async fn claim(&self, limit: usize) -> anyhow::Result<Vec<(ClaimedMessage, Arc<Campaign>)>> {

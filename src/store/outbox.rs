@@ -304,6 +304,17 @@ impl Store {
         .rows_affected())
     }
 
+
+    /// How many messages `worker` holds claimed (status `sending`).
+    pub async fn claimed_by(&self, worker: &str) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE status = 'sending' AND leased_by = $1",
+        )
+        .bind(worker)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
     /// Cancels every pending message of a campaign.
     pub async fn cancel_pending(
         &self,
@@ -330,12 +341,24 @@ impl Store {
         .await?)
     }
 
-    /// The latest slot already given to a pending message of a campaign (rate limiting).
-    pub async fn last_scheduled_slot(&self, campaign_id: i64) -> anyhow::Result<Option<i64>> {
-        Ok(sqlx::query_scalar("SELECT MAX(not_before) FROM outbox WHERE campaign_id = $1 AND status IN ('pending', 'sending')")
-            .bind(campaign_id)
-            .fetch_one(self.pool())
-            .await?)
+    /// How many messages of a campaign are placed in each clock hour (UTC,
+    /// hours since the epoch) from `from_hour` on: everything that holds or
+    /// held a place, i.e. all but skipped and cancelled messages. One row per
+    /// hour, however many messages (`max_per_hour` placement).
+    pub async fn placed_per_hour(
+        &self,
+        campaign_id: i64,
+        from_hour: i64,
+    ) -> anyhow::Result<Vec<(i64, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT not_before / 3600000 AS hour, COUNT(*) FROM outbox
+             WHERE campaign_id = $1 AND not_before >= $2 AND status NOT IN ('skipped', 'cancelled')
+             GROUP BY not_before / 3600000",
+        )
+        .bind(campaign_id)
+        .bind(from_hour * 3_600_000)
+        .fetch_all(self.pool())
+        .await?)
     }
 
     pub async fn outbox_counts(&self, campaign_id: Option<i64>) -> anyhow::Result<OutboxCounts> {

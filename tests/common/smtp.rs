@@ -20,7 +20,8 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use faults::FaultBook;
-pub use faults::{FaultCounts, Faults};
+#[allow(unused_imports)]
+pub use faults::{DataHold, FaultCounts, Faults};
 
 /// Numbers the server's connections from 1, in the order they were accepted.
 pub type ConnectionId = u64;
@@ -36,6 +37,8 @@ pub struct Received {
     pub recipients: Vec<String>,
     /// The message as the client meant it: dot-unstuffed, terminator removed.
     pub raw: Vec<u8>,
+    /// When its data ended (the terminator arrived): for measuring send rates.
+    pub received_at: std::time::Instant,
 }
 
 impl Received {

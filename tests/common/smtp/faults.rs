@@ -7,6 +7,10 @@
 //! whatever order concurrent clients arrive in.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
 
 /// Failures to inject. `Faults::default()` injects none.
 #[derive(Clone, Debug, Default)]
@@ -16,6 +20,7 @@ pub struct Faults {
     temp_fail_451_every_nth: Option<usize>,
     drop_before_reply_every_nth: Option<usize>,
     drop_after_mail_every_nth: Option<usize>,
+    hold_data: Option<DataHold>,
 }
 
 impl Faults {
@@ -49,6 +54,63 @@ impl Faults {
     pub fn drop_after_mail_every_nth(mut self, n: usize) -> Self {
         self.drop_after_mail_every_nth = Some(positive(n));
         self
+    }
+
+    /// Keep every transaction open after its data arrived, without the final
+    /// reply, until the test calls [`DataHold::release`]: a message in flight.
+    pub fn hold_data(mut self, hold: &DataHold) -> Self {
+        self.hold_data = Some(hold.clone());
+        self
+    }
+}
+
+/// The test's handle on [`Faults::hold_data`]: learn when transactions are
+/// being held, and let them (and every later one) through.
+#[derive(Clone, Debug)]
+pub struct DataHold {
+    /// How many transactions have reached the hold so far.
+    held: Arc<watch::Sender<usize>>,
+    released: Arc<watch::Sender<bool>>,
+}
+
+impl Default for DataHold {
+    fn default() -> Self {
+        Self {
+            held: Arc::new(watch::Sender::new(0)),
+            released: Arc::new(watch::Sender::new(false)),
+        }
+    }
+}
+
+impl DataHold {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Waits until `n` transactions have reached the hold. Panics after `timeout`.
+    pub async fn wait_held(&self, n: usize, timeout: Duration) {
+        let mut held = self.held.subscribe();
+        if tokio::time::timeout(timeout, held.wait_for(|h| *h >= n))
+            .await
+            .is_err()
+        {
+            panic!(
+                "timed out after {timeout:?} waiting for {n} held transactions; got {}",
+                *held.borrow()
+            );
+        }
+    }
+
+    /// Lets every held transaction be answered, and no later one be held.
+    pub fn release(&self) {
+        self.released.send_replace(true);
+    }
+
+    /// Called by the session with the data read: returns once released.
+    pub(super) async fn pass(&self) {
+        let mut released = self.released.subscribe();
+        self.held.send_modify(|h| *h += 1);
+        let _ = released.wait_for(|r| *r).await;
     }
 }
 
@@ -102,6 +164,11 @@ impl FaultBook {
 
     pub fn counts(&self) -> FaultCounts {
         self.counts
+    }
+
+    /// The hold on final replies, if the test asked for one.
+    pub fn data_hold(&self) -> Option<DataHold> {
+        self.faults.hold_data.clone()
     }
 
     /// Whether to hang up instead of answering this MAIL FROM.

@@ -133,11 +133,17 @@ impl Session {
         let Some(raw) = self.read_data().await? else {
             return Ok(Flow::Hangup);
         };
+        let received_at = std::time::Instant::now();
+        let hold = self.shared.faults().data_hold();
+        if let Some(hold) = hold {
+            hold.pass().await;
+        }
         let message = Received {
             connection: self.connection,
             from: envelope.from,
             recipients: envelope.recipients,
             raw,
+            received_at,
         };
         let outcome = self.shared.faults().on_data(&message.identity());
         match outcome {
