@@ -2,8 +2,8 @@
 //! file is collected (line, column, reason), not only the first, so an admin
 //! fixes the export once.
 
-use super::fields::{map_headers, Column, Field, HeaderError};
-use crate::domain::{EmailAddress, EmailError};
+use super::fields::{check_header_shape, map_headers, Column, Field, HeaderError};
+use crate::domain::{find_disguise, EmailAddress, EmailError};
 use crate::store::roster::StoredPerson;
 use std::borrow::Cow;
 use std::collections::hash_map::{Entry, RandomState};
@@ -134,7 +134,10 @@ pub enum HeaderRowError {
 /// Limits applied to every field.
 #[derive(Debug, Clone)]
 pub struct ParseLimits {
+    /// roster.max_field_length: the longest value, in characters.
     pub max_field_length: usize,
+    /// roster.max_columns: the most columns a file may have.
+    pub max_columns: usize,
 }
 
 /// One data row of the file, read and validated.
@@ -191,11 +194,14 @@ impl<'t> RosterReader<'t> {
                 }
             }
         }
-        let headers: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
-        let columns = map_headers(&headers, mappings).map_err(|error| HeaderRowError::Columns {
+        let columns_error = |error| HeaderRowError::Columns {
             line: line_of(text, &header),
             error,
-        })?;
+        };
+        let raw: Vec<&str> = header.iter().collect();
+        check_header_shape(&raw, limits.max_columns).map_err(columns_error)?;
+        let headers: Vec<String> = raw.iter().map(|h| h.trim().to_string()).collect();
+        let columns = map_headers(&headers, mappings).map_err(columns_error)?;
         let email_header = columns
             .iter()
             .position(|c| *c == Column::Known(Field::Email))
@@ -460,6 +466,11 @@ impl RowValidator<'_> {
                 "contains {name}; remove it from the cell in the export"
             ));
         }
+        if let Some(disguise) = find_disguise(raw) {
+            return Some(format!(
+                "{disguise}, an invisible character that can make text look like something else; remove it from the cell in the export"
+            ));
+        }
         // A string has at most as many characters as bytes: count only long ones.
         if raw.len() <= self.limits.max_field_length {
             return None;
@@ -499,7 +510,7 @@ fn identities(record: &csv::StringRecord, columns: &[Column]) -> Vec<String> {
 /// began looking for the record, so blank lines skipped before it would make
 /// every later row's line number point one line too early (an admin told
 /// "line 6" would look at the blank line); count them here.
-fn line_of(text: &str, record: &csv::StringRecord) -> u64 {
+pub fn line_of(text: &str, record: &csv::StringRecord) -> u64 {
     let Some(position) = record.position() else {
         return 0;
     };
@@ -529,6 +540,7 @@ mod tests {
     fn error_lines(text: &str) -> Vec<u64> {
         let limits = ParseLimits {
             max_field_length: 256,
+            max_columns: 200,
         };
         let mut reader = RosterReader::open(text, b',', &BTreeMap::new(), limits).unwrap();
         let mut lines = Vec::new();
@@ -543,6 +555,7 @@ mod tests {
     fn rows(text: &str) -> Vec<Row> {
         let limits = ParseLimits {
             max_field_length: 256,
+            max_columns: 200,
         };
         let mut reader = RosterReader::open(text, b',', &BTreeMap::new(), limits).unwrap();
         std::iter::from_fn(|| reader.next_row()).collect()
