@@ -4,7 +4,7 @@
 //! dates, as TRAIN writes them.
 
 use crate::domain::{find_disguise, EmailAddress};
-use crate::roster::{check_header_shape, line_of, normalise_header, RowError};
+use crate::roster::{check_header_shape, column_label, line_of, normalise_header, RowError};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use std::collections::BTreeMap;
 
@@ -177,11 +177,14 @@ impl ReportRows<'_> {
             return;
         }
         let mut values: BTreeMap<Col, (&str, &str)> = BTreeMap::new();
-        for ((raw, column), header) in record.iter().zip(self.columns).zip(self.headers) {
+        for (index, (raw, column)) in record.iter().zip(self.columns).enumerate() {
             if let Some(problem) = cell_problem(raw) {
-                report.errors.push(error(header, problem));
+                report
+                    .errors
+                    .push(error(&column_label(self.headers, index), problem));
                 return;
             }
+            let header = self.headers[index].as_str();
             if let Some(c) = column {
                 values.entry(*c).or_insert((raw.trim(), header));
             }

@@ -16,7 +16,9 @@ pub use decode::{decode, DecodeError};
 pub use fields::{
     attribute_key, check_header_shape, normalise_header, Field, HeaderError, MAX_HEADER_CHARS,
 };
-pub use parse::{line_of, HeaderRowError, ParseLimits, PersonRecord, RosterReader, Row, RowError};
+pub use parse::{
+    column_label, line_of, HeaderRowError, ParseLimits, PersonRecord, RosterReader, Row, RowError,
+};
 pub use sync::{FieldChange, ImportMode};
 
 use crate::clock::{to_millis, Clock};

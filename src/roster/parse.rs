@@ -360,7 +360,7 @@ impl RowValidator<'_> {
         let mut attributes: BTreeMap<&str, &str> = BTreeMap::new();
         for (index, (raw, column)) in record.iter().zip(columns).enumerate() {
             if let Some(problem) = self.field_problem(raw) {
-                errors.push(self.error(&self.headers[index], problem));
+                errors.push(self.error(&column_label(self.headers, index), problem));
                 continue;
             }
             let value = raw.trim();
@@ -490,6 +490,15 @@ impl RowValidator<'_> {
             column: column.to_string(),
             reason,
         }
+    }
+}
+
+/// How a message names a column: its header, or its number when the header
+/// is empty (such a column is ignored, but its cells are still checked).
+pub fn column_label(headers: &[String], index: usize) -> Cow<'_, str> {
+    match headers.get(index).map(String::as_str) {
+        Some(header) if !header.is_empty() => Cow::Borrowed(header),
+        _ => Cow::Owned((index + 1).to_string()),
     }
 }
 
