@@ -362,3 +362,16 @@ fn rejected_lines(err: &ImportError) -> Vec<String> {
         .map(ToString::to_string)
         .collect()
 }
+
+#[tokio::test]
+async fn a_cell_under_an_empty_header_is_located_by_column_number() {
+    let db = TestDb::new().await;
+    let bytes = "Email,,First Name\nann.lee@health.example.org,\"x\ny\",Ann\n";
+
+    let err = db.import(bytes.as_bytes(), &options()).await.unwrap_err();
+
+    assert_eq!(
+        rejected_lines(&err),
+        ["line 2, column 2: contains a line break (LF); remove it from the cell in the export"]
+    );
+}
