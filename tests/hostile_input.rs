@@ -375,3 +375,57 @@ async fn a_cell_under_an_empty_header_is_located_by_column_number() {
         ["line 2, column 2: contains a line break (LF); remove it from the cell in the export"]
     );
 }
+
+#[test]
+fn cli_completion_import_names_the_encoding_and_refuses_the_mixed_file() {
+    let cli = Cli::new();
+    let run = |args: &[&str]| {
+        let mut cmd = assert_cmd::Command::cargo_bin("ambassador").unwrap();
+        cmd.current_dir(cli.dir.path())
+            .env(
+                "AMBASSADOR__DATABASE__URL",
+                format!("sqlite://{}", cli.dir.path().join("cli.db").display()),
+            )
+            .env_remove("RUST_LOG")
+            .args(args);
+        cmd
+    };
+    let campaign = concat!(env!("CARGO_MANIFEST_DIR"), "/config/campaigns/soar.toml");
+    run(&["campaign", "apply", campaign]).assert().success();
+    let legacy = cli.dir.path().join("train.csv");
+    std::fs::write(
+        &legacy,
+        b"Email,First Name,Completion Date\nann@x.org,Jos\xE9,2025-06-02\n",
+    )
+    .unwrap();
+    let legacy = legacy.to_str().unwrap();
+
+    let human = run(&["completions", "import", legacy, "--dry-run"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8(human.get_output().stdout.clone()).unwrap();
+    assert!(
+        stdout.starts_with(&format!("{legacy} (windows-1252) for campaign soar-2027")),
+        "{stdout}"
+    );
+    let json = run(&[
+        "completions",
+        "import",
+        legacy,
+        "--dry-run",
+        "--format",
+        "json",
+    ])
+    .assert()
+    .success();
+    let report: serde_json::Value = serde_json::from_slice(&json.get_output().stdout).unwrap();
+    assert_eq!(report["encoding"], "windows-1252");
+
+    let mixed = cli.dir.path().join("mixed.csv");
+    std::fs::write(&mixed, mixed_encoding_file()).unwrap();
+    let refused = run(&["completions", "import", mixed.to_str().unwrap()])
+        .assert()
+        .failure();
+    let stderr = String::from_utf8(refused.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains(MIXED_ERROR), "{stderr}");
+}
