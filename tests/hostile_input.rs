@@ -195,7 +195,7 @@ async fn a_header_name_over_256_characters_is_refused_naming_the_column() {
 
     assert_eq!(
         err.to_string(),
-        "roster.csv: line 1 (the header row): column 3 has a header of 2400 characters (it starts \"Cost Center Cost Center Cost Center Cost\"), more than the 256 allowed; is the first line really the header row?"
+        "roster.csv: line 1 (the header row): column 3 has a header of 2400 characters (it starts \"Cost Center Cost Center Cost Center Cost\"), more than the 256 allowed; is the first line really the header row? (read as UTF-8)"
     );
     assert_eq!(db.snapshot().await, before);
 }
@@ -222,7 +222,7 @@ async fn more_columns_than_roster_max_columns_are_refused_naming_the_first_extra
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "roster.csv: line 1 (the header row): the file has 201 columns, more than roster.max_columns (200); column 201 (\"Extra 201\") and later are too many. Remove the columns ambassador does not need, or raise the limit"
+        "roster.csv: line 1 (the header row): the file has 201 columns, more than roster.max_columns (200); column 201 (\"Extra 201\") and later are too many. Remove the columns ambassador does not need, or raise the limit (read as UTF-8)"
     );
     assert_eq!(db.import_count().await, 0);
 

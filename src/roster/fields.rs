@@ -354,4 +354,13 @@ mod tests {
             }
         );
     }
+
+    #[test]
+    fn a_header_with_an_invisible_character_is_refused_naming_the_column() {
+        let err = check_header_shape(&["Email", "Cost\u{202E}Center"], 200).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "column 2 (\"Cost\\u{202e}Center\"): contains U+202E (a bidirectional control) at character 5; remove it from the header"
+        );
+    }
 }

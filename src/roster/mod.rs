@@ -174,7 +174,7 @@ pub async fn import(
     };
     let mut reader =
         RosterReader::open(&decoded.text, decoded.delimiter, &settings.columns, limits)
-            .map_err(|e| unreadable(e.to_string()))?;
+            .map_err(|e| unreadable(format!("{e} (read as {})", decoded.encoding)))?;
 
     // The people already stored load while the first rows are read.
     let loading = tokio::spawn(stored_people(store.clone(), options.source.clone()));
