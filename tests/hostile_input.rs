@@ -222,7 +222,7 @@ async fn more_columns_than_roster_max_columns_are_refused_naming_the_first_extra
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "roster.csv: line 1 (the header row): the file has 201 columns, more than roster.max_columns (200); column 201 (\"Extra 201\") and later are too many. Remove the columns ambassador does not need, or raise the limit (read as UTF-8)"
+        "roster.csv: line 1 (the header row): the file has 201 columns, more than roster.max_columns (200); column 201 (\"Extra 201\") and later are too many. Remove the columns ambassador does not need (read as UTF-8)"
     );
     assert_eq!(db.import_count().await, 0);
 

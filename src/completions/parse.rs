@@ -58,6 +58,10 @@ pub struct ParsedReport {
     pub errors: Vec<RowError>,
 }
 
+/// The most columns a completion report may have: learning networks export
+/// a few dozen, and every header is echoed in some messages.
+const MAX_COLUMNS: usize = 500;
+
 /// Why a report's header row cannot be used; the whole file is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReportHeaderError {
@@ -82,20 +86,7 @@ pub fn parse(
         .has_headers(false)
         .flexible(true)
         .from_reader(text.as_bytes());
-    let mut header = csv::StringRecord::new();
-    loop {
-        match reader.read_record(&mut header) {
-            Ok(true) if header.iter().all(|f| f.trim().is_empty()) => continue,
-            Ok(true) => break,
-            Ok(false) => return Err(ReportHeaderError::Empty),
-            Err(e) => {
-                return Err(ReportHeaderError::Unreadable {
-                    line: e.position().map_or(1, |p| p.line()),
-                    reason: e.to_string(),
-                })
-            }
-        }
-    }
+    let header = read_header(&mut reader)?;
     let columns =
         header_columns(&header, mappings).map_err(|reason| ReportHeaderError::Columns {
             line: line_of(text, &header),
@@ -124,13 +115,32 @@ pub fn parse(
     }
 }
 
+/// The first row that is not blank.
+fn read_header(reader: &mut csv::Reader<&[u8]>) -> Result<csv::StringRecord, ReportHeaderError> {
+    let mut header = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut header) {
+            Ok(true) if header.iter().all(|f| f.trim().is_empty()) => continue,
+            Ok(true) => return Ok(header),
+            Ok(false) => return Err(ReportHeaderError::Empty),
+            Err(e) => {
+                return Err(ReportHeaderError::Unreadable {
+                    line: e.position().map_or(1, |p| p.line()),
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+}
+
 /// What each header means; an error when the learner or the date is missing.
 fn header_columns(
     header: &csv::StringRecord,
     mappings: &BTreeMap<String, String>,
 ) -> Result<Vec<Option<Col>>, String> {
     let names: Vec<&str> = header.iter().collect();
-    check_header_shape(&names, usize::MAX).map_err(|e| e.to_string())?;
+    check_header_shape(&names, (MAX_COLUMNS, "a completion report may have"))
+        .map_err(|e| e.to_string())?;
     let columns: Vec<Option<Col>> = header.iter().map(|h| column_of(h, mappings)).collect();
     let has = |c: Col| columns.contains(&Some(c));
     if !(has(Col::Email) || has(Col::EmployeeId) || (has(Col::FirstName) && has(Col::LastName))) {
@@ -347,5 +357,19 @@ mod tests {
             Some(Utc.with_ymd_and_hms(2027, 1, 20, 15, 45, 0).unwrap())
         );
         assert_eq!(parse_date("next week", tz), None);
+    }
+
+    #[test]
+    fn a_report_wider_than_the_limit_is_refused_naming_the_first_extra_column() {
+        let header: Vec<String> = std::iter::once("Email".to_string())
+            .chain((2..=MAX_COLUMNS + 1).map(|i| format!("C{i}")))
+            .collect();
+        let text = format!("\n{}\n", header.join(","));
+        let now = Utc.with_ymd_and_hms(2027, 1, 20, 17, 0, 0).unwrap();
+        let err = parse(&text, b',', &BTreeMap::new(), chrono_tz::UTC, now).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 2 (the header row): the file has 501 columns, more than a completion report may have (500); column 501 (\"C501\") and later are too many. Remove the columns ambassador does not need"
+        );
     }
 }

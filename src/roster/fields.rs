@@ -186,9 +186,11 @@ pub enum HeaderError {
         start: String,
         length: usize,
     },
-    #[error("the file has {found} columns, more than roster.max_columns ({max}); column {first_extra} ({header:?}) and later are too many. Remove the columns ambassador does not need, or raise the limit")]
+    #[error("the file has {found} columns, more than {limit} ({max}); column {first_extra} ({header:?}) and later are too many. Remove the columns ambassador does not need")]
     TooManyColumns {
         found: usize,
+        /// What sets the limit, e.g. the config key.
+        limit: &'static str,
         max: usize,
         first_extra: usize,
         header: String,
@@ -213,12 +215,13 @@ pub enum HeaderError {
 /// long each name, and no invisible characters in a name.
 pub fn check_header_shape<S: AsRef<str>>(
     headers: &[S],
-    max_columns: usize,
+    (max_columns, limit): (usize, &'static str),
 ) -> Result<(), HeaderError> {
     let start = |h: &str| h.chars().take(40).collect::<String>();
     if headers.len() > max_columns {
         return Err(HeaderError::TooManyColumns {
             found: headers.len(),
+            limit,
             max: max_columns,
             first_extra: max_columns + 1,
             header: start(headers[max_columns].as_ref()),
@@ -357,7 +360,11 @@ mod tests {
 
     #[test]
     fn a_header_with_an_invisible_character_is_refused_naming_the_column() {
-        let err = check_header_shape(&["Email", "Cost\u{202E}Center"], 200).unwrap_err();
+        let err = check_header_shape(
+            &["Email", "Cost\u{202E}Center"],
+            (200, "roster.max_columns"),
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "column 2 (\"Cost\\u{202e}Center\"): contains U+202E (a bidirectional control) at character 5; remove it from the header"

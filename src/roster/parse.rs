@@ -199,7 +199,8 @@ impl<'t> RosterReader<'t> {
             error,
         };
         let raw: Vec<&str> = header.iter().collect();
-        check_header_shape(&raw, limits.max_columns).map_err(columns_error)?;
+        check_header_shape(&raw, (limits.max_columns, "roster.max_columns"))
+            .map_err(columns_error)?;
         let headers: Vec<String> = raw.iter().map(|h| h.trim().to_string()).collect();
         let columns = map_headers(&headers, mappings).map_err(columns_error)?;
         let email_header = columns
