@@ -175,6 +175,8 @@ pub struct Roster {
     pub columns: BTreeMap<String, String>,
     pub max_deactivate_share: f64,
     pub max_field_length: usize,
+    /// The most columns a roster file may have.
+    pub max_columns: usize,
     pub max_file_bytes: u64,
 }
 
@@ -324,6 +326,11 @@ impl Settings {
         if !(0.0..=1.0).contains(&self.roster.max_deactivate_share) {
             anyhow::bail!(
                 "roster.max_deactivate_share must be between 0.0 and 1.0 (e.g. 0.2 for 20%)"
+            );
+        }
+        if self.roster.max_columns == 0 || self.roster.max_field_length == 0 {
+            anyhow::bail!(
+                "roster.max_columns and roster.max_field_length must be at least 1 (defaults: 200 and 256)"
             );
         }
         for (header, field) in &self.roster.columns {

@@ -803,7 +803,7 @@ async fn missing_email_column_is_refused_naming_the_headers() {
     assert!(matches!(err, ImportError::Unreadable { .. }), "{err}");
     assert_eq!(
         err.to_string(),
-        "roster.csv: line 1 (the header row): no email column: none of the headers (\"Employee ID\", \"First Name\", \"Last Name\", \"Department\", \"Personal Phone\") is an email header; name it \"Email\" or map it in config with [roster] columns = { \"Your Header\" = \"email\" }"
+        "roster.csv: line 1 (the header row): no email column: none of the headers (\"Employee ID\", \"First Name\", \"Last Name\", \"Department\", \"Personal Phone\") is an email header; name it \"Email\" or map it in config with [roster] columns = { \"Your Header\" = \"email\" } (read as UTF-8)"
     );
     assert_eq!(db.snapshot().await, before);
 }

@@ -145,13 +145,27 @@ impl Offset {
         enrolled_at: DateTime<chrono::Utc>,
         due_at: DateTime<chrono::Utc>,
     ) -> DateTime<chrono::Utc> {
+        // Saturates instead of panicking; `check` keeps real files far from it.
+        let far = chrono::DateTime::<chrono::Utc>::MAX_UTC;
         match self {
-            Offset::AfterEnrolment(d) => enrolled_at + d.as_chrono(),
-            Offset::BeforeDue(d) => due_at - d.as_chrono(),
-            Offset::AfterDue(d) => due_at + d.as_chrono(),
+            Offset::AfterEnrolment(d) => enrolled_at.checked_add_signed(d.as_chrono()),
+            Offset::BeforeDue(d) => due_at.checked_sub_signed(d.as_chrono()),
+            Offset::AfterDue(d) => due_at.checked_add_signed(d.as_chrono()),
+        }
+        .unwrap_or(far)
+    }
+
+    fn duration(self) -> HumanDuration {
+        match self {
+            Offset::AfterEnrolment(d) | Offset::BeforeDue(d) | Offset::AfterDue(d) => d,
         }
     }
 }
+
+/// The longest due period or step offset a campaign may name. A rollout is
+/// months long; a typo such as "99999999999d" must be an error naming the
+/// key, not a date past the end of the calendar.
+const MAX_TIMING_DAYS: u64 = 3650;
 
 impl std::fmt::Display for Offset {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -200,7 +214,9 @@ impl Due {
     ) -> DateTime<chrono::Utc> {
         use chrono::TimeZone;
         match self {
-            Due::AfterEnrolment(d) => enrolled_at + d.as_chrono(),
+            Due::AfterEnrolment(d) => enrolled_at
+                .checked_add_signed(d.as_chrono())
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
             Due::Date(date) => {
                 let end = date.and_hms_opt(23, 59, 59).unwrap_or_default();
                 tz.from_local_datetime(&end)
@@ -261,6 +277,7 @@ impl Campaign {
         if let Some(video) = &self.video_url {
             check_url("video_url", video)?;
         }
+        self.check_timings()?;
         if self.steps.is_empty() {
             return Err("the campaign has no [[steps]]; add at least the announcement".into());
         }
@@ -305,6 +322,34 @@ impl Campaign {
         if let Some(spread) = self.spread {
             if spread.as_std().as_secs() > 7 * 86_400 {
                 return Err("spread is longer than 7 days; use a shorter spread".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Every due period and step offset within [`MAX_TIMING_DAYS`], and a
+    /// due date in a plausible range, so every date of the campaign exists.
+    fn check_timings(&self) -> Result<(), String> {
+        let too_long = |d: HumanDuration| d.as_std().as_secs() > MAX_TIMING_DAYS * 86_400;
+        match self.due {
+            Due::AfterEnrolment(d) if too_long(d) => {
+                return Err(format!(
+                    "due is longer than {MAX_TIMING_DAYS} days ({d}); write e.g. \"30d\""
+                ))
+            }
+            Due::Date(date) if !(2000..=2999).contains(&chrono::Datelike::year(&date)) => {
+                return Err(format!(
+                    "due = \"{date}\" is not a date this campaign can run to; write e.g. \"2027-02-28\""
+                ))
+            }
+            _ => {}
+        }
+        for step in &self.steps {
+            if let Some(at) = step.at.filter(|at| too_long(at.duration())) {
+                return Err(format!(
+                    "step {:?}: at is further than {MAX_TIMING_DAYS} days ({at}); write e.g. \"7d\" or \"due-2d\"",
+                    step.name
+                ));
             }
         }
         Ok(())
@@ -388,5 +433,48 @@ template = "reminder"
     fn javascript_urls_are_refused() {
         assert!(check_url("course_url", "javascript:alert(1)").is_err());
         assert!(check_url("course_url", "https://x.org/\"onclick").is_err());
+    }
+
+    #[test]
+    fn timings_past_the_calendar_are_refused_naming_the_key() {
+        let shipped = include_str!("../../config/campaigns/soar.toml");
+        for (from, to, expected) in [
+            (
+                "at = \"7d\"",
+                "at = \"99999999999d\"",
+                "step \"reminder-1\": at is further than 3650 days",
+            ),
+            (
+                "at = \"due+1d\"",
+                "at = \"due+5000000y\"",
+                "step \"escalation\": at is further than 3650 days",
+            ),
+            (
+                "due = \"30d\"",
+                "due = \"4000d\"",
+                "due is longer than 3650 days",
+            ),
+            (
+                "due = \"30d\"",
+                "due = \"9999-12-31\"",
+                "due = \"9999-12-31\" is not a date",
+            ),
+        ] {
+            let text = shipped.replacen(from, to, 1);
+            let err = Campaign::from_toml(&text, "soar.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{to}: {err}");
+        }
+    }
+
+    #[test]
+    fn resolving_a_huge_offset_saturates_instead_of_panicking() {
+        let at = chrono::DateTime::<chrono::Utc>::MAX_UTC - chrono::Duration::days(1);
+        let offset = Offset::parse("due+30d").unwrap();
+        assert_eq!(
+            offset.resolve(at, at),
+            chrono::DateTime::<chrono::Utc>::MAX_UTC
+        );
     }
 }

@@ -84,7 +84,10 @@ fn print(r: &CompletionReport, format: Format) -> anyhow::Result<()> {
     } else {
         "nothing written"
     };
-    println!("{} for campaign {}: {verb}", r.file, r.campaign);
+    println!(
+        "{} ({}) for campaign {}: {verb}",
+        r.file, r.encoding, r.campaign
+    );
     println!(
         "  rows {}  matched {}  newly completed {}  already completed {}  not completed {}  duplicates {}  unmatched {}",
         r.rows, r.matched, r.newly_completed, r.already_completed, r.not_completed, r.duplicates, r.unmatched.len()

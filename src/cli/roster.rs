@@ -14,7 +14,7 @@ use std::process::ExitCode;
 pub enum RosterCommand {
     /// Import a staff roster exported from HR (CSV; UTF-8, UTF-16 or Windows-1252; comma, semicolon or tab).
     #[command(
-        after_help = "Examples:\n  ambassador roster import staff.csv --dry-run      # see what would change\n  ambassador roster import staff.csv                # apply: all rows or nothing\n  ambassador roster import contractors.csv --source vendor-portal --mode add\n\nThe file needs an email column (\"Email\", \"Work Email\", ...). Employee ID, first/last name,\ndepartment, job title, location, supervisor email and time zone are recognised by their\ncommon names; map others in config: [roster] columns = { \"Correo\" = \"email\" }.\nOther columns are kept as attributes for templates ({{attributes.cost_center}})."
+        after_help = "Examples:\n  ambassador roster import staff.csv --dry-run      # see what would change\n  ambassador roster import staff.csv                # apply: all rows or nothing\n  ambassador roster import contractors.csv --source vendor-portal --mode add\n\nThe file needs an email column (\"Email\", \"Work Email\", ...). Employee ID, first/last name,\ndepartment, job title, location, supervisor email and time zone are recognised by their\ncommon names; map others in config: [roster] columns = { \"Correo\" = \"email\" }.\nOther columns are kept as attributes for templates ({{attributes.cost_center}}).\n\nRefused, with line and column: a file that is UTF-8 except for some bytes (line and byte\noffset given), quoted addresses (\"john doe\"@x.org), bidi or zero-width characters in any\ncell, headers over 256 characters, more than roster.max_columns columns."
     )]
     Import {
         /// The CSV file.

@@ -5,7 +5,9 @@
 
 mod parse;
 
-pub use parse::parse_date;
+pub use parse::{
+    parse as parse_report, parse_date, CompletionRow, ParsedReport, ReportHeaderError,
+};
 
 use crate::campaign;
 use crate::clock::{to_millis, Clock};
@@ -40,6 +42,8 @@ pub struct CompletionReport {
     pub campaign: String,
     pub file: String,
     pub sha256: String,
+    /// How the file was read: "UTF-8", "UTF-16LE", "UTF-16BE" or "windows-1252".
+    pub encoding: String,
     /// Rows that name a person and a completion.
     pub rows: u64,
     pub matched: u64,
@@ -90,12 +94,13 @@ pub async fn import(
     let decoded = decode(bytes).map_err(|e| unreadable(e.to_string()))?;
     let now = clock.now();
     let parsed = parse::parse(&decoded.text, decoded.delimiter, mappings, org_tz, now)
-        .map_err(unreadable)?;
+        .map_err(|e| unreadable(format!("{e} (read as {})", decoded.encoding)))?;
     let mut report = CompletionReport {
         dry_run: options.dry_run,
         campaign: campaign.slug.clone(),
         file: options.file_name.clone(),
         sha256: hex::encode(Sha256::digest(bytes)),
+        encoding: decoded.encoding.to_string(),
         rows: parsed.rows.len() as u64,
         not_completed: parsed.not_completed,
         malformed: parsed.errors,

@@ -3,7 +3,8 @@
 //! formats such exports use. US month-first order is assumed for slashed
 //! dates, as TRAIN writes them.
 
-use crate::roster::{normalise_header, RowError};
+use crate::domain::{find_disguise, EmailAddress};
+use crate::roster::{check_header_shape, column_label, line_of, normalise_header, RowError};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use std::collections::BTreeMap;
 
@@ -57,6 +58,21 @@ pub struct ParsedReport {
     pub errors: Vec<RowError>,
 }
 
+/// The most columns a completion report may have: learning networks export
+/// a few dozen, and every header is echoed in some messages.
+const MAX_COLUMNS: usize = 500;
+
+/// Why a report's header row cannot be used; the whole file is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportHeaderError {
+    #[error("the file is empty; export the report again with its header row")]
+    Empty,
+    #[error("line {line} (the header row) cannot be read as CSV ({reason})")]
+    Unreadable { line: u64, reason: String },
+    #[error("line {line} (the header row): {reason}")]
+    Columns { line: u64, reason: String },
+}
+
 /// Parses decoded text; `now` bounds dates (a completion cannot be in the future).
 pub fn parse(
     text: &str,
@@ -64,20 +80,67 @@ pub fn parse(
     mappings: &BTreeMap<String, String>,
     tz: chrono_tz::Tz,
     now: DateTime<Utc>,
-) -> Result<ParsedReport, String> {
+) -> Result<ParsedReport, ReportHeaderError> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(false)
         .flexible(true)
         .from_reader(text.as_bytes());
-    let mut records = reader.records();
-    let header = match records.next() {
-        Some(Ok(h)) => h,
-        Some(Err(e)) => return Err(format!("the header row cannot be read ({e})")),
-        None => {
-            return Err("the file is empty; export the report again with its header row".into())
-        }
+    let header = read_header(&mut reader)?;
+    let columns =
+        header_columns(&header, mappings).map_err(|reason| ReportHeaderError::Columns {
+            line: line_of(text, &header),
+            reason,
+        })?;
+    let names: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
+    let rows = ReportRows {
+        text,
+        headers: &names,
+        columns: &columns,
+        tz,
+        now,
     };
+    let mut report = ParsedReport::default();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => rows.read(&record, &mut report),
+            Ok(false) => return Ok(report),
+            Err(e) => report.errors.push(RowError {
+                line: e.position().map_or(0, |p| p.line()),
+                column: String::new(),
+                reason: format!("cannot be read as CSV ({e})"),
+            }),
+        }
+    }
+}
+
+/// The first row that is not blank.
+fn read_header(reader: &mut csv::Reader<&[u8]>) -> Result<csv::StringRecord, ReportHeaderError> {
+    let mut header = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut header) {
+            Ok(true) if header.iter().all(|f| f.trim().is_empty()) => continue,
+            Ok(true) => return Ok(header),
+            Ok(false) => return Err(ReportHeaderError::Empty),
+            Err(e) => {
+                return Err(ReportHeaderError::Unreadable {
+                    line: e.position().map_or(1, |p| p.line()),
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+}
+
+/// What each header means; an error when the learner or the date is missing.
+fn header_columns(
+    header: &csv::StringRecord,
+    mappings: &BTreeMap<String, String>,
+) -> Result<Vec<Option<Col>>, String> {
+    let names: Vec<&str> = header.iter().collect();
+    check_header_shape(&names, (MAX_COLUMNS, "a completion report may have"))
+        .map_err(|e| e.to_string())?;
     let columns: Vec<Option<Col>> = header.iter().map(|h| column_of(h, mappings)).collect();
     let has = |c: Col| columns.contains(&Some(c));
     if !(has(Col::Email) || has(Col::EmployeeId) || (has(Col::FirstName) && has(Col::LastName))) {
@@ -89,103 +152,136 @@ pub fn parse(
     if !has(Col::CompletedAt) {
         return Err("no completion date column (e.g. \"Completion Date\", \"Date Completed\"); map yours in config with [completions] columns".into());
     }
-    let mut report = ParsedReport::default();
-    for record in records {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                report.errors.push(RowError {
-                    line: e.position().map_or(0, |p| p.line()),
-                    column: String::new(),
-                    reason: format!("cannot be read as CSV ({e})"),
-                });
-                continue;
-            }
-        };
+    Ok(columns)
+}
+
+/// Reads the data rows of one report.
+struct ReportRows<'a> {
+    text: &'a str,
+    headers: &'a [String],
+    columns: &'a [Option<Col>],
+    tz: chrono_tz::Tz,
+    now: DateTime<Utc>,
+}
+
+impl ReportRows<'_> {
+    /// Adds one data row to the report: a completion, a row that is not
+    /// one, or an error with its line and column.
+    fn read(&self, record: &csv::StringRecord, report: &mut ParsedReport) {
         if record.iter().all(|f| f.trim().is_empty()) {
-            continue;
+            return;
         }
-        let line = record.position().map_or(0, |p| p.line());
+        let line = line_of(self.text, record);
         let error = |column: &str, reason: String| RowError {
             line,
             column: column.to_string(),
             reason,
         };
-        if record.len() != columns.len() {
-            report.errors.push(error(
-                "",
-                format!(
-                    "expected {} fields like the header, found {}",
-                    columns.len(),
-                    record.len()
-                ),
-            ));
-            continue;
+        if record.len() != self.columns.len() {
+            let reason = format!(
+                "expected {} fields like the header, found {}",
+                self.columns.len(),
+                record.len()
+            );
+            report.errors.push(error("", reason));
+            return;
         }
-        if let Some((i, _)) = record
-            .iter()
-            .enumerate()
-            .find(|(_, f)| f.chars().any(|c| c.is_control() && c != '\t'))
-        {
-            report.errors.push(error(
-                &header[i],
-                "contains a control character (line break or NUL); fix the cell in the export"
-                    .into(),
-            ));
-            continue;
-        }
-        let mut values: BTreeMap<Col, &str> = BTreeMap::new();
-        for (value, column) in record.iter().zip(&columns) {
+        let mut values: BTreeMap<Col, (&str, &str)> = BTreeMap::new();
+        for (index, (raw, column)) in record.iter().zip(self.columns).enumerate() {
+            if let Some(problem) = cell_problem(raw) {
+                report
+                    .errors
+                    .push(error(&column_label(self.headers, index), problem));
+                return;
+            }
+            let header = self.headers[index].as_str();
             if let Some(c) = column {
-                values.entry(*c).or_insert(value.trim());
+                values.entry(*c).or_insert((raw.trim(), header));
             }
         }
-        if let Some(status) = values.get(&Col::Status) {
+        match self.completion(line, &values) {
+            Ok(Some(row)) => report.rows.push(row),
+            Ok(None) => report.not_completed += 1,
+            Err((column, reason)) => report.errors.push(error(column, reason)),
+        }
+    }
+
+    /// The completion a row records; `None` when its status or date says
+    /// it is not one; the column and reason when a value is wrong.
+    fn completion<'v>(
+        &self,
+        line: u64,
+        values: &BTreeMap<Col, (&'v str, &'v str)>,
+    ) -> Result<Option<CompletionRow>, (&'v str, String)> {
+        if let Some((status, _)) = values.get(&Col::Status) {
             let s = status.to_ascii_lowercase();
             if !["completed", "complete", "passed", "finished", "attended"].contains(&s.as_str()) {
-                report.not_completed += 1;
-                continue;
+                return Ok(None);
             }
         }
-        let raw_date = values.get(&Col::CompletedAt).copied().unwrap_or("");
-        let completed_at = match parse_date(raw_date, tz) {
-            Some(d) if d <= now + chrono::Duration::days(1) => d,
+        let (raw_date, date_header) = values.get(&Col::CompletedAt).copied().unwrap_or_default();
+        let completed_at = match parse_date(raw_date, self.tz) {
+            Some(d) if d <= self.now + chrono::Duration::days(1) => d,
             Some(_) => {
-                report.errors.push(error(
-                    "completion date",
-                    format!("{raw_date:?} is in the future"),
-                ));
-                continue;
+                return Err((
+                    date_header,
+                    format!("{:?} is in the future", shown(raw_date)),
+                ))
             }
-            None if raw_date.is_empty() => {
-                report.not_completed += 1;
-                continue;
-            }
+            None if raw_date.is_empty() => return Ok(None),
             None => {
-                report.errors.push(error(
-                    "completion date",
-                    format!("{raw_date:?} is not a date; use e.g. 2027-01-20 or 01/20/2027"),
-                ));
-                continue;
+                return Err((
+                    date_header,
+                    format!(
+                        "{:?} is not a date; use e.g. 2027-01-20 or 01/20/2027",
+                        shown(raw_date)
+                    ),
+                ))
             }
         };
         let text = |c: Col| {
             values
                 .get(&c)
-                .copied()
+                .map(|(v, _)| *v)
                 .filter(|v| !v.is_empty())
                 .map(str::to_string)
         };
-        report.rows.push(CompletionRow {
+        let email = match values.get(&Col::Email).filter(|(v, _)| !v.is_empty()) {
+            Some((raw, header)) => match EmailAddress::parse(raw) {
+                Ok(email) => Some(email.to_string()),
+                Err(e) => return Err((header, format!("email {e}"))),
+            },
+            None => None,
+        };
+        Ok(Some(CompletionRow {
             line,
             employee_id: text(Col::EmployeeId),
-            email: text(Col::Email).map(|e| e.to_lowercase()),
+            email,
             first_name: text(Col::FirstName).unwrap_or_default(),
             last_name: text(Col::LastName).unwrap_or_default(),
             completed_at,
-        });
+        }))
     }
-    Ok(report)
+}
+
+/// Why a cell cannot be taken as it is: control or disguising characters.
+fn cell_problem(raw: &str) -> Option<String> {
+    if raw.chars().any(|c| c.is_control() && c != '\t') {
+        return Some(
+            "contains a control character (line break or NUL); fix the cell in the export".into(),
+        );
+    }
+    find_disguise(raw).map(|d| {
+        format!("{d}, an invisible character that can make text look like something else; remove it from the cell in the export")
+    })
+}
+
+/// A value as echoed in a message: at most 64 characters of it.
+fn shown(raw: &str) -> String {
+    match raw.char_indices().nth(64) {
+        Some((end, _)) => format!("{}...", &raw[..end]),
+        None => raw.to_string(),
+    }
 }
 
 /// Dates as learning platforms export them; a bare date is taken at noon
@@ -261,5 +357,19 @@ mod tests {
             Some(Utc.with_ymd_and_hms(2027, 1, 20, 15, 45, 0).unwrap())
         );
         assert_eq!(parse_date("next week", tz), None);
+    }
+
+    #[test]
+    fn a_report_wider_than_the_limit_is_refused_naming_the_first_extra_column() {
+        let header: Vec<String> = std::iter::once("Email".to_string())
+            .chain((2..=MAX_COLUMNS + 1).map(|i| format!("C{i}")))
+            .collect();
+        let text = format!("\n{}\n", header.join(","));
+        let now = Utc.with_ymd_and_hms(2027, 1, 20, 17, 0, 0).unwrap();
+        let err = parse(&text, b',', &BTreeMap::new(), chrono_tz::UTC, now).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 2 (the header row): the file has 501 columns, more than a completion report may have (500); column 501 (\"C501\") and later are too many. Remove the columns ambassador does not need"
+        );
     }
 }

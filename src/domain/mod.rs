@@ -3,6 +3,8 @@
 
 mod duration;
 mod email;
+mod text;
 
 pub use duration::HumanDuration;
 pub use email::{EmailAddress, EmailError};
+pub use text::{disguising_kind, find_disguise, Disguise};

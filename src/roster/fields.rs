@@ -2,6 +2,7 @@
 //! dropping case, spaces and punctuation, so "Work E-mail" and "work_email"
 //! are the same header; common aliases are built in, the rest is config.
 
+use crate::domain::find_disguise;
 use std::collections::BTreeMap;
 
 /// A roster field ambassador understands. Other columns become attributes.
@@ -172,9 +173,34 @@ pub enum Column {
     Ignored,
 }
 
+/// The longest header name accepted, in characters: a header becomes an
+/// attribute key stored with every person.
+pub const MAX_HEADER_CHARS: usize = 256;
+
 /// Why a header row cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
+    #[error("column {column} has a header of {length} characters (it starts {start:?}), more than the {MAX_HEADER_CHARS} allowed; is the first line really the header row?")]
+    TooLong {
+        column: usize,
+        start: String,
+        length: usize,
+    },
+    #[error("the file has {found} columns, more than {limit} ({max}); column {first_extra} ({header:?}) and later are too many. Remove the columns ambassador does not need")]
+    TooManyColumns {
+        found: usize,
+        /// What sets the limit, e.g. the config key.
+        limit: &'static str,
+        max: usize,
+        first_extra: usize,
+        header: String,
+    },
+    #[error("column {column} ({start:?}): {problem}; remove it from the header")]
+    Disguised {
+        column: usize,
+        start: String,
+        problem: String,
+    },
     #[error("no email column: none of the headers ({found}) is an email header; name it \"Email\" or map it in config with [roster] columns = {{ \"Your Header\" = \"email\" }}")]
     NoEmail { found: String },
     #[error("columns {first} and {second} both map to the field {field}; remove one or map one of them to another field in [roster] columns")]
@@ -183,6 +209,42 @@ pub enum HeaderError {
         first: usize,
         second: usize,
     },
+}
+
+/// Checks the header row's shape before it is used: how many columns, how
+/// long each name, and no invisible characters in a name.
+pub fn check_header_shape<S: AsRef<str>>(
+    headers: &[S],
+    (max_columns, limit): (usize, &'static str),
+) -> Result<(), HeaderError> {
+    let start = |h: &str| h.chars().take(40).collect::<String>();
+    if headers.len() > max_columns {
+        return Err(HeaderError::TooManyColumns {
+            found: headers.len(),
+            limit,
+            max: max_columns,
+            first_extra: max_columns + 1,
+            header: start(headers[max_columns].as_ref()),
+        });
+    }
+    for (index, header) in headers.iter().map(AsRef::as_ref).enumerate() {
+        // A string has at most as many characters as bytes: count only long ones.
+        if header.len() > MAX_HEADER_CHARS && header.chars().count() > MAX_HEADER_CHARS {
+            return Err(HeaderError::TooLong {
+                column: index + 1,
+                start: start(header),
+                length: header.chars().count(),
+            });
+        }
+        if let Some(disguise) = find_disguise(header) {
+            return Err(HeaderError::Disguised {
+                column: index + 1,
+                start: start(header),
+                problem: disguise.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Maps each header to a column, using config mappings before aliases.
@@ -293,6 +355,19 @@ mod tests {
                 first: 1,
                 second: 2
             }
+        );
+    }
+
+    #[test]
+    fn a_header_with_an_invisible_character_is_refused_naming_the_column() {
+        let err = check_header_shape(
+            &["Email", "Cost\u{202E}Center"],
+            (200, "roster.max_columns"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "column 2 (\"Cost\\u{202e}Center\"): contains U+202E (a bidirectional control) at character 5; remove it from the header"
         );
     }
 }

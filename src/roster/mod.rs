@@ -13,8 +13,12 @@ mod parse;
 mod sync;
 
 pub use decode::{decode, DecodeError};
-pub use fields::{attribute_key, normalise_header, Field};
-pub use parse::{PersonRecord, RosterReader, Row, RowError};
+pub use fields::{
+    attribute_key, check_header_shape, normalise_header, Field, HeaderError, MAX_HEADER_CHARS,
+};
+pub use parse::{
+    column_label, line_of, HeaderRowError, ParseLimits, PersonRecord, RosterReader, Row, RowError,
+};
 pub use sync::{FieldChange, ImportMode};
 
 use crate::clock::{to_millis, Clock};
@@ -164,12 +168,13 @@ pub async fn import(
     let sha256 = hex::encode(Sha256::digest(bytes));
     let decoded = decode(bytes).map_err(|e| unreadable(e.to_string()))?;
     let total = decoded.text.len() as u64;
-    let limits = parse::ParseLimits {
+    let limits = ParseLimits {
         max_field_length: settings.max_field_length,
+        max_columns: settings.max_columns,
     };
     let mut reader =
         RosterReader::open(&decoded.text, decoded.delimiter, &settings.columns, limits)
-            .map_err(|e| unreadable(e.to_string()))?;
+            .map_err(|e| unreadable(format!("{e} (read as {})", decoded.encoding)))?;
 
     // The people already stored load while the first rows are read.
     let loading = tokio::spawn(stored_people(store.clone(), options.source.clone()));

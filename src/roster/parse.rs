@@ -2,8 +2,8 @@
 //! file is collected (line, column, reason), not only the first, so an admin
 //! fixes the export once.
 
-use super::fields::{map_headers, Column, Field, HeaderError};
-use crate::domain::{EmailAddress, EmailError};
+use super::fields::{check_header_shape, map_headers, Column, Field, HeaderError};
+use crate::domain::{find_disguise, EmailAddress, EmailError};
 use crate::store::roster::StoredPerson;
 use std::borrow::Cow;
 use std::collections::hash_map::{Entry, RandomState};
@@ -134,7 +134,10 @@ pub enum HeaderRowError {
 /// Limits applied to every field.
 #[derive(Debug, Clone)]
 pub struct ParseLimits {
+    /// roster.max_field_length: the longest value, in characters.
     pub max_field_length: usize,
+    /// roster.max_columns: the most columns a file may have.
+    pub max_columns: usize,
 }
 
 /// One data row of the file, read and validated.
@@ -191,11 +194,15 @@ impl<'t> RosterReader<'t> {
                 }
             }
         }
-        let headers: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
-        let columns = map_headers(&headers, mappings).map_err(|error| HeaderRowError::Columns {
+        let columns_error = |error| HeaderRowError::Columns {
             line: line_of(text, &header),
             error,
-        })?;
+        };
+        let raw: Vec<&str> = header.iter().collect();
+        check_header_shape(&raw, (limits.max_columns, "roster.max_columns"))
+            .map_err(columns_error)?;
+        let headers: Vec<String> = raw.iter().map(|h| h.trim().to_string()).collect();
+        let columns = map_headers(&headers, mappings).map_err(columns_error)?;
         let email_header = columns
             .iter()
             .position(|c| *c == Column::Known(Field::Email))
@@ -354,7 +361,7 @@ impl RowValidator<'_> {
         let mut attributes: BTreeMap<&str, &str> = BTreeMap::new();
         for (index, (raw, column)) in record.iter().zip(columns).enumerate() {
             if let Some(problem) = self.field_problem(raw) {
-                errors.push(self.error(&self.headers[index], problem));
+                errors.push(self.error(&column_label(self.headers, index), problem));
                 continue;
             }
             let value = raw.trim();
@@ -460,6 +467,11 @@ impl RowValidator<'_> {
                 "contains {name}; remove it from the cell in the export"
             ));
         }
+        if let Some(disguise) = find_disguise(raw) {
+            return Some(format!(
+                "{disguise}, an invisible character that can make text look like something else; remove it from the cell in the export"
+            ));
+        }
         // A string has at most as many characters as bytes: count only long ones.
         if raw.len() <= self.limits.max_field_length {
             return None;
@@ -482,6 +494,15 @@ impl RowValidator<'_> {
     }
 }
 
+/// How a message names a column: its header, or its number when the header
+/// is empty (such a column is ignored, but its cells are still checked).
+pub fn column_label(headers: &[String], index: usize) -> Cow<'_, str> {
+    match headers.get(index).map(String::as_str) {
+        Some(header) if !header.is_empty() => Cow::Borrowed(header),
+        _ => Cow::Owned((index + 1).to_string()),
+    }
+}
+
 fn identities(record: &csv::StringRecord, columns: &[Column]) -> Vec<String> {
     record
         .iter()
@@ -499,7 +520,7 @@ fn identities(record: &csv::StringRecord, columns: &[Column]) -> Vec<String> {
 /// began looking for the record, so blank lines skipped before it would make
 /// every later row's line number point one line too early (an admin told
 /// "line 6" would look at the blank line); count them here.
-fn line_of(text: &str, record: &csv::StringRecord) -> u64 {
+pub fn line_of(text: &str, record: &csv::StringRecord) -> u64 {
     let Some(position) = record.position() else {
         return 0;
     };
@@ -529,6 +550,7 @@ mod tests {
     fn error_lines(text: &str) -> Vec<u64> {
         let limits = ParseLimits {
             max_field_length: 256,
+            max_columns: 200,
         };
         let mut reader = RosterReader::open(text, b',', &BTreeMap::new(), limits).unwrap();
         let mut lines = Vec::new();
@@ -543,6 +565,7 @@ mod tests {
     fn rows(text: &str) -> Vec<Row> {
         let limits = ParseLimits {
             max_field_length: 256,
+            max_columns: 200,
         };
         let mut reader = RosterReader::open(text, b',', &BTreeMap::new(), limits).unwrap();
         std::iter::from_fn(|| reader.next_row()).collect()
