@@ -7,7 +7,7 @@
 
 mod compose;
 pub mod context;
-mod mailer;
+pub(crate) mod mailer;
 mod marks;
 mod message;
 mod templates;
