@@ -303,3 +303,28 @@ fn config_check_and_serve_refuse_auth_without_tls() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn a_pool_of_four_sends_100_messages_over_at_most_four_connections() {
+    let t = TestApp::spawn_with(Default::default(), |s| {
+        s.smtp.pool_size = 4;
+        // More workers than connections: the pool, not the worker, bounds them.
+        s.delivery.concurrency = 8;
+    })
+    .await;
+    let people: Vec<String> = (1..=100)
+        .map(|i| person(i, &format!("P{i}"), "Buyer", "Procurement", "Buyer", ""))
+        .collect();
+    t.import(&format!("{HEADER}\n{}\n", people.join("\n")))
+        .await;
+    t.apply(CAMPAIGN).await;
+    let report = t.tick_at(launch()).await.1;
+    assert_eq!(report.sent, 100);
+    let received = t.smtp.wait_for(100, WAIT).await;
+    let used: BTreeSet<u64> = received.iter().map(|m| m.connection).collect();
+    assert!(
+        t.smtp.connections() <= 4 && used.len() <= 4,
+        "{} connections accepted, messages on {used:?}",
+        t.smtp.connections()
+    );
+}
