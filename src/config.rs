@@ -122,6 +122,12 @@ pub struct Smtp {
     pub reply_to: String,
     pub pool_size: u32,
     pub timeout: HumanDuration,
+    /// Send the password over an unencrypted connection (`tls = "none"`):
+    /// only for a relay on the same host, where it never crosses a network.
+    pub allow_insecure_auth: bool,
+    /// PEM file of extra CA certificates to trust for the relay (a private
+    /// CA); empty: the built-in public roots only. Verification stays on.
+    pub ca_file: PathBuf,
     pub dkim_selector: String,
     pub dkim_domain: String,
     pub dkim_key_file: PathBuf,
@@ -349,8 +355,29 @@ impl Settings {
                 "smtp.host is empty but smtp.transport = \"smtp\"; set the relay's host name"
             );
         }
+        self.validate_smtp_security()?;
         if !self.smtp.from.contains('@') {
             anyhow::bail!("smtp.from must be an address like \"Name <ambassador@hospital.org>\"");
+        }
+        Ok(())
+    }
+
+    /// AUTH only over TLS unless allowed for a local relay, and a CA file
+    /// that holds certificates: both found here, before anything is sent.
+    fn validate_smtp_security(&self) -> anyhow::Result<()> {
+        let smtp = &self.smtp;
+        if smtp.transport != Transport::Smtp {
+            return Ok(());
+        }
+        if smtp.tls == Tls::None && !smtp.username.is_empty() && !smtp.allow_insecure_auth {
+            anyhow::bail!(
+                "smtp.username is set but smtp.tls = \"none\": the password would cross the network in cleartext. \
+                 Set smtp.tls = \"starttls\" or \"tls\", or, only for a relay on this same host, smtp.allow_insecure_auth = true"
+            );
+        }
+        if !smtp.ca_file.as_os_str().is_empty() {
+            crate::delivery::mailer::read_ca_file(&smtp.ca_file)
+                .map_err(|e| anyhow::anyhow!("smtp.ca_file: {e}"))?;
         }
         Ok(())
     }
@@ -473,6 +500,44 @@ mod tests {
         let creds = tempfile::tempdir().unwrap();
         let s = load(&[("CREDENTIALS_DIRECTORY", creds.path().to_str().unwrap())]).unwrap();
         assert_eq!(s.security.token_key_file, PathBuf::from("token.key"));
+    }
+
+    #[test]
+    fn auth_without_tls_is_refused_unless_allowed_for_a_local_relay() {
+        let cleartext = [
+            ("AMBASSADOR__SMTP__TRANSPORT", "smtp"),
+            ("AMBASSADOR__SMTP__TLS", "none"),
+            ("AMBASSADOR__SMTP__USERNAME", "ambassador"),
+        ];
+        let err = load(&cleartext).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("smtp.allow_insecure_auth = true"),
+            "{err:#}"
+        );
+        let allowed = [
+            &cleartext[..],
+            &[("AMBASSADOR__SMTP__ALLOW_INSECURE_AUTH", "true")],
+        ];
+        assert!(load(&allowed.concat()).unwrap().smtp.allow_insecure_auth);
+        // No username: nothing to protect.
+        assert!(load(&cleartext[..2]).is_ok());
+    }
+
+    #[test]
+    fn a_ca_file_without_a_certificate_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ca.pem");
+        std::fs::write(&file, "not a certificate\n").unwrap();
+        let err = load(&[
+            ("AMBASSADOR__SMTP__TRANSPORT", "smtp"),
+            ("AMBASSADOR__SMTP__CA_FILE", file.to_str().unwrap()),
+        ])
+        .unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("smtp.ca_file") && text.contains("BEGIN CERTIFICATE"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -14,7 +14,11 @@ use crate::config::Settings;
 use crate::store::outbox::ClaimedMessage;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
-use lettre::message::dkim::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
+use lettre::message::dkim::{
+    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
+    DkimSigningKey,
+};
+use lettre::message::header::HeaderName;
 use lettre::message::Mailbox;
 use lettre::Message;
 use std::sync::{Arc, RwLock};
@@ -38,12 +42,37 @@ fn dkim_config(smtp: &crate::config::Smtp) -> anyhow::Result<Option<DkimConfig>>
         .map_err(|e| anyhow::anyhow!("smtp.dkim_key_file {}: {e}", smtp.dkim_key_file.display()))?;
     let key = DkimSigningKey::new(&pem, DkimSigningAlgorithm::Rsa)
         .map_err(|e| anyhow::anyhow!("smtp.dkim_key_file {} is not an RSA private key in PKCS#1 PEM (\"BEGIN RSA PRIVATE KEY\"; make one with `openssl genrsa -traditional 2048`) ({e})", smtp.dkim_key_file.display()))?;
-    Ok(Some(DkimConfig::default_config(
+    Ok(Some(DkimConfig::new(
         smtp.dkim_selector.clone(),
         smtp.dkim_domain.clone(),
         key,
+        SIGNED_HEADERS
+            .iter()
+            .map(|name| HeaderName::new_from_ascii_str(name))
+            .collect(),
+        // lettre's default, "simple" headers, signs the DKIM-Signature
+        // header folded differently from how it is sent, so no verifier
+        // accepts it (dkimpy, tests/dkim.rs). "relaxed" is immune to folding,
+        // also a relay's.
+        DkimCanonicalization {
+            header: DkimCanonicalizationType::Relaxed,
+            body: DkimCanonicalizationType::Relaxed,
+        },
     )))
 }
+
+/// The headers the DKIM signature covers: who, what and when. Not
+/// Content-Type: lettre writes it with the body, after signing, so a
+/// signature listing it fails (the body hash covers the parts anyway).
+const SIGNED_HEADERS: [&str; 7] = [
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "Reply-To",
+    "MIME-Version",
+];
 
 /// Shared, swappable templates: a reload replaces the Arc, in-flight renders keep theirs.
 pub type SharedTemplates = Arc<RwLock<Arc<Templates>>>;
@@ -322,10 +351,16 @@ impl Composer {
             list_id: &list_id,
         };
         let mut message = build(&parts, &headers).map_err(|e| anyhow::anyhow!(e))?;
+        self.sign(&mut message);
+        Ok(message)
+    }
+
+    /// Adds the DKIM signature when `smtp.dkim_*` are set: every message
+    /// ambassador sends goes through here, staff steps and reports alike.
+    pub fn sign(&self, message: &mut lettre::Message) {
         if let Some(dkim) = &self.dkim {
             message.sign(dkim);
         }
-        Ok(message)
     }
 }
 

@@ -8,9 +8,9 @@
 use crate::config::{Smtp as SmtpSettings, Tls, Transport};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -76,6 +76,10 @@ pub struct SmtpPool {
     port: u16,
     tls: Tls,
     credentials: Option<Credentials>,
+    /// AUTH over an unencrypted connection (`smtp.allow_insecure_auth`).
+    allow_insecure_auth: bool,
+    /// Extra roots from `smtp.ca_file`, read once at start.
+    extra_roots: Vec<Certificate>,
     timeout: Duration,
     hello: ClientId,
     idle: Mutex<Vec<AsyncSmtpConnection>>,
@@ -102,6 +106,8 @@ impl SmtpPool {
             port: smtp.port,
             tls: smtp.tls,
             credentials,
+            allow_insecure_auth: smtp.allow_insecure_auth,
+            extra_roots: extra_roots(&smtp.ca_file),
             timeout: smtp.timeout.as_std(),
             hello: ClientId::default(),
             idle: Mutex::new(Vec::new()),
@@ -155,7 +161,7 @@ impl SmtpPool {
         let text = |e: lettre::transport::smtp::Error| e.to_string();
         let mut conn = if self.tls == Tls::Tls {
             // Implicit TLS goes through lettre's own connect (Nagle stays on there).
-            let tls = TlsParameters::new(self.host.clone()).map_err(text)?;
+            let tls = self.tls_parameters().map_err(text)?;
             AsyncSmtpConnection::connect_tokio1(
                 (self.host.as_str(), self.port),
                 Some(self.timeout),
@@ -174,16 +180,75 @@ impl SmtpPool {
                 .await
                 .map_err(text)?;
             if self.tls == Tls::Starttls {
-                let tls = TlsParameters::new(self.host.clone()).map_err(text)?;
+                let tls = self.tls_parameters().map_err(text)?;
                 conn.starttls(tls, &self.hello).await.map_err(text)?;
             }
             conn
         };
         if let Some(credentials) = &self.credentials {
+            if !conn.is_encrypted() && !self.allow_insecure_auth {
+                conn.abort().await;
+                return Err(INSECURE_AUTH.into());
+            }
             conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
                 .await
                 .map_err(text)?;
         }
         Ok(conn)
     }
+}
+
+/// Why a password is not sent: `config check` refuses this setup, so only a
+/// settings value built in code gets here.
+const INSECURE_AUTH: &str = "refusing to send the SMTP password over an unencrypted connection; \
+     use smtp.tls = \"starttls\" or \"tls\" (smtp.allow_insecure_auth = true only for a relay on this host)";
+
+impl SmtpPool {
+    /// The relay's certificate is always verified: against the public roots
+    /// plus the `smtp.ca_file` ones.
+    fn tls_parameters(&self) -> Result<TlsParameters, lettre::transport::smtp::Error> {
+        self.extra_roots
+            .iter()
+            .cloned()
+            .fold(TlsParameters::builder(self.host.clone()), |b, cert| {
+                b.add_root_certificate(cert)
+            })
+            .build()
+    }
+}
+
+/// The roots of `smtp.ca_file`, none when unset. The file was checked by
+/// [`read_ca_file`] when the settings loaded; if it changed since, sending
+/// fails on verification, with the reason logged, rather than at start.
+fn extra_roots(path: &Path) -> Vec<Certificate> {
+    if path.as_os_str().is_empty() {
+        return Vec::new();
+    }
+    read_ca_file(path).map_or_else(
+        |e| {
+            tracing::error!("smtp.ca_file: {e}");
+            Vec::new()
+        },
+        |cert| vec![cert],
+    )
+}
+
+/// Reads a PEM file of CA certificates and checks that TLS accepts them.
+pub(crate) fn read_ca_file(path: &Path) -> Result<Certificate, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let not_pem = || {
+        format!(
+            "{} holds no PEM certificate; it must contain \"-----BEGIN CERTIFICATE-----\" blocks",
+            path.display()
+        )
+    };
+    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+        return Err(not_pem());
+    }
+    let cert = Certificate::from_pem(&pem).map_err(|_| not_pem())?;
+    TlsParameters::builder("localhost".into())
+        .add_root_certificate(cert.clone())
+        .build()
+        .map_err(|e| format!("{}: not a usable CA certificate: {e}", path.display()))?;
+    Ok(cert)
 }

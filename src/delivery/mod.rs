@@ -9,7 +9,7 @@
 
 mod compose;
 pub mod context;
-mod mailer;
+pub(crate) mod mailer;
 mod marks;
 mod message;
 pub mod owner;

@@ -92,14 +92,18 @@ pub(super) async fn send_claimed(
     what: &str,
 ) -> anyhow::Result<String> {
     let outcome = match message {
-        Ok(message) => match app
-            .report_mailer
-            .send(message.envelope(), &message.formatted(), file_stem)
-            .await
-        {
-            SendOutcome::Accepted(_) => "sent".to_string(),
-            SendOutcome::Transient(e) | SendOutcome::Permanent(e) => format!("failed: {e}"),
-        },
+        Ok(mut message) => {
+            app.composer.sign(&mut message);
+            let raw = message.formatted();
+            match app
+                .report_mailer
+                .send(message.envelope(), &raw, file_stem)
+                .await
+            {
+                SendOutcome::Accepted(_) => "sent".to_string(),
+                SendOutcome::Transient(e) | SendOutcome::Permanent(e) => format!("failed: {e}"),
+            }
+        }
         Err(e) => format!("failed: cannot compose the {what}: {e:#}"),
     };
     app.store

@@ -80,9 +80,21 @@ impl TestApp {
 
     /// With SMTP faults and settings changes.
     pub async fn spawn_with(faults: Faults, tweak: impl FnOnce(&mut Settings)) -> Self {
-        let smtp = SmtpServer::start(faults).await;
+        Self::spawn_on(SmtpServer::start(faults).await, &[], tweak).await
+    }
+
+    /// On a relay the test started (with TLS or AUTH, say), with settings
+    /// loaded as `serve` loads them from `env` (AMBASSADOR__* variables,
+    /// read and validated, `*_file` secrets read), then the test defaults
+    /// (`tls = "none"` among them), then `tweak`.
+    pub async fn spawn_on(
+        smtp: SmtpServer,
+        env: &[(&str, &str)],
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Self {
         let db = TestDb::create().await;
-        let mut settings = Settings::load_with_env(None, Vec::new()).unwrap();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let mut settings = Settings::load_with_env(None, env).expect("the settings load");
         settings.database.url = db.url.clone();
         settings.security.token_key_file = db.dir.path().join("token.key");
         settings.http.public_url = "https://ambassador.hospital.example.org".into();

@@ -1,13 +1,17 @@
 //! A real SMTP server on loopback for integration tests: it speaks enough
-//! ESMTP (no TLS, no AUTH, no pipelining) for lettre's async transport,
-//! captures every message it accepts, and injects faults on demand.
+//! ESMTP (no pipelining) for lettre's async transport, captures every
+//! message it accepts, and injects faults on demand. On request
+//! ([`Relay`]) it offers STARTTLS or implicit TLS with a per-run certificate
+//! and requires AUTH PLAIN/LOGIN, recording each connection's [`Event`]s.
 //!
 //! Tests wait for messages with [`SmtpServer::wait_for`], which wakes on
 //! each stored message, so nothing has to sleep. Dropping the server stops
 //! the accept loop and every open session with it.
 
 mod faults;
+mod relay;
 mod session;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +26,10 @@ use tokio::task::{JoinHandle, JoinSet};
 use faults::FaultBook;
 #[allow(unused_imports)]
 pub use faults::{DataHold, FaultCounts, Faults};
+#[allow(unused_imports)]
+pub use relay::{Event, Relay, TlsMode};
+#[allow(unused_imports)]
+pub use tls::TestCa;
 
 /// Numbers the server's connections from 1, in the order they were accepted.
 pub type ConnectionId = u64;
@@ -80,6 +88,11 @@ struct Shared {
     gate_open: watch::Sender<bool>,
     /// Sessions waiting at the closed gate.
     held: watch::Sender<usize>,
+    /// TLS and AUTH settings (its faults live in `faults`).
+    relay: Relay,
+    /// What happened on each connection, in order; a watch channel so
+    /// waiters wake.
+    events: watch::Sender<Vec<(ConnectionId, Event)>>,
 }
 
 impl Shared {
@@ -102,6 +115,10 @@ impl Shared {
         self.held.send_modify(|n| *n -= 1);
     }
 
+    fn record(&self, connection: ConnectionId, event: Event) {
+        self.events.send_modify(|all| all.push((connection, event)));
+    }
+
     fn next_connection_id(&self) -> ConnectionId {
         self.connections.fetch_add(1, Ordering::Relaxed) + 1
     }
@@ -117,6 +134,12 @@ pub struct SmtpServer {
 impl SmtpServer {
     /// Binds 127.0.0.1 on a free port and starts accepting connections.
     pub async fn start(faults: Faults) -> SmtpServer {
+        SmtpServer::start_relay(Relay::new(faults)).await
+    }
+
+    /// As [`SmtpServer::start`], with TLS and AUTH as `relay` says.
+    pub async fn start_relay(mut relay: Relay) -> SmtpServer {
+        let faults = std::mem::take(&mut relay.faults);
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the test SMTP server");
@@ -127,6 +150,8 @@ impl SmtpServer {
             connections: AtomicU64::new(0),
             gate_open: watch::Sender::new(true),
             held: watch::Sender::new(0),
+            relay,
+            events: watch::Sender::new(Vec::new()),
         });
         let accept_loop = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
         SmtpServer {
@@ -206,6 +231,31 @@ impl SmtpServer {
     /// How many times each fault has fired.
     pub fn fault_counts(&self) -> FaultCounts {
         self.shared.faults().counts()
+    }
+
+    /// Every connection's events, in the order they happened.
+    pub fn events(&self) -> Vec<(ConnectionId, Event)> {
+        self.shared.events.borrow().clone()
+    }
+
+    /// Waits until an event matching `wanted` has happened, e.g. the server
+    /// side of a handshake the client has already given up on. Panics,
+    /// listing the events, after `timeout`.
+    pub async fn wait_for_event(&self, wanted: impl Fn(&Event) -> bool, timeout: Duration) {
+        let mut changes = self.shared.events.subscribe();
+        let seen = changes.wait_for(|all| all.iter().any(|(_, event)| wanted(event)));
+        if tokio::time::timeout(timeout, seen).await.is_err() {
+            panic!("no such event within {timeout:?}: {:?}", self.events());
+        }
+    }
+
+    /// The events of one connection, in order.
+    pub fn transcript(&self, connection: ConnectionId) -> Vec<Event> {
+        self.events()
+            .into_iter()
+            .filter(|(id, _)| *id == connection)
+            .map(|(_, event)| event)
+            .collect()
     }
 
     /// How many connections the server has accepted.
