@@ -138,6 +138,12 @@ pub struct Delivery {
 pub struct Http {
     pub bind: String,
     pub public_url: String,
+    /// How long a client may take to send a request's headers, from its first byte.
+    pub header_timeout: HumanDuration,
+    /// How long a connection may sit with no request before it is closed.
+    pub idle_timeout: HumanDuration,
+    /// Open connections at most; over it, idle ones are closed to make room.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -169,6 +175,23 @@ pub struct Roster {
     pub max_deactivate_share: f64,
     pub max_field_length: usize,
     pub max_file_bytes: u64,
+}
+
+impl Http {
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.max_connections < 2 {
+            anyhow::bail!("http.max_connections must be at least 2 (the default is 512)");
+        }
+        for (key, value) in [
+            ("http.header_timeout", self.header_timeout),
+            ("http.idle_timeout", self.idle_timeout),
+        ] {
+            if value.as_std().is_zero() {
+                anyhow::bail!("{key} must be longer than 0s (e.g. \"10s\")");
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A value that must never be printed: `Debug` and `Serialize` redact it.
@@ -344,6 +367,7 @@ impl Settings {
         if !hash.is_empty() && argon2::password_hash::PasswordHash::new(hash).is_err() {
             anyhow::bail!("security.admin_password_hash is not an Argon2 hash; it must look like \"$argon2id$v=19$m=...\" (see config/default.toml for how to make one)");
         }
+        self.http.validate()?;
         if self.delivery.concurrency == 0 {
             anyhow::bail!("delivery.concurrency must be at least 1");
         }

@@ -6,6 +6,7 @@ mod api;
 mod auth;
 mod error;
 mod health;
+mod server;
 mod tracking;
 mod ui;
 
@@ -89,9 +90,7 @@ pub async fn serve(
     state: AppState,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await?;
+    let limits = server::Limits::from_settings(&state.app.settings.http);
+    server::run(listener, router(state), limits, stop).await;
     Ok(())
 }
