@@ -23,8 +23,14 @@ struct Server {
 }
 
 async fn server() -> Server {
+    server_with(|_| {}).await
+}
+
+/// A server with the admin token and one more change to the settings.
+async fn server_with(tweak: impl FnOnce(&mut ambassador::config::Settings)) -> Server {
     let t = TestApp::spawn_with(Default::default(), |s| {
-        s.security.admin_token = ambassador::config::Secret::new(TOKEN)
+        s.security.admin_token = ambassador::config::Secret::new(TOKEN);
+        tweak(s);
     })
     .await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -523,4 +529,97 @@ async fn health_readiness_metrics_and_openapi_answer() {
         spec["paths"]["/api/roster"].is_object(),
         "the spec documents the roster upload"
     );
+}
+
+/// The base64 SHA-256 that a CSP `style-src 'sha256-…'` names for the page's one <style>.
+fn style_hash(page: &str) -> String {
+    use sha2::Digest;
+    let css = &page[page.find("<style>").unwrap() + 7..page.find("</style>").unwrap()];
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(css.as_bytes()))
+}
+
+#[tokio::test]
+async fn tracking_responses_forbid_sniffing_scripts_and_framing() {
+    let s = server().await;
+    s.t.import(&team()).await;
+    s.t.apply(&CAMPAIGN.replace(
+        "send_window = \"always\"",
+        "send_window = \"always\"\ncompletion_link = true",
+    ))
+    .await;
+    s.t.tick_at(launch()).await;
+    let mail = s.t.smtp.wait_for(2, StdDuration::from_secs(10)).await;
+    let ann = to(&mail, "ann");
+    for prefix in ["o", "c", "done"] {
+        let response = s.client.get(link(&s, &ann, prefix)).send().await.unwrap();
+        let h = response.headers().clone();
+        assert_eq!(h["x-content-type-options"], "nosniff", "/t/{prefix}/");
+        assert_eq!(h["x-frame-options"], "DENY", "/t/{prefix}/");
+        assert_eq!(h["referrer-policy"], "no-referrer", "/t/{prefix}/");
+        let csp = h["content-security-policy"].to_str().unwrap().to_string();
+        for part in [
+            "default-src 'none'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+        ] {
+            assert!(csp.contains(part), "/t/{prefix}/: {csp}");
+        }
+        assert!(!csp.contains("unsafe"), "{csp}");
+        if prefix == "done" {
+            let page = response.text().await.unwrap();
+            assert!(
+                !page.contains("style=\""),
+                "no inline style attributes: {page}"
+            );
+            let allowed = format!("style-src 'sha256-{}'", style_hash(&page));
+            assert!(
+                csp.contains(&allowed),
+                "the page's own style is allowed: {csp}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_response_sends_hsts_when_public_url_is_https_and_none_otherwise() {
+    let https =
+        server_with(|s| s.http.public_url = "https://ambassador.hospital.example.org".into()).await;
+    let plain = server_with(|s| s.http.public_url = "http://127.0.0.1:8080".into()).await;
+    for path in [
+        "/healthz",
+        "/api/campaigns",
+        "/api/openapi.json",
+        "/admin/sign-in",
+        "/t/o/forged.gif",
+        "/nowhere",
+    ] {
+        let response = https
+            .client
+            .get(format!("{}{path}", https.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response
+                .headers()
+                .get("strict-transport-security")
+                .map(|v| v.to_str().unwrap()),
+            Some("max-age=31536000"),
+            "{path} ({})",
+            response.status()
+        );
+        let response = plain
+            .client
+            .get(format!("{}{path}", plain.base))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response
+                .headers()
+                .get("strict-transport-security")
+                .is_none(),
+            "{path} over http"
+        );
+    }
 }

@@ -5,6 +5,7 @@
 mod api;
 mod auth;
 mod error;
+mod headers;
 mod health;
 mod server;
 mod tracking;
@@ -54,7 +55,8 @@ impl AppState {
 
 /// The whole router.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let https = state.app.settings.http.public_url.starts_with("https:");
+    let router = Router::new()
         .merge(tracking::router())
         .nest("/api", api::router(state.clone()))
         .nest("/admin", ui::router(state.clone()))
@@ -67,7 +69,12 @@ pub fn router(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
-        .with_state(state)
+        .with_state(state);
+    if https {
+        router.layer(axum::middleware::map_response(headers::hsts))
+    } else {
+        router
+    }
 }
 
 async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
