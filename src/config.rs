@@ -144,6 +144,8 @@ pub struct Http {
     pub idle_timeout: HumanDuration,
     /// Open connections at most; over it, idle ones are closed to make room.
     pub max_connections: usize,
+    /// Reverse proxies whose X-Forwarded-For names the real client (for per-client limits).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -7,6 +7,7 @@ mod auth;
 mod error;
 mod headers;
 mod health;
+mod limit;
 mod server;
 mod tracking;
 mod ui;
@@ -32,6 +33,8 @@ pub struct AppState {
     admin_digest: Option<Arc<Vec<u8>>>,
     /// Per-message limit on recorded hits, so a flood cannot fill the disk.
     hits: Arc<governor::DefaultKeyedRateLimiter<i64>>,
+    /// Failed sign-ins and API tokens per client address.
+    auth_failures: Arc<limit::Failures>,
     /// The admin web page's sessions and templates.
     ui: Arc<ui::UiState>,
 }
@@ -48,8 +51,20 @@ impl AppState {
             metrics,
             admin_digest,
             hits: Arc::new(governor::RateLimiter::keyed(quota)),
+            auth_failures: Arc::default(),
             ui,
         }
+    }
+}
+
+impl AppState {
+    /// Who sent `request`, as far as per-client limits are concerned.
+    fn client(
+        &self,
+        extensions: &axum::http::Extensions,
+        headers: &axum::http::HeaderMap,
+    ) -> std::net::IpAddr {
+        limit::client_address(extensions, headers, &self.app.settings.http.trusted_proxies)
     }
 }
 
