@@ -25,6 +25,25 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// What an uploaded roster's report lists: the first 100 problems and up
+/// to 100 changes of each kind, so the answer stays small whatever the file.
+const ROSTER_LISTING: crate::roster::Listing = crate::roster::Listing::First(100);
+
+/// Why a body over `limit` bytes is refused, in words for people.
+fn too_large_message(limit: usize) -> String {
+    format!("the upload is larger than {limit} bytes (roster.max_file_bytes); split the file or raise the limit")
+}
+
+/// The declared Content-Length, when there is one and it exceeds `limit`:
+/// such a body is refused before a byte of it is read.
+fn declared_over(headers: &axum::http::HeaderMap, limit: usize) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|declared| declared > limit as u64)
+}
+
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {

@@ -68,6 +68,16 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(signin::router())
         .route("/admin.css", get(stylesheet))
         .layer(DefaultBodyLimit::max(upload_limit))
+        .layer(from_fn(move |request: Request, next: Next| async move {
+            if super::declared_over(request.headers(), upload_limit) {
+                let message = format!(
+                    "The file is too large: {}.",
+                    super::too_large_message(upload_limit)
+                );
+                return Err(UiError::TooLarge(message));
+            }
+            Ok(next.run(request).await)
+        }))
         .layer(from_fn(security_headers))
 }
 
