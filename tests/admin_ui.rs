@@ -358,3 +358,28 @@ async fn wrong_api_tokens_are_limited_per_address_and_never_block_the_right_one_
         StatusCode::SEE_OTHER
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_upload_declared_over_the_limit_gets_413_at_once() {
+    use std::io::{Read, Write};
+    let s = AdminServer::start().await;
+    let (cookie, _) = signed_in(&s, &client()).await;
+    let address = s.base.trim_start_matches("http://").to_string();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let head = format!(
+            "POST /admin/roster HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\
+             Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 900000000\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut answer = vec![0u8; 64];
+        let n = stream.read(&mut answer).unwrap_or(0);
+        String::from_utf8_lossy(&answer[..n]).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer:?}");
+}
