@@ -8,6 +8,7 @@ mod error;
 mod headers;
 mod health;
 mod limit;
+mod memory;
 mod server;
 mod tracking;
 mod ui;
@@ -102,6 +103,10 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
+        ))
+        // Outside the timeout, so a timed-out upload is trimmed after too.
+        .layer(axum::middleware::from_fn(
+            memory::give_back_after_large_bodies,
         ))
         .with_state(state);
     if https {
