@@ -465,6 +465,19 @@ mod tests {
     }
 
     #[test]
+    fn unusable_http_limits_are_refused_naming_the_key() {
+        let err = load(&[("AMBASSADOR__HTTP__MAX_CONNECTIONS", "1")]).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("http.max_connections"),
+            "{err:#}"
+        );
+        let err = load(&[("AMBASSADOR__HTTP__IDLE_TIMEOUT", "0s")]).unwrap_err();
+        assert!(format!("{err:#}").contains("http.idle_timeout"), "{err:#}");
+        let s = load(&[("AMBASSADOR__HTTP__HEADER_TIMEOUT", "5s")]).unwrap();
+        assert_eq!(s.http.header_timeout.as_std().as_secs(), 5);
+    }
+
+    #[test]
     fn defaults_load_without_any_file() {
         let s = load(&[]).unwrap();
         assert_eq!(s.smtp.transport, Transport::File);
