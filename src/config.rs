@@ -500,6 +500,9 @@ mod tests {
         let s = load(&[]).unwrap();
         assert_eq!(s.smtp.transport, Transport::File);
         assert!(s.database.url.starts_with("sqlite:"));
+        // A relay is reached over STARTTLS unless the admin says otherwise.
+        assert_eq!(s.smtp.tls, Tls::Starttls);
+        assert!(!s.smtp.allow_insecure_auth);
     }
 
     #[test]
