@@ -6,6 +6,9 @@
 use super::model::{Group, WeekPoint};
 use plotters::prelude::*;
 
+/// The PNG's size in pixels; the email's `<img>` states it.
+pub const CHART_WIDTH: u32 = 600;
+pub const CHART_HEIGHT: u32 = 240;
 const BLUE: RGBColor = RGBColor(0x1f, 0x4e, 0x79);
 const GREY: RGBColor = RGBColor(0x8a, 0x8a, 0x8a);
 
@@ -76,7 +79,7 @@ where
 
 /// The completion curve as a PNG, for email.
 pub fn completion_png(weekly: &[WeekPoint]) -> Vec<u8> {
-    let (w, h) = (600u32, 240u32);
+    let (w, h) = (CHART_WIDTH, CHART_HEIGHT);
     let mut pixels = vec![0u8; (w * h * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
