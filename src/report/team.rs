@@ -55,7 +55,7 @@ pub async fn send_team_digests(app: &App) -> anyhow::Result<Vec<(String, String)
 }
 
 /// Each manager's people still in the campaign, by manager address.
-pub(super) async fn teams(
+pub async fn teams(
     app: &App,
     row: &CampaignRow,
     now: DateTime<Utc>,
@@ -126,7 +126,7 @@ pub fn compose(
 /// The display name on the digest's To: a bare address reads as bulk mail,
 /// and the roster names a manager by address only.
 fn manager_name(app: &App) -> String {
-    format!("Team manager, {}", app.settings.organisation.name)
+    format!("{} team manager", app.settings.organisation.name)
 }
 
 /// The template's figures: counts by status and one row per person.
