@@ -700,8 +700,7 @@ async fn a_report_template_override_that_does_not_render_is_refused_at_load() {
     settings.templates.dir = dir.path().to_path_buf();
     let refused =
         ambassador::App::with_store(settings.clone(), t.app.clock.clone(), t.store().clone())
-            .err()
-            .expect("a template naming a missing figure is refused");
+            .expect_err("a template naming a missing figure is refused");
     let why = format!("{refused:#}");
     assert!(
         why.contains("weekly_summary.txt") && why.contains("nope"),
