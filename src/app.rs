@@ -164,5 +164,8 @@ impl App {
 fn load_templates(settings: &Settings) -> anyhow::Result<Templates> {
     let dir = (!settings.templates.dir.as_os_str().is_empty())
         .then_some(settings.templates.dir.as_path());
-    Templates::load(dir).context("cannot load the email templates")
+    let templates = Templates::load(dir).context("cannot load the email templates")?;
+    crate::report::email::check(&templates)
+        .context("the report templates (weekly_summary, team_digest) do not render")?;
+    Ok(templates)
 }

@@ -37,6 +37,14 @@ const COVERED: &[(&str, &str)] = &[
     ("campaign preview", "a_rollout_runs_through_every_command"),
     ("report", "a_rollout_runs_through_every_command"),
     ("report send-weekly", "a_rollout_runs_through_every_command"),
+    (
+        "report preview-weekly",
+        "the_summary_and_a_digest_preview_as_eml_escaped_and_unsent",
+    ),
+    (
+        "report preview-digest",
+        "the_summary_and_a_digest_preview_as_eml_escaped_and_unsent",
+    ),
     ("completions import", "a_rollout_runs_through_every_command"),
     ("exempt", "a_rollout_runs_through_every_command"),
     (
@@ -706,4 +714,109 @@ fn demo_writes_every_message_it_reports() {
         report["population"]["enrolled"], report["outcome"]["completed"]
     );
     assert_eq!(totals, expected);
+}
+
+// --- report previews ---------------------------------------------------------
+
+const HOSTILE_ROSTER: &str =
+    "Employee ID,First Name,Last Name,Email,Department,Job Title,Location,Manager Email\n\
+    E1,<b>Ann</b>,Lee,ann.lee@hospital.example.org,<script>alert(1)</script> & Co,Buyer,Main,mia.boss@hospital.example.org\n\
+    E2,Bob,Ray,bob.ray@hospital.example.org,<script>alert(1)</script> & Co,Buyer,Main,mia.boss@hospital.example.org\n";
+
+#[tokio::test]
+async fn the_summary_and_a_digest_preview_as_eml_escaped_and_unsent() {
+    let t = TestApp::spawn_with(Faults::default(), |s| {
+        s.report.recipients = vec![ambassador::domain::EmailAddress::parse(BOARD).unwrap()];
+    })
+    .await;
+    t.import(HOSTILE_ROSTER).await;
+    t.apply(CAMPAIGN).await;
+    t.tick_at(Utc::now() - Duration::days(3)).await;
+    let sent = t.smtp.messages().len();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for_app(dir.path(), &t);
+    // Departments of any size show, so the roster's department reaches the summary.
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("min_group_size = 1\n");
+    std::fs::write(&config, text).unwrap();
+
+    let summary = dir.path().join("summary.eml");
+    let said = stderr_of(
+        &config,
+        &[
+            "report",
+            "preview-weekly",
+            "--campaign",
+            "cli",
+            "--out",
+            summary.to_str().unwrap(),
+        ],
+    );
+    assert!(said.contains("preview written to"), "{said}");
+    let raw = std::fs::read(&summary).unwrap();
+    let eml = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(eml.subject(), Some("CLI rollout: 0 of 2 completed (0%)"));
+    assert_eq!(eml.to().unwrap().first().unwrap().address(), Some(BOARD));
+    let html = eml.body_html(0).unwrap();
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co: 0% completed"),
+        "{html}"
+    );
+    assert!(!html.contains("<script"), "{html}");
+    assert!(html.contains("src=\"cid:completion-chart\""), "{html}");
+    let plain = eml.body_text(0).unwrap();
+    assert!(
+        plain.contains("- <script>alert(1)</script> & Co: 0%"),
+        "{plain}"
+    );
+
+    let digest = stdout_of(
+        &config,
+        &[
+            "report",
+            "preview-digest",
+            "--manager",
+            "MIA.BOSS@hospital.example.org",
+        ],
+    );
+    let eml = mail_parser::MessageParser::default()
+        .parse(digest.as_bytes())
+        .unwrap();
+    assert_eq!(
+        eml.to().unwrap().first().unwrap().address(),
+        Some("mia.boss@hospital.example.org")
+    );
+    let plain = eml.body_text(0).unwrap();
+    assert!(
+        plain.contains("0 completed, 2 still to do, 0 overdue"),
+        "{plain}"
+    );
+    assert!(
+        plain.contains("- <b>Ann</b> Lee <ann.lee@hospital.example.org>: open"),
+        "{plain}"
+    );
+    let html = eml.body_html(0).unwrap();
+    assert!(
+        html.contains("&lt;b&gt;Ann&lt;/b&gt; Lee") && !html.contains("<b>Ann"),
+        "{html}"
+    );
+
+    let out = ambassador(
+        &config,
+        &[
+            "report",
+            "preview-digest",
+            "--manager",
+            "nobody@hospital.example.org",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("nobody in campaign cli names this address as their manager"),
+        "{said}"
+    );
+    assert_eq!(t.smtp.messages().len(), sent, "a preview sends nothing");
 }

@@ -1,4 +1,5 @@
-//! `ambassador report` and `ambassador report send-weekly`.
+//! `ambassador report`, `report send-weekly` and the previews of the
+//! weekly summary and the team digest.
 
 use ambassador::clock::SystemClock;
 use ambassador::config::{SecretUse, Settings};
@@ -14,7 +15,7 @@ use std::sync::Arc;
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 #[command(
-    after_help = "Examples:\n  ambassador report                                   # the terminal table\n  ambassador report --format html --out report.html  # printable, with charts\n  ambassador report --format csv --as-of 2027-02-01 > week5.csv\n  ambassador report --evidence --out evidence.csv     # per person: every message and the completion\n  ambassador report send-weekly                       # the weekly summary email, now\n\nEvery figure is defined in docs/metrics.md."
+    after_help = "Examples:\n  ambassador report                                   # the terminal table\n  ambassador report --format html --out report.html  # printable, with charts\n  ambassador report --format csv --as-of 2027-02-01 > week5.csv\n  ambassador report --evidence --out evidence.csv     # per person: every message and the completion\n  ambassador report send-weekly                       # the weekly summary email, now\n  ambassador report preview-weekly --out summary.eml  # the summary as it would be sent\n  ambassador report preview-digest --manager EMAIL    # a manager's team digest, likewise\n\nEvery figure is defined in docs/metrics.md."
 )]
 pub struct ReportArgs {
     #[command(subcommand)]
@@ -39,6 +40,33 @@ pub struct ReportArgs {
 pub enum ReportCommand {
     /// Send this week's summary to report.recipients now.
     SendWeekly,
+    /// Write this week's summary as it would be sent (.eml), sending nothing.
+    #[command(
+        after_help = "Examples:\n  ambassador report preview-weekly > summary.eml\n  ambassador report preview-weekly --campaign soar-2027 --out summary.eml\n\nRendered with the weekly_summary templates (templates.dir overrides them).\nAddressed to report.recipients, or to smtp.from while that list is empty."
+    )]
+    PreviewWeekly(PreviewArgs),
+    /// Write one manager's team digest as it would be sent (.eml), sending nothing.
+    #[command(
+        after_help = "Examples:\n  ambassador report preview-digest --manager priya.raman@hospital.org > digest.eml\n  ambassador report preview-digest --manager priya.raman@hospital.org --campaign soar-2027 --out digest.eml\n\nRendered with the team_digest templates (templates.dir overrides them)."
+    )]
+    PreviewDigest {
+        /// The manager, as the roster's manager_email column names them.
+        #[arg(long, value_name = "EMAIL")]
+        manager: String,
+        #[command(flatten)]
+        preview: PreviewArgs,
+    },
+}
+
+/// What both previews take.
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// The campaign (needed when more than one exists).
+    #[arg(long, value_name = "SLUG")]
+    pub campaign: Option<String>,
+    /// Write the .eml to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -52,11 +80,16 @@ pub enum Format {
     Html,
 }
 
-/// Only `send-weekly` logs in to the relay; reports themselves read no secret.
+/// Only `send-weekly` logs in to the relay; a preview is the message as
+/// sent, DKIM signature included; reports themselves read no secret.
 pub fn secrets_used(args: &ReportArgs) -> SecretUse {
     match args.command {
         Some(ReportCommand::SendWeekly) => SecretUse {
             smtp_login: true,
+            ..SecretUse::NONE
+        },
+        Some(ReportCommand::PreviewWeekly(_) | ReportCommand::PreviewDigest { .. }) => SecretUse {
+            dkim: true,
             ..SecretUse::NONE
         },
         None => SecretUse::NONE,
@@ -64,9 +97,15 @@ pub fn secrets_used(args: &ReportArgs) -> SecretUse {
 }
 
 pub async fn run(args: ReportArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
-    if let Some(ReportCommand::SendWeekly) = args.command {
+    if let Some(command) = args.command {
         let app = App::build(settings.clone(), Arc::new(SystemClock)).await?;
-        let result = send_weekly(&app).await;
+        let result = match command {
+            ReportCommand::SendWeekly => send_weekly(&app).await,
+            ReportCommand::PreviewWeekly(preview) => preview_weekly(&app, &preview).await,
+            ReportCommand::PreviewDigest { manager, preview } => {
+                preview_digest(&app, &manager, &preview).await
+            }
+        };
         app.store.close().await;
         return result;
     }
@@ -89,6 +128,60 @@ async fn send_weekly(app: &App) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// This week's summary as it would go out now, signed, to `--out` or stdout.
+async fn preview_weekly(app: &App, args: &PreviewArgs) -> anyhow::Result<ExitCode> {
+    let row =
+        ambassador::completions::resolve_campaign(&app.store, args.campaign.as_deref()).await?;
+    let mut recipients: Vec<String> = app
+        .settings
+        .report
+        .recipients
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    if recipients.is_empty() {
+        let from: lettre::message::Mailbox = app.settings.smtp.from.parse()?;
+        recipients.push(from.email.to_string());
+    }
+    let message = report::weekly::compose(app, &row, app.clock.now(), &recipients).await?;
+    write_eml(app, message, args.out.as_deref())
+}
+
+/// One manager's digest as it would go out now, signed, to `--out` or stdout.
+async fn preview_digest(app: &App, manager: &str, args: &PreviewArgs) -> anyhow::Result<ExitCode> {
+    let row =
+        ambassador::completions::resolve_campaign(&app.store, args.campaign.as_deref()).await?;
+    let teams = report::team::teams(app, &row, app.clock.now()).await?;
+    let wanted = manager.trim().to_lowercase();
+    let Some((address, team)) = teams.iter().find(|(m, _)| m.to_lowercase() == wanted) else {
+        anyhow::bail!(
+            "--manager {manager}: nobody in campaign {} names this address as their manager (the roster's manager_email column); `ambassador roster list` shows who does",
+            row.slug
+        );
+    };
+    let message = report::team::compose(app, &row, address, team)?;
+    write_eml(app, message, args.out.as_deref())
+}
+
+/// Signs `message` as a send would and writes it as an .eml file.
+fn write_eml(
+    app: &App,
+    mut message: lettre::Message,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    app.composer.sign(&mut message);
+    let raw = message.formatted();
+    match out {
+        Some(path) => {
+            std::fs::write(path, raw)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            eprintln!("preview written to {}", path.display());
+        }
+        None => std::io::Write::write_all(&mut std::io::stdout(), &raw)?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The report in the chosen format, to `--out` or standard output.

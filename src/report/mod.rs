@@ -3,6 +3,7 @@
 
 mod cells;
 pub mod chart;
+pub mod email;
 mod model;
 pub mod plot;
 pub mod render;

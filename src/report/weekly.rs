@@ -4,17 +4,17 @@
 //! Sent once per campaign per week however many instances run, because the
 //! send is claimed with a unique key first.
 
+use super::email::{self, Envelope};
 use super::model::{self, Report};
-use super::plot::{completion_png, escape};
+use super::plot::{completion_png, CHART_HEIGHT, CHART_WIDTH};
 use crate::app::App;
 use crate::clock::{from_millis, to_millis};
 use crate::store::campaign::CampaignRow;
 use crate::store::report::ReportKind;
 use chrono::{DateTime, Datelike, Utc};
-use lettre::message::header::ContentType;
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::Mailbox;
 use lettre::Message;
-use std::fmt::Write as _;
+use serde_json::{json, Value};
 
 /// What a weekly run did for one campaign.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -108,7 +108,8 @@ pub(super) async fn deliver(
     Ok(result)
 }
 
-/// The summary message for one campaign.
+/// The summary message for one campaign, rendered with the running
+/// `weekly_summary` template.
 pub async fn compose(
     app: &App,
     row: &CampaignRow,
@@ -124,42 +125,52 @@ pub async fn compose(
         before: &before,
         pending,
         next_at: next_at.map(from_millis),
-        org: &app.settings.organisation.name,
     };
-    let from: Mailbox = app.settings.smtp.from.parse()?;
-    let mut builder = Message::builder()
-        .from(from)
-        .subject(crate::delivery::header_safe(&format!(
-            "{}: {} of {} completed ({:.0}%)",
-            report.campaign.name,
-            report.outcome.completed,
-            report.population.enrolled,
-            report.outcome.completion_rate * 100.0
-        )))
-        .date(now.into())
-        .message_id(Some(format!(
-            "<weekly.{}@{}>",
-            uuid::Uuid::new_v4().simple(),
-            app.composer.domain()
-        )));
-    for r in recipients {
-        builder = builder.to(r.parse()?);
-    }
-    let png = completion_png(&report.weekly);
-    let html = SinglePart::builder()
-        .header(ContentType::TEXT_HTML)
-        .body(summary.html());
-    let chart = Attachment::new_inline("completion-chart".to_string())
-        .body(png, ContentType::parse("image/png")?);
-    Ok(builder.multipart(
-        MultiPart::alternative()
-            .singlepart(
-                SinglePart::builder()
-                    .header(ContentType::TEXT_PLAIN)
-                    .body(summary.text()),
-            )
-            .multipart(MultiPart::related().singlepart(html).singlepart(chart)),
-    )?)
+    let contact = crate::campaign::definition_of(row)
+        .map(|c| c.contact.to_string())
+        .unwrap_or_else(|_| sender_address(&app.settings.smtp.from));
+    let context = email::merge(
+        email::common(
+            &app.settings.organisation.name,
+            &row.name,
+            &row.slug,
+            &contact,
+        ),
+        summary.view(&app.settings.organisation.time_zone.0),
+    );
+    let rendered = app
+        .composer
+        .templates()
+        .render_data(email::WEEKLY, &context)?;
+    let to = recipients
+        .iter()
+        .map(|r| {
+            Ok(Mailbox::new(
+                Some(recipient_name(&app.settings.organisation.name)),
+                r.parse()?,
+            ))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let envelope = Envelope {
+        from: &app.settings.smtp.from,
+        to,
+        now,
+        kind: "weekly",
+        domain: app.composer.domain(),
+    };
+    email::message(&envelope, rendered, Some(completion_png(&report.weekly)))
+}
+
+/// The display name on the summary's To: a bare address reads as bulk mail.
+fn recipient_name(org: &str) -> String {
+    format!("{org} rollout report")
+}
+
+/// The address part of `smtp.from` (`Name <a@b>` or `a@b`).
+fn sender_address(from: &str) -> String {
+    from.parse::<Mailbox>()
+        .map(|m| m.email.to_string())
+        .unwrap_or_else(|_| from.to_string())
 }
 
 struct Summary<'a> {
@@ -167,39 +178,47 @@ struct Summary<'a> {
     before: &'a Report,
     pending: i64,
     next_at: Option<DateTime<Utc>>,
-    org: &'a str,
 }
 
 impl Summary<'_> {
-    fn headline(&self) -> Vec<(String, String, String)> {
+    /// (label, what it counts, value, change since last week).
+    fn headline(&self) -> Vec<[String; 4]> {
         let (r, b) = (self.report, self.before);
         let delta = |now: u64, then: u64| format!("{:+}", now as i64 - then as i64);
+        let row = |label: &str, meaning: &str, value: String, change: String| {
+            [label.to_string(), meaning.to_string(), value, change]
+        };
         vec![
-            (
-                "Enrolled".into(),
+            row(
+                "Enrolled",
+                "people expected to take the course, leavers and exemptions not counted",
                 r.population.enrolled.to_string(),
                 delta(r.population.enrolled, b.population.enrolled),
             ),
-            (
-                "Completed".into(),
+            row(
+                "Completed",
+                "people whose completion has been recorded",
                 r.outcome.completed.to_string(),
                 delta(r.outcome.completed, b.outcome.completed),
             ),
-            (
-                "Completion rate".into(),
+            row(
+                "Completion rate",
+                "completed as a share of enrolled",
                 format!("{:.1}%", r.outcome.completion_rate * 100.0),
                 format!(
                     "{:+.1} pts",
                     (r.outcome.completion_rate - b.outcome.completion_rate) * 100.0
                 ),
             ),
-            (
-                "Overdue".into(),
+            row(
+                "Overdue",
+                "people past their due date who have not completed",
                 r.outcome.overdue.to_string(),
                 delta(r.outcome.overdue, b.outcome.overdue),
             ),
-            (
-                "Clicked the course link (people)".into(),
+            row(
+                "Clicked the course link (people)",
+                "people who followed the link themselves, mail scanners not counted",
                 r.engagement.clicked_human.to_string(),
                 delta(r.engagement.clicked_human, b.engagement.clicked_human),
             ),
@@ -242,38 +261,52 @@ impl Summary<'_> {
         }
     }
 
-    fn text(&self) -> String {
-        let mut t = format!(
-            "{} — weekly rollout summary for {}\n\n",
-            self.org, self.report.campaign.name
-        );
-        for (label, value, change) in self.headline() {
-            let _ = writeln!(t, "{label}: {value} ({change} since last week)");
-        }
-        let _ = writeln!(t, "\n{}\n\nDepartments furthest behind:", self.alt());
-        for (group, rate) in self.behind() {
-            let _ = writeln!(t, "- {group}: {:.0}%", rate * 100.0);
-        }
-        let _ = writeln!(t, "\nWhat happens next: {}", self.next());
-        t
-    }
-
-    fn html(&self) -> String {
-        let mut h = format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Weekly rollout summary</title></head><body style=\"margin:0;padding:16px;font-family:Arial,Helvetica,sans-serif;color:#1a1a1a\">\
-             <table role=\"presentation\" width=\"100%\" style=\"max-width:600px\"><tr><td><h1 style=\"font-size:20px;color:#1f4e79\">{} — weekly rollout summary</h1><p>{}</p>\
-             <table role=\"presentation\" cellpadding=\"6\" style=\"border-collapse:collapse\">",
-            escape(self.org),
-            escape(&self.report.campaign.name)
-        );
-        for (label, value, change) in self.headline() {
-            let _ = write!(h, "<tr><td style=\"border-bottom:1px solid #ddd\">{}</td><td style=\"border-bottom:1px solid #ddd;font-weight:bold\">{}</td><td style=\"border-bottom:1px solid #ddd;color:#555\">{} since last week</td></tr>", escape(&label), escape(&value), escape(&change));
-        }
-        let _ = write!(h, "</table><p><img src=\"cid:completion-chart\" width=\"600\" height=\"240\" alt=\"{}\" style=\"display:block;max-width:100%;height:auto;border:0\"></p><p style=\"color:#555;font-size:13px\">Blue: completed. Grey: people whose due date has passed.</p><h2 style=\"font-size:16px\">Departments furthest behind</h2><ul>", escape(&self.alt()));
-        for (group, rate) in self.behind() {
-            let _ = write!(h, "<li>{}: {:.0}%</li>", escape(&group), rate * 100.0);
-        }
-        let _ = write!(h, "</ul><h2 style=\"font-size:16px\">What happens next</h2><p>{}</p></td></tr></table></body></html>", escape(&self.next()));
-        h
+    /// The template's figures. Values are data: the HTML template escapes
+    /// each one (department names come from the roster).
+    fn view(&self, tz: &chrono_tz::Tz) -> Value {
+        let (r, e) = (self.report, &self.report.engagement);
+        let headline: Vec<Value> = self
+            .headline()
+            .into_iter()
+            .map(|[label, meaning, value, change]| {
+                json!({ "label": label, "meaning": meaning, "value": value, "change": change })
+            })
+            .collect();
+        let weeks: Vec<Value> = r
+            .weekly
+            .iter()
+            .map(|w| json!({ "week_ending": w.week_ending.format("%-d %B %Y").to_string(), "completed": w.completed, "target": w.target }))
+            .collect();
+        let behind: Vec<Value> = self
+            .behind()
+            .into_iter()
+            .map(|(group, rate)| json!({ "group": group, "rate": format!("{:.0}%", rate * 100.0) }))
+            .collect();
+        json!({
+            "as_of": r.as_of.with_timezone(tz).format("%A %-d %B %Y").to_string(),
+            "figures": {
+                "completed": r.outcome.completed,
+                "enrolled": r.population.enrolled,
+                "overdue": r.outcome.overdue,
+                "completion_percent": format!("{:.0}%", r.outcome.completion_rate * 100.0),
+            },
+            "headline": headline,
+            "chart": {
+                "alt": self.alt(),
+                "description": super::chart::describe(&r.weekly),
+                "width": CHART_WIDTH,
+                "height": CHART_HEIGHT,
+            },
+            "weeks": weeks,
+            "behind": behind,
+            "reach": {
+                "messages_sent": r.reach.messages_sent,
+                "people_reached": r.reach.people_reached,
+                "people_undeliverable": r.reach.people_undeliverable,
+                "opened": e.opened_human,
+                "clicked": e.clicked_human,
+            },
+            "next": self.next(),
+        })
     }
 }
