@@ -96,9 +96,10 @@ fn every_command_in_the_help_is_covered_by_a_test() {
         leaves, covered,
         "a command without a test, or a test of a command gone"
     );
-    // Each named test exists here, under a test attribute.
+    // Each test named here exists here, under a test attribute (`serve` is
+    // covered by another file, named with its path).
     let lines: Vec<&str> = include_str!("cli.rs").lines().collect();
-    for (command, test) in COVERED {
+    for (command, test) in COVERED.iter().filter(|(_, t)| !t.starts_with("tests/")) {
         let is_test = lines.windows(2).any(|pair| {
             pair[0].trim_start().starts_with("#[")
                 && pair[0].contains("test")
