@@ -2,9 +2,10 @@
 
 use ambassador::clock::SystemClock;
 use ambassador::config::{SecretUse, Settings};
-use ambassador::report::{self, render};
+use ambassador::delivery::owner::Owner;
+use ambassador::delivery::{Mailer, Sender};
+use ambassador::report::{self, render, ReportJobs, ReportSettings};
 use ambassador::store::Store;
-use ambassador::App;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -65,9 +66,10 @@ pub fn secrets_used(args: &ReportArgs) -> SecretUse {
 
 pub async fn run(args: ReportArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     if let Some(ReportCommand::SendWeekly) = args.command {
-        let app = App::build(settings.clone(), Arc::new(SystemClock)).await?;
-        let result = send_weekly(&app).await;
-        app.store.close().await;
+        let sender = Sender::from_settings(&settings.smtp)?;
+        let store = super::open_store(settings).await?;
+        let result = send_weekly(&report_jobs(store.clone(), sender, settings)).await;
+        store.close().await;
         return result;
     }
     let store = super::open_store(settings).await?;
@@ -76,8 +78,22 @@ pub async fn run(args: ReportArgs, settings: &Settings) -> anyhow::Result<ExitCo
     result
 }
 
-async fn send_weekly(app: &App) -> anyhow::Result<ExitCode> {
-    let outcomes = report::weekly::send_weekly(app, true).await?;
+/// Only what the summary uses: the store, the reports' one-connection
+/// mailer and the sender identity; no delivery pool, no worker, no
+/// templates, no tracking key.
+fn report_jobs(store: Store, sender: Sender, settings: &Settings) -> ReportJobs {
+    ReportJobs {
+        store,
+        clock: Arc::new(SystemClock),
+        mailer: Arc::new(Mailer::from_settings(&settings.smtp, 1)),
+        sender,
+        instance: Owner::current().id().into(),
+        settings: ReportSettings::from_settings(settings),
+    }
+}
+
+async fn send_weekly(jobs: &ReportJobs) -> anyhow::Result<ExitCode> {
+    let outcomes = report::weekly::send_weekly(jobs, true).await?;
     for o in &outcomes {
         println!("{}: {}", o.campaign, o.outcome);
     }

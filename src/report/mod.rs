@@ -3,6 +3,7 @@
 
 mod cells;
 pub mod chart;
+mod jobs;
 mod model;
 pub mod plot;
 pub mod render;
@@ -11,4 +12,5 @@ pub mod team;
 pub mod weekly;
 
 pub use cells::spreadsheet_cell;
+pub use jobs::{ReportJobs, ReportSettings};
 pub use model::{build, week_before, Group, Report, WeekPoint};

@@ -3,30 +3,28 @@
 //! per manager per campaign per week, claimed like the weekly summary, so
 //! several instances send it once.
 
+use super::jobs::ReportJobs;
 use super::plot::escape;
-use crate::app::App;
 use crate::clock::{from_millis, to_millis};
 use crate::delivery::header_safe;
 use crate::store::campaign::{CampaignRow, EnrolmentView};
 use crate::store::report::ReportKind;
 use chrono::{DateTime, Datelike, Utc};
-use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
+use lettre::message::{header::ContentType, MultiPart, SinglePart};
 use lettre::Message;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// Sends this week's team digests; returns (manager, outcome) pairs.
-pub async fn send_team_digests(app: &App) -> anyhow::Result<Vec<(String, String)>> {
-    let now = app.clock.now();
-    let week = now
-        .with_timezone(&app.settings.organisation.time_zone.0)
-        .iso_week();
+pub async fn send_team_digests(jobs: &ReportJobs) -> anyhow::Result<Vec<(String, String)>> {
+    let now = jobs.clock.now();
+    let week = now.with_timezone(&jobs.settings.time_zone).iso_week();
     let mut outcomes = Vec::new();
-    for row in app.store.campaigns().await? {
+    for row in jobs.store.campaigns().await? {
         if row.status != "active" || now < from_millis(row.starts_at) {
             continue;
         }
-        for (manager, team) in teams(app, &row, now).await? {
+        for (manager, team) in teams(jobs, &row, now).await? {
             let key = format!(
                 "team:{}:{}:{}-W{:02}",
                 row.slug,
@@ -34,13 +32,13 @@ pub async fn send_team_digests(app: &App) -> anyhow::Result<Vec<(String, String)
                 week.year(),
                 week.week()
             );
-            if !app
+            if !jobs
                 .store
                 .claim_weekly(
                     &key,
                     ReportKind::Team,
                     row.id,
-                    app.worker.id(),
+                    &jobs.instance,
                     to_millis(now),
                     std::slice::from_ref(&manager),
                 )
@@ -48,7 +46,7 @@ pub async fn send_team_digests(app: &App) -> anyhow::Result<Vec<(String, String)
             {
                 continue;
             }
-            let outcome = deliver(app, &row, &manager, &team, &key).await?;
+            let outcome = deliver(jobs, &row, &manager, &team, &key).await?;
             outcomes.push((manager, outcome));
         }
     }
@@ -57,12 +55,12 @@ pub async fn send_team_digests(app: &App) -> anyhow::Result<Vec<(String, String)
 
 /// Each manager's people still in the campaign, by manager address.
 pub(super) async fn teams(
-    app: &App,
+    jobs: &ReportJobs,
     row: &CampaignRow,
     now: DateTime<Utc>,
 ) -> anyhow::Result<BTreeMap<String, Vec<EnrolmentView>>> {
     let mut teams: BTreeMap<String, Vec<EnrolmentView>> = BTreeMap::new();
-    for e in app
+    for e in jobs
         .store
         .enrolment_list(Some(&row.slug), None, to_millis(now))
         .await?
@@ -79,7 +77,7 @@ pub(super) async fn teams(
 /// Composes and sends one digest under a claim this instance holds, then
 /// records the outcome; a failure is recorded for the retry pass.
 pub(super) async fn deliver(
-    app: &App,
+    jobs: &ReportJobs,
     row: &CampaignRow,
     manager: &str,
     team: &[EnrolmentView],
@@ -87,12 +85,12 @@ pub(super) async fn deliver(
 ) -> anyhow::Result<String> {
     // Not the key: a manager's address may hold characters a file name must not.
     let stem = format!("team-{}-{}", row.slug, uuid::Uuid::new_v4().simple());
-    let message = compose(app, &row.name, manager, team);
-    super::resend::send_claimed(app, key, &stem, message, "digest").await
+    let message = compose(jobs, &row.name, manager, team);
+    super::resend::send_claimed(jobs, key, &stem, message, "digest").await
 }
 
 fn compose(
-    app: &App,
+    jobs: &ReportJobs,
     campaign: &str,
     manager: &str,
     team: &[EnrolmentView],
@@ -117,16 +115,16 @@ fn compose(
         let _ = write!(html, "<tr><td style=\"border-bottom:1px solid #ddd\">{}</td><td style=\"border-bottom:1px solid #ddd\">{}</td><td style=\"border-bottom:1px solid #ddd\">due {due}</td></tr>", escape(&name), escape(&e.status));
     }
     html.push_str("</table></body></html>");
-    let from: Mailbox = app.settings.smtp.from.parse()?;
+    let from = jobs.sender.from().clone();
     Ok(Message::builder()
         .from(from)
         .to(manager.parse()?)
         .subject(header_safe(&subject))
-        .date(app.clock.now().into())
+        .date(jobs.clock.now().into())
         .message_id(Some(format!(
             "<team.{}@{}>",
             uuid::Uuid::new_v4().simple(),
-            app.composer.domain()
+            jobs.sender.domain()
         )))
         .multipart(
             MultiPart::alternative()

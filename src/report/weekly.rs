@@ -4,15 +4,15 @@
 //! Sent once per campaign per week however many instances run, because the
 //! send is claimed with a unique key first.
 
+use super::jobs::ReportJobs;
 use super::model::{self, Report};
 use super::plot::{completion_png, escape};
-use crate::app::App;
 use crate::clock::{from_millis, to_millis};
 use crate::store::campaign::CampaignRow;
 use crate::store::report::ReportKind;
 use chrono::{DateTime, Datelike, Utc};
 use lettre::message::header::ContentType;
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::{Attachment, MultiPart, SinglePart};
 use lettre::Message;
 use std::fmt::Write as _;
 
@@ -27,27 +27,25 @@ pub struct WeeklyOutcome {
 
 /// Sends this week's summary of every campaign that is not cancelled.
 /// `manual` sends even when this week's summary already went out.
-pub async fn send_weekly(app: &App, manual: bool) -> anyhow::Result<Vec<WeeklyOutcome>> {
-    let now = app.clock.now();
+pub async fn send_weekly(jobs: &ReportJobs, manual: bool) -> anyhow::Result<Vec<WeeklyOutcome>> {
+    let now = jobs.clock.now();
     let mut outcomes = Vec::new();
-    for row in app.store.campaigns().await? {
+    for row in jobs.store.campaigns().await? {
         if row.status == "cancelled" || now < from_millis(row.starts_at) {
             continue;
         }
-        outcomes.push(send_one(app, &row, now, manual).await?);
+        outcomes.push(send_one(jobs, &row, now, manual).await?);
     }
     Ok(outcomes)
 }
 
 async fn send_one(
-    app: &App,
+    jobs: &ReportJobs,
     row: &CampaignRow,
     now: DateTime<Utc>,
     manual: bool,
 ) -> anyhow::Result<WeeklyOutcome> {
-    let week = now
-        .with_timezone(&app.settings.organisation.time_zone.0)
-        .iso_week();
+    let week = now.with_timezone(&jobs.settings.time_zone).iso_week();
     let mut key = format!("{}:{}-W{:02}", row.slug, week.year(), week.week());
     if manual {
         key.push_str(&format!(":manual:{}", to_millis(now)));
@@ -57,13 +55,7 @@ async fn send_one(
         key: key.clone(),
         outcome: o.to_string(),
     };
-    let recipients: Vec<String> = app
-        .settings
-        .report
-        .recipients
-        .iter()
-        .map(|r| r.to_string())
-        .collect();
+    let recipients = jobs.settings.recipients.clone();
     if recipients.is_empty() {
         tracing::warn!("report.recipients is empty; the weekly summary has nobody to go to");
         return Ok(outcome("no-recipients"));
@@ -73,13 +65,13 @@ async fn send_one(
     } else {
         ReportKind::Weekly
     };
-    if !app
+    if !jobs
         .store
         .claim_weekly(
             &key,
             kind,
             row.id,
-            app.worker.id(),
+            &jobs.instance,
             to_millis(now),
             &recipients,
         )
@@ -87,7 +79,7 @@ async fn send_one(
     {
         return Ok(outcome("already-sent"));
     }
-    let result = deliver(app, row, now, &key, &recipients).await?;
+    let result = deliver(jobs, row, now, &key, &recipients).await?;
     Ok(outcome(&result))
 }
 
@@ -95,38 +87,38 @@ async fn send_one(
 /// records the outcome. A summary that cannot be composed is recorded as
 /// failed too, so the retry pass (`report::resend`) takes it up again.
 pub(super) async fn deliver(
-    app: &App,
+    jobs: &ReportJobs,
     row: &CampaignRow,
     now: DateTime<Utc>,
     key: &str,
     recipients: &[String],
 ) -> anyhow::Result<String> {
     let stem = format!("weekly-{}", key.replace(':', "-"));
-    let message = compose(app, row, now, recipients).await;
-    let result = super::resend::send_claimed(app, key, &stem, message, "summary").await?;
+    let message = compose(jobs, row, now, recipients).await;
+    let result = super::resend::send_claimed(jobs, key, &stem, message, "summary").await?;
     tracing::info!(campaign = %row.slug, outcome = %crate::telemetry::scrub(&result), "weekly summary");
     Ok(result)
 }
 
 /// The summary message for one campaign.
 pub async fn compose(
-    app: &App,
+    jobs: &ReportJobs,
     row: &CampaignRow,
     now: DateTime<Utc>,
     recipients: &[String],
 ) -> anyhow::Result<Message> {
-    let min = app.settings.report.min_group_size;
-    let report = model::build(&app.store, row, now, min).await?;
-    let before = model::week_before(&app.store, row, now, min).await?;
-    let (pending, next_at) = app.store.next_scheduled(row.id).await?;
+    let min = jobs.settings.min_group_size;
+    let report = model::build(&jobs.store, row, now, min).await?;
+    let before = model::week_before(&jobs.store, row, now, min).await?;
+    let (pending, next_at) = jobs.store.next_scheduled(row.id).await?;
     let summary = Summary {
         report: &report,
         before: &before,
         pending,
         next_at: next_at.map(from_millis),
-        org: &app.settings.organisation.name,
+        org: &jobs.settings.organisation,
     };
-    let from: Mailbox = app.settings.smtp.from.parse()?;
+    let from = jobs.sender.from().clone();
     let mut builder = Message::builder()
         .from(from)
         .subject(crate::delivery::header_safe(&format!(
@@ -140,7 +132,7 @@ pub async fn compose(
         .message_id(Some(format!(
             "<weekly.{}@{}>",
             uuid::Uuid::new_v4().simple(),
-            app.composer.domain()
+            jobs.sender.domain()
         )));
     for r in recipients {
         builder = builder.to(r.parse()?);

@@ -304,7 +304,6 @@ impl Store {
         .rows_affected())
     }
 
-
     /// How many messages `worker` holds claimed (status `sending`).
     pub async fn claimed_by(&self, worker: &str) -> anyhow::Result<i64> {
         Ok(sqlx::query_scalar(
