@@ -578,6 +578,41 @@ fn plain_deployment(dir: &Path) -> PathBuf {
     config
 }
 
+/// One-off commands build only the parts they use: applying a campaign,
+/// a report and the weekly summary make no tracking key (nor a worker or a
+/// delivery pool, which would need it); a preview, whose links are signed,
+/// is the one that reads (or makes) the key.
+#[test]
+fn one_off_commands_build_only_what_they_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = plain_deployment(dir.path());
+    let key = dir.path().join("token.key");
+    assert!(!key.exists(), "campaign apply made a tracking key");
+    stdout_of(&config, &["report", "--format", "json"]);
+    let out = ambassador(&config, &["report", "send-weekly"])
+        .env("AMBASSADOR__REPORT__RECIPIENTS", BOARD)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("cli: sent"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .count();
+    assert_eq!(summary, 1, "the summary went through the report mailer");
+    assert!(!key.exists(), "a report made a tracking key");
+
+    let preview = stdout_of(
+        &config,
+        &["campaign", "preview", "cli", "--step", "announcement"],
+    );
+    assert!(preview.contains("Subject: "), "{preview}");
+    assert!(key.exists(), "a preview builds the composer, key included");
+}
+
 #[test]
 fn common_mistakes_exit_1_with_a_message_that_says_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
