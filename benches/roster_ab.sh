@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Roster import, two builds turn about: for comparing a change on a shared,
-# noisy machine, where only runs interleaved in one session compare.
+# noisy machine, where only runs interleaved in one run compare.
 #
 #   benches/roster_ab.sh OLD_BIN NEW_BIN [ROUNDS] [CSV]   (defaults: 7 rounds,
 #                                                          bench-out/roster-100000.csv)

@@ -105,6 +105,7 @@ impl App {
             clock: self.clock.clone(),
             mailer: self.report_mailer.clone(),
             sender: self.composer.sender(),
+            templates: self.templates.clone(),
             instance: self.instance.clone(),
             settings: ReportSettings::from_settings(&self.settings),
         }
@@ -238,7 +239,10 @@ pub fn composer(store: Store, settings: &Settings) -> anyhow::Result<Composer> {
 pub fn load_templates(settings: &Settings) -> anyhow::Result<Templates> {
     let dir = (!settings.templates.dir.as_os_str().is_empty())
         .then_some(settings.templates.dir.as_path());
-    Templates::load(dir).context("cannot load the email templates")
+    let templates = Templates::load(dir).context("cannot load the email templates")?;
+    crate::report::email::check(&templates)
+        .context("the report templates (weekly_summary, team_digest) do not render")?;
+    Ok(templates)
 }
 
 /// The daemon's long-running tasks, each with the name its failure is

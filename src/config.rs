@@ -152,6 +152,14 @@ pub struct Delivery {
 pub struct Http {
     pub bind: String,
     pub public_url: String,
+    /// How long a client may take to send a request's headers, from its first byte.
+    pub header_timeout: HumanDuration,
+    /// How long a connection may sit with no request before it is closed.
+    pub idle_timeout: HumanDuration,
+    /// Open connections at most; over it, idle ones are closed to make room.
+    pub max_connections: usize,
+    /// Reverse proxies whose X-Forwarded-For names the real client (for per-client limits).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -179,6 +187,23 @@ pub struct Report {
 /// `[roster]`: owned by the roster module, which reads it; named here too so
 /// `config::Roster` keeps working.
 pub use crate::roster::RosterSettings as Roster;
+
+impl Http {
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.max_connections < 2 {
+            anyhow::bail!("http.max_connections must be at least 2 (the default is 512)");
+        }
+        for (key, value) in [
+            ("http.header_timeout", self.header_timeout),
+            ("http.idle_timeout", self.idle_timeout),
+        ] {
+            if value.as_std().is_zero() {
+                anyhow::bail!("{key} must be longer than 0s (e.g. \"10s\")");
+            }
+        }
+        Ok(())
+    }
+}
 
 /// A value that must never be printed: `Debug` and `Serialize` redact it.
 #[derive(Clone, Default, Deserialize)]
@@ -341,6 +366,7 @@ impl Settings {
                 );
             }
         }
+        self.http.validate()?;
         if self.delivery.concurrency == 0 {
             anyhow::bail!("delivery.concurrency must be at least 1");
         }
@@ -450,10 +476,26 @@ mod tests {
     }
 
     #[test]
+    fn unusable_http_limits_are_refused_naming_the_key() {
+        let err = load(&[("AMBASSADOR__HTTP__MAX_CONNECTIONS", "1")]).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("http.max_connections"),
+            "{err:#}"
+        );
+        let err = load(&[("AMBASSADOR__HTTP__IDLE_TIMEOUT", "0s")]).unwrap_err();
+        assert!(format!("{err:#}").contains("http.idle_timeout"), "{err:#}");
+        let s = load(&[("AMBASSADOR__HTTP__HEADER_TIMEOUT", "5s")]).unwrap();
+        assert_eq!(s.http.header_timeout.as_std().as_secs(), 5);
+    }
+
+    #[test]
     fn defaults_load_without_any_file() {
         let s = load(&[]).unwrap();
         assert_eq!(s.smtp.transport, Transport::File);
         assert!(s.database.url.starts_with("sqlite:"));
+        // A relay is reached over STARTTLS unless the admin says otherwise.
+        assert_eq!(s.smtp.tls, Tls::Starttls);
+        assert!(!s.smtp.allow_insecure_auth);
     }
 
     #[test]

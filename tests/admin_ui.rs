@@ -283,3 +283,103 @@ async fn a_confirmed_roster_applies_what_was_previewed_once() {
         "an upload applies once"
     );
 }
+
+/// A client whose connections come from `address` (127.0.0.0/8 is all loopback).
+fn client_from(address: [u8; 4]) -> Client {
+    Client::builder()
+        .redirect(Policy::none())
+        .local_address(std::net::IpAddr::from(address))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_flood_of_wrong_passwords_from_one_address_never_locks_out_another() {
+    let s = AdminServer::start().await;
+    let (attacker, admin) = (client_from([127, 0, 0, 1]), client_from([127, 0, 0, 2]));
+    // Only failures count: many right sign-ins in a row are all let in.
+    for _ in 0..12 {
+        assert_eq!(
+            sign_in_with(&s, &admin, PASSWORD).await.status(),
+            StatusCode::SEE_OTHER
+        );
+    }
+    let guesses = (0..12).map(|i| {
+        let (s, attacker) = (&s, &attacker);
+        async move {
+            sign_in_with(s, attacker, &format!("guess {i}"))
+                .await
+                .status()
+        }
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    assert!(statuses.contains(&StatusCode::UNAUTHORIZED), "{statuses:?}");
+    let flooded = sign_in_with(&s, &attacker, PASSWORD).await;
+    assert_eq!(
+        flooded.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the flooding address waits"
+    );
+    let api = |c: &Client, token: &str| c.get(s.url("/api/campaigns")).bearer_auth(token).send();
+    let refused = api(&attacker, TOKEN).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+
+    assert_eq!(
+        sign_in_with(&s, &admin, PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        sign_in_with(&s, &admin, TOKEN).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(api(&admin, TOKEN).await.unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn wrong_api_tokens_are_limited_per_address_and_never_block_the_right_one_elsewhere() {
+    let s = AdminServer::start().await;
+    let (attacker, admin) = (client_from([127, 0, 0, 1]), client_from([127, 0, 0, 2]));
+    let api = |c: &Client, token: &str| c.get(s.url("/api/campaigns")).bearer_auth(token).send();
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        statuses.push(
+            api(&attacker, &format!("guess {i}"))
+                .await
+                .unwrap()
+                .status(),
+        );
+    }
+    assert_eq!(statuses[0], StatusCode::UNAUTHORIZED);
+    assert_eq!(statuses[11], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    assert_eq!(api(&admin, TOKEN).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        sign_in_with(&s, &admin, PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_upload_declared_over_the_limit_gets_413_at_once() {
+    use std::io::{Read, Write};
+    let s = AdminServer::start().await;
+    let (cookie, _) = signed_in(&s, &client()).await;
+    let address = s.base.trim_start_matches("http://").to_string();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let head = format!(
+            "POST /admin/roster HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\
+             Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 900000000\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut answer = vec![0u8; 64];
+        let n = stream.read(&mut answer).unwrap_or(0);
+        String::from_utf8_lossy(&answer[..n]).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer:?}");
+}

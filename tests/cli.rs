@@ -18,11 +18,12 @@ use std::path::{Path, PathBuf};
 
 const BOARD: &str = "board@hospital.example.org";
 
-/// Every leaf command of `ambassador --help`, and the test that runs it.
+/// Every leaf command of `ambassador --help`, and the test that runs it
+/// (in this file, or `file.rs::test` for one in another tests/ file).
 const COVERED: &[(&str, &str)] = &[
     (
         "config check",
-        "config_check_redacts_secrets_and_refuses_unknown_keys",
+        "config_check_prints_file_and_environment_values_with_secrets_redacted",
     ),
     ("db migrate", "a_rollout_runs_through_every_command"),
     ("db backup", "a_rollout_runs_through_every_command"),
@@ -37,11 +38,20 @@ const COVERED: &[(&str, &str)] = &[
     ("campaign preview", "a_rollout_runs_through_every_command"),
     ("report", "a_rollout_runs_through_every_command"),
     ("report send-weekly", "a_rollout_runs_through_every_command"),
+    (
+        "report preview-weekly",
+        "the_summary_and_a_digest_preview_as_eml_escaped_and_unsent",
+    ),
+    (
+        "report preview-digest",
+        "the_summary_and_a_digest_preview_as_eml_escaped_and_unsent",
+    ),
     ("completions import", "a_rollout_runs_through_every_command"),
     ("exempt", "a_rollout_runs_through_every_command"),
+    // Runs the real `serve`; the rest of service.rs covers SIGHUP and backup while serving.
     (
         "serve",
-        "tests/service.rs (SIGHUP, sd_notify, backup while serving)",
+        "service.rs::under_the_units_environment_it_notifies_ready_watchdog_and_stopping",
     ),
     ("demo", "demo_writes_every_message_it_reports"),
 ];
@@ -88,6 +98,25 @@ fn every_command_in_the_help_is_covered_by_a_test() {
         leaves, covered,
         "a command without a test, or a test of a command gone"
     );
+    // Each named test exists, under a test attribute: here, or in the
+    // tests/ file an entry names (`file.rs::test`).
+    for (command, entry) in COVERED {
+        let (file, test) = entry.split_once("::").unwrap_or(("cli.rs", entry));
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests")
+            .join(file);
+        let source = std::fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<&str> = source.lines().collect();
+        let is_test = lines.windows(2).any(|pair| {
+            pair[0].trim_start().starts_with("#[")
+                && pair[0].contains("test")
+                && pair[1].contains(&format!("fn {test}("))
+        });
+        assert!(
+            is_test,
+            "`{command}` names {test}, which is not a test in tests/{file}"
+        );
+    }
 }
 
 // --- a rollout, command by command ------------------------------------------
@@ -579,7 +608,7 @@ fn plain_deployment(dir: &Path) -> PathBuf {
 }
 
 /// One-off commands build only the parts they use: applying a campaign,
-/// a report and the weekly summary make no tracking key (nor a worker or a
+/// a report, the weekly summary and its preview make no tracking key (nor a worker or a
 /// delivery pool, which would need it); a preview, whose links are signed,
 /// is the one that reads (or makes) the key.
 #[test]
@@ -603,6 +632,8 @@ fn one_off_commands_build_only_what_they_use() {
         .unwrap()
         .count();
     assert_eq!(summary, 1, "the summary went through the report mailer");
+    let eml = stdout_of(&config, &["report", "preview-weekly"]);
+    assert!(eml.contains("Subject: "), "{eml}");
     assert!(!key.exists(), "a report made a tracking key");
 
     let preview = stdout_of(
@@ -728,4 +759,109 @@ fn demo_writes_every_message_it_reports() {
         report["population"]["enrolled"], report["outcome"]["completed"]
     );
     assert_eq!(totals, expected);
+}
+
+// --- report previews ---------------------------------------------------------
+
+const HOSTILE_ROSTER: &str =
+    "Employee ID,First Name,Last Name,Email,Department,Job Title,Location,Manager Email\n\
+    E1,<b>Ann</b>,Lee,ann.lee@hospital.example.org,<script>alert(1)</script> & Co,Buyer,Main,mia.boss@hospital.example.org\n\
+    E2,Bob,Ray,bob.ray@hospital.example.org,<script>alert(1)</script> & Co,Buyer,Main,mia.boss@hospital.example.org\n";
+
+#[tokio::test]
+async fn the_summary_and_a_digest_preview_as_eml_escaped_and_unsent() {
+    let t = TestApp::spawn_with(Faults::default(), |s| {
+        s.report.recipients = vec![ambassador::domain::EmailAddress::parse(BOARD).unwrap()];
+    })
+    .await;
+    t.import(HOSTILE_ROSTER).await;
+    t.apply(CAMPAIGN).await;
+    t.tick_at(Utc::now() - Duration::days(3)).await;
+    let sent = t.smtp.messages().len();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for_app(dir.path(), &t);
+    // Departments of any size show, so the roster's department reaches the summary.
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("min_group_size = 1\n");
+    std::fs::write(&config, text).unwrap();
+
+    let summary = dir.path().join("summary.eml");
+    let said = stderr_of(
+        &config,
+        &[
+            "report",
+            "preview-weekly",
+            "--campaign",
+            "cli",
+            "--out",
+            summary.to_str().unwrap(),
+        ],
+    );
+    assert!(said.contains("preview written to"), "{said}");
+    let raw = std::fs::read(&summary).unwrap();
+    let eml = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(eml.subject(), Some("CLI rollout: 0 of 2 completed (0%)"));
+    assert_eq!(eml.to().unwrap().first().unwrap().address(), Some(BOARD));
+    let html = eml.body_html(0).unwrap();
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co: 0% completed"),
+        "{html}"
+    );
+    assert!(!html.contains("<script"), "{html}");
+    assert!(html.contains("src=\"cid:completion-chart\""), "{html}");
+    let plain = eml.body_text(0).unwrap();
+    assert!(
+        plain.contains("- <script>alert(1)</script> & Co: 0%"),
+        "{plain}"
+    );
+
+    let digest = stdout_of(
+        &config,
+        &[
+            "report",
+            "preview-digest",
+            "--manager",
+            "MIA.BOSS@hospital.example.org",
+        ],
+    );
+    let eml = mail_parser::MessageParser::default()
+        .parse(digest.as_bytes())
+        .unwrap();
+    assert_eq!(
+        eml.to().unwrap().first().unwrap().address(),
+        Some("mia.boss@hospital.example.org")
+    );
+    let plain = eml.body_text(0).unwrap();
+    assert!(
+        plain.contains("0 completed, 2 still to do, 0 overdue"),
+        "{plain}"
+    );
+    assert!(
+        plain.contains("- <b>Ann</b> Lee <ann.lee@hospital.example.org>: open"),
+        "{plain}"
+    );
+    let html = eml.body_html(0).unwrap();
+    assert!(
+        html.contains("&lt;b&gt;Ann&lt;/b&gt; Lee") && !html.contains("<b>Ann"),
+        "{html}"
+    );
+
+    let out = ambassador(
+        &config,
+        &[
+            "report",
+            "preview-digest",
+            "--manager",
+            "nobody@hospital.example.org",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("nobody in campaign cli names this address as their manager"),
+        "{said}"
+    );
+    assert_eq!(t.smtp.messages().len(), sent, "a preview sends nothing");
 }

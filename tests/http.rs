@@ -23,8 +23,14 @@ struct Server {
 }
 
 async fn server() -> Server {
+    server_with(|_| {}).await
+}
+
+/// A server with the admin token and one more change to the settings.
+async fn server_with(tweak: impl FnOnce(&mut ambassador::config::Settings)) -> Server {
     let t = TestApp::spawn_with(Default::default(), |s| {
-        s.security.admin_token = ambassador::config::Secret::new(TOKEN)
+        s.security.admin_token = ambassador::config::Secret::new(TOKEN);
+        tweak(s);
     })
     .await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -355,7 +361,8 @@ fn cli_import(csv: &str, dry_run: bool) -> serde_json::Value {
 }
 
 fn comparable(mut report: serde_json::Value) -> serde_json::Value {
-    for volatile in ["file", "import_id"] {
+    // The API lists at most 100 of each kind; the CLI every row.
+    for volatile in ["file", "import_id", "listed_at_most"] {
         report[volatile] = serde_json::Value::Null;
     }
     report
@@ -523,4 +530,194 @@ async fn health_readiness_metrics_and_openapi_answer() {
         spec["paths"]["/api/roster"].is_object(),
         "the spec documents the roster upload"
     );
+}
+
+/// The base64 SHA-256 that a CSP `style-src 'sha256-…'` names for the page's one <style>.
+fn style_hash(page: &str) -> String {
+    use sha2::Digest;
+    let css = &page[page.find("<style>").unwrap() + 7..page.find("</style>").unwrap()];
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(css.as_bytes()))
+}
+
+#[tokio::test]
+async fn tracking_responses_forbid_sniffing_scripts_and_framing() {
+    let s = server().await;
+    s.t.import(&team()).await;
+    s.t.apply(&CAMPAIGN.replace(
+        "send_window = \"always\"",
+        "send_window = \"always\"\ncompletion_link = true",
+    ))
+    .await;
+    s.t.tick_at(launch()).await;
+    let mail = s.t.smtp.wait_for(2, StdDuration::from_secs(10)).await;
+    let ann = to(&mail, "ann");
+    for prefix in ["o", "c", "done"] {
+        let response = s.client.get(link(&s, &ann, prefix)).send().await.unwrap();
+        let h = response.headers().clone();
+        assert_eq!(h["x-content-type-options"], "nosniff", "/t/{prefix}/");
+        assert_eq!(h["x-frame-options"], "DENY", "/t/{prefix}/");
+        assert_eq!(h["referrer-policy"], "no-referrer", "/t/{prefix}/");
+        let csp = h["content-security-policy"].to_str().unwrap().to_string();
+        for part in [
+            "default-src 'none'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+        ] {
+            assert!(csp.contains(part), "/t/{prefix}/: {csp}");
+        }
+        assert!(!csp.contains("unsafe"), "{csp}");
+        if prefix == "done" {
+            let page = response.text().await.unwrap();
+            assert!(
+                !page.contains("style=\""),
+                "no inline style attributes: {page}"
+            );
+            let allowed = format!("style-src 'sha256-{}'", style_hash(&page));
+            assert!(
+                csp.contains(&allowed),
+                "the page's own style is allowed: {csp}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_response_sends_hsts_when_public_url_is_https_and_none_otherwise() {
+    let https =
+        server_with(|s| s.http.public_url = "https://ambassador.hospital.example.org".into()).await;
+    let plain = server_with(|s| s.http.public_url = "http://127.0.0.1:8080".into()).await;
+    for path in [
+        "/healthz",
+        "/api/campaigns",
+        "/api/openapi.json",
+        "/admin/sign-in",
+        "/t/o/forged.gif",
+        "/nowhere",
+    ] {
+        let response = https
+            .client
+            .get(format!("{}{path}", https.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response
+                .headers()
+                .get("strict-transport-security")
+                .map(|v| v.to_str().unwrap()),
+            Some("max-age=31536000"),
+            "{path} ({})",
+            response.status()
+        );
+        let response = plain
+            .client
+            .get(format!("{}{path}", plain.base))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response
+                .headers()
+                .get("strict-transport-security")
+                .is_none(),
+            "{path} over http"
+        );
+    }
+}
+
+/// Sends `head` on a raw connection and returns what the server answers
+/// (the connection is left open: no body follows the headers).
+fn raw_answer(base: &str, head: &str) -> (String, StdDuration) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    stream
+        .set_read_timeout(Some(StdDuration::from_secs(20)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+        if String::from_utf8_lossy(&answer).contains("}") {
+            break;
+        }
+    }
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_over_the_limit_gets_413_with_the_json_error_at_once() {
+    let s = server_with(|s| s.roster.max_file_bytes = 1000).await;
+    let head = format!(
+        "POST /api/roster?dry_run=true HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: text/csv\r\nContent-Length: 60000000\r\n\r\n"
+    );
+    let base = s.base.clone();
+    let (answer, took) = tokio::task::spawn_blocking(move || raw_answer(&base, &head))
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(took < StdDuration::from_secs(5), "answered after {took:?}");
+    let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+    let json: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap()
+            .contains("roster.max_file_bytes"),
+        "{json}"
+    );
+
+    // Undeclared (chunked) and over the limit: 413 too, not 400.
+    let chunked = format!(
+        "POST /api/roster?dry_run=true HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n7d0\r\n{}\r\n0\r\n\r\n",
+        "x".repeat(2000)
+    );
+    let base = s.base.clone();
+    let (answer, _) = tokio::task::spawn_blocking(move || raw_answer(&base, &chunked))
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("roster.max_file_bytes"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_roster_dry_run_over_the_api_lists_the_first_100_problems_and_counts_the_rest() {
+    let s = server().await;
+    let mut csv = String::from("Email,First Name,Department\n");
+    for i in 0..250 {
+        csv.push_str(&format!("p{i}@hospital.example.org,P{i},Procurement\n"));
+    }
+    let upload = |csv: String| {
+        s.client
+            .post(format!("{}/api/roster?dry_run=true", s.base))
+            .bearer_auth(TOKEN)
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+    };
+    let fine: serde_json::Value = upload(csv.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(fine["counts"]["added"], 250);
+    assert_eq!(fine["changes"].as_array().unwrap().len(), 100);
+    assert_eq!(fine["listed_at_most"], 100);
+    assert_eq!(fine["changes"][0]["email"], "p0@hospital.example.org");
+
+    for i in 0..150 {
+        csv.push_str(&format!("bad-address-{i},B{i},Procurement\n"));
+    }
+    let refused = upload(csv).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let detail = &refused.json::<serde_json::Value>().await.unwrap()["detail"];
+    assert_eq!(detail["counts"]["rejected"], 150);
+    let listed = detail["rejected"].as_array().unwrap();
+    assert_eq!(listed.len(), 100);
+    assert_eq!(listed[0]["line"], 252, "the first problems, in line order");
 }

@@ -713,3 +713,31 @@ async fn weekly_jobs_go_once_in_a_week_and_again_the_next_week_on_two_instances(
     assert_eq!(weekly_mail(&t), (2, 2, 2), "not twice in week N+1");
     assert!(t.smtp.duplicates().is_empty());
 }
+
+#[tokio::test]
+async fn a_report_template_override_that_does_not_render_is_refused_at_load() {
+    let t = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("weekly_summary.txt.hbs"),
+        "{{figures.completed}} of {{figures.nope}}",
+    )
+    .unwrap();
+    let mut settings = (*t.app.settings).clone();
+    settings.templates.dir = dir.path().to_path_buf();
+    let refused =
+        ambassador::App::with_store(settings.clone(), t.app.clock.clone(), t.store().clone())
+            .expect_err("a template naming a missing figure is refused");
+    let why = format!("{refused:#}");
+    assert!(
+        why.contains("weekly_summary.txt") && why.contains("nope"),
+        "{why}"
+    );
+    // The same folder with a valid override loads, and renders it.
+    std::fs::write(
+        dir.path().join("weekly_summary.txt.hbs"),
+        "{{figures.completed}} of {{figures.enrolled}}",
+    )
+    .unwrap();
+    ambassador::App::with_store(settings, t.app.clock.clone(), t.store().clone()).unwrap();
+}

@@ -316,6 +316,74 @@ async fn sighup_refuses_a_broken_template_then_takes_a_fixed_one() {
     assert!(smtp.duplicates().is_empty());
 }
 
+/// Applies a campaign like CAMPAIGN under another slug and name, through
+/// the CLI while the daemon runs.
+fn apply_campaign(dir: &Path, config: &Path, slug: &str) {
+    let file = dir.join(format!("{slug}.toml"));
+    let text = CAMPAIGN
+        .replace("slug = \"reload\"", &format!("slug = \"{slug}\""))
+        .replace(
+            "name = \"Reload test\"",
+            &format!("name = \"Campaign {slug}\""),
+        );
+    std::fs::write(&file, text).unwrap();
+    run_ok(config, &["campaign", "apply", file.to_str().unwrap()]);
+}
+
+/// The subject of the summary of campaign `slug`, once it has arrived
+/// (the campaign of `campaigns.dir` has its own summary too).
+async fn summary_subject(smtp: &SmtpServer, slug: &str) -> String {
+    let wanted = format!("Campaign {slug}");
+    let mut n = 1;
+    loop {
+        let sent = smtp.wait_for(n, WAIT).await;
+        let found = sent
+            .iter()
+            .map(|m| m.parsed().subject().unwrap_or_default().to_string())
+            .find(|s| s.contains(&wanted));
+        if let Some(subject) = found {
+            return subject;
+        }
+        assert!(n < 10, "no summary of {slug} among {} messages", sent.len());
+        n = sent.len() + 1;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_takes_a_changed_weekly_summary_template_into_the_next_summary() {
+    let smtp = SmtpServer::start(Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = reload_setup(dir.path(), smtp.port());
+    // A summary every second: each campaign's is claimed once a week, so
+    // each new campaign gets exactly one, from the daemon's own templates.
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "[report]\nweekly_cron = \"* * * * * *\"\nrecipients = [\"board@hospital.example.org\"]\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let subject_file = dir.path().join("templates/weekly_summary.subject.hbs");
+    std::fs::write(&subject_file, "Original summary: {{campaign.name}}").unwrap();
+    apply_campaign(dir.path(), &config, "first");
+    let mut daemon = Daemon::start(ambassador(&config, &["serve"]));
+    let first = summary_subject(&smtp, "first").await;
+    assert_eq!(first, "Original summary: Campaign first");
+
+    // Changed on disk but not reloaded: the daemon keeps what it loaded.
+    std::fs::write(&subject_file, "Updated summary: {{campaign.name}}").unwrap();
+    apply_campaign(dir.path(), &config, "second");
+    let second = summary_subject(&smtp, "second").await;
+    assert_eq!(second, "Original summary: Campaign second");
+
+    signal(&daemon.child, "HUP");
+    tokio::task::block_in_place(|| daemon.wait_for_log("reloaded templates and campaign files"));
+    apply_campaign(dir.path(), &config, "third");
+    let third = summary_subject(&smtp, "third").await;
+    assert_eq!(third, "Updated summary: Campaign third");
+
+    let (status, log) = tokio::task::block_in_place(|| daemon.stop());
+    assert!(status.success(), "SIGTERM exits with 0: {status:?}\n{log}");
+}
+
 /// The name line of `campaign show reload` (`reload — NAME`).
 fn shown_name(config: &Path) -> String {
     let shown = run_ok(config, &["campaign", "show", "reload"]);

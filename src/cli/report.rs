@@ -1,4 +1,5 @@
-//! `ambassador report` and `ambassador report send-weekly`.
+//! `ambassador report`, `report send-weekly` and the previews of the
+//! weekly summary and the team digest.
 
 use ambassador::clock::SystemClock;
 use ambassador::config::{SecretUse, Settings};
@@ -10,12 +11,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 #[command(
-    after_help = "Examples:\n  ambassador report                                   # the terminal table\n  ambassador report --format html --out report.html  # printable, with charts\n  ambassador report --format csv --as-of 2027-02-01 > week5.csv\n  ambassador report --evidence --out evidence.csv     # per person: every message and the completion\n  ambassador report send-weekly                       # the weekly summary email, now\n\nEvery figure is defined in docs/metrics.md."
+    after_help = "Examples:\n  ambassador report                                   # the terminal table\n  ambassador report --format html --out report.html  # printable, with charts\n  ambassador report --format csv --as-of 2027-02-01 > week5.csv\n  ambassador report --evidence --out evidence.csv     # per person: every message and the completion\n  ambassador report send-weekly                       # the weekly summary email, now\n  ambassador report preview-weekly --out summary.eml  # the summary as it would be sent\n  ambassador report preview-digest --manager EMAIL    # a manager's team digest, likewise\n\nEvery figure is defined in docs/metrics.md."
 )]
 pub struct ReportArgs {
     #[command(subcommand)]
@@ -40,6 +41,33 @@ pub struct ReportArgs {
 pub enum ReportCommand {
     /// Send this week's summary to report.recipients now.
     SendWeekly,
+    /// Write this week's summary as it would be sent (.eml), sending nothing.
+    #[command(
+        after_help = "Examples:\n  ambassador report preview-weekly > summary.eml\n  ambassador report preview-weekly --campaign soar-2027 --out summary.eml\n\nRendered with the weekly_summary templates (templates.dir overrides them).\nAddressed to report.recipients, or to smtp.from while that list is empty."
+    )]
+    PreviewWeekly(PreviewArgs),
+    /// Write one manager's team digest as it would be sent (.eml), sending nothing.
+    #[command(
+        after_help = "Examples:\n  ambassador report preview-digest --manager priya.raman@hospital.org > digest.eml\n  ambassador report preview-digest --manager priya.raman@hospital.org --campaign soar-2027 --out digest.eml\n\nRendered with the team_digest templates (templates.dir overrides them)."
+    )]
+    PreviewDigest {
+        /// The manager, as the roster's manager_email column names them.
+        #[arg(long, value_name = "EMAIL")]
+        manager: String,
+        #[command(flatten)]
+        preview: PreviewArgs,
+    },
+}
+
+/// What both previews take.
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// The campaign (needed when more than one exists).
+    #[arg(long, value_name = "SLUG")]
+    pub campaign: Option<String>,
+    /// Write the .eml to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -53,11 +81,16 @@ pub enum Format {
     Html,
 }
 
-/// Only `send-weekly` logs in to the relay; reports themselves read no secret.
+/// Only `send-weekly` logs in to the relay; a preview is the message as
+/// sent, DKIM signature included; reports themselves read no secret.
 pub fn secrets_used(args: &ReportArgs) -> SecretUse {
     match args.command {
         Some(ReportCommand::SendWeekly) => SecretUse {
             smtp_login: true,
+            ..SecretUse::NONE
+        },
+        Some(ReportCommand::PreviewWeekly(_) | ReportCommand::PreviewDigest { .. }) => SecretUse {
+            dkim: true,
             ..SecretUse::NONE
         },
         None => SecretUse::NONE,
@@ -65,11 +98,16 @@ pub fn secrets_used(args: &ReportArgs) -> SecretUse {
 }
 
 pub async fn run(args: ReportArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
-    if let Some(ReportCommand::SendWeekly) = args.command {
-        let sender = Sender::from_settings(&settings.smtp)?;
-        let store = super::open_store(settings).await?;
-        let result = send_weekly(&report_jobs(store.clone(), sender, settings)).await;
-        store.close().await;
+    if let Some(command) = args.command {
+        let jobs = report_jobs(settings).await?;
+        let result = match command {
+            ReportCommand::SendWeekly => send_weekly(&jobs).await,
+            ReportCommand::PreviewWeekly(preview) => preview_weekly(&jobs, &preview).await,
+            ReportCommand::PreviewDigest { manager, preview } => {
+                preview_digest(&jobs, &manager, &preview).await
+            }
+        };
+        jobs.store.close().await;
         return result;
     }
     let store = super::open_store(settings).await?;
@@ -78,18 +116,22 @@ pub async fn run(args: ReportArgs, settings: &Settings) -> anyhow::Result<ExitCo
     result
 }
 
-/// Only what the summary uses: the store, the reports' one-connection
-/// mailer and the sender identity; no delivery pool, no worker, no
-/// templates, no tracking key.
-fn report_jobs(store: Store, sender: Sender, settings: &Settings) -> ReportJobs {
-    ReportJobs {
+/// Only what the summary, the digests and their previews use: the store,
+/// the report templates, the reports' one-connection mailer and the sender
+/// identity (DKIM included); no delivery pool, no worker, no tracking key.
+async fn report_jobs(settings: &Settings) -> anyhow::Result<ReportJobs> {
+    let sender = Sender::from_settings(&settings.smtp)?;
+    let templates = ambassador::app::load_templates(settings)?;
+    let store = super::open_store(settings).await?;
+    Ok(ReportJobs {
         store,
         clock: Arc::new(SystemClock),
         mailer: Arc::new(Mailer::from_settings(&settings.smtp, 1)),
         sender,
+        templates: Arc::new(RwLock::new(Arc::new(templates))),
         instance: Owner::current().id().into(),
         settings: ReportSettings::from_settings(settings),
-    }
+    })
 }
 
 async fn send_weekly(jobs: &ReportJobs) -> anyhow::Result<ExitCode> {
@@ -105,6 +147,57 @@ async fn send_weekly(jobs: &ReportJobs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// This week's summary as it would go out now, signed, to `--out` or stdout.
+async fn preview_weekly(jobs: &ReportJobs, args: &PreviewArgs) -> anyhow::Result<ExitCode> {
+    let row =
+        ambassador::completions::resolve_campaign(&jobs.store, args.campaign.as_deref()).await?;
+    let mut recipients = jobs.settings.recipients.clone();
+    if recipients.is_empty() {
+        recipients.push(jobs.sender.from().email.to_string());
+    }
+    let message = report::weekly::compose(jobs, &row, jobs.clock.now(), &recipients).await?;
+    write_eml(jobs, message, args.out.as_deref())
+}
+
+/// One manager's digest as it would go out now, signed, to `--out` or stdout.
+async fn preview_digest(
+    jobs: &ReportJobs,
+    manager: &str,
+    args: &PreviewArgs,
+) -> anyhow::Result<ExitCode> {
+    let row =
+        ambassador::completions::resolve_campaign(&jobs.store, args.campaign.as_deref()).await?;
+    let teams = report::team::teams(jobs, &row, jobs.clock.now()).await?;
+    let wanted = manager.trim().to_lowercase();
+    let Some((address, team)) = teams.iter().find(|(m, _)| m.to_lowercase() == wanted) else {
+        anyhow::bail!(
+            "--manager {manager}: nobody in campaign {} names this address as their manager (the roster's manager_email column); `ambassador roster list` shows who does",
+            row.slug
+        );
+    };
+    let message = report::team::compose(jobs, &row, address, team)?;
+    write_eml(jobs, message, args.out.as_deref())
+}
+
+/// Signs `message` as a send would and writes it as an .eml file.
+fn write_eml(
+    jobs: &ReportJobs,
+    mut message: lettre::Message,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    jobs.sender.sign(&mut message);
+    let raw = message.formatted();
+    match out {
+        Some(path) => {
+            std::fs::write(path, raw)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            eprintln!("preview written to {}", path.display());
+        }
+        None => std::io::Write::write_all(&mut std::io::stdout(), &raw)?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The report in the chosen format, to `--out` or standard output.

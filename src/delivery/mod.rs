@@ -16,7 +16,7 @@ pub mod owner;
 mod templates;
 mod worker;
 
-pub use compose::{Composer, Sender};
+pub use compose::{Composer, Sender, SharedTemplates};
 pub use context::MessageContext;
 pub use mailer::{Mailer, SendOutcome};
 pub use message::header_safe;

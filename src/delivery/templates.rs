@@ -75,6 +75,36 @@ const EMBEDDED: &[(&str, &str, &str)] = &[
         "txt",
         include_str!("../../templates/email/thanks.txt.hbs"),
     ),
+    (
+        "weekly_summary",
+        "subject",
+        include_str!("../../templates/email/weekly_summary.subject.hbs"),
+    ),
+    (
+        "weekly_summary",
+        "html",
+        include_str!("../../templates/email/weekly_summary.html.hbs"),
+    ),
+    (
+        "weekly_summary",
+        "txt",
+        include_str!("../../templates/email/weekly_summary.txt.hbs"),
+    ),
+    (
+        "team_digest",
+        "subject",
+        include_str!("../../templates/email/team_digest.subject.hbs"),
+    ),
+    (
+        "team_digest",
+        "html",
+        include_str!("../../templates/email/team_digest.html.hbs"),
+    ),
+    (
+        "team_digest",
+        "txt",
+        include_str!("../../templates/email/team_digest.txt.hbs"),
+    ),
 ];
 
 /// One rendered message, before it becomes MIME.
@@ -166,11 +196,21 @@ impl Templates {
         self.names.iter().any(|n| n == name)
     }
 
-    /// Renders all three parts of a template.
+    /// Renders all three parts of a template for one campaign message.
     pub fn render(
         &self,
         name: &str,
         context: &MessageContext,
+    ) -> Result<RenderedEmail, TemplateError> {
+        self.render_data(name, context)
+    }
+
+    /// Renders all three parts of a template with any serialisable context:
+    /// the weekly summary and the team digest have their own.
+    pub fn render_data<T: serde::Serialize>(
+        &self,
+        name: &str,
+        context: &T,
     ) -> Result<RenderedEmail, TemplateError> {
         if !self.has(name) {
             return Err(TemplateError::Missing(name.to_string()));

@@ -11,7 +11,7 @@ use crate::completions::{self, CompletionError, CompletionOptions};
 use crate::roster::{self, ImportError, ImportMode, ImportOptions};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -25,6 +25,14 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/roster", post(upload_roster))
         .route("/completions", post(upload_completions))
         .layer(DefaultBodyLimit::max(upload_limit))
+        .layer(axum::middleware::from_fn(
+            move |request: Request, next: axum::middleware::Next| async move {
+                if super::declared_over(request.headers(), upload_limit) {
+                    return Err(ApiError::TooLarge(super::too_large_message(upload_limit)));
+                }
+                Ok(next.run(request).await)
+            },
+        ))
         .route("/campaigns", get(list_campaigns))
         .route("/campaigns/{slug}", get(show_campaign))
         .route("/campaigns/{slug}/pause", post(pause))
@@ -50,9 +58,14 @@ async fn upload_bytes(request: Request, state: &AppState) -> Result<(Bytes, Stri
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     if !is_multipart {
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("cannot read the upload: {e}")))?;
+        let limit = state.app.settings.roster.max_file_bytes as usize;
+        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge(super::too_large_message(limit))
+            } else {
+                ApiError::BadRequest(format!("cannot read the upload: {e}"))
+            }
+        })?;
         return Ok((bytes, "upload.csv".into()));
     }
     let mut form = Multipart::from_request(request, state)
@@ -71,10 +84,14 @@ async fn upload_bytes(request: Request, state: &AppState) -> Result<(Bytes, Stri
                 .filter(|c| !c.is_control())
                 .take(200)
                 .collect();
-            let bytes = field
-                .bytes()
-                .await
-                .map_err(|e| ApiError::BadRequest(format!("cannot read the file: {e}")))?;
+            let bytes = field.bytes().await.map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    let limit = state.app.settings.roster.max_file_bytes as usize;
+                    ApiError::TooLarge(super::too_large_message(limit))
+                } else {
+                    ApiError::BadRequest(format!("cannot read the file: {e}"))
+                }
+            })?;
             return Ok((bytes, name));
         }
     }
@@ -125,12 +142,13 @@ async fn upload_roster(
         file_name,
     };
     let app = &state.app;
-    match roster::import(
+    match roster::import_listing(
         &app.store,
         app.clock.as_ref(),
         &app.settings.roster,
         &bytes,
         &options,
+        super::ROSTER_LISTING,
         &mut |_, _| {},
     )
     .await

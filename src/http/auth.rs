@@ -1,5 +1,6 @@
 //! Bearer-token authentication for /api. The token is kept only as its
-//! SHA-256 and compared in constant time.
+//! SHA-256 and compared in constant time; wrong tokens count against the
+//! client's address (see [`super::limit`]).
 
 use super::error::ApiError;
 use super::AppState;
@@ -26,6 +27,10 @@ pub async fn require_token(
     let Some(expected) = state.admin_digest.as_deref() else {
         return Err(ApiError::Unavailable("the admin API is off: set security.admin_token_file (or admin_token_sha256) and restart".into()));
     };
+    let client = state.client(request.extensions(), request.headers());
+    if let Some(wait) = state.auth_failures.blocked(client) {
+        return Err(ApiError::TooManyRequests(wait.as_secs().max(1)));
+    }
     let presented = request
         .headers()
         .get(axum::http::header::AUTHORIZATION)
@@ -36,6 +41,8 @@ pub async fn require_token(
     if bool::from(digest.as_slice().ct_eq(expected)) {
         Ok(next.run(request).await)
     } else {
+        state.auth_failures.failed(client);
+        tracing::warn!(%client, "API: wrong bearer token");
         Err(ApiError::Unauthorized)
     }
 }

@@ -20,6 +20,10 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("too many failed attempts from this address; try again in {0} seconds")]
+    TooManyRequests(u64),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -32,10 +36,16 @@ impl IntoResponse for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(e) => {
                 tracing::error!(error = %crate::telemetry::scrub(&format!("{e:#}")), "request failed");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+        };
+        let retry_after = match &self {
+            ApiError::TooManyRequests(secs) => Some(*secs),
+            _ => None,
         };
         let mut body = serde_json::json!({ "error": self.to_string() });
         if let ApiError::Unprocessable {
@@ -49,6 +59,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert("www-authenticate", "Bearer".parse().expect("static header"));
+        }
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
         response
     }

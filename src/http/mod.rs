@@ -5,7 +5,11 @@
 mod api;
 mod auth;
 mod error;
+mod headers;
 mod health;
+mod limit;
+mod memory;
+mod server;
 mod tracking;
 mod ui;
 
@@ -25,6 +29,25 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// What an uploaded roster's report lists: the first 100 problems and up
+/// to 100 changes of each kind, so the answer stays small whatever the file.
+const ROSTER_LISTING: crate::roster::Listing = crate::roster::Listing::First(100);
+
+/// Why a body over `limit` bytes is refused, in words for people.
+fn too_large_message(limit: usize) -> String {
+    format!("the upload is larger than {limit} bytes (roster.max_file_bytes); split the file or raise the limit")
+}
+
+/// The declared Content-Length, when there is one and it exceeds `limit`:
+/// such a body is refused before a byte of it is read.
+fn declared_over(headers: &axum::http::HeaderMap, limit: usize) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|declared| declared > limit as u64)
+}
 
 /// The application's parts the routes use, handed over by the composition
 /// root (`app`), so `http` depends on none of the daemon's tasks.
@@ -47,6 +70,8 @@ pub struct AppState {
     admin_digest: Option<Arc<Vec<u8>>>,
     /// Per-message limit on recorded hits, so a flood cannot fill the disk.
     hits: Arc<governor::DefaultKeyedRateLimiter<i64>>,
+    /// Failed sign-ins and API tokens per client address.
+    auth_failures: Arc<limit::Failures>,
     /// The admin web page's sessions and templates.
     ui: Arc<ui::UiState>,
 }
@@ -63,14 +88,27 @@ impl AppState {
             metrics,
             admin_digest,
             hits: Arc::new(governor::RateLimiter::keyed(quota)),
+            auth_failures: Arc::default(),
             ui,
         }
     }
 }
 
+impl AppState {
+    /// Who sent `request`, as far as per-client limits are concerned.
+    fn client(
+        &self,
+        extensions: &axum::http::Extensions,
+        headers: &axum::http::HeaderMap,
+    ) -> std::net::IpAddr {
+        limit::client_address(extensions, headers, &self.app.settings.http.trusted_proxies)
+    }
+}
+
 /// The whole router.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let https = state.app.settings.http.public_url.starts_with("https:");
+    let router = Router::new()
         .merge(tracking::router())
         .nest("/api", api::router(state.clone()))
         .nest("/admin", ui::router(state.clone()))
@@ -83,7 +121,16 @@ pub fn router(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
-        .with_state(state)
+        // Outside the timeout, so a timed-out upload is trimmed after too.
+        .layer(axum::middleware::from_fn(
+            memory::give_back_after_large_bodies,
+        ))
+        .with_state(state);
+    if https {
+        router.layer(axum::middleware::map_response(headers::hsts))
+    } else {
+        router
+    }
 }
 
 async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -106,9 +153,7 @@ pub async fn serve(
     state: AppState,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await?;
+    let limits = server::Limits::from_settings(&state.app.settings.http);
+    server::run(listener, router(state), limits, stop).await;
     Ok(())
 }

@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/t/c/{token}", get(click))
         .route("/t/done/{token}", get(confirm_page).post(confirm))
         .layer(DefaultBodyLimit::max(1024))
+        .layer(axum::middleware::map_response(super::headers::tracking))
 }
 
 fn verify(state: &AppState, token: &str, kinds: &[LinkKind]) -> Result<Claims, ApiError> {
@@ -124,7 +125,7 @@ async fn confirm_page(
     Ok(Html(page(
         "Confirm your completion",
         "<p>Have you completed the course <em>SOAR for Procurement Professionals in Healthcare Systems</em>?</p>\
-         <form method=\"post\"><button type=\"submit\" style=\"font-size:1.1rem;padding:.6rem 1.2rem\">Yes, I have completed it</button></form>\
+         <form method=\"post\"><button type=\"submit\">Yes, I have completed it</button></form>\
          <p>If you have not finished yet, just close this page.</p>",
     )))
 }
@@ -158,9 +159,10 @@ async fn confirm(
 
 /// A minimal, accessible page: the text is ours, nothing from the request is echoed.
 fn page(title: &str, body: &str) -> String {
+    let css = super::headers::TRACKING_CSS;
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title></head><body style=\"font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1a1a1a\">\
+         <title>{title}</title><style>{css}</style></head><body>\
          <h1>{title}</h1>{body}</body></html>"
     )
 }

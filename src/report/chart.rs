@@ -9,11 +9,11 @@ use super::plot::escape;
 use std::fmt::Write;
 
 const WIDTH: f64 = 640.0;
-const HEIGHT: f64 = 240.0;
-const LEFT: f64 = 48.0;
+const HEIGHT: f64 = 264.0;
+const LEFT: f64 = 64.0;
 const RIGHT: f64 = 32.0;
 const TOP: f64 = 16.0;
-const BOTTOM: f64 = 40.0;
+const BOTTOM: f64 = 64.0;
 /// Completed: dark blue; target: grey, dashed. Both pass WCAG contrast on white.
 const COMPLETED_COLOUR: &str = "#1d4f7a";
 const TARGET_COLOUR: &str = "#5b6570";
@@ -75,6 +75,7 @@ pub fn completion_svg(weekly: &[WeekPoint], title: &str, id: &str) -> String {
             y(p.completed)
         );
     }
+    axis_titles(&mut svg);
     legend(&mut svg);
     svg.push_str("</svg>");
     svg
@@ -95,6 +96,19 @@ fn axes(svg: &mut String, top: f64, y: &dyn Fn(u64) -> f64) {
             y(v) + 4.0
         );
     }
+}
+
+/// What each axis counts: week-ending dates along the bottom, people up the side.
+fn axis_titles(svg: &mut String) {
+    let (x, y) = (
+        (LEFT + WIDTH - RIGHT) / 2.0,
+        TOP + (HEIGHT - TOP - BOTTOM) / 2.0,
+    );
+    let _ = write!(
+        svg,
+        r##"<text x="{x:.1}" y="{:.1}" text-anchor="middle" fill="#1f2933">Week ending</text><text x="16" y="{y:.1}" text-anchor="middle" fill="#1f2933" transform="rotate(-90 16 {y:.1})">People</text>"##,
+        HEIGHT - BOTTOM + 36.0
+    );
 }
 
 fn legend(svg: &mut String) {
@@ -148,6 +162,7 @@ mod tests {
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert!(svg.contains("<title id=\"chart-title\">Soar &lt;2027&gt;</title>"));
         assert!(svg.contains("3 completed, against a target of 4"));
+        assert!(svg.contains(">Week ending</text>") && svg.contains(">People</text>"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! (`app`), so that `report` depends on no part it does not call.
 
 use crate::clock::SharedClock;
-use crate::delivery::{Mailer, Sender};
+use crate::delivery::{Mailer, Sender, SharedTemplates, Templates};
 use crate::store::Store;
 use std::sync::Arc;
 
@@ -16,10 +16,23 @@ pub struct ReportJobs {
     pub mailer: Arc<Mailer>,
     /// From address, Message-ID domain and DKIM signing.
     pub sender: Sender,
+    /// The running email templates (`weekly_summary`, `team_digest`);
+    /// shared with the composer, so a reload reaches the next report.
+    pub templates: SharedTemplates,
     /// This instance, as it holds claims (`weekly_reports.claimed_by`); the
     /// same id as the delivery worker's, so a restart takes back both.
     pub instance: Arc<str>,
     pub settings: ReportSettings,
+}
+
+impl ReportJobs {
+    /// The templates as loaded now (a reload replaces them as a whole).
+    pub fn templates(&self) -> Arc<Templates> {
+        self.templates
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 /// The settings the report jobs read.

@@ -3,6 +3,7 @@
 
 mod cells;
 pub mod chart;
+pub mod email;
 mod jobs;
 mod model;
 pub mod plot;

@@ -3,17 +3,16 @@
 //! per manager per campaign per week, claimed like the weekly summary, so
 //! several instances send it once.
 
+use super::email::{self, Envelope};
 use super::jobs::ReportJobs;
-use super::plot::escape;
 use crate::clock::{from_millis, to_millis};
-use crate::delivery::header_safe;
 use crate::store::campaign::{CampaignRow, EnrolmentView};
 use crate::store::report::ReportKind;
 use chrono::{DateTime, Datelike, Utc};
-use lettre::message::{header::ContentType, MultiPart, SinglePart};
+use lettre::message::Mailbox;
 use lettre::Message;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 /// Sends this week's team digests; returns (manager, outcome) pairs.
 pub async fn send_team_digests(jobs: &ReportJobs) -> anyhow::Result<Vec<(String, String)>> {
@@ -54,7 +53,7 @@ pub async fn send_team_digests(jobs: &ReportJobs) -> anyhow::Result<Vec<(String,
 }
 
 /// Each manager's people still in the campaign, by manager address.
-pub(super) async fn teams(
+pub async fn teams(
     jobs: &ReportJobs,
     row: &CampaignRow,
     now: DateTime<Utc>,
@@ -85,58 +84,69 @@ pub(super) async fn deliver(
 ) -> anyhow::Result<String> {
     // Not the key: a manager's address may hold characters a file name must not.
     let stem = format!("team-{}-{}", row.slug, uuid::Uuid::new_v4().simple());
-    let message = compose(jobs, &row.name, manager, team);
+    let message = compose(jobs, row, manager, team);
     super::resend::send_claimed(jobs, key, &stem, message, "digest").await
 }
 
-fn compose(
+/// One manager's digest, rendered with the running `team_digest` template.
+pub fn compose(
     jobs: &ReportJobs,
-    campaign: &str,
+    row: &CampaignRow,
     manager: &str,
     team: &[EnrolmentView],
 ) -> anyhow::Result<Message> {
+    let contact = crate::campaign::definition_of(row)
+        .map(|c| c.contact.to_string())
+        .unwrap_or_default();
+    let context = email::merge(
+        email::common(&jobs.settings.organisation, &row.name, &row.slug, &contact),
+        view(manager, team),
+    );
+    let rendered = jobs.templates().render_data(email::TEAM, &context)?;
+    let envelope = Envelope {
+        from: jobs.sender.from(),
+        to: vec![Mailbox::new(
+            Some(manager_name(&jobs.settings.organisation)),
+            manager.parse()?,
+        )],
+        now: jobs.clock.now(),
+        kind: "team",
+        domain: jobs.sender.domain(),
+    };
+    email::message(&envelope, rendered, None)
+}
+
+/// The display name on the digest's To: a bare address reads as bulk mail,
+/// and the roster names a manager by address only.
+fn manager_name(org: &str) -> String {
+    format!("{org} team manager")
+}
+
+/// The template's figures: counts by status and one row per person.
+fn view(manager: &str, team: &[EnrolmentView]) -> Value {
     let count = |s: &str| team.iter().filter(|e| e.status == s).count();
-    let (done, open, overdue) = (count("completed"), count("open"), count("overdue"));
-    let subject = format!(
-        "Your team and {campaign}: {done} of {} completed",
-        team.len()
-    );
-    let mut text = format!("Your team's progress on {campaign}: {done} completed, {open} still to do, {overdue} overdue.\n\n");
-    let mut html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Team status</title></head><body style=\"font-family:Arial,Helvetica,sans-serif;color:#1a1a1a\"><p>Your team's progress on <strong>{}</strong>: {done} completed, {open} still to do, {overdue} overdue.</p><table role=\"presentation\" cellpadding=\"6\" style=\"border-collapse:collapse\">",
-        escape(campaign)
-    );
-    for e in team {
-        let name = format!("{} {}", e.first_name, e.last_name)
-            .trim()
-            .to_string();
-        let due = from_millis(e.due_at).format("%-d %B %Y");
-        let _ = writeln!(text, "- {name} <{}>: {} (due {due})", e.email, e.status);
-        let _ = write!(html, "<tr><td style=\"border-bottom:1px solid #ddd\">{}</td><td style=\"border-bottom:1px solid #ddd\">{}</td><td style=\"border-bottom:1px solid #ddd\">due {due}</td></tr>", escape(&name), escape(&e.status));
-    }
-    html.push_str("</table></body></html>");
-    let from = jobs.sender.from().clone();
-    Ok(Message::builder()
-        .from(from)
-        .to(manager.parse()?)
-        .subject(header_safe(&subject))
-        .date(jobs.clock.now().into())
-        .message_id(Some(format!(
-            "<team.{}@{}>",
-            uuid::Uuid::new_v4().simple(),
-            jobs.sender.domain()
-        )))
-        .multipart(
-            MultiPart::alternative()
-                .singlepart(
-                    SinglePart::builder()
-                        .header(ContentType::TEXT_PLAIN)
-                        .body(text),
-                )
-                .singlepart(
-                    SinglePart::builder()
-                        .header(ContentType::TEXT_HTML)
-                        .body(html),
-                ),
-        )?)
+    let people: Vec<Value> = team
+        .iter()
+        .map(|e| {
+            let name = format!("{} {}", e.first_name, e.last_name)
+                .trim()
+                .to_string();
+            json!({
+                "full_name": name,
+                "email": e.email,
+                "status": e.status,
+                "due_date": from_millis(e.due_at).format("%-d %B %Y").to_string(),
+            })
+        })
+        .collect();
+    json!({
+        "manager": { "email": manager },
+        "counts": {
+            "completed": count("completed"),
+            "open": count("open"),
+            "overdue": count("overdue"),
+            "total": team.len(),
+        },
+        "team": people,
+    })
 }

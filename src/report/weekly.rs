@@ -4,17 +4,17 @@
 //! Sent once per campaign per week however many instances run, because the
 //! send is claimed with a unique key first.
 
+use super::email::{self, Envelope};
 use super::jobs::ReportJobs;
 use super::model::{self, Report};
-use super::plot::{completion_png, escape};
+use super::plot::{completion_png, CHART_HEIGHT, CHART_WIDTH};
 use crate::clock::{from_millis, to_millis};
 use crate::store::campaign::CampaignRow;
 use crate::store::report::ReportKind;
 use chrono::{DateTime, Datelike, Utc};
-use lettre::message::header::ContentType;
-use lettre::message::{Attachment, MultiPart, SinglePart};
+use lettre::message::Mailbox;
 use lettre::Message;
-use std::fmt::Write as _;
+use serde_json::{json, Value};
 
 /// What a weekly run did for one campaign.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -100,7 +100,8 @@ pub(super) async fn deliver(
     Ok(result)
 }
 
-/// The summary message for one campaign.
+/// The summary message for one campaign, rendered with the running
+/// `weekly_summary` template.
 pub async fn compose(
     jobs: &ReportJobs,
     row: &CampaignRow,
@@ -116,42 +117,37 @@ pub async fn compose(
         before: &before,
         pending,
         next_at: next_at.map(from_millis),
-        org: &jobs.settings.organisation,
     };
-    let from = jobs.sender.from().clone();
-    let mut builder = Message::builder()
-        .from(from)
-        .subject(crate::delivery::header_safe(&format!(
-            "{}: {} of {} completed ({:.0}%)",
-            report.campaign.name,
-            report.outcome.completed,
-            report.population.enrolled,
-            report.outcome.completion_rate * 100.0
-        )))
-        .date(now.into())
-        .message_id(Some(format!(
-            "<weekly.{}@{}>",
-            uuid::Uuid::new_v4().simple(),
-            jobs.sender.domain()
-        )));
-    for r in recipients {
-        builder = builder.to(r.parse()?);
-    }
-    let png = completion_png(&report.weekly);
-    let html = SinglePart::builder()
-        .header(ContentType::TEXT_HTML)
-        .body(summary.html());
-    let chart = Attachment::new_inline("completion-chart".to_string())
-        .body(png, ContentType::parse("image/png")?);
-    Ok(builder.multipart(
-        MultiPart::alternative()
-            .singlepart(
-                SinglePart::builder()
-                    .header(ContentType::TEXT_PLAIN)
-                    .body(summary.text()),
-            )
-            .multipart(MultiPart::related().singlepart(html).singlepart(chart)),
-    )?)
+    let contact = crate::campaign::definition_of(row)
+        .map(|c| c.contact.to_string())
+        .unwrap_or_else(|_| jobs.sender.from().email.to_string());
+    let context = email::merge(
+        email::common(&jobs.settings.organisation, &row.name, &row.slug, &contact),
+        summary.view(&jobs.settings.time_zone),
+    );
+    let rendered = jobs.templates().render_data(email::WEEKLY, &context)?;
+    let to = recipients
+        .iter()
+        .map(|r| {
+            Ok(Mailbox::new(
+                Some(recipient_name(&jobs.settings.organisation)),
+                r.parse()?,
+            ))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let envelope = Envelope {
+        from: jobs.sender.from(),
+        to,
+        now,
+        kind: "weekly",
+        domain: jobs.sender.domain(),
+    };
+    email::message(&envelope, rendered, Some(completion_png(&report.weekly)))
+}
+
+/// The display name on the summary's To: a bare address reads as bulk mail.
+fn recipient_name(org: &str) -> String {
+    format!("{org} rollout report")
 }
 
 struct Summary<'a> {
@@ -159,39 +155,47 @@ struct Summary<'a> {
     before: &'a Report,
     pending: i64,
     next_at: Option<DateTime<Utc>>,
-    org: &'a str,
 }
 
 impl Summary<'_> {
-    fn headline(&self) -> Vec<(String, String, String)> {
+    /// (label, what it counts, value, change since last week).
+    fn headline(&self) -> Vec<[String; 4]> {
         let (r, b) = (self.report, self.before);
         let delta = |now: u64, then: u64| format!("{:+}", now as i64 - then as i64);
+        let row = |label: &str, meaning: &str, value: String, change: String| {
+            [label.to_string(), meaning.to_string(), value, change]
+        };
         vec![
-            (
-                "Enrolled".into(),
+            row(
+                "Enrolled",
+                "people expected to take the course, leavers and exemptions not counted",
                 r.population.enrolled.to_string(),
                 delta(r.population.enrolled, b.population.enrolled),
             ),
-            (
-                "Completed".into(),
+            row(
+                "Completed",
+                "people whose completion has been recorded",
                 r.outcome.completed.to_string(),
                 delta(r.outcome.completed, b.outcome.completed),
             ),
-            (
-                "Completion rate".into(),
+            row(
+                "Completion rate",
+                "completed as a share of enrolled",
                 format!("{:.1}%", r.outcome.completion_rate * 100.0),
                 format!(
                     "{:+.1} pts",
                     (r.outcome.completion_rate - b.outcome.completion_rate) * 100.0
                 ),
             ),
-            (
-                "Overdue".into(),
+            row(
+                "Overdue",
+                "people past their due date who have not completed",
                 r.outcome.overdue.to_string(),
                 delta(r.outcome.overdue, b.outcome.overdue),
             ),
-            (
-                "Clicked the course link (people)".into(),
+            row(
+                "Clicked the course link (people)",
+                "people who followed the link themselves, mail scanners not counted",
                 r.engagement.clicked_human.to_string(),
                 delta(r.engagement.clicked_human, b.engagement.clicked_human),
             ),
@@ -234,38 +238,52 @@ impl Summary<'_> {
         }
     }
 
-    fn text(&self) -> String {
-        let mut t = format!(
-            "{} — weekly rollout summary for {}\n\n",
-            self.org, self.report.campaign.name
-        );
-        for (label, value, change) in self.headline() {
-            let _ = writeln!(t, "{label}: {value} ({change} since last week)");
-        }
-        let _ = writeln!(t, "\n{}\n\nDepartments furthest behind:", self.alt());
-        for (group, rate) in self.behind() {
-            let _ = writeln!(t, "- {group}: {:.0}%", rate * 100.0);
-        }
-        let _ = writeln!(t, "\nWhat happens next: {}", self.next());
-        t
-    }
-
-    fn html(&self) -> String {
-        let mut h = format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Weekly rollout summary</title></head><body style=\"margin:0;padding:16px;font-family:Arial,Helvetica,sans-serif;color:#1a1a1a\">\
-             <table role=\"presentation\" width=\"100%\" style=\"max-width:600px\"><tr><td><h1 style=\"font-size:20px;color:#1f4e79\">{} — weekly rollout summary</h1><p>{}</p>\
-             <table role=\"presentation\" cellpadding=\"6\" style=\"border-collapse:collapse\">",
-            escape(self.org),
-            escape(&self.report.campaign.name)
-        );
-        for (label, value, change) in self.headline() {
-            let _ = write!(h, "<tr><td style=\"border-bottom:1px solid #ddd\">{}</td><td style=\"border-bottom:1px solid #ddd;font-weight:bold\">{}</td><td style=\"border-bottom:1px solid #ddd;color:#555\">{} since last week</td></tr>", escape(&label), escape(&value), escape(&change));
-        }
-        let _ = write!(h, "</table><p><img src=\"cid:completion-chart\" width=\"600\" height=\"240\" alt=\"{}\" style=\"display:block;max-width:100%;height:auto;border:0\"></p><p style=\"color:#555;font-size:13px\">Blue: completed. Grey: people whose due date has passed.</p><h2 style=\"font-size:16px\">Departments furthest behind</h2><ul>", escape(&self.alt()));
-        for (group, rate) in self.behind() {
-            let _ = write!(h, "<li>{}: {:.0}%</li>", escape(&group), rate * 100.0);
-        }
-        let _ = write!(h, "</ul><h2 style=\"font-size:16px\">What happens next</h2><p>{}</p></td></tr></table></body></html>", escape(&self.next()));
-        h
+    /// The template's figures. Values are data: the HTML template escapes
+    /// each one (department names come from the roster).
+    fn view(&self, tz: &chrono_tz::Tz) -> Value {
+        let (r, e) = (self.report, &self.report.engagement);
+        let headline: Vec<Value> = self
+            .headline()
+            .into_iter()
+            .map(|[label, meaning, value, change]| {
+                json!({ "label": label, "meaning": meaning, "value": value, "change": change })
+            })
+            .collect();
+        let weeks: Vec<Value> = r
+            .weekly
+            .iter()
+            .map(|w| json!({ "week_ending": w.week_ending.format("%-d %B %Y").to_string(), "completed": w.completed, "target": w.target }))
+            .collect();
+        let behind: Vec<Value> = self
+            .behind()
+            .into_iter()
+            .map(|(group, rate)| json!({ "group": group, "rate": format!("{:.0}%", rate * 100.0) }))
+            .collect();
+        json!({
+            "as_of": r.as_of.with_timezone(tz).format("%A %-d %B %Y").to_string(),
+            "figures": {
+                "completed": r.outcome.completed,
+                "enrolled": r.population.enrolled,
+                "overdue": r.outcome.overdue,
+                "completion_percent": format!("{:.0}%", r.outcome.completion_rate * 100.0),
+            },
+            "headline": headline,
+            "chart": {
+                "alt": self.alt(),
+                "description": super::chart::describe(&r.weekly),
+                "width": CHART_WIDTH,
+                "height": CHART_HEIGHT,
+            },
+            "weeks": weeks,
+            "behind": behind,
+            "reach": {
+                "messages_sent": r.reach.messages_sent,
+                "people_reached": r.reach.people_reached,
+                "people_undeliverable": r.reach.people_undeliverable,
+                "opened": e.opened_human,
+                "clicked": e.clicked_human,
+            },
+            "next": self.next(),
+        })
     }
 }

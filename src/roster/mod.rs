@@ -88,6 +88,34 @@ pub struct ImportReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
     pub changes: Vec<PersonChange>,
+    /// Set when `rejected` and `changes` list at most this many entries of
+    /// each kind (adds, updates, deactivations); `counts` has the totals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listed_at_most: Option<usize>,
+}
+
+/// How much of an import a report lists: the CLI shows every row; the HTTP
+/// side, which holds the whole answer in memory, the first few.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    Every,
+    First(usize),
+}
+
+impl Listing {
+    fn has_room(self, listed: usize) -> bool {
+        match self {
+            Listing::Every => true,
+            Listing::First(n) => listed < n,
+        }
+    }
+
+    fn at_most(self) -> Option<usize> {
+        match self {
+            Listing::Every => None,
+            Listing::First(n) => Some(n),
+        }
+    }
 }
 
 /// Why an import wrote nothing.
@@ -146,13 +174,35 @@ async fn stored_people(
 /// transaction commits only when the whole file was read, every row was
 /// valid (or `skip_invalid`) and the sync is not refused. Otherwise it rolls
 /// back and nothing was written.
-#[tracing::instrument(skip_all, fields(source = %options.source, file = %options.file_name))]
 pub async fn import(
     store: &Store,
     clock: &dyn Clock,
     settings: &RosterSettings,
     bytes: &[u8],
     options: &ImportOptions,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<ImportReport, ImportError> {
+    import_listing(
+        store,
+        clock,
+        settings,
+        bytes,
+        options,
+        Listing::Every,
+        progress,
+    )
+    .await
+}
+
+/// [`import`], with a report that lists only what `listing` allows.
+#[tracing::instrument(skip_all, fields(source = %options.source, file = %options.file_name))]
+pub async fn import_listing(
+    store: &Store,
+    clock: &dyn Clock,
+    settings: &RosterSettings,
+    bytes: &[u8],
+    options: &ImportOptions,
+    listing: Listing,
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<ImportReport, ImportError> {
     let unreadable = |reason: String| ImportError::Unreadable {
@@ -209,6 +259,7 @@ pub async fn import(
         rejected: Vec::new(),
         refused: None,
         changes: Vec::new(),
+        listed_at_most: listing.at_most(),
     };
     let mut updated_changes = Vec::new();
     let mut spared: HashSet<String> = HashSet::new();
@@ -222,7 +273,10 @@ pub async fn import(
             Row::Valid(record) => record,
             Row::Invalid { errors, identities } => {
                 report.counts.rejected += 1;
-                report.rejected.extend(errors);
+                let room = listing
+                    .at_most()
+                    .map_or(usize::MAX, |n| n.saturating_sub(report.rejected.len()));
+                report.rejected.extend(errors.into_iter().take(room));
                 spared.extend(identities);
                 continue;
             }
@@ -230,21 +284,25 @@ pub async fn import(
         match planner.decide(&record) {
             Decision::Conflict(reason) => {
                 report.counts.rejected += 1;
-                report.rejected.push(RowError {
-                    line: record.line,
-                    column: reader.email_header().to_string(),
-                    reason,
-                });
+                if listing.has_room(report.rejected.len()) {
+                    report.rejected.push(RowError {
+                        line: record.line,
+                        column: reader.email_header().to_string(),
+                        reason,
+                    });
+                }
             }
             Decision::Unchanged => report.counts.unchanged += 1,
             Decision::Insert => {
                 report.counts.added += 1;
-                report.changes.push(PersonChange {
-                    action: "add",
-                    email: record.email.to_string(),
-                    line: Some(record.line),
-                    fields: vec![],
-                });
+                if listing.has_room(report.changes.len()) {
+                    report.changes.push(PersonChange {
+                        action: "add",
+                        email: record.email.to_string(),
+                        line: Some(record.line),
+                        fields: vec![],
+                    });
+                }
                 batch.inserts.push(record);
             }
             Decision::Update {
@@ -258,12 +316,14 @@ pub async fn import(
                     report.counts.updated += 1;
                 }
                 let detail = serde_json::to_string(&changes).unwrap_or_default();
-                updated_changes.push(PersonChange {
-                    action: if reactivate { "reactivate" } else { "update" },
-                    email: record.email.to_string(),
-                    line: Some(record.line),
-                    fields: changes,
-                });
+                if listing.has_room(updated_changes.len()) {
+                    updated_changes.push(PersonChange {
+                        action: if reactivate { "reactivate" } else { "update" },
+                        email: record.email.to_string(),
+                        line: Some(record.line),
+                        fields: changes,
+                    });
+                }
                 batch.updates.push(PendingUpdate {
                     staff_id,
                     record,
@@ -292,9 +352,10 @@ pub async fn import(
     let gone = planner.deactivations(&spared);
     report.counts.deactivated = gone.len() as u64;
     report.changes.append(&mut updated_changes);
+    let room = listing.at_most().unwrap_or(usize::MAX);
     report
         .changes
-        .extend(gone.iter().map(|(_, email)| PersonChange {
+        .extend(gone.iter().take(room).map(|(_, email)| PersonChange {
             action: "deactivate",
             email: email.clone(),
             line: None,

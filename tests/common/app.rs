@@ -6,7 +6,7 @@ use super::smtp::{Faults, SmtpServer};
 use ambassador::campaign::planner::PlanReport;
 use ambassador::campaign::{self, ApplyOutcome};
 use ambassador::clock::{ManualClock, SharedClock};
-use ambassador::config::{Settings, Tls, Transport};
+use ambassador::config::{SecretUse, Settings, Tls, Transport};
 use ambassador::delivery::DeliveryReport;
 use ambassador::roster::{self, ImportMode, ImportOptions, ImportReport};
 use ambassador::store::Store;
@@ -97,6 +97,10 @@ impl TestApp {
         let mut settings = Settings::load_with_env(None, env).expect("the settings load");
         settings.database.url = db.url.clone();
         settings.security.token_key_file = db.dir.path().join("token.key");
+        // As `serve` does: every `*_file` secret read and checked.
+        settings
+            .load_secrets(SecretUse::ALL)
+            .expect("the secrets load");
         settings.http.public_url = "https://ambassador.hospital.example.org".into();
         settings.smtp.transport = Transport::Smtp;
         settings.smtp.host = "127.0.0.1".into();

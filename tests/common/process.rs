@@ -125,3 +125,77 @@ pub fn stdout_of(config: &Path, args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).expect("the output is UTF-8")
 }
+
+/// A `serve` started with its stderr (JSON log lines) read on a thread, and
+/// the address its HTTP listener took.
+pub struct Served {
+    pub child: Child,
+    pub address: std::net::SocketAddr,
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Served {
+    /// `serve` under `ulimit -n open_files` (a shell sets it, then execs the
+    /// binary), once its listener is bound.
+    pub fn start_with_open_files(config: &Path, open_files: u32) -> Self {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("ulimit -n {open_files} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_ambassador"))
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .env_remove("RUST_LOG");
+        Self::start(cmd)
+    }
+
+    fn start(mut cmd: Command) -> Self {
+        use std::io::BufRead;
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (found, address) = std::sync::mpsc::channel();
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line.contains("HTTP listening") {
+                    let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+                    let _ = found.send(json["address"].as_str().unwrap().parse().unwrap());
+                }
+                kept.lock().unwrap().push(line);
+            }
+        });
+        let address = address
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("serve did not listen; log: {:?}", log.lock().unwrap()));
+        Self {
+            child,
+            address,
+            log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// The log lines so far, one string.
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+/// A failed test must not leave a daemon behind.
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

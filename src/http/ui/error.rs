@@ -12,6 +12,8 @@ pub enum UiError {
     Forbidden,
     #[error("There is nothing here.")]
     NotFound,
+    #[error("{0}")]
+    TooLarge(String),
     #[error("Something went wrong on our side; the server log has the details.")]
     Internal(#[from] anyhow::Error),
 }
@@ -28,6 +30,7 @@ impl IntoResponse for UiError {
             UiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             UiError::Forbidden => StatusCode::FORBIDDEN,
             UiError::NotFound => StatusCode::NOT_FOUND,
+            UiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             UiError::Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "admin page failed");
                 StatusCode::INTERNAL_SERVER_ERROR

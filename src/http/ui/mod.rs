@@ -24,7 +24,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use session::{SignedIn, COOKIE};
-use std::num::NonZeroU32;
 use subtle::ConstantTimeEq;
 
 /// How long a sign-in lasts: a working day, then sign in again.
@@ -38,21 +37,16 @@ pub struct UiState {
     password_hash: Option<String>,
     /// Cookies get `Secure` when people reach us over https.
     secure_cookies: bool,
-    /// Sign-in attempts for the whole process: guessing stays slow.
-    attempts: governor::DefaultDirectRateLimiter,
 }
 
 impl UiState {
     pub fn new(settings: &crate::config::Settings) -> Self {
         let hash = settings.security.admin_password_hash.expose().trim();
-        // 10 attempts at once, then one every 6 seconds.
-        let quota = governor::Quota::per_minute(NonZeroU32::new(10).expect("non-zero"));
         Self {
             sessions: session::Sessions::new(chrono::Duration::hours(SESSION_HOURS)),
             view: view::View::new(),
             password_hash: (!hash.is_empty()).then(|| hash.to_string()),
             secure_cookies: settings.http.public_url.starts_with("https:"),
-            attempts: governor::RateLimiter::direct(quota),
         }
     }
 }
@@ -74,6 +68,16 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(signin::router())
         .route("/admin.css", get(stylesheet))
         .layer(DefaultBodyLimit::max(upload_limit))
+        .layer(from_fn(move |request: Request, next: Next| async move {
+            if super::declared_over(request.headers(), upload_limit) {
+                let message = format!(
+                    "The file is too large: {}.",
+                    super::too_large_message(upload_limit)
+                );
+                return Err(UiError::TooLarge(message));
+            }
+            Ok(next.run(request).await)
+        }))
         .layer(from_fn(security_headers))
 }
 

@@ -85,12 +85,13 @@ async fn run(state: &AppState, file: &Upload, dry_run: bool) -> Result<Outcome, 
         file_name: file.file_name.clone(),
     };
     let app = &state.app;
-    let result = roster::import(
+    let result = roster::import_listing(
         &app.store,
         app.clock.as_ref(),
         &app.settings.roster,
         &file.bytes,
         &options,
+        crate::http::ROSTER_LISTING,
         &mut |_, _| {},
     )
     .await;
@@ -119,6 +120,7 @@ fn result_view(file: &Upload, outcome: &Outcome, upload_id: Option<String>) -> V
         "upload": upload_id,
         "counts": report.map(|r| &r.counts),
         "rejected": report.map(|r| &r.rejected),
+        "rejected_capped": report.and_then(|r| r.listed_at_most.filter(|n| r.rejected.len() >= *n)),
         "refused": report.and_then(|r| r.refused.as_deref()),
         "changes": report.map(changes),
     })
@@ -128,6 +130,8 @@ fn result_view(file: &Upload, outcome: &Outcome, upload_id: Option<String>) -> V
 /// import of 20,000 people is a count, not a list).
 fn changes(report: &ImportReport) -> Value {
     const SHOWN: usize = 200;
+    let c = &report.counts;
+    let total = c.added + c.updated + c.reactivated + c.deactivated;
     let rows: Vec<Value> = report
         .changes
         .iter()
@@ -137,5 +141,5 @@ fn changes(report: &ImportReport) -> Value {
             json!({ "action": c.action, "email": c.email, "line": c.line, "fields": fields.join(", ") })
         })
         .collect();
-    json!({ "rows": rows, "more": report.changes.len().saturating_sub(SHOWN) })
+    json!({ "rows": rows, "more": total.saturating_sub(rows.len() as u64) })
 }

@@ -1,6 +1,7 @@
 //! Signing in and out. The sign-in form is protected from cross-site posts
 //! by a double-submit token (cookie and hidden field must match), since
-//! there is no session yet; failed attempts are slowed and rate limited.
+//! there is no session yet; failed attempts are slowed, and limited per
+//! client address (shared with wrong API tokens, see [`crate::http`]'s limit).
 
 use super::session::{self, SignedIn, COOKIE};
 use super::{check_csrf, AppState, UiError};
@@ -77,6 +78,7 @@ struct SignInForm {
 
 async fn sign_in(
     State(state): State<AppState>,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
     Form(f): Form<SignInForm>,
 ) -> Result<Response, UiError> {
@@ -84,12 +86,14 @@ async fn sign_in(
     if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(f.csrf.as_bytes())) {
         return Err(UiError::Forbidden);
     }
-    if state.ui.attempts.check().is_err() {
+    let client = state.client(&extensions, &headers);
+    if state.auth_failures.blocked(client).is_some() {
         let problem = "Too many sign-in attempts. Wait a minute, then try again.";
         return render(&state, StatusCode::TOO_MANY_REQUESTS, None, Some(problem));
     }
     if !password_matches(&state, f.password).await {
-        tracing::warn!("admin page: failed sign-in");
+        state.auth_failures.failed(client);
+        tracing::warn!(%client, "admin page: failed sign-in");
         tokio::time::sleep(FAILURE_DELAY).await;
         let problem = "That password is not right. Check it and try again.";
         return render(&state, StatusCode::UNAUTHORIZED, None, Some(problem));

@@ -15,6 +15,11 @@ pub async fn read(
     choice_field: &str,
 ) -> Result<Upload, UiError> {
     let bad = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            return UiError::TooLarge(format!(
+                "The file is too large ({e}). Split it, or raise roster.max_file_bytes."
+            ));
+        }
         UiError::BadRequest(format!("The upload could not be read ({e}). Try again."))
     };
     let (mut csrf, mut choice, mut file) = (String::new(), String::new(), None);
