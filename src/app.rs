@@ -1,11 +1,16 @@
-//! The assembled application: settings, store, clock, templates, planner and
-//! delivery worker. `serve` runs it until a signal; tests and the demo drive
-//! the same parts explicitly with [`App::plan_and_deliver`].
+//! The composition root: builds the parts (settings, store, clock, templates,
+//! planner, delivery worker, report jobs) and hands each task only what it
+//! uses. `serve` runs and supervises the tasks until a signal or until one of
+//! them fails; tests and the demo drive the same parts explicitly with
+//! [`App::plan_and_deliver`]. Nothing below `app` depends on it.
 
-use crate::campaign::planner::{self, PlanContext, PlanReport};
+use crate::campaign::planner::{PlanContext, PlanReport, Planning};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::delivery::{Composer, DeliveryReport, Mailer, Templates, Worker};
+use crate::heartbeat::Heartbeat;
+use crate::report::{ReportJobs, ReportSettings};
+use crate::service::Watched;
 use crate::store::Store;
 use anyhow::Context;
 use std::sync::{Arc, RwLock};
@@ -24,7 +29,11 @@ pub struct App {
     pub metrics: crate::metrics::Metrics,
     /// A small separate mailer for reports, so they never wait behind a campaign.
     pub report_mailer: Arc<Mailer>,
-    plan_context: PlanContext,
+    /// This process as it holds claims: outbox leases and report claims.
+    pub instance: Arc<str>,
+    planning: Planning,
+    /// The scheduler's progress mark, for the watchdog.
+    schedule_beat: Heartbeat,
 }
 
 impl App {
@@ -46,6 +55,7 @@ impl App {
         let composer = Composer::new(store.clone(), templates.clone(), &settings, tracker.clone())?;
         let mailer = Mailer::from_settings(&settings.smtp, settings.smtp.pool_size.max(1) as usize);
         let metrics = crate::metrics::Metrics::new();
+        let instance: Arc<str> = crate::delivery::owner::Owner::current().id().into();
         let worker = Arc::new(
             Worker::new(
                 store.clone(),
@@ -53,13 +63,19 @@ impl App {
                 composer.clone(),
                 mailer,
                 settings.delivery.clone(),
+                instance.to_string(),
             )
             .with_metrics(metrics.clone()),
         );
         let report_mailer = Arc::new(Mailer::from_settings(&settings.smtp, 1));
-        let plan_context = PlanContext {
-            org_tz: settings.organisation.time_zone.0,
-            message_id_domain: composer.domain().to_string(),
+        let planning = Planning {
+            store: store.clone(),
+            clock: clock.clone(),
+            context: PlanContext {
+                org_tz: settings.organisation.time_zone.0,
+                message_id_domain: composer.domain().to_string(),
+            },
+            enqueued: worker.outbox_changed.clone(),
         };
         Ok(Self {
             settings: Arc::new(settings),
@@ -71,17 +87,50 @@ impl App {
             tracker,
             metrics,
             report_mailer,
-            plan_context,
+            instance,
+            planning,
+            schedule_beat: Heartbeat::default(),
         })
     }
 
     /// One planning tick.
     pub async fn plan(&self) -> anyhow::Result<PlanReport> {
-        let report = planner::plan(&self.store, self.clock.as_ref(), &self.plan_context).await?;
-        if report.enqueued > 0 {
-            self.worker.outbox_changed.notify_one();
+        self.planning.tick().await
+    }
+
+    /// What the report jobs (weekly summary, team digests, resend) use.
+    pub fn reports(&self) -> ReportJobs {
+        ReportJobs {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            mailer: self.report_mailer.clone(),
+            sender: self.composer.sender(),
+            templates: self.templates.clone(),
+            instance: self.instance.clone(),
+            settings: ReportSettings::from_settings(&self.settings),
         }
-        Ok(report)
+    }
+
+    /// What the HTTP routes use.
+    pub fn http_state(&self) -> crate::http::AppState {
+        let parts = crate::http::Parts {
+            settings: self.settings.clone(),
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            composer: self.composer.clone(),
+            tracker: self.tracker.clone(),
+        };
+        crate::http::AppState::new(parts, self.metrics.clone())
+    }
+
+    /// What the scheduled jobs use.
+    fn schedule_jobs(&self) -> crate::schedule::Jobs {
+        crate::schedule::Jobs {
+            planning: self.planning.clone(),
+            reports: self.reports(),
+            timing: crate::schedule::Timing::from_settings(&self.settings),
+            heartbeat: self.schedule_beat.clone(),
+        }
     }
 
     /// Sends everything due now.
@@ -97,8 +146,10 @@ impl App {
     }
 
     /// Runs HTTP, the scheduler and the delivery worker until `stop` is
-    /// cancelled, then drains: open requests and in-flight messages finish,
-    /// nothing stays claimed.
+    /// cancelled or one of the tasks ends on its own (an error, a panic),
+    /// then drains: open requests and in-flight messages finish, nothing
+    /// stays claimed. A task that failed is returned as the error, so the
+    /// process exits non-zero and systemd restarts it.
     pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
         let bind = self.settings.http.bind.clone();
         let listener = tokio::net::TcpListener::bind(&bind)
@@ -107,26 +158,44 @@ impl App {
                 format!("cannot listen on http.bind = {bind}; is another process using it?")
             })?;
         tracing::info!(address = %listener.local_addr()?, "HTTP listening");
-        let http = tokio::spawn(crate::http::serve(
-            listener,
-            crate::http::AppState::new(self.clone(), self.metrics.clone()),
-            stop.clone(),
-        ));
-        let scheduler = crate::schedule::start(self.clone(), stop.clone()).await?;
-        let worker = tokio::spawn(self.worker.clone().run(stop.clone()));
+        let mut tasks = Tasks::default();
+        tasks.spawn("the HTTP server", self.spawn_http(listener, stop.clone()));
+        let scheduler = crate::schedule::start(self.schedule_jobs(), stop.clone()).await?;
+        tasks.spawn(
+            "the delivery worker",
+            tokio::spawn(self.worker.clone().run(stop.clone())),
+        );
         tracing::info!(worker = self.worker.id(), "ambassador is running");
         crate::service::ready();
-        let watchdog = crate::service::spawn_watchdog(stop.clone());
-        stop.cancelled().await;
+        let watchdog = crate::service::spawn_watchdog(stop.clone(), self.watched());
+        let failure = tasks.first_failure(&stop).await;
+        stop.cancel();
         crate::service::stopping();
         scheduler.stop().await;
-        worker.await.context("the delivery worker crashed")??;
-        http.await.context("the HTTP server crashed")??;
+        let failure = failure.or(tasks.drain().await);
         if let Some(watchdog) = watchdog {
             let _ = watchdog.await;
         }
         self.store.close().await;
-        Ok(())
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// The loops the watchdog requires progress from: the worker's turns
+    /// (at least one per idle poll, a second) and the planning ticks (one
+    /// per `delivery.plan_every`).
+    fn watched(&self) -> Vec<Watched> {
+        vec![
+            Watched {
+                name: "delivery worker",
+                heartbeat: self.worker.heartbeat(),
+                slack: crate::delivery::IDLE_POLL,
+            },
+            Watched {
+                name: "scheduler",
+                heartbeat: self.schedule_beat.clone(),
+                slack: self.settings.delivery.plan_every.as_std(),
+            },
+        ]
     }
 
     /// Serves HTTP on an already bound listener (tests bind port 0).
@@ -135,11 +204,7 @@ impl App {
         listener: tokio::net::TcpListener,
         stop: CancellationToken,
     ) -> tokio::task::JoinHandle<anyhow::Result<()>> {
-        tokio::spawn(crate::http::serve(
-            listener,
-            crate::http::AppState::new(self.clone(), self.metrics.clone()),
-            stop,
-        ))
+        tokio::spawn(crate::http::serve(listener, self.http_state(), stop))
     }
 
     /// Replaces the templates with a fresh load; on error the running ones stay.
@@ -161,11 +226,77 @@ impl App {
     }
 }
 
-fn load_templates(settings: &Settings) -> anyhow::Result<Templates> {
+/// A composer for one-off commands (a campaign preview): templates loaded
+/// once, the tracking key read (or created, as `serve` would).
+pub fn composer(store: Store, settings: &Settings) -> anyhow::Result<Composer> {
+    let templates = Arc::new(RwLock::new(Arc::new(load_templates(settings)?)));
+    let key = crate::tracking::load_or_create_key(&settings.security.token_key_file)?;
+    let tracker = crate::tracking::Tracker::new(key, &settings.http.public_url);
+    Composer::new(store, templates, settings, tracker)
+}
+
+/// The email templates: `templates.dir` over the embedded ones.
+pub fn load_templates(settings: &Settings) -> anyhow::Result<Templates> {
     let dir = (!settings.templates.dir.as_os_str().is_empty())
         .then_some(settings.templates.dir.as_path());
     let templates = Templates::load(dir).context("cannot load the email templates")?;
     crate::report::email::check(&templates)
         .context("the report templates (weekly_summary, team_digest) do not render")?;
     Ok(templates)
+}
+
+/// The daemon's long-running tasks, each with the name its failure is
+/// reported under.
+#[derive(Default)]
+struct Tasks {
+    set: tokio::task::JoinSet<anyhow::Result<()>>,
+    names: std::collections::HashMap<tokio::task::Id, &'static str>,
+}
+
+impl Tasks {
+    fn spawn(&mut self, name: &'static str, task: tokio::task::JoinHandle<anyhow::Result<()>>) {
+        let handle = self.set.spawn(async move {
+            task.await
+                .unwrap_or_else(|e| Err(anyhow::anyhow!("panicked: {e}")))
+        });
+        self.names.insert(handle.id(), name);
+    }
+
+    /// Waits for `stop`, or for the first task to end: before `stop`, even
+    /// a clean end is a failure, since the daemon cannot work without it.
+    async fn first_failure(&mut self, stop: &CancellationToken) -> Option<anyhow::Error> {
+        let (id, result) = tokio::select! {
+            biased;
+            _ = stop.cancelled() => return None,
+            Some(done) = self.set.join_next_with_id() => match done {
+                Ok((id, result)) => (id, result),
+                Err(e) => (e.id(), Err(anyhow::anyhow!("panicked: {e}"))),
+            },
+        };
+        let name = self.names.get(&id).copied().unwrap_or("a task");
+        let error = match result {
+            // The stop signal came in the same instant: a clean end is the drain.
+            Ok(()) if stop.is_cancelled() => return None,
+            Ok(()) => anyhow::anyhow!("{name} stopped unexpectedly"),
+            Err(e) => e.context(format!("{name} failed")),
+        };
+        tracing::error!(error = %crate::telemetry::scrub(&format!("{error:#}")), "stopping the other tasks; exiting with an error so the service manager restarts ambassador");
+        Some(error)
+    }
+
+    /// Waits for every remaining task; returns the first failure.
+    async fn drain(&mut self) -> Option<anyhow::Error> {
+        let mut failure = None;
+        while let Some(done) = self.set.join_next_with_id().await {
+            let (id, result) = match done {
+                Ok((id, result)) => (id, result),
+                Err(e) => (e.id(), Err(anyhow::anyhow!("panicked: {e}"))),
+            };
+            if let Err(e) = result {
+                let name = self.names.get(&id).copied().unwrap_or("a task");
+                failure.get_or_insert(e.context(format!("{name} failed")));
+            }
+        }
+        failure
+    }
 }

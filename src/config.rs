@@ -3,6 +3,7 @@
 //! load time naming the key; secrets never appear in `Debug` or `config check`.
 //! Secret files are read later, per command ([`Settings::load_secrets`]).
 
+pub mod ca;
 mod secrets;
 
 pub use secrets::{SecretError, SecretUse};
@@ -183,16 +184,9 @@ pub struct Report {
     pub manager_digest_cron: String,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Roster {
-    pub columns: BTreeMap<String, String>,
-    pub max_deactivate_share: f64,
-    pub max_field_length: usize,
-    /// The most columns a roster file may have.
-    pub max_columns: usize,
-    pub max_file_bytes: u64,
-}
+/// `[roster]`: owned by the roster module, which reads it; named here too so
+/// `config::Roster` keeps working.
+pub use crate::roster::RosterSettings as Roster;
 
 impl Http {
     fn validate(&self) -> anyhow::Result<()> {
@@ -402,8 +396,7 @@ impl Settings {
             );
         }
         if !smtp.ca_file.as_os_str().is_empty() {
-            crate::delivery::mailer::read_ca_file(&smtp.ca_file)
-                .map_err(|e| anyhow::anyhow!("smtp.ca_file: {e}"))?;
+            ca::read_ca_file(&smtp.ca_file).map_err(|e| anyhow::anyhow!("smtp.ca_file: {e}"))?;
         }
         Ok(())
     }

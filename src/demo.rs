@@ -131,7 +131,7 @@ pub async fn run(base: &Settings, out_dir: &Path) -> anyhow::Result<DemoSummary>
     .await?;
     let report_path = out_dir.join("report.html");
     std::fs::write(&report_path, crate::report::render::html(&report))?;
-    crate::report::weekly::send_weekly(&app, true).await?;
+    crate::report::weekly::send_weekly(&app.reports(), true).await?;
     story.say(
         clock.now(),
         format!(

@@ -5,10 +5,46 @@
 //! planning tick also sends again what a dead instance claimed and never
 //! sent (`report::resend`).
 
-use crate::app::App;
+use crate::campaign::planner::Planning;
+use crate::heartbeat::Heartbeat;
+use crate::report::ReportJobs;
 use anyhow::Context;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
+
+/// What the scheduled jobs run, built by the composition root.
+#[derive(Debug, Clone)]
+pub struct Jobs {
+    pub planning: Planning,
+    pub reports: ReportJobs,
+    pub timing: Timing,
+    /// Beaten when a planning tick starts and when it ends; the watchdog reads it.
+    pub heartbeat: Heartbeat,
+}
+
+/// When the jobs run.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    /// `delivery.plan_every`.
+    pub plan_every: std::time::Duration,
+    /// `report.weekly_cron`.
+    pub weekly_cron: String,
+    /// `report.manager_digest_cron`; empty: no digests.
+    pub manager_digest_cron: String,
+    /// `organisation.time_zone`, in which the cron expressions are read.
+    pub time_zone: chrono_tz::Tz,
+}
+
+impl Timing {
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        Self {
+            plan_every: settings.delivery.plan_every.as_std(),
+            weekly_cron: settings.report.weekly_cron.clone(),
+            manager_digest_cron: settings.report.manager_digest_cron.clone(),
+            time_zone: settings.organisation.time_zone.0,
+        }
+    }
+}
 
 /// The running scheduler; stop it on shutdown.
 pub struct Scheduler {
@@ -25,13 +61,13 @@ impl Scheduler {
 
 /// The weekly summary on `report.weekly_cron`, in the organisation's time
 /// zone. Every instance runs it; the claimed report key makes one send.
-fn weekly_job(app: &App) -> anyhow::Result<Job> {
-    let cron = app.settings.report.weekly_cron.clone();
-    let weekly_app = app.clone();
-    Job::new_async_tz(cron.as_str(), app.settings.organisation.time_zone.0, move |_id, _lock| {
-        let app = weekly_app.clone();
+fn weekly_job(jobs: &Jobs) -> anyhow::Result<Job> {
+    let cron = jobs.timing.weekly_cron.clone();
+    let reports = jobs.reports.clone();
+    Job::new_async_tz(cron.as_str(), jobs.timing.time_zone, move |_id, _lock| {
+        let reports = reports.clone();
         Box::pin(async move {
-            match crate::report::weekly::send_weekly(&app, false).await {
+            match crate::report::weekly::send_weekly(&reports, false).await {
                 Ok(outcomes) => tracing::info!(?outcomes, "weekly summary run"),
                 Err(e) => tracing::error!(error = %crate::telemetry::scrub(&format!("{e:#}")), "weekly summary failed; `ambassador report send-weekly` sends it by hand"),
             }
@@ -41,13 +77,13 @@ fn weekly_job(app: &App) -> anyhow::Result<Job> {
 }
 
 /// The optional manager team digests on `report.manager_digest_cron`.
-fn team_digest_job(app: &App) -> anyhow::Result<Job> {
-    let cron = app.settings.report.manager_digest_cron.clone();
-    let job_app = app.clone();
-    Job::new_async_tz(cron.as_str(), app.settings.organisation.time_zone.0, move |_id, _lock| {
-        let app = job_app.clone();
+fn team_digest_job(jobs: &Jobs) -> anyhow::Result<Job> {
+    let cron = jobs.timing.manager_digest_cron.clone();
+    let reports = jobs.reports.clone();
+    Job::new_async_tz(cron.as_str(), jobs.timing.time_zone, move |_id, _lock| {
+        let reports = reports.clone();
         Box::pin(async move {
-            match crate::report::team::send_team_digests(&app).await {
+            match crate::report::team::send_team_digests(&reports).await {
                 Ok(sent) => tracing::info!(digests = sent.len(), "manager digests run"),
                 Err(e) => tracing::error!(error = %crate::telemetry::scrub(&format!("{e:#}")), "manager digests failed"),
             }
@@ -57,24 +93,17 @@ fn team_digest_job(app: &App) -> anyhow::Result<Job> {
 }
 
 /// Starts the jobs. The first planning tick runs at once.
-pub async fn start(app: App, stop: CancellationToken) -> anyhow::Result<Scheduler> {
+pub async fn start(jobs: Jobs, stop: CancellationToken) -> anyhow::Result<Scheduler> {
     let scheduler = JobScheduler::new()
         .await
         .context("cannot start the scheduler")?;
-    let every = app.settings.delivery.plan_every.as_std();
-    let tick_app = app.clone();
-    let job = Job::new_repeated_async(every, move |_id, _lock| {
-        let app = tick_app.clone();
+    let tick_jobs = jobs.clone();
+    let job = Job::new_repeated_async(jobs.timing.plan_every, move |_id, _lock| {
+        let jobs = tick_jobs.clone();
         let stop = stop.clone();
         Box::pin(async move {
-            if stop.is_cancelled() {
-                return;
-            }
-            if let Err(e) = app.plan().await {
-                tracing::error!(error = %crate::telemetry::scrub(&format!("{e:#}")), "planning tick failed; the next tick retries");
-            }
-            if let Err(e) = crate::report::resend::resend_unsent(&app).await {
-                tracing::error!(error = %crate::telemetry::scrub(&format!("{e:#}")), "cannot send unsent summaries again; the next tick retries");
+            if !stop.is_cancelled() {
+                planning_tick(&jobs).await;
             }
         })
     })
@@ -84,12 +113,12 @@ pub async fn start(app: App, stop: CancellationToken) -> anyhow::Result<Schedule
         .await
         .context("cannot schedule planning")?;
     scheduler
-        .add(weekly_job(&app)?)
+        .add(weekly_job(&jobs)?)
         .await
         .context("cannot schedule the weekly summary")?;
-    if !app.settings.report.manager_digest_cron.trim().is_empty() {
+    if !jobs.timing.manager_digest_cron.trim().is_empty() {
         scheduler
-            .add(team_digest_job(&app)?)
+            .add(team_digest_job(&jobs)?)
             .await
             .context("cannot schedule the manager digests")?;
     }
@@ -97,8 +126,24 @@ pub async fn start(app: App, stop: CancellationToken) -> anyhow::Result<Schedule
         .start()
         .await
         .context("cannot start the scheduler")?;
-    if let Err(e) = app.plan().await {
+    jobs.heartbeat.beat();
+    if let Err(e) = jobs.planning.tick().await {
         tracing::error!(error = %crate::telemetry::scrub(&format!("{e:#}")), "first planning tick failed");
     }
+    jobs.heartbeat.beat();
     Ok(Scheduler { inner: scheduler })
+}
+
+/// Plans, then sends again what a dead instance claimed and never sent. A
+/// failed tick is logged and the next one retries; either way the tick ran,
+/// which is the progress the watchdog looks for.
+async fn planning_tick(jobs: &Jobs) {
+    jobs.heartbeat.beat();
+    if let Err(e) = jobs.planning.tick().await {
+        tracing::error!(error = %crate::telemetry::scrub(&format!("{e:#}")), "planning tick failed; the next tick retries");
+    }
+    if let Err(e) = crate::report::resend::resend_unsent(&jobs.reports).await {
+        tracing::error!(error = %crate::telemetry::scrub(&format!("{e:#}")), "cannot send unsent summaries again; the next tick retries");
+    }
+    jobs.heartbeat.beat();
 }

@@ -6,6 +6,7 @@
 //! notification is logged, never fatal: the daemon's work matters more than
 //! its bookkeeping with the service manager.
 
+use crate::heartbeat::Heartbeat;
 use sd_notify::NotifyState;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -28,24 +29,60 @@ pub fn stopping() {
     );
 }
 
+/// A loop the watchdog watches: its progress mark, and how much longer than
+/// the watchdog interval it may legitimately go without a beat (a job that
+/// runs every minute beats once a minute).
+#[derive(Debug, Clone)]
+pub struct Watched {
+    pub name: &'static str,
+    pub heartbeat: Heartbeat,
+    pub slack: Duration,
+}
+
 /// Pings the watchdog at half the interval systemd asked for
-/// (`WatchdogSec=`), until `stop`. The pings come from a runtime task, so a
-/// wedged runtime stops them and systemd restarts the service.
-pub fn spawn_watchdog(stop: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
-    let interval = sd_notify::watchdog_enabled()? / 2;
+/// (`WatchdogSec=`), until `stop`, but only while every watched loop made
+/// progress within the interval (plus its slack). A wedged worker or
+/// scheduler, or a wedged runtime, stops the pings and systemd restarts the
+/// service.
+pub fn spawn_watchdog(
+    stop: CancellationToken,
+    watched: Vec<Watched>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let interval = sd_notify::watchdog_enabled()?;
     tracing::debug!(
         interval_ms = interval.as_millis() as u64,
         "watchdog enabled"
     );
-    Some(tokio::spawn(ping_until(interval, stop)))
+    Some(tokio::spawn(ping_until(interval, watched, stop)))
 }
 
-async fn ping_until(interval: Duration, stop: CancellationToken) {
-    let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(10)));
+async fn ping_until(interval: Duration, watched: Vec<Watched>, stop: CancellationToken) {
+    let mut ticks = tokio::time::interval((interval / 2).max(Duration::from_millis(10)));
+    let mut stalled = None;
     loop {
         tokio::select! {
-            _ = ticks.tick() => notify(&[NotifyState::Watchdog], "WATCHDOG"),
+            _ = ticks.tick() => {}
             _ = stop.cancelled() => break,
+        }
+        let late = watched
+            .iter()
+            .find(|w| w.heartbeat.age() > interval + w.slack);
+        match late {
+            None => {
+                if let Some(name) = stalled.take() {
+                    tracing::warn!(part = name, "progress again; watchdog pings resume");
+                }
+                notify(&[NotifyState::Watchdog], "WATCHDOG");
+            }
+            Some(w) if stalled != Some(w.name) => {
+                tracing::error!(
+                    part = w.name,
+                    idle_ms = w.heartbeat.age().as_millis() as u64,
+                    "no progress within the watchdog interval; watchdog pings stop, so systemd restarts the service"
+                );
+                stalled = Some(w.name);
+            }
+            Some(_) => {}
         }
     }
 }

@@ -143,10 +143,15 @@ async fn every_kind_of_message(t: &TestApp) -> Vec<Received> {
     t.tick_at(day(15)).await; // escalation to Mia
     t.clock.set(day(16));
     assert_eq!(
-        report::team::send_team_digests(&t.app).await.unwrap().len(),
+        report::team::send_team_digests(&t.app.reports())
+            .await
+            .unwrap()
+            .len(),
         1
     );
-    let weekly = report::weekly::send_weekly(&t.app, false).await.unwrap();
+    let weekly = report::weekly::send_weekly(&t.app.reports(), false)
+        .await
+        .unwrap();
     assert_eq!(weekly[0].outcome, "sent");
     t.smtp.wait_for(8, std::time::Duration::from_secs(10)).await
 }

@@ -251,7 +251,9 @@ async fn the_html_report_parses_and_shows_the_figures_and_charts() {
 #[tokio::test]
 async fn the_weekly_summary_has_the_figures_and_an_inline_chart_and_goes_once() {
     let t = history().await;
-    let first = report::weekly::send_weekly(&t.app, false).await.unwrap();
+    let first = report::weekly::send_weekly(&t.app.reports(), false)
+        .await
+        .unwrap();
     assert_eq!(first[0].outcome, "sent");
     // A second instance on the same database, the same week: nothing more.
     let other = ambassador::App::with_store(
@@ -261,7 +263,10 @@ async fn the_weekly_summary_has_the_figures_and_an_inline_chart_and_goes_once() 
     )
     .unwrap();
     assert_eq!(
-        report::weekly::send_weekly(&other, false).await.unwrap()[0].outcome,
+        report::weekly::send_weekly(&other.reports(), false)
+            .await
+            .unwrap()[0]
+            .outcome,
         "already-sent"
     );
     let all = t.smtp.messages();
@@ -299,7 +304,7 @@ fn instance(t: &TestApp, tweak: impl FnOnce(&mut ambassador::config::Settings)) 
 
 /// One retry pass of `app`: the (report key, outcome) of each summary sent again.
 async fn resend(app: &ambassador::App) -> Vec<(String, String)> {
-    report::resend::resend_unsent(app).await.unwrap()
+    report::resend::resend_unsent(&app.reports()).await.unwrap()
 }
 
 fn past_the_lease(t: &TestApp) {
@@ -320,7 +325,9 @@ async fn a_refused_weekly_summary_is_sent_again_after_a_lease_and_only_so_often(
     let t = history().await;
     let refusing = SmtpServer::start(Faults::default().reject_rcpt_550(BOARD)).await;
     let broken = instance(&t, |s| s.smtp.port = refusing.port());
-    let first = report::weekly::send_weekly(&broken, false).await.unwrap();
+    let first = report::weekly::send_weekly(&broken.reports(), false)
+        .await
+        .unwrap();
     assert!(first[0].outcome.starts_with("failed: "), "{first:?}");
     assert!(
         resend(&t.app).await.is_empty(),
@@ -337,7 +344,10 @@ async fn a_refused_weekly_summary_is_sent_again_after_a_lease_and_only_so_often(
     assert!(resend(&t.app).await.is_empty(), "no attempts are left");
     assert_eq!(mail_to(&t, BOARD), 0);
     assert_eq!(
-        report::weekly::send_weekly(&t.app, false).await.unwrap()[0].outcome,
+        report::weekly::send_weekly(&t.app.reports(), false)
+            .await
+            .unwrap()[0]
+            .outcome,
         "already-sent",
         "the cron does not start the week over"
     );
@@ -348,7 +358,9 @@ async fn a_cancelled_campaigns_unsent_summary_is_not_sent_again() {
     let t = history().await;
     let refusing = SmtpServer::start(Faults::default().reject_rcpt_550(BOARD)).await;
     let broken = instance(&t, |s| s.smtp.port = refusing.port());
-    let first = report::weekly::send_weekly(&broken, false).await.unwrap();
+    let first = report::weekly::send_weekly(&broken.reports(), false)
+        .await
+        .unwrap();
     assert!(first[0].outcome.starts_with("failed: "), "{first:?}");
     t.store()
         .set_campaign_status("test", "cancelled", to_millis(t.clock.now()))
@@ -365,7 +377,9 @@ async fn a_summary_claimed_by_an_instance_that_died_is_sent_once_by_a_survivor()
     let t = history().await;
     let refusing = SmtpServer::start(Faults::default().reject_rcpt_550(BOARD)).await;
     let broken = instance(&t, |s| s.smtp.port = refusing.port());
-    let failed = report::weekly::send_weekly(&broken, false).await.unwrap();
+    let failed = report::weekly::send_weekly(&broken.reports(), false)
+        .await
+        .unwrap();
     // The instance that died: claimed, and never got as far as recording an outcome.
     let campaign = t.campaign_id("test").await;
     let now = to_millis(t.clock.now());
@@ -384,8 +398,9 @@ async fn a_summary_claimed_by_an_instance_that_died_is_sent_once_by_a_survivor()
         .unwrap());
     past_the_lease(&t);
     let other = instance(&t, |_| {});
-    let survivors = [t.app.clone(), other]
-        .map(|app| tokio::spawn(async move { report::resend::resend_unsent(&app).await.unwrap() }));
+    let survivors = [t.app.clone(), other].map(|app| {
+        tokio::spawn(async move { report::resend::resend_unsent(&app.reports()).await.unwrap() })
+    });
     let mut sent: Vec<(String, String)> = Vec::new();
     for survivor in survivors {
         sent.extend(survivor.await.unwrap());
@@ -420,14 +435,18 @@ async fn an_unsent_summary_a_day_old_or_sent_by_hand_is_not_retried() {
     let t = history().await;
     let refusing = SmtpServer::start(Faults::default().reject_rcpt_550(BOARD)).await;
     let broken = instance(&t, |s| s.smtp.port = refusing.port());
-    let manual = report::weekly::send_weekly(&broken, true).await.unwrap();
+    let manual = report::weekly::send_weekly(&broken.reports(), true)
+        .await
+        .unwrap();
     assert!(manual[0].outcome.starts_with("failed: "), "{manual:?}");
     past_the_lease(&t);
     assert!(
         resend(&t.app).await.is_empty(),
         "a manual send reported its failure to the admin who ran it"
     );
-    let scheduled = report::weekly::send_weekly(&broken, false).await.unwrap();
+    let scheduled = report::weekly::send_weekly(&broken.reports(), false)
+        .await
+        .unwrap();
     assert!(scheduled[0].outcome.starts_with("failed: "));
     t.clock.advance(Duration::hours(25));
     assert!(
@@ -487,10 +506,12 @@ async fn each_manager_gets_their_teams_status_once_a_week() {
     t.tick_at(day(0)).await;
     complete(&t, "ann.a", day(2)).await;
     t.clock.set(day(16));
-    let sent = report::team::send_team_digests(&t.app).await.unwrap();
+    let sent = report::team::send_team_digests(&t.app.reports())
+        .await
+        .unwrap();
     assert_eq!(sent.len(), 2);
     assert!(
-        report::team::send_team_digests(&t.app)
+        report::team::send_team_digests(&t.app.reports())
             .await
             .unwrap()
             .is_empty(),
@@ -587,7 +608,9 @@ async fn a_refused_team_digest_is_sent_again_to_that_manager_only() {
     let refusing =
         SmtpServer::start(Faults::default().reject_rcpt_550("mia.boss@hospital.example.org")).await;
     let broken = instance(&t, |s| s.smtp.port = refusing.port());
-    let mut first = report::team::send_team_digests(&broken).await.unwrap();
+    let mut first = report::team::send_team_digests(&broken.reports())
+        .await
+        .unwrap();
     first.sort();
     assert_eq!(first[0].0, "mia.boss@hospital.example.org");
     assert!(first[0].1.starts_with("failed: "), "{first:?}");
@@ -628,8 +651,12 @@ async fn weekly_jobs_at_once(apps: &[ambassador::App]) {
         .map(|app| {
             tokio::spawn(async move {
                 app.plan_and_deliver().await.unwrap();
-                report::weekly::send_weekly(&app, false).await.unwrap();
-                report::team::send_team_digests(&app).await.unwrap();
+                report::weekly::send_weekly(&app.reports(), false)
+                    .await
+                    .unwrap();
+                report::team::send_team_digests(&app.reports())
+                    .await
+                    .unwrap();
             })
         })
         .collect();

@@ -570,6 +570,102 @@ async fn under_the_units_environment_it_notifies_ready_watchdog_and_stopping() {
     assert!(!log.contains("t0ken-from-credential"), "{log}");
 }
 
+// --- supervision: a failed or wedged worker gets the daemon restarted ------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_exits_non_zero_when_the_worker_loses_its_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = plain_config(dir.path());
+    let mut daemon = Daemon::start(ambassador(&config, &["serve"]));
+    tokio::task::block_in_place(|| daemon.wait_for_log("ambassador is running"));
+
+    // A real fault from outside: another process renames the table the
+    // worker claims from, so every claim fails ("no such table").
+    let url = format!("sqlite://{}", dir.path().join("amb.db").display());
+    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE outbox RENAME TO outbox_gone")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let broken_at = Instant::now();
+
+    let (status, log) = tokio::task::block_in_place(|| {
+        daemon.wait_for_log("stopping the other tasks");
+        daemon.wait_exit()
+    });
+    assert!(
+        !status.success(),
+        "a failed worker exits non-zero: {status:?}\n{log}"
+    );
+    assert!(
+        broken_at.elapsed() < Duration::from_secs(30),
+        "it exits within seconds, not after a lease: {:?}",
+        broken_at.elapsed()
+    );
+    assert!(log.contains("the delivery worker failed"), "{log}");
+    assert!(log.contains("outbox"), "the cause is logged: {log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_watchdog_stops_pinging_when_the_worker_stalls() {
+    // A relay that accepts connections and never says a word: with a long
+    // smtp.timeout and one send at a time, the first send holds the only
+    // slot and the worker's loop waits for it with the second message ready.
+    let relay = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let relay_port = relay.local_addr().unwrap().port();
+    let (connected, connections) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in relay.incoming().map_while(Result::ok) {
+            held.push(stream);
+            if connected.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = reload_setup(dir.path(), relay_port);
+    add_person(dir.path(), &config, "a@hospital.example.org");
+    add_person(dir.path(), &config, "b@hospital.example.org");
+    let notify = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&notify).unwrap();
+    socket.set_read_timeout(Some(WAIT)).unwrap();
+    let mut cmd = ambassador(&config, &["serve"]);
+    cmd.env("NOTIFY_SOCKET", &notify)
+        .env("WATCHDOG_USEC", "300000")
+        .env("AMBASSADOR__SMTP__TIMEOUT", "1h")
+        .env("AMBASSADOR__DELIVERY__CONCURRENCY", "1");
+    let mut daemon = Daemon::start(cmd);
+    tokio::task::block_in_place(|| wait_for_notification(&socket, "WATCHDOG=1"));
+    connections
+        .recv_timeout(WAIT)
+        .expect("the worker reached the relay");
+
+    let stalled = tokio::task::block_in_place(|| {
+        daemon.wait_for_log("no progress within the watchdog interval")
+    });
+    assert!(stalled.contains("delivery worker"), "{stalled}");
+    // Pings sent before that line are already queued: drop them. Then
+    // silence, over five watchdog intervals.
+    let mut buf = [0u8; 4096];
+    socket.set_nonblocking(true).unwrap();
+    while socket.recv(&mut buf).is_ok() {}
+    socket.set_nonblocking(false).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    while let Ok(n) = socket.recv(&mut buf) {
+        let datagram = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(
+            !datagram.lines().any(|l| l == "WATCHDOG=1"),
+            "a ping after the stall was reported: {datagram:?}\n{}",
+            daemon.log()
+        );
+    }
+}
+
 // --- backup and restore ------------------------------------------------------
 
 fn plain_config(dir: &Path) -> PathBuf {

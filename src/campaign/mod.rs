@@ -19,7 +19,6 @@ pub use exempt::{exempt, ExemptError};
 pub use window::{SendWindow, Window, WindowSpec};
 
 use crate::clock::{to_millis, Clock};
-use crate::delivery::Templates;
 use crate::store::campaign::CampaignRow;
 use crate::store::Store;
 
@@ -49,19 +48,38 @@ impl Status {
     }
 }
 
+/// What [`apply`] needs from the email templates: that every step of a
+/// campaign renders. `delivery::Templates` implements it; the trait lives
+/// here so that `campaign` needs nothing from `delivery`.
+pub trait StepTemplates: Send + Sync {
+    fn check_steps(
+        &self,
+        campaign: &Campaign,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+}
+
+impl<T: StepTemplates + ?Sized> StepTemplates for std::sync::Arc<T> {
+    fn check_steps(
+        &self,
+        campaign: &Campaign,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        (**self).check_steps(campaign)
+    }
+}
+
 /// Parses, checks every step's template against strict rendering, and stores
 /// the campaign. A changed file updates the campaign; nothing sent is resent.
 #[tracing::instrument(skip_all, fields(file = %file_name))]
 pub async fn apply(
     store: &Store,
     clock: &dyn Clock,
-    templates: &Templates,
+    templates: &dyn StepTemplates,
     text: &str,
     file_name: &str,
 ) -> anyhow::Result<ApplyOutcome> {
     let campaign = Campaign::from_toml(text, file_name)?;
     templates
-        .check_campaign(&campaign)
+        .check_steps(&campaign)
         .map_err(|e| anyhow::anyhow!("{file_name}: {e}"))?;
     let definition = serde_json::to_string(&campaign)?;
     if let Some(existing) = store.campaign_by_slug(&campaign.slug).await? {

@@ -30,6 +30,29 @@ pub struct PlanContext {
     pub message_id_domain: String,
 }
 
+/// A planning tick with what it needs: the scheduler and the root call
+/// [`Planning::tick`], which wakes the delivery worker when it enqueued
+/// something.
+#[derive(Debug, Clone)]
+pub struct Planning {
+    pub store: Store,
+    pub clock: crate::clock::SharedClock,
+    pub context: PlanContext,
+    /// Notified when a tick enqueued messages (the worker's `outbox_changed`).
+    pub enqueued: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Planning {
+    /// One planning tick.
+    pub async fn tick(&self) -> anyhow::Result<PlanReport> {
+        let report = plan(&self.store, self.clock.as_ref(), &self.context).await?;
+        if report.enqueued > 0 {
+            self.enqueued.notify_one();
+        }
+        Ok(report)
+    }
+}
+
 /// Runs one planning tick over every active campaign that has started.
 #[tracing::instrument(skip_all)]
 pub async fn plan(

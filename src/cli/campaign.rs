@@ -3,12 +3,11 @@
 use ambassador::campaign::{self, definition_of, Status};
 use ambassador::clock::{from_millis, to_millis, Clock, SystemClock};
 use ambassador::config::{SecretUse, Settings};
-use ambassador::App;
+use ambassador::store::Store;
 use clap::Subcommand;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[derive(Debug, Subcommand)]
 pub enum CampaignCommand {
@@ -55,13 +54,15 @@ pub fn secrets_used(cmd: &CampaignCommand) -> SecretUse {
 }
 
 pub async fn run(cmd: CampaignCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let app = App::build(settings.clone(), Arc::new(SystemClock)).await?;
-    let result = dispatch(cmd, &app).await;
-    app.store.close().await;
+    // The store only; templates for `apply`, and the composer (with the
+    // tracking key) for `preview`, are built by the commands that use them.
+    let store = super::open_store(settings).await?;
+    let result = dispatch(cmd, &store, settings).await;
+    store.close().await;
     result.map(|_| ExitCode::SUCCESS)
 }
 
-async fn dispatch(cmd: CampaignCommand, app: &App) -> anyhow::Result<()> {
+async fn dispatch(cmd: CampaignCommand, store: &Store, settings: &Settings) -> anyhow::Result<()> {
     let clock = SystemClock;
     let mut out = std::io::stdout().lock();
     match cmd {
@@ -69,9 +70,9 @@ async fn dispatch(cmd: CampaignCommand, app: &App) -> anyhow::Result<()> {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             let outcome = campaign::apply(
-                &app.store,
+                store,
                 &clock,
-                &app.composer.templates(),
+                &ambassador::app::load_templates(settings)?,
                 &text,
                 &file.display().to_string(),
             )
@@ -89,8 +90,8 @@ async fn dispatch(cmd: CampaignCommand, app: &App) -> anyhow::Result<()> {
                 "{:<24} {:<10} {:<26} {:>8} {:>8} {:>8}",
                 "slug", "status", "starts", "sent", "pending", "failed"
             )?;
-            for row in app.store.campaigns().await? {
-                let c = app.store.outbox_counts(Some(row.id)).await?;
+            for row in store.campaigns().await? {
+                let c = store.outbox_counts(Some(row.id)).await?;
                 writeln!(
                     out,
                     "{:<24} {:<10} {:<26} {:>8} {:>8} {:>8}",
@@ -104,9 +105,9 @@ async fn dispatch(cmd: CampaignCommand, app: &App) -> anyhow::Result<()> {
             }
         }
         CampaignCommand::Show { slug } => {
-            let row = campaign::find(&app.store, &slug).await?;
+            let row = campaign::find(store, &slug).await?;
             let c = definition_of(&row)?;
-            let counts = app.store.outbox_counts(Some(row.id)).await?;
+            let counts = store.outbox_counts(Some(row.id)).await?;
             writeln!(
                 out,
                 "{} — {}\nstatus: {}\nstarts: {}\ndue: {}\ncourse: {}\ncontact: {}",
@@ -132,19 +133,19 @@ async fn dispatch(cmd: CampaignCommand, app: &App) -> anyhow::Result<()> {
             writeln!(out, "messages: {}", serde_json::to_string(&counts)?)?;
         }
         CampaignCommand::Pause { slug } => {
-            set(app, &clock, &slug, Status::Paused, &mut out).await?
+            set(store, &clock, &slug, Status::Paused, &mut out).await?
         }
         CampaignCommand::Resume { slug } => {
-            set(app, &clock, &slug, Status::Active, &mut out).await?
+            set(store, &clock, &slug, Status::Active, &mut out).await?
         }
         CampaignCommand::Cancel { slug } => {
-            set(app, &clock, &slug, Status::Cancelled, &mut out).await?
+            set(store, &clock, &slug, Status::Cancelled, &mut out).await?
         }
         CampaignCommand::Preview { slug, step, to } => {
-            let row = campaign::find(&app.store, &slug).await?;
+            let row = campaign::find(store, &slug).await?;
             let c = definition_of(&row)?;
-            let message = app
-                .composer
+            let composer = ambassador::app::composer(store.clone(), settings)?;
+            let message = composer
                 .preview(row.id, &c, &step, to.as_deref(), clock.now())
                 .await?;
             out.write_all(&message.formatted())?;
@@ -154,13 +155,13 @@ async fn dispatch(cmd: CampaignCommand, app: &App) -> anyhow::Result<()> {
 }
 
 async fn set(
-    app: &App,
+    store: &Store,
     clock: &dyn Clock,
     slug: &str,
     status: Status,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    campaign::set_status(&app.store, clock, slug, status).await?;
+    campaign::set_status(store, clock, slug, status).await?;
     writeln!(out, "campaign {slug}: {}", status.as_str())?;
     Ok(())
 }

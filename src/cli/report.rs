@@ -3,14 +3,15 @@
 
 use ambassador::clock::SystemClock;
 use ambassador::config::{SecretUse, Settings};
-use ambassador::report::{self, render};
+use ambassador::delivery::owner::Owner;
+use ambassador::delivery::{Mailer, Sender};
+use ambassador::report::{self, render, ReportJobs, ReportSettings};
 use ambassador::store::Store;
-use ambassador::App;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -98,15 +99,15 @@ pub fn secrets_used(args: &ReportArgs) -> SecretUse {
 
 pub async fn run(args: ReportArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     if let Some(command) = args.command {
-        let app = App::build(settings.clone(), Arc::new(SystemClock)).await?;
+        let jobs = report_jobs(settings).await?;
         let result = match command {
-            ReportCommand::SendWeekly => send_weekly(&app).await,
-            ReportCommand::PreviewWeekly(preview) => preview_weekly(&app, &preview).await,
+            ReportCommand::SendWeekly => send_weekly(&jobs).await,
+            ReportCommand::PreviewWeekly(preview) => preview_weekly(&jobs, &preview).await,
             ReportCommand::PreviewDigest { manager, preview } => {
-                preview_digest(&app, &manager, &preview).await
+                preview_digest(&jobs, &manager, &preview).await
             }
         };
-        app.store.close().await;
+        jobs.store.close().await;
         return result;
     }
     let store = super::open_store(settings).await?;
@@ -115,8 +116,26 @@ pub async fn run(args: ReportArgs, settings: &Settings) -> anyhow::Result<ExitCo
     result
 }
 
-async fn send_weekly(app: &App) -> anyhow::Result<ExitCode> {
-    let outcomes = report::weekly::send_weekly(app, true).await?;
+/// Only what the summary, the digests and their previews use: the store,
+/// the report templates, the reports' one-connection mailer and the sender
+/// identity (DKIM included); no delivery pool, no worker, no tracking key.
+async fn report_jobs(settings: &Settings) -> anyhow::Result<ReportJobs> {
+    let sender = Sender::from_settings(&settings.smtp)?;
+    let templates = ambassador::app::load_templates(settings)?;
+    let store = super::open_store(settings).await?;
+    Ok(ReportJobs {
+        store,
+        clock: Arc::new(SystemClock),
+        mailer: Arc::new(Mailer::from_settings(&settings.smtp, 1)),
+        sender,
+        templates: Arc::new(RwLock::new(Arc::new(templates))),
+        instance: Owner::current().id().into(),
+        settings: ReportSettings::from_settings(settings),
+    })
+}
+
+async fn send_weekly(jobs: &ReportJobs) -> anyhow::Result<ExitCode> {
+    let outcomes = report::weekly::send_weekly(jobs, true).await?;
     for o in &outcomes {
         println!("{}: {}", o.campaign, o.outcome);
     }
@@ -131,29 +150,26 @@ async fn send_weekly(app: &App) -> anyhow::Result<ExitCode> {
 }
 
 /// This week's summary as it would go out now, signed, to `--out` or stdout.
-async fn preview_weekly(app: &App, args: &PreviewArgs) -> anyhow::Result<ExitCode> {
+async fn preview_weekly(jobs: &ReportJobs, args: &PreviewArgs) -> anyhow::Result<ExitCode> {
     let row =
-        ambassador::completions::resolve_campaign(&app.store, args.campaign.as_deref()).await?;
-    let mut recipients: Vec<String> = app
-        .settings
-        .report
-        .recipients
-        .iter()
-        .map(|r| r.to_string())
-        .collect();
+        ambassador::completions::resolve_campaign(&jobs.store, args.campaign.as_deref()).await?;
+    let mut recipients = jobs.settings.recipients.clone();
     if recipients.is_empty() {
-        let from: lettre::message::Mailbox = app.settings.smtp.from.parse()?;
-        recipients.push(from.email.to_string());
+        recipients.push(jobs.sender.from().email.to_string());
     }
-    let message = report::weekly::compose(app, &row, app.clock.now(), &recipients).await?;
-    write_eml(app, message, args.out.as_deref())
+    let message = report::weekly::compose(jobs, &row, jobs.clock.now(), &recipients).await?;
+    write_eml(jobs, message, args.out.as_deref())
 }
 
 /// One manager's digest as it would go out now, signed, to `--out` or stdout.
-async fn preview_digest(app: &App, manager: &str, args: &PreviewArgs) -> anyhow::Result<ExitCode> {
+async fn preview_digest(
+    jobs: &ReportJobs,
+    manager: &str,
+    args: &PreviewArgs,
+) -> anyhow::Result<ExitCode> {
     let row =
-        ambassador::completions::resolve_campaign(&app.store, args.campaign.as_deref()).await?;
-    let teams = report::team::teams(app, &row, app.clock.now()).await?;
+        ambassador::completions::resolve_campaign(&jobs.store, args.campaign.as_deref()).await?;
+    let teams = report::team::teams(jobs, &row, jobs.clock.now()).await?;
     let wanted = manager.trim().to_lowercase();
     let Some((address, team)) = teams.iter().find(|(m, _)| m.to_lowercase() == wanted) else {
         anyhow::bail!(
@@ -161,17 +177,17 @@ async fn preview_digest(app: &App, manager: &str, args: &PreviewArgs) -> anyhow:
             row.slug
         );
     };
-    let message = report::team::compose(app, &row, address, team)?;
-    write_eml(app, message, args.out.as_deref())
+    let message = report::team::compose(jobs, &row, address, team)?;
+    write_eml(jobs, message, args.out.as_deref())
 }
 
 /// Signs `message` as a send would and writes it as an .eml file.
 fn write_eml(
-    app: &App,
+    jobs: &ReportJobs,
     mut message: lettre::Message,
     out: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
-    app.composer.sign(&mut message);
+    jobs.sender.sign(&mut message);
     let raw = message.formatted();
     match out {
         Some(path) => {

@@ -88,8 +88,56 @@ pub struct Composer {
     reply_to: String,
     domain: String,
     tracker: crate::tracking::Tracker,
-    /// DKIM signing, when `smtp.dkim_*` are set; shared because keys are large.
+    /// From, Message-ID domain and DKIM signing, shared with the report jobs.
+    sender: Sender,
+}
+
+/// Who the project's email comes from: the `smtp.from` mailbox, the domain
+/// generated Message-IDs end in, and DKIM signing when `smtp.dkim_*` are set.
+/// Staff steps and the report jobs sign with the same one.
+#[derive(Clone)]
+pub struct Sender {
+    from: Mailbox,
+    domain: String,
+    /// Shared because keys are large.
     dkim: Option<Arc<DkimConfig>>,
+}
+
+impl std::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender")
+            .field("from", &self.from)
+            .field("dkim", &self.dkim.is_some())
+            .finish()
+    }
+}
+
+impl Sender {
+    /// Reads `smtp.from` and the DKIM key; an error names the key to fix.
+    pub fn from_settings(smtp: &crate::config::Smtp) -> anyhow::Result<Self> {
+        let from: Mailbox = smtp.from.parse().map_err(|e| anyhow::anyhow!("smtp.from = {:?} is not a valid sender ({e}); write e.g. \"SOAR Ambassador <ambassador@hospital.org>\"", smtp.from))?;
+        Ok(Self {
+            domain: from.email.domain().to_string(),
+            from,
+            dkim: dkim_config(smtp)?.map(Arc::new),
+        })
+    }
+
+    pub fn from(&self) -> &Mailbox {
+        &self.from
+    }
+
+    /// The domain generated Message-IDs end in.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// Signs with DKIM when it is configured; otherwise leaves the message as is.
+    pub fn sign(&self, message: &mut lettre::Message) {
+        if let Some(dkim) = &self.dkim {
+            message.sign(dkim);
+        }
+    }
 }
 
 impl Composer {
@@ -99,19 +147,23 @@ impl Composer {
         settings: &Settings,
         tracker: crate::tracking::Tracker,
     ) -> anyhow::Result<Self> {
-        let from: Mailbox = settings.smtp.from.parse().map_err(|e| anyhow::anyhow!("smtp.from = {:?} is not a valid sender ({e}); write e.g. \"SOAR Ambassador <ambassador@hospital.org>\"", settings.smtp.from))?;
-        let domain = from.email.domain().to_string();
+        let sender = Sender::from_settings(&settings.smtp)?;
         Ok(Self {
             store,
             templates,
             organisation: settings.organisation.name.clone(),
             org_tz: settings.organisation.time_zone.0,
-            from,
+            from: sender.from.clone(),
             reply_to: settings.smtp.reply_to.clone(),
-            domain,
+            domain: sender.domain.clone(),
             tracker,
-            dkim: dkim_config(&settings.smtp)?.map(Arc::new),
+            sender,
         })
+    }
+
+    /// Who messages come from, for the report jobs.
+    pub fn sender(&self) -> Sender {
+        self.sender.clone()
     }
 
     /// The domain generated Message-IDs end in.
@@ -358,9 +410,7 @@ impl Composer {
     /// Adds the DKIM signature when `smtp.dkim_*` are set: every message
     /// ambassador sends goes through here, staff steps and reports alike.
     pub fn sign(&self, message: &mut lettre::Message) {
-        if let Some(dkim) = &self.dkim {
-            message.sign(dkim);
-        }
+        self.sender.sign(message);
     }
 }
 

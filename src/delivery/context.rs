@@ -60,13 +60,8 @@ pub struct CampaignView {
     pub has_video: bool,
 }
 
-/// Links as they appear in the message (tracked where tracking is on).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Links {
-    pub course: String,
-    pub video: String,
-    pub complete: String,
-}
+/// The message's links; made by `tracking`, which signs them.
+pub use crate::tracking::Links;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StepView {

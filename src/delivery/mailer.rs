@@ -5,6 +5,7 @@
 //! Nagle's algorithm on, and every message then waits ~40 ms for a delayed
 //! ACK (measured in docs/benchmarks.md). STARTTLS still goes through lettre.
 
+use crate::config::ca::read_ca_file;
 use crate::config::{Smtp as SmtpSettings, Tls, Transport};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -231,24 +232,4 @@ fn extra_roots(path: &Path) -> Vec<Certificate> {
         },
         |cert| vec![cert],
     )
-}
-
-/// Reads a PEM file of CA certificates and checks that TLS accepts them.
-pub(crate) fn read_ca_file(path: &Path) -> Result<Certificate, String> {
-    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let not_pem = || {
-        format!(
-            "{} holds no PEM certificate; it must contain \"-----BEGIN CERTIFICATE-----\" blocks",
-            path.display()
-        )
-    };
-    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
-        return Err(not_pem());
-    }
-    let cert = Certificate::from_pem(&pem).map_err(|_| not_pem())?;
-    TlsParameters::builder("localhost".into())
-        .add_root_certificate(cert.clone())
-        .build()
-        .map_err(|e| format!("{}: not a usable CA certificate: {e}", path.display()))?;
-    Ok(cert)
 }

@@ -16,9 +16,9 @@ pub mod owner;
 mod templates;
 mod worker;
 
-pub use compose::Composer;
+pub use compose::{Composer, Sender, SharedTemplates};
 pub use context::MessageContext;
 pub use mailer::{Mailer, SendOutcome};
 pub use message::header_safe;
 pub use templates::{RenderedEmail, TemplateError, Templates};
-pub use worker::{DeliveryReport, Worker};
+pub use worker::{DeliveryReport, Worker, CLAIM_ATTEMPTS, IDLE_POLL};

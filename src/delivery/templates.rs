@@ -277,6 +277,15 @@ fn read_dir(dir: &Path) -> Result<Vec<(String, String, String)>, TemplateError> 
     Ok(found)
 }
 
+impl crate::campaign::StepTemplates for Templates {
+    fn check_steps(
+        &self,
+        campaign: &Campaign,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Ok(self.check_campaign(campaign)?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@ use super::owner::Owner;
 use crate::campaign::{definition_of, Campaign, Trigger};
 use crate::clock::{to_millis, SharedClock};
 use crate::config::Delivery as DeliverySettings;
+use crate::heartbeat::Heartbeat;
 use crate::store::outbox::{ClaimedMessage, SentMark};
 use crate::store::Store;
 use crate::telemetry::scrub;
@@ -24,6 +25,16 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 type Limiter = governor::DefaultDirectRateLimiter;
+
+/// Claims that fail this many times in a row (about a second apart) end
+/// [`Worker::run`] with the error: the database is gone or unusable, and a
+/// restart by the service manager is more useful than a daemon that is up
+/// and sends nothing.
+pub const CLAIM_ATTEMPTS: u32 = 5;
+
+/// How long an idle worker waits before it looks for due messages again
+/// (planning wakes it sooner); it beats its heartbeat at least this often.
+pub const IDLE_POLL: Duration = Duration::from_secs(1);
 
 /// Outcomes of one delivery pass.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -47,7 +58,9 @@ pub struct Worker {
     limiter: Option<Limiter>,
     sent_marks: SentMarks,
     /// Woken when planning enqueued something.
-    pub outbox_changed: Notify,
+    pub outbox_changed: Arc<Notify>,
+    /// Beaten on every turn of [`Worker::run`]'s loop; the watchdog reads it.
+    heartbeat: Heartbeat,
     /// Where send latency goes (`ambassador_send_seconds`), when metrics are on.
     metrics: Option<crate::metrics::Metrics>,
 }
@@ -75,6 +88,7 @@ impl Worker {
         composer: Composer,
         mailer: Mailer,
         settings: DeliverySettings,
+        id: String,
     ) -> Self {
         // No burst: `Quota::per_second(n)` alone lets n go at once, so the
         // first second of a backlog carried twice the limit.
@@ -88,10 +102,11 @@ impl Worker {
             composer,
             mailer,
             settings,
-            id: super::owner::Owner::current().id(),
+            id,
             limiter,
             sent_marks: SentMarks::default(),
-            outbox_changed: Notify::new(),
+            outbox_changed: Arc::new(Notify::new()),
+            heartbeat: Heartbeat::default(),
             metrics: None,
         }
     }
@@ -104,6 +119,11 @@ impl Worker {
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The loop's progress mark, for the watchdog.
+    pub fn heartbeat(&self) -> Heartbeat {
+        self.heartbeat.clone()
     }
 
     /// Sends everything due now, `concurrency` at a time, and returns when
@@ -154,12 +174,16 @@ impl Worker {
         let mut ready = VecDeque::new();
         // The last claim found fewer than asked: top up only once `ready` runs dry.
         let mut dry = false;
+        let mut claim_failures = 0;
+        let mut fatal = None;
         while !stop.is_cancelled() {
+            self.heartbeat.beat();
             while tasks.try_join_next().is_some() {}
             if ready.is_empty() || (!dry && ready.len() < concurrency) {
                 let wanted = 2 * concurrency - ready.len();
                 match self.claim(wanted).await {
                     Ok(batch) => {
+                        claim_failures = 0;
                         dry = batch.len() < wanted;
                         // Start a claimed message only well inside its lease: once the
                         // lease may have expired, another instance may be sending it.
@@ -168,6 +192,13 @@ impl Worker {
                         ready.extend(batch.into_iter().map(|(m, c)| (m, c, start_by)));
                     }
                     Err(e) => {
+                        claim_failures += 1;
+                        if claim_failures >= CLAIM_ATTEMPTS {
+                            fatal = Some(e.context(format!(
+                                "cannot claim messages, {CLAIM_ATTEMPTS} times in a row"
+                            )));
+                            break;
+                        }
                         tracing::error!(error = %scrub(&format!("{e:#}")), "cannot claim messages; retrying shortly");
                         dry = true;
                     }
@@ -176,7 +207,7 @@ impl Worker {
             let Some((message, campaign, start_by)) = ready.pop_front() else {
                 tokio::select! {
                     _ = self.outbox_changed.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
                     _ = stop.cancelled() => break,
                 }
                 continue;
@@ -212,7 +243,7 @@ impl Worker {
         // Drain: every claimed message is being sent; let each finish.
         while tasks.join_next().await.is_some() {}
         self.report_left_claimed().await;
-        Ok(())
+        fatal.map_or(Ok(()), Err)
     }
 
     /// Takes back at once what processes of this host that died (a crash,

@@ -15,8 +15,12 @@ mod ui;
 
 pub use error::ApiError;
 
-use crate::app::App;
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::delivery::Composer;
 use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::tracking::Tracker;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -45,10 +49,23 @@ fn declared_over(headers: &axum::http::HeaderMap, limit: usize) -> bool {
         .is_some_and(|declared| declared > limit as u64)
 }
 
+/// The application's parts the routes use, handed over by the composition
+/// root (`app`), so `http` depends on none of the daemon's tasks.
+#[derive(Debug, Clone)]
+pub struct Parts {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub clock: SharedClock,
+    /// Previews of campaign messages.
+    pub composer: Composer,
+    /// Checks the tokens of tracking links.
+    pub tracker: Tracker,
+}
+
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
-    pub app: App,
+    pub app: Parts,
     pub metrics: Metrics,
     admin_digest: Option<Arc<Vec<u8>>>,
     /// Per-message limit on recorded hits, so a flood cannot fill the disk.
@@ -60,7 +77,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(app: App, metrics: Metrics) -> Self {
+    pub fn new(app: Parts, metrics: Metrics) -> Self {
         let admin_digest = auth::expected_digest(&app.settings.security).map(Arc::new);
         // 20 recorded hits at once per message, then one every 3 seconds.
         let quota = governor::Quota::per_minute(NonZeroU32::new(20).expect("non-zero"))

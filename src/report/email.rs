@@ -18,7 +18,7 @@ pub const TEAM: &str = "team_digest";
 
 /// Who sends a report and when: the headers every report shares.
 pub struct Envelope<'a> {
-    pub from: &'a str,
+    pub from: &'a Mailbox,
     pub to: Vec<Mailbox>,
     pub now: DateTime<Utc>,
     /// `weekly` or `team`: the Message-ID's prefix.
@@ -28,9 +28,8 @@ pub struct Envelope<'a> {
 
 impl Envelope<'_> {
     fn builder(&self, subject: &str) -> anyhow::Result<lettre::message::MessageBuilder> {
-        let from: Mailbox = self.from.parse()?;
         let mut builder = Message::builder()
-            .from(from)
+            .from(self.from.clone())
             .subject(header_safe(subject))
             .date(self.now.into())
             .message_id(Some(format!(

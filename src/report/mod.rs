@@ -4,6 +4,7 @@
 mod cells;
 pub mod chart;
 pub mod email;
+mod jobs;
 mod model;
 pub mod plot;
 pub mod render;
@@ -12,4 +13,5 @@ pub mod team;
 pub mod weekly;
 
 pub use cells::spreadsheet_cell;
+pub use jobs::{ReportJobs, ReportSettings};
 pub use model::{build, week_before, Group, Report, WeekPoint};

@@ -4,8 +4,8 @@
 //! would leave that week without it. Every planning tick takes such claims
 //! over once they are a lease old, and sends them again.
 
+use super::jobs::ReportJobs;
 use super::{team, weekly};
-use crate::app::App;
 use crate::clock::to_millis;
 use crate::delivery::SendOutcome;
 use crate::store::campaign::{CampaignRow, EnrolmentView};
@@ -20,10 +20,10 @@ pub const MAX_ATTEMPTS: i64 = 10;
 
 /// Sends again every unsent claim this instance can take over; returns
 /// (report key, outcome) pairs.
-pub async fn resend_unsent(app: &App) -> anyhow::Result<Vec<(String, String)>> {
-    let now = app.clock.now();
+pub async fn resend_unsent(jobs: &ReportJobs) -> anyhow::Result<Vec<(String, String)>> {
+    let now = jobs.clock.now();
     let window = RetryWindow {
-        stale_before: to_millis(now - app.settings.delivery.lease.as_chrono()),
+        stale_before: to_millis(now - jobs.settings.lease),
         since: to_millis(now - Duration::days(1)),
         max_attempts: MAX_ATTEMPTS,
     };
@@ -32,10 +32,10 @@ pub async fn resend_unsent(app: &App) -> anyhow::Result<Vec<(String, String)>> {
     // unsent at once: read each campaign, and its teams, once per pass.
     let mut campaigns: HashMap<i64, Option<CampaignRow>> = HashMap::new();
     let mut teams: HashMap<i64, BTreeMap<String, Vec<EnrolmentView>>> = HashMap::new();
-    for claim in app.store.unsent_reports(window).await? {
+    for claim in jobs.store.unsent_reports(window).await? {
         let row = match campaigns.entry(claim.campaign_id) {
             Entry::Occupied(known) => known.into_mut(),
-            Entry::Vacant(slot) => slot.insert(app.store.campaign_by_id(claim.campaign_id).await?),
+            Entry::Vacant(slot) => slot.insert(jobs.store.campaign_by_id(claim.campaign_id).await?),
         };
         let Some(row) = row.as_ref() else {
             continue;
@@ -49,9 +49,9 @@ pub async fn resend_unsent(app: &App) -> anyhow::Result<Vec<(String, String)>> {
             row.status != "cancelled"
         };
         if !wanted
-            || !app
+            || !jobs
                 .store
-                .reclaim_report(&claim.report_key, app.worker.id(), to_millis(now), window)
+                .reclaim_report(&claim.report_key, &jobs.instance, to_millis(now), window)
                 .await?
         {
             continue;
@@ -59,16 +59,16 @@ pub async fn resend_unsent(app: &App) -> anyhow::Result<Vec<(String, String)>> {
         let outcome = if team {
             let by_manager = match teams.entry(row.id) {
                 Entry::Occupied(known) => known.into_mut(),
-                Entry::Vacant(slot) => slot.insert(team::teams(app, row, now).await?),
+                Entry::Vacant(slot) => slot.insert(team::teams(jobs, row, now).await?),
             };
             let manager = claim.recipients.first().map(String::as_str).unwrap_or("");
             let people = by_manager
                 .get(manager)
                 .map(Vec::as_slice)
                 .unwrap_or_default();
-            team::deliver(app, row, manager, people, &claim.report_key).await?
+            team::deliver(jobs, row, manager, people, &claim.report_key).await?
         } else {
-            weekly::deliver(app, row, now, &claim.report_key, &claim.recipients).await?
+            weekly::deliver(jobs, row, now, &claim.report_key, &claim.recipients).await?
         };
         tracing::info!(
             campaign = %row.slug,
@@ -85,7 +85,7 @@ pub async fn resend_unsent(app: &App) -> anyhow::Result<Vec<(String, String)>> {
 /// outcome; a message that could not be composed is recorded as failed, so
 /// that a later tick tries again. `what` names it in that failure.
 pub(super) async fn send_claimed(
-    app: &App,
+    jobs: &ReportJobs,
     key: &str,
     file_stem: &str,
     message: anyhow::Result<Message>,
@@ -93,21 +93,17 @@ pub(super) async fn send_claimed(
 ) -> anyhow::Result<String> {
     let outcome = match message {
         Ok(mut message) => {
-            app.composer.sign(&mut message);
+            jobs.sender.sign(&mut message);
             let raw = message.formatted();
-            match app
-                .report_mailer
-                .send(message.envelope(), &raw, file_stem)
-                .await
-            {
+            match jobs.mailer.send(message.envelope(), &raw, file_stem).await {
                 SendOutcome::Accepted(_) => "sent".to_string(),
                 SendOutcome::Transient(e) | SendOutcome::Permanent(e) => format!("failed: {e}"),
             }
         }
         Err(e) => format!("failed: cannot compose the {what}: {e:#}"),
     };
-    app.store
-        .finish_weekly(key, app.worker.id(), to_millis(app.clock.now()), &outcome)
+    jobs.store
+        .finish_weekly(key, &jobs.instance, to_millis(jobs.clock.now()), &outcome)
         .await?;
     Ok(outcome)
 }

@@ -4,7 +4,7 @@
 //! several instances send it once.
 
 use super::email::{self, Envelope};
-use crate::app::App;
+use super::jobs::ReportJobs;
 use crate::clock::{from_millis, to_millis};
 use crate::store::campaign::{CampaignRow, EnrolmentView};
 use crate::store::report::ReportKind;
@@ -15,17 +15,15 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// Sends this week's team digests; returns (manager, outcome) pairs.
-pub async fn send_team_digests(app: &App) -> anyhow::Result<Vec<(String, String)>> {
-    let now = app.clock.now();
-    let week = now
-        .with_timezone(&app.settings.organisation.time_zone.0)
-        .iso_week();
+pub async fn send_team_digests(jobs: &ReportJobs) -> anyhow::Result<Vec<(String, String)>> {
+    let now = jobs.clock.now();
+    let week = now.with_timezone(&jobs.settings.time_zone).iso_week();
     let mut outcomes = Vec::new();
-    for row in app.store.campaigns().await? {
+    for row in jobs.store.campaigns().await? {
         if row.status != "active" || now < from_millis(row.starts_at) {
             continue;
         }
-        for (manager, team) in teams(app, &row, now).await? {
+        for (manager, team) in teams(jobs, &row, now).await? {
             let key = format!(
                 "team:{}:{}:{}-W{:02}",
                 row.slug,
@@ -33,13 +31,13 @@ pub async fn send_team_digests(app: &App) -> anyhow::Result<Vec<(String, String)
                 week.year(),
                 week.week()
             );
-            if !app
+            if !jobs
                 .store
                 .claim_weekly(
                     &key,
                     ReportKind::Team,
                     row.id,
-                    app.worker.id(),
+                    &jobs.instance,
                     to_millis(now),
                     std::slice::from_ref(&manager),
                 )
@@ -47,7 +45,7 @@ pub async fn send_team_digests(app: &App) -> anyhow::Result<Vec<(String, String)
             {
                 continue;
             }
-            let outcome = deliver(app, &row, &manager, &team, &key).await?;
+            let outcome = deliver(jobs, &row, &manager, &team, &key).await?;
             outcomes.push((manager, outcome));
         }
     }
@@ -56,12 +54,12 @@ pub async fn send_team_digests(app: &App) -> anyhow::Result<Vec<(String, String)
 
 /// Each manager's people still in the campaign, by manager address.
 pub async fn teams(
-    app: &App,
+    jobs: &ReportJobs,
     row: &CampaignRow,
     now: DateTime<Utc>,
 ) -> anyhow::Result<BTreeMap<String, Vec<EnrolmentView>>> {
     let mut teams: BTreeMap<String, Vec<EnrolmentView>> = BTreeMap::new();
-    for e in app
+    for e in jobs
         .store
         .enrolment_list(Some(&row.slug), None, to_millis(now))
         .await?
@@ -78,7 +76,7 @@ pub async fn teams(
 /// Composes and sends one digest under a claim this instance holds, then
 /// records the outcome; a failure is recorded for the retry pass.
 pub(super) async fn deliver(
-    app: &App,
+    jobs: &ReportJobs,
     row: &CampaignRow,
     manager: &str,
     team: &[EnrolmentView],
@@ -86,13 +84,13 @@ pub(super) async fn deliver(
 ) -> anyhow::Result<String> {
     // Not the key: a manager's address may hold characters a file name must not.
     let stem = format!("team-{}-{}", row.slug, uuid::Uuid::new_v4().simple());
-    let message = compose(app, row, manager, team);
-    super::resend::send_claimed(app, key, &stem, message, "digest").await
+    let message = compose(jobs, row, manager, team);
+    super::resend::send_claimed(jobs, key, &stem, message, "digest").await
 }
 
 /// One manager's digest, rendered with the running `team_digest` template.
 pub fn compose(
-    app: &App,
+    jobs: &ReportJobs,
     row: &CampaignRow,
     manager: &str,
     team: &[EnrolmentView],
@@ -101,32 +99,27 @@ pub fn compose(
         .map(|c| c.contact.to_string())
         .unwrap_or_default();
     let context = email::merge(
-        email::common(
-            &app.settings.organisation.name,
-            &row.name,
-            &row.slug,
-            &contact,
-        ),
+        email::common(&jobs.settings.organisation, &row.name, &row.slug, &contact),
         view(manager, team),
     );
-    let rendered = app
-        .composer
-        .templates()
-        .render_data(email::TEAM, &context)?;
+    let rendered = jobs.templates().render_data(email::TEAM, &context)?;
     let envelope = Envelope {
-        from: &app.settings.smtp.from,
-        to: vec![Mailbox::new(Some(manager_name(app)), manager.parse()?)],
-        now: app.clock.now(),
+        from: jobs.sender.from(),
+        to: vec![Mailbox::new(
+            Some(manager_name(&jobs.settings.organisation)),
+            manager.parse()?,
+        )],
+        now: jobs.clock.now(),
         kind: "team",
-        domain: app.composer.domain(),
+        domain: jobs.sender.domain(),
     };
     email::message(&envelope, rendered, None)
 }
 
 /// The display name on the digest's To: a bare address reads as bulk mail,
 /// and the roster names a manager by address only.
-fn manager_name(app: &App) -> String {
-    format!("{} team manager", app.settings.organisation.name)
+fn manager_name(org: &str) -> String {
+    format!("{org} team manager")
 }
 
 /// The template's figures: counts by status and one row per person.

@@ -5,9 +5,9 @@
 //! send is claimed with a unique key first.
 
 use super::email::{self, Envelope};
+use super::jobs::ReportJobs;
 use super::model::{self, Report};
 use super::plot::{completion_png, CHART_HEIGHT, CHART_WIDTH};
-use crate::app::App;
 use crate::clock::{from_millis, to_millis};
 use crate::store::campaign::CampaignRow;
 use crate::store::report::ReportKind;
@@ -27,27 +27,25 @@ pub struct WeeklyOutcome {
 
 /// Sends this week's summary of every campaign that is not cancelled.
 /// `manual` sends even when this week's summary already went out.
-pub async fn send_weekly(app: &App, manual: bool) -> anyhow::Result<Vec<WeeklyOutcome>> {
-    let now = app.clock.now();
+pub async fn send_weekly(jobs: &ReportJobs, manual: bool) -> anyhow::Result<Vec<WeeklyOutcome>> {
+    let now = jobs.clock.now();
     let mut outcomes = Vec::new();
-    for row in app.store.campaigns().await? {
+    for row in jobs.store.campaigns().await? {
         if row.status == "cancelled" || now < from_millis(row.starts_at) {
             continue;
         }
-        outcomes.push(send_one(app, &row, now, manual).await?);
+        outcomes.push(send_one(jobs, &row, now, manual).await?);
     }
     Ok(outcomes)
 }
 
 async fn send_one(
-    app: &App,
+    jobs: &ReportJobs,
     row: &CampaignRow,
     now: DateTime<Utc>,
     manual: bool,
 ) -> anyhow::Result<WeeklyOutcome> {
-    let week = now
-        .with_timezone(&app.settings.organisation.time_zone.0)
-        .iso_week();
+    let week = now.with_timezone(&jobs.settings.time_zone).iso_week();
     let mut key = format!("{}:{}-W{:02}", row.slug, week.year(), week.week());
     if manual {
         key.push_str(&format!(":manual:{}", to_millis(now)));
@@ -57,13 +55,7 @@ async fn send_one(
         key: key.clone(),
         outcome: o.to_string(),
     };
-    let recipients: Vec<String> = app
-        .settings
-        .report
-        .recipients
-        .iter()
-        .map(|r| r.to_string())
-        .collect();
+    let recipients = jobs.settings.recipients.clone();
     if recipients.is_empty() {
         tracing::warn!("report.recipients is empty; the weekly summary has nobody to go to");
         return Ok(outcome("no-recipients"));
@@ -73,13 +65,13 @@ async fn send_one(
     } else {
         ReportKind::Weekly
     };
-    if !app
+    if !jobs
         .store
         .claim_weekly(
             &key,
             kind,
             row.id,
-            app.worker.id(),
+            &jobs.instance,
             to_millis(now),
             &recipients,
         )
@@ -87,7 +79,7 @@ async fn send_one(
     {
         return Ok(outcome("already-sent"));
     }
-    let result = deliver(app, row, now, &key, &recipients).await?;
+    let result = deliver(jobs, row, now, &key, &recipients).await?;
     Ok(outcome(&result))
 }
 
@@ -95,15 +87,15 @@ async fn send_one(
 /// records the outcome. A summary that cannot be composed is recorded as
 /// failed too, so the retry pass (`report::resend`) takes it up again.
 pub(super) async fn deliver(
-    app: &App,
+    jobs: &ReportJobs,
     row: &CampaignRow,
     now: DateTime<Utc>,
     key: &str,
     recipients: &[String],
 ) -> anyhow::Result<String> {
     let stem = format!("weekly-{}", key.replace(':', "-"));
-    let message = compose(app, row, now, recipients).await;
-    let result = super::resend::send_claimed(app, key, &stem, message, "summary").await?;
+    let message = compose(jobs, row, now, recipients).await;
+    let result = super::resend::send_claimed(jobs, key, &stem, message, "summary").await?;
     tracing::info!(campaign = %row.slug, outcome = %crate::telemetry::scrub(&result), "weekly summary");
     Ok(result)
 }
@@ -111,15 +103,15 @@ pub(super) async fn deliver(
 /// The summary message for one campaign, rendered with the running
 /// `weekly_summary` template.
 pub async fn compose(
-    app: &App,
+    jobs: &ReportJobs,
     row: &CampaignRow,
     now: DateTime<Utc>,
     recipients: &[String],
 ) -> anyhow::Result<Message> {
-    let min = app.settings.report.min_group_size;
-    let report = model::build(&app.store, row, now, min).await?;
-    let before = model::week_before(&app.store, row, now, min).await?;
-    let (pending, next_at) = app.store.next_scheduled(row.id).await?;
+    let min = jobs.settings.min_group_size;
+    let report = model::build(&jobs.store, row, now, min).await?;
+    let before = model::week_before(&jobs.store, row, now, min).await?;
+    let (pending, next_at) = jobs.store.next_scheduled(row.id).await?;
     let summary = Summary {
         report: &report,
         before: &before,
@@ -128,35 +120,27 @@ pub async fn compose(
     };
     let contact = crate::campaign::definition_of(row)
         .map(|c| c.contact.to_string())
-        .unwrap_or_else(|_| sender_address(&app.settings.smtp.from));
+        .unwrap_or_else(|_| jobs.sender.from().email.to_string());
     let context = email::merge(
-        email::common(
-            &app.settings.organisation.name,
-            &row.name,
-            &row.slug,
-            &contact,
-        ),
-        summary.view(&app.settings.organisation.time_zone.0),
+        email::common(&jobs.settings.organisation, &row.name, &row.slug, &contact),
+        summary.view(&jobs.settings.time_zone),
     );
-    let rendered = app
-        .composer
-        .templates()
-        .render_data(email::WEEKLY, &context)?;
+    let rendered = jobs.templates().render_data(email::WEEKLY, &context)?;
     let to = recipients
         .iter()
         .map(|r| {
             Ok(Mailbox::new(
-                Some(recipient_name(&app.settings.organisation.name)),
+                Some(recipient_name(&jobs.settings.organisation)),
                 r.parse()?,
             ))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let envelope = Envelope {
-        from: &app.settings.smtp.from,
+        from: jobs.sender.from(),
         to,
         now,
         kind: "weekly",
-        domain: app.composer.domain(),
+        domain: jobs.sender.domain(),
     };
     email::message(&envelope, rendered, Some(completion_png(&report.weekly)))
 }
@@ -164,13 +148,6 @@ pub async fn compose(
 /// The display name on the summary's To: a bare address reads as bulk mail.
 fn recipient_name(org: &str) -> String {
     format!("{org} rollout report")
-}
-
-/// The address part of `smtp.from` (`Name <a@b>` or `a@b`).
-fn sender_address(from: &str) -> String {
-    from.parse::<Mailbox>()
-        .map(|m| m.email.to_string())
-        .unwrap_or_else(|_| from.to_string())
 }
 
 struct Summary<'a> {

@@ -10,6 +10,7 @@
 mod decode;
 mod fields;
 mod parse;
+mod settings;
 mod sync;
 
 pub use decode::{decode, DecodeError};
@@ -19,10 +20,10 @@ pub use fields::{
 pub use parse::{
     column_label, line_of, HeaderRowError, ParseLimits, PersonRecord, RosterReader, Row, RowError,
 };
+pub use settings::RosterSettings;
 pub use sync::{FieldChange, ImportMode};
 
 use crate::clock::{to_millis, Clock};
-use crate::config::Roster as RosterSettings;
 use crate::store::roster::{self as q, ImportRecord, NewStaff, StaffChange, StoredPerson};
 use crate::store::Store;
 use sha2::{Digest, Sha256};

@@ -14,9 +14,19 @@ pub use token::{load_or_create_key, Claims, LinkKind, TokenKey};
 
 use crate::campaign::Campaign;
 use crate::clock::to_millis;
-use crate::delivery::context::Links;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// Links as they appear in the message (tracked where tracking is on); the
+/// templates see them as `links`. Defined here, beside what signs them,
+/// so `tracking` needs nothing from `delivery`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Links {
+    pub course: String,
+    pub video: String,
+    pub complete: String,
+}
 
 /// Builds tracked links for messages.
 #[derive(Debug, Clone)]
