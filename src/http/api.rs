@@ -101,12 +101,13 @@ async fn upload_file(request: Request, state: &AppState) -> Result<(Spooled, Str
 /// A multipart error as a spooling one, keeping "over the limit" apart.
 fn spool_multipart(e: axum::extract::multipart::MultipartError) -> SpoolError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        SpoolError::TooLarge(0)
+        SpoolError::TooLarge
     } else {
         SpoolError::Body(e.to_string())
     }
 }
 
+/// A failed multipart form read as the API's error.
 fn multipart_error(e: axum::extract::multipart::MultipartError, limit: u64) -> ApiError {
     spool_error(spool_multipart(e), limit)
 }
@@ -114,7 +115,7 @@ fn multipart_error(e: axum::extract::multipart::MultipartError, limit: u64) -> A
 /// 413 for an upload over the limit, 400 for a broken body, 500 for our disk.
 fn spool_error(e: SpoolError, limit: u64) -> ApiError {
     match e {
-        SpoolError::TooLarge(_) => ApiError::TooLarge(super::too_large_message(limit as usize)),
+        SpoolError::TooLarge => ApiError::TooLarge(super::too_large_message(limit as usize)),
         SpoolError::Body(_) => ApiError::BadRequest(e.to_string()),
         SpoolError::Disk(_) => ApiError::Internal(e.into()),
     }

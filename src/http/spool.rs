@@ -19,9 +19,9 @@ const WRITE_BUFFER: usize = 1 << 20;
 /// Why an upload could not be spooled.
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
-    /// The body passed the limit while it streamed.
-    #[error("the upload is larger than {0} bytes")]
-    TooLarge(u64),
+    /// The body passed the size limit while it streamed.
+    #[error("the upload is larger than the size limit")]
+    TooLarge,
     /// The client's body broke off or was malformed.
     #[error("cannot read the upload: {0}")]
     Body(String),
@@ -55,7 +55,7 @@ impl Spooled {
             let chunk = chunk?;
             len += chunk.len() as u64;
             if len > limit {
-                return Err(SpoolError::TooLarge(limit));
+                return Err(SpoolError::TooLarge);
             }
             out.write_all(&chunk).await?;
         }
@@ -137,6 +137,6 @@ mod tests {
         let err = Spooled::from_stream(chunks(&["12345", "67890", "x"]), 10)
             .await
             .unwrap_err();
-        assert!(matches!(err, SpoolError::TooLarge(10)), "{err}");
+        assert!(matches!(err, SpoolError::TooLarge), "{err}");
     }
 }

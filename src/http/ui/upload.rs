@@ -53,7 +53,7 @@ pub async fn read(
 
 fn as_spool_error(e: MultipartError) -> SpoolError {
     if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        SpoolError::TooLarge(0)
+        SpoolError::TooLarge
     } else {
         SpoolError::Body(e.to_string())
     }
@@ -62,7 +62,7 @@ fn as_spool_error(e: MultipartError) -> SpoolError {
 /// The page's wording for a failed upload.
 fn spool_error(e: SpoolError) -> UiError {
     match e {
-        SpoolError::TooLarge(_) => UiError::TooLarge(
+        SpoolError::TooLarge => UiError::TooLarge(
             "The file is too large. Split it, or raise roster.max_file_bytes.".into(),
         ),
         SpoolError::Body(e) => {
