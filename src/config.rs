@@ -156,6 +156,9 @@ pub struct Http {
     pub header_timeout: HumanDuration,
     /// How long a connection may sit with no request before it is closed.
     pub idle_timeout: HumanDuration,
+    /// How long a request may take, upload and import included, before it
+    /// is answered 408.
+    pub request_timeout: HumanDuration,
     /// Open connections at most; over it, idle ones are closed to make room.
     pub max_connections: usize,
     /// Reverse proxies whose X-Forwarded-For names the real client (for per-client limits).
@@ -196,6 +199,7 @@ impl Http {
         for (key, value) in [
             ("http.header_timeout", self.header_timeout),
             ("http.idle_timeout", self.idle_timeout),
+            ("http.request_timeout", self.request_timeout),
         ] {
             if value.as_std().is_zero() {
                 anyhow::bail!("{key} must be longer than 0s (e.g. \"10s\")");

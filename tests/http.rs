@@ -689,6 +689,45 @@ async fn an_upload_over_the_limit_gets_413_with_the_json_error_at_once() {
     assert!(answer.contains("roster.max_file_bytes"), "{answer}");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_completions_upload_over_the_limit_gets_413_with_the_json_error() {
+    let s = server_with(|s| s.roster.max_file_bytes = 1000).await;
+    // Declared over the limit: refused before a byte of the body is sent.
+    let head = format!(
+        "POST /api/completions?campaign=test HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: text/csv\r\nContent-Length: 60000000\r\n\r\n"
+    );
+    let base = s.base.clone();
+    let (answer, took) = tokio::task::spawn_blocking(move || raw_answer(&base, &head))
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(took < StdDuration::from_secs(5), "answered after {took:?}");
+    let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+    let json: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap()
+            .contains("roster.max_file_bytes"),
+        "{json}"
+    );
+
+    // Undeclared (chunked): cut off once the streamed body passes the limit.
+    let rows = "someone@hospital.example.org,2026-01-01\n".repeat(60);
+    let chunked = format!(
+        "POST /api/completions?campaign=test HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{rows}\r\n0\r\n\r\n",
+        rows.len()
+    );
+    let base = s.base.clone();
+    let (answer, _) = tokio::task::spawn_blocking(move || raw_answer(&base, &chunked))
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("roster.max_file_bytes"), "{answer}");
+}
+
 #[tokio::test]
 async fn a_roster_dry_run_over_the_api_lists_the_first_100_problems_and_counts_the_rest() {
     let s = server().await;

@@ -4,17 +4,18 @@
 //! docs/openapi.json describes it and is served at /api/openapi.json.
 
 use super::error::ApiError;
+use super::spool::{Mapped, SpoolError, Spooled};
 use super::AppState;
 use crate::campaign::{self, definition_of, Status};
 use crate::clock::{from_millis, to_millis};
 use crate::completions::{self, CompletionError, CompletionOptions};
 use crate::roster::{self, ImportError, ImportMode, ImportOptions};
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures::StreamExt;
 use serde::Deserialize;
 
 const OPENAPI: &str = include_str!("../../docs/openapi.json");
@@ -50,23 +51,24 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
 }
 
-/// The uploaded file: a raw body, or the `file` field of a multipart form.
-async fn upload_bytes(request: Request, state: &AppState) -> Result<(Bytes, String), ApiError> {
+/// The uploaded file, spooled to a temporary file as it arrives: a raw
+/// body, or the `file` field of a multipart form.
+async fn upload_file(request: Request, state: &AppState) -> Result<(Spooled, String), ApiError> {
+    let limit = state.app.settings.roster.max_file_bytes;
     let is_multipart = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     if !is_multipart {
-        let limit = state.app.settings.roster.max_file_bytes as usize;
-        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::TooLarge(super::too_large_message(limit))
-            } else {
-                ApiError::BadRequest(format!("cannot read the upload: {e}"))
-            }
-        })?;
-        return Ok((bytes, "upload.csv".into()));
+        let chunks = request
+            .into_body()
+            .into_data_stream()
+            .map(|chunk| chunk.map_err(|e| SpoolError::Body(e.to_string())));
+        let spooled = Spooled::from_stream(chunks, limit)
+            .await
+            .map_err(|e| spool_error(e, limit))?;
+        return Ok((spooled, "upload.csv".into()));
     }
     let mut form = Multipart::from_request(request, state)
         .await
@@ -74,7 +76,7 @@ async fn upload_bytes(request: Request, state: &AppState) -> Result<(Bytes, Stri
     while let Some(field) = form
         .next_field()
         .await
-        .map_err(|e| ApiError::BadRequest(format!("cannot read the form: {e}")))?
+        .map_err(|e| multipart_error(e, limit))?
     {
         if field.name() == Some("file") {
             let name = field
@@ -84,20 +86,46 @@ async fn upload_bytes(request: Request, state: &AppState) -> Result<(Bytes, Stri
                 .filter(|c| !c.is_control())
                 .take(200)
                 .collect();
-            let bytes = field.bytes().await.map_err(|e| {
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    let limit = state.app.settings.roster.max_file_bytes as usize;
-                    ApiError::TooLarge(super::too_large_message(limit))
-                } else {
-                    ApiError::BadRequest(format!("cannot read the file: {e}"))
-                }
-            })?;
-            return Ok((bytes, name));
+            let chunks = field.map(|chunk| chunk.map_err(spool_multipart));
+            let spooled = Spooled::from_stream(chunks, limit)
+                .await
+                .map_err(|e| spool_error(e, limit))?;
+            return Ok((spooled, name));
         }
     }
     Err(ApiError::BadRequest(
         "the form has no field named \"file\"".into(),
     ))
+}
+
+/// A multipart error as a spooling one, keeping "over the limit" apart.
+fn spool_multipart(e: axum::extract::multipart::MultipartError) -> SpoolError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        SpoolError::TooLarge
+    } else {
+        SpoolError::Body(e.to_string())
+    }
+}
+
+/// A failed multipart form read as the API's error.
+fn multipart_error(e: axum::extract::multipart::MultipartError, limit: u64) -> ApiError {
+    spool_error(spool_multipart(e), limit)
+}
+
+/// 413 for an upload over the limit, 400 for a broken body, 500 for our disk.
+fn spool_error(e: SpoolError, limit: u64) -> ApiError {
+    match e {
+        SpoolError::TooLarge => ApiError::TooLarge(super::too_large_message(limit as usize)),
+        SpoolError::Body(_) => ApiError::BadRequest(e.to_string()),
+        SpoolError::Disk(_) => ApiError::Internal(e.into()),
+    }
+}
+
+/// The spooled upload, mapped for the import that reads it.
+fn mapped(spooled: &Spooled) -> Result<Mapped, ApiError> {
+    spooled
+        .map()
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("cannot map the spooled upload: {e}")))
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,7 +160,8 @@ async fn upload_roster(
             )))
         }
     };
-    let (bytes, file_name) = upload_bytes(request, &state).await?;
+    let (spooled, file_name) = upload_file(request, &state).await?;
+    let bytes = mapped(&spooled)?;
     let options = ImportOptions {
         source: p.source,
         mode,
@@ -149,7 +178,8 @@ async fn upload_roster(
         &bytes,
         &options,
         super::ROSTER_LISTING,
-        &mut |_, _| {},
+        // Pages the import has read leave the resident set as it goes.
+        &mut |_, _| bytes.release(),
     )
     .await
     {
@@ -174,7 +204,8 @@ async fn upload_completions(
     Query(p): Query<CompletionParams>,
     request: Request,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (bytes, file_name) = upload_bytes(request, &state).await?;
+    let (spooled, file_name) = upload_file(request, &state).await?;
+    let bytes = mapped(&spooled)?;
     let options = CompletionOptions {
         campaign: p.campaign,
         dry_run: p.dry_run,

@@ -10,6 +10,7 @@ mod health;
 mod limit;
 mod memory;
 mod server;
+mod spool;
 mod tracking;
 mod ui;
 
@@ -27,7 +28,6 @@ use axum::response::Response;
 use axum::Router;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// What an uploaded roster's report lists: the first 100 problems and up
@@ -108,6 +108,7 @@ impl AppState {
 /// The whole router.
 pub fn router(state: AppState) -> Router {
     let https = state.app.settings.http.public_url.starts_with("https:");
+    let request_timeout = state.app.settings.http.request_timeout.as_std();
     let router = Router::new()
         .merge(tracking::router())
         .nest("/api", api::router(state.clone()))
@@ -119,7 +120,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
+            request_timeout,
         ))
         // Outside the timeout, so a timed-out upload is trimmed after too.
         .layer(axum::middleware::from_fn(

@@ -219,6 +219,9 @@ pub async fn import_listing(
     let sha256 = hex::encode(Sha256::digest(bytes));
     let decoded = decode(bytes).map_err(|e| unreadable(e.to_string()))?;
     let total = decoded.text.len() as u64;
+    // Reading starts: a caller that maps the file may drop the pages the
+    // checks above went through (see http::spool).
+    progress(0, total);
     let limits = ParseLimits {
         max_field_length: settings.max_field_length,
         max_columns: settings.max_columns,

@@ -149,6 +149,16 @@ impl Served {
         Self::start(cmd)
     }
 
+    /// `serve` with `config`, once its listener is bound.
+    pub fn start_with(config: &Path) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ambassador"));
+        cmd.arg("--config")
+            .arg(config)
+            .arg("serve")
+            .env_remove("RUST_LOG");
+        Self::start(cmd)
+    }
+
     fn start(mut cmd: Command) -> Self {
         use std::io::BufRead;
         let mut child = cmd

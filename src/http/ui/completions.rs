@@ -43,7 +43,14 @@ async fn preview(
     Extension(session): Extension<SignedIn>,
     form: Multipart,
 ) -> Result<Html<String>, UiError> {
-    let file = upload::read(form, &session, UploadKind::Completions, "campaign").await?;
+    let file = upload::read(
+        form,
+        &session,
+        UploadKind::Completions,
+        "campaign",
+        state.app.settings.roster.max_file_bytes,
+    )
+    .await?;
     let outcome = run(&state, &file, true).await?;
     let upload_id = match &outcome {
         Ok(_) => state.ui.sessions.stash(&session.id, file.clone()),
@@ -85,13 +92,14 @@ async fn run(state: &AppState, file: &Upload, dry_run: bool) -> Result<Outcome, 
         dry_run,
         file_name: file.file_name.clone(),
     };
+    let bytes = upload::contents(file)?;
     let app = &state.app;
     let result = completions::import(
         &app.store,
         app.clock.as_ref(),
         app.settings.organisation.time_zone.0,
         &app.settings.completions.columns,
-        &file.bytes,
+        &bytes,
         &options,
     )
     .await;

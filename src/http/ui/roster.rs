@@ -34,7 +34,14 @@ async fn preview(
     Extension(session): Extension<SignedIn>,
     form: Multipart,
 ) -> Result<Html<String>, UiError> {
-    let file = upload::read(form, &session, UploadKind::Roster, "mode").await?;
+    let file = upload::read(
+        form,
+        &session,
+        UploadKind::Roster,
+        "mode",
+        state.app.settings.roster.max_file_bytes,
+    )
+    .await?;
     let outcome = run(&state, &file, true).await?;
     let upload_id = match &outcome {
         Ok(_) => state.ui.sessions.stash(&session.id, file.clone()),
@@ -84,15 +91,16 @@ async fn run(state: &AppState, file: &Upload, dry_run: bool) -> Result<Outcome, 
         force: false,
         file_name: file.file_name.clone(),
     };
+    let bytes = upload::contents(file)?;
     let app = &state.app;
     let result = roster::import_listing(
         &app.store,
         app.clock.as_ref(),
         &app.settings.roster,
-        &file.bytes,
+        &bytes,
         &options,
         crate::http::ROSTER_LISTING,
-        &mut |_, _| {},
+        &mut |_, _| bytes.release(),
     )
     .await;
     match result {

@@ -3,14 +3,15 @@
 //! instances behind one address would need sticky routing (or a table).
 //!
 //! A session holds its CSRF token and the uploads waiting for confirmation,
-//! so "apply" writes exactly the bytes that were previewed.
+//! so "apply" writes exactly the bytes that were previewed. A waiting upload
+//! is an unnamed temporary file, not memory.
 
-use axum::body::Bytes;
+use crate::http::spool::Spooled;
 use axum::http::HeaderMap;
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "ambassador_session";
@@ -31,7 +32,8 @@ pub enum UploadKind {
 pub struct Upload {
     pub kind: UploadKind,
     pub file_name: String,
-    pub bytes: Bytes,
+    /// The file as uploaded, kept on disk until "apply" or until it is dropped.
+    pub file: Arc<Spooled>,
     /// The roster mode, or the completions' campaign slug (may be empty).
     pub choice: String,
 }
@@ -178,14 +180,18 @@ mod tests {
         assert!(sessions.find(&s.id, t0 + Duration::hours(12)).is_none());
     }
 
-    #[test]
-    fn an_upload_is_taken_once_and_only_as_its_kind() {
+    #[tokio::test]
+    async fn an_upload_is_taken_once_and_only_as_its_kind() {
         let sessions = Sessions::new(Duration::hours(1));
         let s = sessions.create(Utc::now());
         let upload = Upload {
             kind: UploadKind::Roster,
             file_name: "a.csv".into(),
-            bytes: Bytes::from_static(b"x"),
+            file: Arc::new(
+                Spooled::from_stream(futures::stream::empty(), 1)
+                    .await
+                    .unwrap(),
+            ),
             choice: "sync".into(),
         };
         let id = sessions.stash(&s.id, upload).unwrap();

@@ -3,32 +3,35 @@
 
 use super::session::{SignedIn, Upload, UploadKind};
 use super::{check_csrf, UiError};
+use crate::http::spool::{Mapped, SpoolError, Spooled};
+use axum::extract::multipart::MultipartError;
 use axum::extract::Multipart;
+use futures::StreamExt;
 use serde::Deserialize;
+use std::sync::Arc;
 
-/// Reads an upload form, checks its CSRF token, and returns the file.
-/// `choice_field` is the form's one other field (roster mode, campaign).
+/// Reads an upload form, checks its CSRF token, and returns the file,
+/// spooled to a temporary file of at most `limit` bytes. `choice_field` is
+/// the form's one other field (roster mode, campaign).
 pub async fn read(
     mut form: Multipart,
     session: &SignedIn,
     kind: UploadKind,
     choice_field: &str,
+    limit: u64,
 ) -> Result<Upload, UiError> {
-    let bad = |e: axum::extract::multipart::MultipartError| {
-        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            return UiError::TooLarge(format!(
-                "The file is too large ({e}). Split it, or raise roster.max_file_bytes."
-            ));
-        }
-        UiError::BadRequest(format!("The upload could not be read ({e}). Try again."))
-    };
+    let bad = |e: MultipartError| spool_error(as_spool_error(e));
     let (mut csrf, mut choice, mut file) = (String::new(), String::new(), None);
     while let Some(field) = form.next_field().await.map_err(bad)? {
         match field.name().unwrap_or("") {
             "csrf" => csrf = field.text().await.map_err(bad)?,
             "file" => {
                 let name = clean_name(field.file_name().unwrap_or("upload.csv"));
-                file = Some((name, field.bytes().await.map_err(bad)?));
+                let chunks = field.map(|chunk| chunk.map_err(as_spool_error));
+                let spooled = Spooled::from_stream(chunks, limit)
+                    .await
+                    .map_err(spool_error)?;
+                file = Some((name, spooled));
             }
             name if name == choice_field => choice = field.text().await.map_err(bad)?,
             _ => {}
@@ -36,16 +39,47 @@ pub async fn read(
     }
     check_csrf(session, &csrf)?;
     match file {
-        Some((file_name, bytes)) if !bytes.is_empty() => Ok(Upload {
+        Some((file_name, spooled)) if !spooled.is_empty() => Ok(Upload {
             kind,
             file_name,
-            bytes,
+            file: Arc::new(spooled),
             choice,
         }),
         _ => Err(UiError::BadRequest(
             "No file was chosen, or it is empty. Choose the CSV file and upload it again.".into(),
         )),
     }
+}
+
+fn as_spool_error(e: MultipartError) -> SpoolError {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        SpoolError::TooLarge
+    } else {
+        SpoolError::Body(e.to_string())
+    }
+}
+
+/// The page's wording for a failed upload.
+fn spool_error(e: SpoolError) -> UiError {
+    match e {
+        SpoolError::TooLarge => UiError::TooLarge(
+            "The file is too large. Split it, or raise roster.max_file_bytes.".into(),
+        ),
+        SpoolError::Body(e) => {
+            UiError::BadRequest(format!("The upload could not be read ({e}). Try again."))
+        }
+        SpoolError::Disk(e) => UiError::Internal(anyhow::anyhow!(
+            "cannot keep an upload in a temporary file: {e}"
+        )),
+    }
+}
+
+/// The kept upload's bytes, mapped for one import run.
+pub fn contents(upload: &Upload) -> Result<Mapped, UiError> {
+    upload
+        .file
+        .map()
+        .map_err(|e| UiError::Internal(anyhow::anyhow!("cannot map a kept upload: {e}")))
 }
 
 /// A file name fit to show and record: no control characters, not too long.
