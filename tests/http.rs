@@ -652,49 +652,13 @@ fn raw_answer(base: &str, head: &str) -> (String, StdDuration) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_upload_over_the_limit_gets_413_with_the_json_error_at_once() {
+/// POSTs to `path` a body declared over the limit, then one sent chunked
+/// that runs over it: both get 413 with the JSON error naming the key, the
+/// declared one at once, before a byte of it is read.
+async fn assert_upload_over_the_limit_gets_413(path: &str, chunk: &str) {
     let s = server_with(|s| s.roster.max_file_bytes = 1000).await;
     let head = format!(
-        "POST /api/roster?dry_run=true HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
-         Content-Type: text/csv\r\nContent-Length: 60000000\r\n\r\n"
-    );
-    let base = s.base.clone();
-    let (answer, took) = tokio::task::spawn_blocking(move || raw_answer(&base, &head))
-        .await
-        .unwrap();
-    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
-    assert!(took < StdDuration::from_secs(5), "answered after {took:?}");
-    let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
-    let json: serde_json::Value = serde_json::from_str(body).unwrap();
-    assert!(
-        json["error"]
-            .as_str()
-            .unwrap()
-            .contains("roster.max_file_bytes"),
-        "{json}"
-    );
-
-    // Undeclared (chunked) and over the limit: 413 too, not 400.
-    let chunked = format!(
-        "POST /api/roster?dry_run=true HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
-         Content-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n7d0\r\n{}\r\n0\r\n\r\n",
-        "x".repeat(2000)
-    );
-    let base = s.base.clone();
-    let (answer, _) = tokio::task::spawn_blocking(move || raw_answer(&base, &chunked))
-        .await
-        .unwrap();
-    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
-    assert!(answer.contains("roster.max_file_bytes"), "{answer}");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_completions_upload_over_the_limit_gets_413_with_the_json_error() {
-    let s = server_with(|s| s.roster.max_file_bytes = 1000).await;
-    // Declared over the limit: refused before a byte of the body is sent.
-    let head = format!(
-        "POST /api/completions?campaign=test HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
          Content-Type: text/csv\r\nContent-Length: 60000000\r\n\r\n"
     );
     let base = s.base.clone();
@@ -714,11 +678,10 @@ async fn a_completions_upload_over_the_limit_gets_413_with_the_json_error() {
     );
 
     // Undeclared (chunked): cut off once the streamed body passes the limit.
-    let rows = "someone@hospital.example.org,2026-01-01\n".repeat(60);
     let chunked = format!(
-        "POST /api/completions?campaign=test HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
-         Content-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{rows}\r\n0\r\n\r\n",
-        rows.len()
+        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        chunk.len()
     );
     let base = s.base.clone();
     let (answer, _) = tokio::task::spawn_blocking(move || raw_answer(&base, &chunked))
@@ -726,6 +689,17 @@ async fn a_completions_upload_over_the_limit_gets_413_with_the_json_error() {
         .unwrap();
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("roster.max_file_bytes"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_over_the_limit_gets_413_with_the_json_error_at_once() {
+    assert_upload_over_the_limit_gets_413("/api/roster?dry_run=true", &"x".repeat(2000)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_completions_upload_over_the_limit_gets_413_with_the_json_error() {
+    let rows = "someone@hospital.example.org,2026-01-01\n".repeat(60);
+    assert_upload_over_the_limit_gets_413("/api/completions?campaign=test", &rows).await;
 }
 
 #[tokio::test]
