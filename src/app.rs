@@ -265,15 +265,11 @@ impl Tasks {
     /// Waits for `stop`, or for the first task to end: before `stop`, even
     /// a clean end is a failure, since the daemon cannot work without it.
     async fn first_failure(&mut self, stop: &CancellationToken) -> Option<anyhow::Error> {
-        let (id, result) = tokio::select! {
+        let (name, result) = tokio::select! {
             biased;
             _ = stop.cancelled() => return None,
-            Some(done) = self.set.join_next_with_id() => match done {
-                Ok((id, result)) => (id, result),
-                Err(e) => (e.id(), Err(anyhow::anyhow!("panicked: {e}"))),
-            },
+            Some(done) = self.set.join_next_with_id() => self.joined(done),
         };
-        let name = self.names.get(&id).copied().unwrap_or("a task");
         let error = match result {
             // The stop signal came in the same instant: a clean end is the drain.
             Ok(()) if stop.is_cancelled() => return None,
@@ -284,16 +280,24 @@ impl Tasks {
         Some(error)
     }
 
+    /// A joined task's name and result; a panic is an error.
+    fn joined(
+        &self,
+        done: Result<(tokio::task::Id, anyhow::Result<()>), tokio::task::JoinError>,
+    ) -> (&'static str, anyhow::Result<()>) {
+        let (id, result) = match done {
+            Ok((id, result)) => (id, result),
+            Err(e) => (e.id(), Err(anyhow::anyhow!("panicked: {e}"))),
+        };
+        (self.names.get(&id).copied().unwrap_or("a task"), result)
+    }
+
     /// Waits for every remaining task; returns the first failure.
     async fn drain(&mut self) -> Option<anyhow::Error> {
         let mut failure = None;
         while let Some(done) = self.set.join_next_with_id().await {
-            let (id, result) = match done {
-                Ok((id, result)) => (id, result),
-                Err(e) => (e.id(), Err(anyhow::anyhow!("panicked: {e}"))),
-            };
+            let (name, result) = self.joined(done);
             if let Err(e) = result {
-                let name = self.names.get(&id).copied().unwrap_or("a task");
                 failure.get_or_insert(e.context(format!("{name} failed")));
             }
         }

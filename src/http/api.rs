@@ -11,7 +11,7 @@ use crate::clock::{from_millis, to_millis};
 use crate::completions::{self, CompletionError, CompletionOptions};
 use crate::roster::{self, ImportError, ImportMode, ImportOptions};
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -86,7 +86,7 @@ async fn upload_file(request: Request, state: &AppState) -> Result<(Spooled, Str
                 .filter(|c| !c.is_control())
                 .take(200)
                 .collect();
-            let chunks = field.map(|chunk| chunk.map_err(spool_multipart));
+            let chunks = field.map(|chunk| chunk.map_err(SpoolError::from));
             let spooled = Spooled::from_stream(chunks, limit)
                 .await
                 .map_err(|e| spool_error(e, limit))?;
@@ -98,18 +98,9 @@ async fn upload_file(request: Request, state: &AppState) -> Result<(Spooled, Str
     ))
 }
 
-/// A multipart error as a spooling one, keeping "over the limit" apart.
-fn spool_multipart(e: axum::extract::multipart::MultipartError) -> SpoolError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        SpoolError::TooLarge
-    } else {
-        SpoolError::Body(e.to_string())
-    }
-}
-
 /// A failed multipart form read as the API's error.
 fn multipart_error(e: axum::extract::multipart::MultipartError, limit: u64) -> ApiError {
-    spool_error(spool_multipart(e), limit)
+    spool_error(e.into(), limit)
 }
 
 /// 413 for an upload over the limit, 400 for a broken body, 500 for our disk.

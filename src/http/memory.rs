@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 /// Bodies above this size (or of unknown size) are followed by a trim.
-const LARGE_BODY: u64 = 1024 * 1024;
+const LARGE_BODY: usize = 1024 * 1024;
 
 /// Runs the request, then returns free heap pages to the system when its
 /// body was large.
@@ -22,14 +22,7 @@ pub async fn give_back_after_large_bodies(request: Request, next: Next) -> Respo
 }
 
 fn large_body(headers: &axum::http::HeaderMap) -> bool {
-    if headers.contains_key(header::TRANSFER_ENCODING) {
-        return true;
-    }
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .is_some_and(|length| length > LARGE_BODY)
+    headers.contains_key(header::TRANSFER_ENCODING) || super::declared_over(headers, LARGE_BODY)
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

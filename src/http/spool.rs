@@ -30,6 +30,17 @@ pub enum SpoolError {
     Disk(#[from] std::io::Error),
 }
 
+/// A multipart body's error as a spooling one, keeping "over the limit" apart.
+impl From<axum::extract::multipart::MultipartError> for SpoolError {
+    fn from(e: axum::extract::multipart::MultipartError) -> Self {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            SpoolError::TooLarge
+        } else {
+            SpoolError::Body(e.to_string())
+        }
+    }
+}
+
 /// An upload in a temporary file that has no name on disk; the file is gone
 /// once this is dropped (or the process ends).
 #[derive(Debug)]

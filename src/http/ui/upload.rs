@@ -20,14 +20,14 @@ pub async fn read(
     choice_field: &str,
     limit: u64,
 ) -> Result<Upload, UiError> {
-    let bad = |e: MultipartError| spool_error(as_spool_error(e));
+    let bad = |e: MultipartError| spool_error(e.into());
     let (mut csrf, mut choice, mut file) = (String::new(), String::new(), None);
     while let Some(field) = form.next_field().await.map_err(bad)? {
         match field.name().unwrap_or("") {
             "csrf" => csrf = field.text().await.map_err(bad)?,
             "file" => {
                 let name = clean_name(field.file_name().unwrap_or("upload.csv"));
-                let chunks = field.map(|chunk| chunk.map_err(as_spool_error));
+                let chunks = field.map(|chunk| chunk.map_err(SpoolError::from));
                 let spooled = Spooled::from_stream(chunks, limit)
                     .await
                     .map_err(spool_error)?;
@@ -48,14 +48,6 @@ pub async fn read(
         _ => Err(UiError::BadRequest(
             "No file was chosen, or it is empty. Choose the CSV file and upload it again.".into(),
         )),
-    }
-}
-
-fn as_spool_error(e: MultipartError) -> SpoolError {
-    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        SpoolError::TooLarge
-    } else {
-        SpoolError::Body(e.to_string())
     }
 }
 
