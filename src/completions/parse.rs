@@ -3,7 +3,7 @@
 //! formats such exports use. US month-first order is assumed for slashed
 //! dates, as TRAIN writes them.
 
-use crate::domain::{find_disguise, EmailAddress};
+use crate::domain::{disguise_problem, EmailAddress};
 use crate::roster::{check_header_shape, column_label, line_of, normalise_header, RowError};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use std::collections::BTreeMap;
@@ -271,9 +271,7 @@ fn cell_problem(raw: &str) -> Option<String> {
             "contains a control character (line break or NUL); fix the cell in the export".into(),
         );
     }
-    find_disguise(raw).map(|d| {
-        format!("{d}, an invisible character that can make text look like something else; remove it from the cell in the export")
-    })
+    disguise_problem(raw)
 }
 
 /// A value as echoed in a message: at most 64 characters of it.

@@ -7,4 +7,4 @@ mod text;
 
 pub use duration::HumanDuration;
 pub use email::{EmailAddress, EmailError};
-pub use text::{disguising_kind, find_disguise, Disguise};
+pub use text::{disguise_problem, find_disguise, Disguise};

@@ -25,7 +25,7 @@ impl std::fmt::Display for Disguise {
 }
 
 /// What kind of disguising character `c` is, if it is one.
-pub fn disguising_kind(c: char) -> Option<&'static str> {
+fn disguising_kind(c: char) -> Option<&'static str> {
     match c {
         '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => Some("a bidirectional control"),
         '\u{200E}' | '\u{200F}' | '\u{061C}' => Some("a bidirectional mark"),
@@ -46,6 +46,14 @@ pub fn find_disguise(value: &str) -> Option<Disguise> {
             position: index + 1,
             kind,
         })
+    })
+}
+
+/// What an import says of a cell that hides a disguising character: the
+/// same words for rosters and completion reports.
+pub fn disguise_problem(value: &str) -> Option<String> {
+    find_disguise(value).map(|d| {
+        format!("{d}, an invisible character that can make text look like something else; remove it from the cell in the export")
     })
 }
 

@@ -10,7 +10,7 @@ use crate::clock::from_millis;
 use crate::store::report::EvidenceRow;
 use std::fmt::Write as _;
 
-fn pct(rate: f64) -> String {
+pub(super) fn pct(rate: f64) -> String {
     format!("{:.1}%", rate * 100.0)
 }
 

@@ -181,7 +181,7 @@ impl Summary<'_> {
             row(
                 "Completion rate",
                 "completed as a share of enrolled",
-                format!("{:.1}%", r.outcome.completion_rate * 100.0),
+                super::render::pct(r.outcome.completion_rate),
                 format!(
                     "{:+.1} pts",
                     (r.outcome.completion_rate - b.outcome.completion_rate) * 100.0

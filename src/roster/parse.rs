@@ -3,7 +3,7 @@
 //! fixes the export once.
 
 use super::fields::{check_header_shape, map_headers, Column, Field, HeaderError};
-use crate::domain::{find_disguise, EmailAddress, EmailError};
+use crate::domain::{disguise_problem, EmailAddress, EmailError};
 use crate::store::roster::StoredPerson;
 use std::borrow::Cow;
 use std::collections::hash_map::{Entry, RandomState};
@@ -467,10 +467,8 @@ impl RowValidator<'_> {
                 "contains {name}; remove it from the cell in the export"
             ));
         }
-        if let Some(disguise) = find_disguise(raw) {
-            return Some(format!(
-                "{disguise}, an invisible character that can make text look like something else; remove it from the cell in the export"
-            ));
+        if let Some(problem) = disguise_problem(raw) {
+            return Some(problem);
         }
         // A string has at most as many characters as bytes: count only long ones.
         if raw.len() <= self.limits.max_field_length {
