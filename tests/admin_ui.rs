@@ -383,3 +383,84 @@ async fn an_admin_upload_declared_over_the_limit_gets_413_at_once() {
     .unwrap();
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer:?}");
 }
+
+/// The part of the campaign page about one step.
+fn step_section<'a>(page: &'a str, step: &str) -> &'a str {
+    let start = page
+        .find(&format!("data-step=\"{step}\""))
+        .unwrap_or_else(|| panic!("no step {step} in {page}"));
+    let rest = &page[start..];
+    &rest[..rest.find("</article>").unwrap()]
+}
+
+async fn page_of(s: &AdminServer, c: &Client, cookie: &str, path: &str) -> (StatusCode, String) {
+    let response = c
+        .get(s.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_campaign_page_shows_each_step_as_of_its_send_time() {
+    let s = with_campaign().await;
+    let c = client();
+    let (cookie, _) = signed_in(&s, &c).await;
+    let (status, page) = page_of(&s, &c, &cookie, "/admin/campaigns/test").await;
+    assert_eq!(status, StatusCode::OK);
+    // Enrolled at the start, due 14 days later: 25 January 2027.
+    let last_call = step_section(&page, "last-call");
+    assert!(last_call.contains("You have 2 days left"), "{last_call}");
+    assert!(last_call.contains("25 January 2027"), "{last_call}");
+    let escalation = step_section(&page, "escalation");
+    assert!(
+        escalation.contains("25 January 2027 (1 day ago)"),
+        "{escalation}"
+    );
+}
+
+#[tokio::test]
+async fn the_campaign_page_previews_for_one_person_or_says_why_they_get_nothing() {
+    let s = with_campaign().await;
+    let roster = format!(
+        "{HEADER}\n{}\n{}\n",
+        person(1, "Ann", "Lee", "Procurement", "Buyer", ""),
+        person(2, "Cy", "Oh", "Nursing", "Nurse", "")
+    );
+    s.t.import(&roster).await;
+    let c = client();
+    let (cookie, _) = signed_in(&s, &c).await;
+    let ann = "ann.lee%40hospital.example.org";
+    let (_, page) = page_of(&s, &c, &cookie, &format!("/admin/campaigns/test?to={ann}")).await;
+    let last_call = step_section(&page, "last-call");
+    assert!(
+        last_call.contains("Hi Ann") && last_call.contains("You have 2 days left"),
+        "{last_call}"
+    );
+    let frame_path = format!("/admin/campaigns/test/steps/last-call/preview?to={ann}");
+    let in_page = frame_path.replace('=', "&#x3D;");
+    assert!(last_call.contains(&in_page), "{last_call}");
+    let (status, frame) = page_of(&s, &c, &cookie, &frame_path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(frame.contains("Ann"), "{frame}");
+
+    let cy = "cy.oh%40hospital.example.org";
+    let (_, page) = page_of(&s, &c, &cookie, &format!("/admin/campaigns/test?to={cy}")).await;
+    let announcement = step_section(&page, "announcement");
+    assert!(
+        announcement.contains("data-nothing")
+            && announcement.contains("is not in the audience of campaign test"),
+        "{announcement}"
+    );
+    assert!(!announcement.contains("<iframe"), "{announcement}");
+    let (status, _) = page_of(
+        &s,
+        &c,
+        &cookie,
+        &format!("/admin/campaigns/test/steps/announcement/preview?to={cy}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

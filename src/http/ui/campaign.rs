@@ -32,9 +32,18 @@ pub(super) async fn find(state: &AppState, slug: &str) -> Result<CampaignRow, Ui
         .ok_or(UiError::NotFound)
 }
 
+/// The campaign page's query: a notice after a form, and whom to preview for.
 #[derive(Debug, Deserialize)]
-struct Notice {
+struct PageQuery {
     notice: Option<String>,
+    /// An address from the roster: the emails are shown as this person gets them.
+    to: Option<String>,
+}
+
+impl PageQuery {
+    fn to(&self) -> Option<&str> {
+        self.to.as_deref().map(str::trim).filter(|t| !t.is_empty())
+    }
 }
 
 /// Fixed messages for the redirect after a form: the URL never carries text to show.
@@ -62,25 +71,15 @@ async fn show(
     State(state): State<AppState>,
     Extension(session): Extension<SignedIn>,
     Path(slug): Path<String>,
-    Query(q): Query<Notice>,
+    Query(q): Query<PageQuery>,
 ) -> Result<Html<String>, UiError> {
     let row = find(&state, &slug).await?;
     let definition = definition_of(&row)?;
     let now = state.app.clock.now();
+    let to = q.to();
     let mut steps = Vec::new();
     for step in &definition.steps {
-        let parts = state
-            .app
-            .composer
-            .preview_parts(row.id, &definition, &step.name, None, now)
-            .await?;
-        steps.push(json!({
-            "name": step.name,
-            "template": step.template,
-            "to_manager": step.to == Recipient::Manager,
-            "subject": parts.subject,
-            "text": parts.text,
-        }));
+        steps.push(step_view(&state, &row, &definition, step, to, now).await?);
     }
     let data = json!({
         "slug": row.slug,
@@ -89,6 +88,8 @@ async fn show(
         "paused": row.status == Status::Paused.as_str(),
         "active": row.status == Status::Active.as_str(),
         "steps": steps,
+        "to": to,
+        "to_query": to.map(|t| format!("?to={}", urlencode(t))).unwrap_or_default(),
         "notice": q.notice.as_deref().and_then(notice_text),
     });
     state
@@ -97,12 +98,46 @@ async fn show(
         .page("campaign", &row.name, "campaign", Some(&session), &data)
 }
 
+/// One step of the page: the email as `to` (or a sample person) gets it, as
+/// of its own send time, or why they get nothing. The same code as
+/// `campaign preview`.
+async fn step_view(
+    state: &AppState,
+    row: &CampaignRow,
+    definition: &crate::campaign::Campaign,
+    step: &crate::campaign::Step,
+    to: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<serde_json::Value, UiError> {
+    let composer = &state.app.composer;
+    let mut view = json!({
+        "name": step.name,
+        "template": step.template,
+        "to_manager": step.to == Recipient::Manager,
+        "at": step.at.map(crate::campaign::words::offset_in_words),
+    });
+    match composer
+        .preview_step(row.id, definition, &step.name, to, now)
+        .await?
+    {
+        Ok(preview) => {
+            let parts = composer.preview_parts(&preview)?;
+            view["subject"] = json!(parts.subject);
+            view["text"] = json!(parts.text);
+            view["timing"] = json!(preview.timing);
+        }
+        Err(nothing) => view["nothing"] = json!(nothing.to_string()),
+    }
+    Ok(view)
+}
+
 /// The HTML part alone, for the sandboxed preview frame. Its CSP sandboxes
 /// it (no script, no same-origin) and blocks every fetch, the tracking pixel
 /// included, so a preview never records an open.
 async fn preview(
     State(state): State<AppState>,
     Path((slug, step)): Path<(String, String)>,
+    Query(q): Query<PageQuery>,
 ) -> Result<Response, UiError> {
     let row = find(&state, &slug).await?;
     let definition = definition_of(&row)?;
@@ -110,11 +145,15 @@ async fn preview(
         return Err(UiError::NotFound);
     }
     let now = state.app.clock.now();
-    let parts = state
-        .app
-        .composer
-        .preview_parts(row.id, &definition, &step, None, now)
-        .await?;
+    let composer = &state.app.composer;
+    let Ok(preview) = composer
+        .preview_step(row.id, &definition, &step, q.to(), now)
+        .await?
+    else {
+        // The page says why this person gets nothing; there is no email to frame.
+        return Err(UiError::NotFound);
+    };
+    let parts = composer.preview_parts(&preview)?;
     let headers = [
         (
             header::CONTENT_SECURITY_POLICY,
