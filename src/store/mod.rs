@@ -9,6 +9,8 @@ pub mod campaign;
 pub mod enrolment;
 pub mod events;
 pub mod outbox;
+pub mod people;
+pub mod progress;
 pub mod report;
 pub mod roster;
 

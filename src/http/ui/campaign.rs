@@ -46,12 +46,20 @@ impl PageQuery {
     }
 }
 
-/// Fixed messages for the redirect after a form: the URL never carries text to show.
+/// Fixed messages for the redirect after a form: the URL never carries text
+/// to show. These say the form did what was asked.
 fn notice_text(code: &str) -> Option<&'static str> {
     Some(match code {
         "paused" => "The campaign is paused: nothing more is sent until you resume it.",
         "resumed" => "The campaign is running again.",
         "exempted" => "The person is exempted; their pending messages are cancelled.",
+        _ => return None,
+    })
+}
+
+/// The same for a form that changed nothing: shown as an error.
+fn problem_text(code: &str) -> Option<&'static str> {
+    Some(match code {
         "unknown-person" => "Nobody in the roster has that address; nothing changed.",
         "outside-audience" => {
             "That person is not in this campaign's audience, so there is nothing to exempt them from; nothing changed."
@@ -87,10 +95,13 @@ async fn show(
         "status": row.status,
         "paused": row.status == Status::Paused.as_str(),
         "active": row.status == Status::Active.as_str(),
+        "cancelled": row.status == Status::Cancelled.as_str(),
         "steps": steps,
         "to": to,
         "to_query": to.map(|t| format!("?to={}", urlencode(t))).unwrap_or_default(),
         "notice": q.notice.as_deref().and_then(notice_text),
+        "problem": q.notice.as_deref().and_then(problem_text),
+        "overview": super::overview::overview(&state, &row, &definition, now).await?,
     });
     state
         .ui
