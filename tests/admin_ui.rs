@@ -426,7 +426,7 @@ async fn the_campaign_page_previews_for_one_person_or_says_why_they_get_nothing(
     let s = with_campaign().await;
     let roster = format!(
         "{HEADER}\n{}\n{}\n",
-        person(1, "Ann", "Lee", "Procurement", "Buyer", ""),
+        person(1, "Ann", "Lee", "Procurement", "Buyer", "cy.oh@hospital.example.org"),
         person(2, "Cy", "Oh", "Nursing", "Nurse", "")
     );
     s.t.import(&roster).await;
@@ -455,6 +455,13 @@ async fn the_campaign_page_previews_for_one_person_or_says_why_they_get_nothing(
         "{announcement}"
     );
     assert!(!announcement.contains("<iframe"), "{announcement}");
+    // Cy manages Ann, who is not enrolled before the start: the digest Cy
+    // would get once she is, with her as overdue as she is when it goes out.
+    let escalation = step_section(&page, "escalation");
+    assert!(
+        escalation.contains("Ann Lee") && escalation.contains("25 January 2027 (1 day ago)"),
+        "{escalation}"
+    );
     let (status, _) = page_of(
         &s,
         &c,

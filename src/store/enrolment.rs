@@ -86,4 +86,24 @@ impl Store {
         .fetch_all(self.pool())
         .await?)
     }
+
+    /// A manager's active people not (yet) enrolled in the campaign: whom
+    /// the planner may enrol, and a digest would then list.
+    pub async fn reports_not_enrolled(
+        &self,
+        campaign_id: i64,
+        manager_email: &str,
+    ) -> anyhow::Result<Vec<super::roster::StaffRow>> {
+        let sql = format!(
+            "SELECT {} FROM staff s WHERE s.manager_email = $2 AND s.active = 1 AND NOT EXISTS
+               (SELECT 1 FROM enrolments e WHERE e.campaign_id = $1 AND e.staff_id = s.id)
+             ORDER BY s.last_name, s.first_name, s.email",
+            super::roster::STAFF_COLUMNS
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(campaign_id)
+            .bind(manager_email)
+            .fetch_all(self.pool())
+            .await?)
+    }
 }

@@ -6,12 +6,12 @@
 //! nothing. `campaign preview` and the admin campaign page both call
 //! [`Composer::preview_step`], so they never disagree.
 
+mod digest;
+mod person;
+
 use super::compose::Composer;
 use super::context::{days_until, human_date, MessageContext, OverduePerson, Person};
 use crate::campaign::{Campaign, Recipient, Step};
-use crate::clock::from_millis;
-use crate::store::enrolment::EnrolmentDetail;
-use crate::store::roster::StaffRow;
 use chrono::{DateTime, Utc};
 
 /// One step rendered for one person, as of the moment it is (or would be) sent.
@@ -189,216 +189,8 @@ impl Composer {
         }
     }
 
-    /// What one person gets from a step sent to them.
-    async fn person_preview(
-        &self,
-        campaign_id: i64,
-        campaign: &Campaign,
-        step: &Step,
-        staff: &StaffRow,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<PreviewOutcome> {
-        let enrolment = self.store().enrolment_detail(campaign_id, staff.id).await?;
-        let (due_at, at, timing, sent) = match enrolment {
-            Some(e) => match self
-                .enrolled_time(campaign, step, &staff.email, &e, now)
-                .await?
-            {
-                Ok((at, timing, sent)) => (from_millis(e.due_at), at, timing, sent),
-                Err(nothing) => return Ok(Err(nothing)),
-            },
-            None => {
-                if let Some(nothing) = self.not_enrolled(campaign_id, campaign, staff).await? {
-                    return Ok(Err(nothing));
-                }
-                let (enrolled_at, due_at) = would_enrol(campaign, now, self.org_tz());
-                let (at, timing) = step_time(step, enrolled_at, due_at, Some(now));
-                let timing = format!(
-                    "not enrolled yet, so enrolled {}; {timing}, {}",
-                    self.when(enrolled_at),
-                    self.when(at)
-                );
-                (due_at, at, timing, false)
-            }
-        };
-        let mut person = Person::new(&staff.first_name, &staff.last_name, &staff.email);
-        person.department = staff.department.clone();
-        person.role = staff.role.clone();
-        person.facility = staff.facility.clone();
-        person.attributes = serde_json::from_str(&staff.attributes).unwrap_or_default();
-        let context = self.context(campaign, person, 0, &step.name, Some(due_at), at);
-        Ok(Ok(Preview {
-            context,
-            template: step.template.clone(),
-            at,
-            due_at: Some(due_at),
-            timing,
-            sent,
-        }))
-    }
-
-    /// Why someone without an enrolment gets nothing, or `None` when the
-    /// planner would enrol them.
-    async fn not_enrolled(
-        &self,
-        campaign_id: i64,
-        campaign: &Campaign,
-        staff: &StaffRow,
-    ) -> anyhow::Result<Option<NoMessage>> {
-        let (email, slug) = (staff.email.clone(), campaign.slug.clone());
-        let Some(target) = self.store().exemption_target(campaign_id, &email).await? else {
-            return Ok(Some(NoMessage::UnknownPerson { email }));
-        };
-        if !target.active {
-            return Ok(Some(NoMessage::Inactive {
-                email,
-                campaign: slug,
-            }));
-        }
-        if !campaign.audience.matches(&target.person) {
-            return Ok(Some(NoMessage::OutsideAudience {
-                email,
-                campaign: slug,
-                department: staff.department.clone(),
-                role: staff.role.clone(),
-                facility: staff.facility.clone(),
-            }));
-        }
-        Ok(None)
-    }
-
-    /// When an enrolled person gets the step: as sent, or as placed by the
-    /// planner, else at its offset; or why they get nothing.
-    async fn enrolled_time(
-        &self,
-        campaign: &Campaign,
-        step: &Step,
-        email: &str,
-        e: &EnrolmentDetail,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<Result<(DateTime<Utc>, String, bool), NoMessage>> {
-        let planned = self.store().planned_step(e.id, &step.name).await?;
-        if let Some(p) = planned.as_ref().filter(|p| p.status == "sent") {
-            let sent = from_millis(p.accepted_at.unwrap_or(p.not_before));
-            return Ok(Ok((sent, format!("sent {}", self.when(sent)), true)));
-        }
-        let (email, step_name, slug) =
-            (email.to_string(), step.name.clone(), campaign.slug.clone());
-        if e.exempted_at.is_some() {
-            let reason = e.exempt_reason.clone().unwrap_or_default();
-            return Ok(Err(NoMessage::Exempted {
-                email,
-                campaign: slug,
-                reason,
-            }));
-        }
-        if let Some(left) = e.left_at {
-            let date = human_date(from_millis(left), self.org_tz());
-            return Ok(Err(NoMessage::Left {
-                email,
-                campaign: slug,
-                date,
-            }));
-        }
-        let completed = e.completed_at.map(from_millis);
-        if let (Some(_), Some(done)) = (step.at, completed) {
-            let date = human_date(done, self.org_tz());
-            return Ok(Err(NoMessage::Completed {
-                email,
-                campaign: slug,
-                step: step_name,
-                date,
-            }));
-        }
-        Ok(match planned {
-            Some(p) if p.status == "skipped" => Err(NoMessage::Skipped {
-                email,
-                step: step_name,
-            }),
-            Some(p) if p.status == "cancelled" => Err(NoMessage::Cancelled {
-                email,
-                step: step_name,
-                reason: p.last_error.unwrap_or_else(|| "no reason kept".into()),
-            }),
-            Some(p) => {
-                let placed = from_millis(p.not_before);
-                let timing = format!("{}, placed for {}", p.status, self.when(placed));
-                Ok((placed, timing, false))
-            }
-            None => {
-                let (enrolled_at, due_at) = (from_millis(e.enrolled_at), from_millis(e.due_at));
-                let (at, timing) = step_time(step, enrolled_at, due_at, completed.or(Some(now)));
-                Ok((at, format!("{timing}, {}", self.when(at)), false))
-            }
-        })
-    }
-
-    /// The digest a manager gets (or would get) from a manager step: their
-    /// people still to complete, as overdue as they are when it is sent.
-    async fn digest_preview(
-        &self,
-        campaign_id: i64,
-        campaign: &Campaign,
-        step: &Step,
-        staff: &StaffRow,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<PreviewOutcome> {
-        let (email, slug) = (staff.email.clone(), campaign.slug.clone());
-        let reports = self.store().open_reports(campaign_id, &email).await?;
-        let offset = step.at;
-        let first = reports
-            .iter()
-            .filter_map(|r| {
-                offset.map(|o| o.resolve(from_millis(r.enrolled_at), from_millis(r.due_at)))
-            })
-            .min();
-        let Some(first) = first else {
-            let hint = match staff.manager_email.as_deref() {
-                Some(m) if !m.is_empty() => format!(
-                    "; their own manager, {m}, gets the digest about them (preview it with --to {m})"
-                ),
-                _ => String::new(),
-            };
-            return Ok(Err(NoMessage::NotAManager {
-                email,
-                step: step.name.clone(),
-                campaign: slug,
-                hint,
-            }));
-        };
-        let at = first.max(now);
-        let row =
-            crate::store::outbox::ClaimedMessage::digest_preview(campaign_id, &step.name, &email);
-        let Some(context) = self.digest_context(&row, campaign, at).await? else {
-            return Ok(Err(NoMessage::NobodyOverdue {
-                email,
-                step: step.name.clone(),
-                campaign: slug,
-            }));
-        };
-        let earliest_due = reports.iter().map(|r| r.due_at).min().map(from_millis);
-        let timing = if at == first {
-            let rule = offset.map(crate::campaign::words::offset_in_words);
-            format!(
-                "{}, for the first of their people: {}",
-                rule.unwrap_or_default(),
-                self.when(at)
-            )
-        } else {
-            format!("this week's digest, {}", self.when(at))
-        };
-        Ok(Ok(Preview {
-            context,
-            template: step.template.clone(),
-            at,
-            due_at: earliest_due,
-            timing,
-            sent: false,
-        }))
-    }
-
     /// An instant as the admin reads it, in the organisation's time zone.
-    fn when(&self, at: DateTime<Utc>) -> String {
+    pub(super) fn when(&self, at: DateTime<Utc>) -> String {
         at.with_timezone(&self.org_tz())
             .format("%A, %-d %B %Y %H:%M %Z")
             .to_string()
@@ -407,7 +199,7 @@ impl Composer {
 
 /// When the planner would enrol someone it meets at `now`, and their due
 /// date under the campaign's own rule (a fixed date, or a period after enrolment).
-fn would_enrol(
+pub(super) fn would_enrol(
     campaign: &Campaign,
     now: DateTime<Utc>,
     tz: chrono_tz::Tz,
@@ -418,7 +210,7 @@ fn would_enrol(
 
 /// A step's own time for one enrolment: its offset from enrolment or the
 /// due date; a completion step at completion (`completion`, else enrolment).
-fn step_time(
+pub(super) fn step_time(
     step: &Step,
     enrolled_at: DateTime<Utc>,
     due_at: DateTime<Utc>,
