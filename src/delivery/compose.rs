@@ -14,10 +14,7 @@ use crate::config::Settings;
 use crate::store::outbox::ClaimedMessage;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
-use lettre::message::dkim::{
-    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
-    DkimSigningKey,
-};
+use lettre::message::dkim::{DkimCanonicalization, DkimCanonicalizationType, DkimConfig};
 use lettre::message::header::HeaderName;
 use lettre::message::Mailbox;
 use lettre::Message;
@@ -26,22 +23,9 @@ use std::sync::{Arc, RwLock};
 /// The DKIM configuration from `smtp.dkim_selector`, `dkim_domain` and
 /// `dkim_key_file` (an RSA key in PKCS#1 PEM), or `None` when DKIM is off.
 fn dkim_config(smtp: &crate::config::Smtp) -> anyhow::Result<Option<DkimConfig>> {
-    if smtp.dkim_selector.is_empty()
-        && smtp.dkim_domain.is_empty()
-        && smtp.dkim_key_file.as_os_str().is_empty()
-    {
+    let Some(key) = crate::config::dkim_signing_key(smtp)? else {
         return Ok(None);
-    }
-    anyhow::ensure!(
-        !smtp.dkim_selector.is_empty()
-            && !smtp.dkim_domain.is_empty()
-            && !smtp.dkim_key_file.as_os_str().is_empty(),
-        "DKIM needs all three of smtp.dkim_selector, smtp.dkim_domain and smtp.dkim_key_file"
-    );
-    let pem = std::fs::read_to_string(&smtp.dkim_key_file)
-        .map_err(|e| anyhow::anyhow!("smtp.dkim_key_file {}: {e}", smtp.dkim_key_file.display()))?;
-    let key = DkimSigningKey::new(&pem, DkimSigningAlgorithm::Rsa)
-        .map_err(|e| anyhow::anyhow!("smtp.dkim_key_file {} is not an RSA private key in PKCS#1 PEM (\"BEGIN RSA PRIVATE KEY\"; make one with `openssl genrsa -traditional 2048`) ({e})", smtp.dkim_key_file.display()))?;
+    };
     Ok(Some(DkimConfig::new(
         smtp.dkim_selector.clone(),
         smtp.dkim_domain.clone(),
