@@ -68,9 +68,7 @@ pub struct Composer {
     templates: SharedTemplates,
     organisation: String,
     org_tz: chrono_tz::Tz,
-    from: Mailbox,
     reply_to: String,
-    domain: String,
     tracker: crate::tracking::Tracker,
     /// From, Message-ID domain and DKIM signing, shared with the report jobs.
     sender: Sender,
@@ -137,9 +135,7 @@ impl Composer {
             templates,
             organisation: settings.organisation.name.clone(),
             org_tz: settings.organisation.time_zone.0,
-            from: sender.from.clone(),
             reply_to: settings.smtp.reply_to.clone(),
-            domain: sender.domain.clone(),
             tracker,
             sender,
         })
@@ -152,7 +148,7 @@ impl Composer {
 
     /// The domain generated Message-IDs end in.
     pub fn domain(&self) -> &str {
-        &self.domain
+        self.sender.domain()
     }
 
     pub fn templates(&self) -> Arc<Templates> {
@@ -225,7 +221,7 @@ impl Composer {
         let message_id = format!(
             "<preview.{}@{}>",
             uuid::Uuid::new_v4().simple(),
-            self.domain
+            self.sender.domain()
         );
         self.finish(&context, campaign, &template, &message_id, now)
     }
@@ -374,9 +370,9 @@ impl Composer {
         } else {
             self.reply_to.clone()
         };
-        let list_id = format!("<{}.{}>", campaign.slug, self.domain);
+        let list_id = format!("<{}.{}>", campaign.slug, self.sender.domain());
         let headers = Headers {
-            from: &self.from,
+            from: self.sender.from(),
             reply_to: Some(&reply_to),
             to_name: &context.person.full_name,
             to_email: &context.person.email,
