@@ -404,7 +404,7 @@ impl ClaimedMessage {
             recipient: manager.to_string(),
             message_id: String::new(),
             attempts: 0,
-            campaign_status: "active".into(),
+            campaign_status: crate::store::CampaignStatus::Active,
             due_at: None,
             completed_at: None,
             exempted_at: None,
