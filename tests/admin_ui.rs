@@ -85,6 +85,7 @@ async fn status(s: &AdminServer) -> String {
         .unwrap()
         .unwrap()
         .status
+        .to_string()
 }
 
 #[tokio::test]
@@ -426,7 +427,14 @@ async fn the_campaign_page_previews_for_one_person_or_says_why_they_get_nothing(
     let s = with_campaign().await;
     let roster = format!(
         "{HEADER}\n{}\n{}\n",
-        person(1, "Ann", "Lee", "Procurement", "Buyer", "cy.oh@hospital.example.org"),
+        person(
+            1,
+            "Ann",
+            "Lee",
+            "Procurement",
+            "Buyer",
+            "cy.oh@hospital.example.org"
+        ),
         person(2, "Cy", "Oh", "Nursing", "Nurse", "")
     );
     s.t.import(&roster).await;

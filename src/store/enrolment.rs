@@ -19,8 +19,8 @@ pub struct EnrolmentDetail {
 /// One step's message to one enrolment, as the planner placed it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PlannedStep {
-    /// pending | sending | sent | failed | undeliverable | cancelled | skipped
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: super::OutboxStatus,
     /// When it may go out: inside the window, after spread and limits.
     pub not_before: i64,
     /// When the relay accepted it, once sent.

@@ -13,6 +13,12 @@ pub mod people;
 pub mod progress;
 pub mod report;
 pub mod roster;
+pub mod state;
+
+pub use state::{
+    CampaignStatus, EnrolmentStatus, OutboxStatus, ReportKind, ReportOutcome, RosterSource,
+    StateError,
+};
 
 use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

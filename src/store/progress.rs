@@ -2,7 +2,7 @@
 //! status, the people still to complete (with their managers), and who is
 //! exempted.
 
-use super::Store;
+use super::{OutboxStatus, Store};
 
 /// One enrolled person still to complete.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -33,13 +33,16 @@ impl Store {
     pub async fn step_counts(
         &self,
         campaign_id: i64,
-    ) -> anyhow::Result<Vec<(String, String, i64)>> {
-        Ok(sqlx::query_as(
+    ) -> anyhow::Result<Vec<(String, OutboxStatus, i64)>> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT step, status, COUNT(*) FROM outbox WHERE campaign_id = $1 GROUP BY step, status",
         )
         .bind(campaign_id)
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        rows.into_iter()
+            .map(|(step, status, n)| Ok((step, status.parse()?, n)))
+            .collect()
     }
 
     /// People enrolled and still in the roster (completed and exempted included).

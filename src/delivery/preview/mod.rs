@@ -127,7 +127,7 @@ impl Composer {
             .store()
             .campaign_by_id(campaign_id)
             .await?
-            .is_some_and(|row| row.status == crate::campaign::Status::Cancelled.as_str());
+            .is_some_and(|row| row.status == crate::campaign::Status::Cancelled);
         let nothing_more = NoMessage::CampaignCancelled {
             email: staff.email.clone(),
             campaign: campaign.slug.clone(),

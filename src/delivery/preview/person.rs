@@ -8,6 +8,7 @@ use crate::delivery::compose::Composer;
 use crate::delivery::context::{human_date, Person};
 use crate::store::enrolment::EnrolmentDetail;
 use crate::store::roster::StaffRow;
+use crate::store::OutboxStatus;
 use chrono::{DateTime, Utc};
 
 impl Composer {
@@ -100,7 +101,7 @@ impl Composer {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Result<(DateTime<Utc>, String, bool), NoMessage>> {
         let planned = self.store().planned_step(e.id, &step.name).await?;
-        if let Some(p) = planned.as_ref().filter(|p| p.status == "sent") {
+        if let Some(p) = planned.as_ref().filter(|p| p.status == OutboxStatus::Sent) {
             let sent = from_millis(p.accepted_at.unwrap_or(p.not_before));
             return Ok(Ok((sent, format!("sent {}", self.when(sent)), true)));
         }
@@ -133,11 +134,11 @@ impl Composer {
             }));
         }
         Ok(match planned {
-            Some(p) if p.status == "skipped" => Err(NoMessage::Skipped {
+            Some(p) if p.status == OutboxStatus::Skipped => Err(NoMessage::Skipped {
                 email,
                 step: step_name,
             }),
-            Some(p) if p.status == "cancelled" => Err(NoMessage::Cancelled {
+            Some(p) if p.status == OutboxStatus::Cancelled => Err(NoMessage::Cancelled {
                 email,
                 step: step_name,
                 reason: p.last_error.unwrap_or_else(|| "no reason kept".into()),

@@ -27,7 +27,7 @@ async fn form(
         .await?
         .into_iter()
         .map(|c| {
-            let cancelled = c.status == crate::campaign::Status::Cancelled.as_str();
+            let cancelled = c.status == crate::campaign::Status::Cancelled;
             json!({ "slug": c.slug, "name": c.name, "status": c.status, "cancelled": cancelled })
         })
         .collect();

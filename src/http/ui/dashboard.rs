@@ -32,7 +32,7 @@ async fn show(
         let next = json!({
             "pending": pending,
             "earliest": earliest.map(|t| when(from_millis(t), tz)),
-            "paused": row.status == "paused",
+            "paused": row.status == crate::store::CampaignStatus::Paused,
         });
         campaigns.push(campaign_view(&report, next));
     }
@@ -77,7 +77,7 @@ fn campaign_view(r: &Report, next: Value) -> Value {
         "slug": r.campaign.slug,
         "name": r.campaign.name,
         "status": r.campaign.status,
-        "cancelled": r.campaign.status == crate::campaign::Status::Cancelled.as_str(),
+        "cancelled": r.campaign.status == crate::campaign::Status::Cancelled,
         "funnel": funnel,
         "opened_all": r.engagement.opened_all,
         "clicked_all": r.engagement.clicked_all,

@@ -9,6 +9,7 @@ use crate::campaign::{Campaign, SendWindow, Step};
 use crate::clock::{from_millis, to_millis};
 use crate::delivery::context::{full_name, human_date};
 use crate::store::campaign::CampaignRow;
+use crate::store::OutboxStatus;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -81,15 +82,16 @@ pub async fn overview(
 /// at the start), and its messages by status.
 fn step_row(
     step: &Step,
-    counts: &[(String, String, i64)],
+    counts: &[(String, OutboxStatus, i64)],
     start: DateTime<Utc>,
     start_due: DateTime<Utc>,
     when: &dyn Fn(DateTime<Utc>) -> String,
 ) -> Value {
-    let count = |wanted: &[&str]| -> i64 {
+    use OutboxStatus::*;
+    let count = |wanted: &[OutboxStatus]| -> i64 {
         counts
             .iter()
-            .filter(|(s, status, _)| *s == step.name && wanted.contains(&status.as_str()))
+            .filter(|(s, status, _)| *s == step.name && wanted.contains(status))
             .map(|(_, _, n)| n)
             .sum()
     };
@@ -104,9 +106,9 @@ fn step_row(
         "name": step.name,
         "rule": rule,
         "first": first,
-        "sent": count(&["sent"]),
-        "pending": count(&["pending", "sending"]),
-        "other": count(&["failed", "undeliverable", "cancelled", "skipped"]),
+        "sent": count(&[Sent]),
+        "pending": count(&[Pending, Sending]),
+        "other": count(&[Failed, Undeliverable, Cancelled, Skipped]),
     })
 }
 
