@@ -344,13 +344,19 @@ async fn exempt(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ExemptionRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    // Well-formed JSON holding a value that cannot be used: 422, like the
+    // refusals that follow.
+    let invalid = |message: String| ApiError::Unprocessable {
+        message,
+        body: None,
+    };
     let email = crate::domain::EmailAddress::parse(&req.email)
-        .map_err(|e| ApiError::BadRequest(format!("email {e}")))?;
+        .map_err(|e| invalid(format!("email {e}")))?;
     if req.reason.trim().is_empty()
         || req.reason.chars().any(char::is_control)
-        || req.reason.len() > 500
+        || req.reason.chars().count() > 500
     {
-        return Err(ApiError::BadRequest(
+        return Err(invalid(
             "reason must be one line of text, at most 500 characters".into(),
         ));
     }
