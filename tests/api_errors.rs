@@ -137,7 +137,7 @@ fn table() -> Vec<Case> {
             Method::GET,
             "/api/enrolments?status=nope",
             S::BAD_REQUEST,
-            "use open, overdue",
+            "expected one of: open, overdue",
         )
         .documented("/api/enrolments", "get"),
         case(
@@ -159,7 +159,7 @@ fn table() -> Vec<Case> {
             Method::POST,
             "/api/roster?mode=replace",
             S::BAD_REQUEST,
-            "use sync or add",
+            "expected one of: sync, add",
         )
         .body("text/csv", csv.clone())
         .documented("/api/roster", "post"),
