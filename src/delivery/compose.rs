@@ -12,6 +12,7 @@ use super::templates::Templates;
 use crate::campaign::{Campaign, Recipient};
 use crate::clock::{from_millis, to_millis};
 use crate::config::Settings;
+use crate::problem::Problem;
 use crate::store::outbox::ClaimedMessage;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
@@ -221,7 +222,7 @@ impl Composer {
         let preview = self
             .preview_step(campaign_id, campaign, step_name, to, now)
             .await?
-            .map_err(|nothing| anyhow::anyhow!("{nothing}; nothing to preview"))?;
+            .map_err(|nothing| Problem::invalid("to", format!("{nothing}; nothing to preview")))?;
         self.preview_message(&preview, campaign)
     }
 

@@ -110,11 +110,11 @@ impl Composer {
     ) -> anyhow::Result<PreviewOutcome> {
         let step = campaign.step(step_name).ok_or_else(|| {
             let names: Vec<&str> = campaign.steps.iter().map(|s| s.name.as_str()).collect();
-            anyhow::anyhow!(
+            anyhow::Error::from(crate::problem::Problem::NotFound(format!(
                 "campaign {} has no step {step_name:?}; its steps are: {}",
                 campaign.slug,
                 names.join(", ")
-            )
+            )))
         })?;
         let Some(email) = to else {
             return Ok(Ok(self.sample_preview(campaign, step, now)));
