@@ -384,3 +384,71 @@ async fn an_admin_upload_declared_over_the_limit_gets_413_at_once() {
     .unwrap();
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer:?}");
 }
+
+#[tokio::test]
+async fn the_campaign_page_lists_exemptions_escaped_and_undoes_one() {
+    let s = with_campaign().await;
+    let c = client();
+    let (cookie, csrf) = signed_in(&s, &c).await;
+    let post = |path: &'static str, form: Vec<(&'static str, String)>| {
+        c.post(s.url(path))
+            .header("cookie", &cookie)
+            .form(&form)
+            .send()
+    };
+    let ann = "ann.lee@hospital.example.org".to_string();
+    let reason = "<b>on leave</b>".to_string();
+    let r = post(
+        "/admin/campaigns/test/exempt",
+        vec![
+            ("csrf", csrf.clone()),
+            ("email", ann.clone()),
+            ("reason", reason),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = |c: &Client| {
+        c.get(s.url("/admin/campaigns/test"))
+            .header("cookie", &cookie)
+            .send()
+    };
+    let html = page(&c).await.unwrap().text().await.unwrap();
+    assert!(html.contains("&lt;b&gt;on leave&lt;/b&gt;"), "{html}");
+    assert!(!html.contains("<b>on leave"), "the reason is escaped");
+    assert!(html.contains("admin (page)"), "who exempted: {html}");
+    assert!(
+        html.contains("action=\"/admin/campaigns/test/unexempt\""),
+        "{html}"
+    );
+
+    let forged = post(
+        "/admin/campaigns/test/unexempt",
+        vec![("email", ann.clone()), ("reason", "back".into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        forged.status(),
+        StatusCode::FORBIDDEN,
+        "undo needs the CSRF token"
+    );
+    let undone = post(
+        "/admin/campaigns/test/unexempt",
+        vec![("csrf", csrf), ("email", ann), ("reason", "back".into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(undone.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        undone.headers()["location"],
+        "/admin/campaigns/test?notice=unexempted"
+    );
+    let html = page(&c).await.unwrap().text().await.unwrap();
+    assert!(html.contains("Nobody is exempted."), "{html}");
+    assert!(
+        html.contains("<td>removed</td>"),
+        "the history keeps the undo: {html}"
+    );
+}

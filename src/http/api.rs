@@ -6,10 +6,12 @@
 use super::error::ApiError;
 use super::spool::{Mapped, SpoolError, Spooled};
 use super::AppState;
+use crate::campaign::ExemptError;
 use crate::campaign::{self, definition_of, Status};
 use crate::clock::{from_millis, to_millis};
 use crate::completions::{self, CompletionError, CompletionOptions};
 use crate::roster::{self, ImportError, ImportMode, ImportOptions};
+use crate::store::exemption::Actor;
 use crate::store::{EnrolmentStatus, RosterSource};
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::header;
@@ -40,7 +42,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/campaigns/{slug}/pause", post(pause))
         .route("/campaigns/{slug}/resume", post(resume))
         .route("/enrolments", get(enrolments))
+        .route("/campaigns/{slug}/exemptions", get(exemptions))
         .route("/exemptions", post(exempt))
+        .route("/exemptions/undo", post(unexempt))
         .route("/reports/{slug}", get(report))
         .layer(axum::middleware::from_fn_with_state(
             state,
@@ -354,6 +358,22 @@ async fn exempt(
     State(state): State<AppState>,
     Json(req): Json<ExemptionRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    change_exemption(&state, req, false).await
+}
+
+/// Undoes an exemption; the reason is kept in the history.
+async fn unexempt(
+    State(state): State<AppState>,
+    Json(req): Json<ExemptionRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    change_exemption(&state, req, true).await
+}
+
+async fn change_exemption(
+    state: &AppState,
+    req: ExemptionRequest,
+    undo: bool,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let email = crate::domain::EmailAddress::parse(&req.email)
         .map_err(|e| ApiError::BadRequest(format!("email {e}")))?;
     if req.reason.trim().is_empty()
@@ -364,10 +384,15 @@ async fn exempt(
             "reason must be one line of text, at most 500 characters".into(),
         ));
     }
-    let row = find(&state, &req.campaign).await?;
+    let row = find(state, &req.campaign).await?;
     let now = to_millis(state.app.clock.now());
-    use crate::campaign::ExemptError;
-    match crate::campaign::exempt(&state.app.store, &row, &email, req.reason.trim(), now).await {
+    let (store, reason, actor) = (&state.app.store, req.reason.trim(), Actor::api());
+    let done = if undo {
+        campaign::unexempt(store, &row, &email, reason, now, &actor).await
+    } else {
+        campaign::exempt(store, &row, &email, reason, now, &actor).await
+    };
+    match done {
         Ok(()) => {}
         Err(ExemptError::Store(e)) => return Err(ApiError::Internal(e)),
         Err(refused) => {
@@ -378,7 +403,18 @@ async fn exempt(
         }
     }
     Ok(Json(
-        serde_json::json!({ "email": email, "campaign": row.slug, "exempt": true }),
+        serde_json::json!({ "email": email, "campaign": row.slug, "exempt": !undo }),
+    ))
+}
+
+/// The campaign's exemptions and their history.
+async fn exemptions(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let row = find(&state, &slug).await?;
+    Ok(Json(
+        campaign::exemption_listing(&state.app.store, &row).await?,
     ))
 }
 

@@ -7,14 +7,15 @@
 
 pub mod campaign;
 pub mod events;
+pub mod exemption;
 pub mod outbox;
 pub mod report;
 pub mod roster;
 pub mod state;
 
 pub use state::{
-    CampaignStatus, EnrolmentStatus, OutboxStatus, ReportKind, ReportOutcome, RosterSource,
-    StateError,
+    CampaignStatus, EnrolmentStatus, ExemptionAction, ExemptionChannel, OutboxStatus, ReportKind,
+    ReportOutcome, RosterSource, StateError,
 };
 
 use anyhow::Context;
