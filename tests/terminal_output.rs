@@ -9,8 +9,10 @@ use common::process::{ambassador, config_for_app};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-/// A roster of `n` people in a department with a long name.
-async fn roster_of(n: u32) -> (TestApp, tempfile::TempDir, std::path::PathBuf) {
+const LONG_DEPARTMENT: &str = "Supply Chain > Strategic Sourcing > Capital Equipment";
+
+/// A roster of `n` people of `department`.
+async fn roster_of(n: u32, department: &str) -> (TestApp, tempfile::TempDir, std::path::PathBuf) {
     let t = TestApp::spawn().await;
     let mut csv = vec![HEADER.to_string()];
     for i in 0..n {
@@ -18,7 +20,7 @@ async fn roster_of(n: u32) -> (TestApp, tempfile::TempDir, std::path::PathBuf) {
             i,
             "Maximiliana",
             &format!("Featherstonehaugh{i}"),
-            "Supply Chain > Strategic Sourcing > Capital Equipment",
+            department,
             "Senior Buyer",
             "dana.ross.supervisor@hospital.example.org",
         ));
@@ -33,7 +35,7 @@ async fn roster_of(n: u32) -> (TestApp, tempfile::TempDir, std::path::PathBuf) {
 async fn a_reader_that_stops_early_ends_the_listing_quietly() {
     // 3,000 people print far more than a pipe holds, so writing blocks and
     // then fails once the reader has gone.
-    let (_t, _dir, config) = roster_of(3_000).await;
+    let (_t, _dir, config) = roster_of(3_000, LONG_DEPARTMENT).await;
     let mut child = ambassador(&config, &["roster", "list"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -49,4 +51,66 @@ async fn a_reader_that_stops_early_ends_the_listing_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.is_empty(), "nothing about the pipe: {stderr}");
+}
+
+/// The campaign of the other tests, started a day ago by the system clock,
+/// so `serve`'s first planning tick enrols and plans.
+fn started_campaign() -> String {
+    let start = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    common::app::CAMPAIGN.replace(
+        "starts_at = \"2027-01-11T14:00:00Z\"",
+        &format!("starts_at = \"{start}\""),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_serve_log_reads_as_sentences_without_library_chatter() {
+    let (t, dir, config) = roster_of(1, "Procurement").await;
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("[http]\nbind = \"127.0.0.1:0\"\n");
+    std::fs::write(&config, text).unwrap();
+    let campaign = dir.path().join("campaign.toml");
+    std::fs::write(&campaign, started_campaign()).unwrap();
+    common::process::run_ok(&config, &["campaign", "apply", campaign.to_str().unwrap()]);
+    let mut served = common::process::Served::start_with(&config);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !served.log_text().contains("planning tick") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            served.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(common::process::terminate(&mut served.child));
+    let lines: Vec<serde_json::Value> = served
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let planning = lines
+        .iter()
+        .find(|l| {
+            l["message"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("planning tick")
+        })
+        .unwrap();
+    assert_eq!(
+        planning["message"],
+        "planning tick: enrolled 1 person, planned 1 message"
+    );
+    for line in &lines {
+        let message = line["message"].as_str().unwrap_or_default();
+        assert!(!message.contains(" { "), "a Debug dump: {line}");
+        let target = line["target"].as_str().unwrap_or_default();
+        assert!(
+            line["level"] != "INFO" || target.starts_with("ambassador"),
+            "library chatter at info: {line}"
+        );
+    }
+    drop(t);
 }
