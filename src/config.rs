@@ -65,6 +65,17 @@ pub struct Completions {
 pub struct Templates {
     /// A folder whose NAME.PART.hbs files override the shipped templates; empty: shipped only.
     pub dir: PathBuf,
+    /// Which shipped set: U.S. English (the course's own) or British English.
+    pub language: Language,
+}
+
+/// The spelling of the shipped email templates (`templates.language`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum Language {
+    #[serde(rename = "en-US")]
+    EnUs,
+    #[serde(rename = "en-GB")]
+    EnGb,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
