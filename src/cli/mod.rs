@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Rolls the SOAR forced-labour training course out to your staff: imports HR
+/// Rolls the SOAR forced-labor training course out to your staff: imports HR
 /// rosters, sends the announcement and reminders by email, follows up through
 /// managers, and reports completion to leadership.
 #[derive(Debug, Parser)]
