@@ -114,3 +114,44 @@ async fn the_serve_log_reads_as_sentences_without_library_chatter() {
     }
     drop(t);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_roster_table_fits_the_terminal_and_wide_keeps_one_line_each() {
+    let (_t, _dir, config) = roster_of(3, LONG_DEPARTMENT).await;
+    let list = |args: &[&str]| {
+        let out = ambassador(&config, args)
+            .env("COLUMNS", "80")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let fitted = list(&["roster", "list"]);
+    assert!(
+        fitted.lines().all(|l| l.chars().count() <= 80),
+        "every line fits 80 columns:\n{fitted}"
+    );
+    assert!(!fitted.contains('…'), "nothing is cut off:\n{fitted}");
+    let letters = |text: &str| text.chars().filter(|c| !c.is_whitespace()).count();
+    let wide = list(&["roster", "list", "--wide"]);
+    assert_eq!(
+        letters(&fitted),
+        letters(&wide),
+        "wrapped, not cut:\n{fitted}"
+    );
+    assert_eq!(
+        wide.lines().count(),
+        1 + 3 + 1,
+        "a header, three people, the count"
+    );
+    let ann = wide.lines().nth(1).unwrap();
+    assert!(
+        ann.contains(LONG_DEPARTMENT) && ann.contains("dana.ross.supervisor@hospital.example.org"),
+        "{ann}"
+    );
+    assert!(wide.trim_end().ends_with("3 people"), "{wide}");
+}

@@ -6,6 +6,7 @@ mod db;
 mod report;
 mod roster;
 mod serve;
+mod table;
 
 use ambassador::config::{SecretUse, Settings};
 use clap::{Parser, Subcommand};
