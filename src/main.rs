@@ -24,7 +24,8 @@ fn main() -> ExitCode {
         Err(e) if closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // By the error's type, as the HTTP status is (never by its text).
+            ExitCode::from(ambassador::problem::kind_of(&e).exit_code())
         }
     }
 }

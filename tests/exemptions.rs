@@ -428,7 +428,7 @@ async fn the_api_lists_exemptions_and_undoes_them() {
         .unwrap();
 
     let refused = post("exemptions", EVE, "trained elsewhere").await.unwrap();
-    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
     assert!(refused
         .text()
         .await
@@ -439,7 +439,7 @@ async fn the_api_lists_exemptions_and_undoes_them() {
         StatusCode::OK
     );
     let again = post("exemptions", ANN, "other").await.unwrap();
-    assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(again.status(), StatusCode::CONFLICT);
     assert_eq!(counts(&t).await, (1, 1));
 
     let list: serde_json::Value = client
@@ -464,7 +464,7 @@ async fn the_api_lists_exemptions_and_undoes_them() {
     let twice = post("exemptions/undo", ANN, "back from leave")
         .await
         .unwrap();
-    assert_eq!(twice.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(twice.status(), StatusCode::CONFLICT);
     assert!(twice.text().await.unwrap().contains("is not exempted"));
     let missing = client
         .get(format!("{base}/api/campaigns/nope/exemptions"))

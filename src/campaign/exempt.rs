@@ -9,6 +9,7 @@
 use super::{definition_of, Status};
 use crate::clock::from_millis;
 use crate::domain::EmailAddress;
+use crate::problem::{kind_of, Kind};
 use crate::store::campaign::CampaignRow;
 use crate::store::exemption::{Actor, ExemptionChange, ExemptionTarget, ExemptionView, Raced};
 use crate::store::Store;
@@ -60,6 +61,24 @@ pub enum ExemptError {
 impl From<anyhow::Error> for ExemptError {
     fn from(e: anyhow::Error) -> Self {
         ExemptError::Store(e)
+    }
+}
+
+impl ExemptError {
+    /// Every refusal is about the person named (`email`); a store failure is ours.
+    pub fn kind(&self) -> Kind {
+        match self {
+            ExemptError::UnknownPerson(_)
+            | ExemptError::OutsideAudience { .. }
+            | ExemptError::Inactive { .. } => Kind::Invalid,
+            // The person's or the campaign's state forbids the change.
+            ExemptError::Completed { .. }
+            | ExemptError::AlreadyExempted { .. }
+            | ExemptError::NotExempted { .. }
+            | ExemptError::Cancelled(_)
+            | ExemptError::Conflict(_) => Kind::Conflict,
+            ExemptError::Store(e) => kind_of(e),
+        }
     }
 }
 
