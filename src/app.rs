@@ -239,7 +239,8 @@ pub fn composer(store: Store, settings: &Settings) -> anyhow::Result<Composer> {
 pub fn load_templates(settings: &Settings) -> anyhow::Result<Templates> {
     let dir = (!settings.templates.dir.as_os_str().is_empty())
         .then_some(settings.templates.dir.as_path());
-    let templates = Templates::load(dir).context("cannot load the email templates")?;
+    let templates = Templates::load_in(settings.templates.language, dir)
+        .context("cannot load the email templates")?;
     crate::report::email::check(&templates)
         .context("the report templates (weekly_summary, team_digest) do not render")?;
     Ok(templates)

@@ -27,7 +27,11 @@ const CONFIG_FILE_NAME: &str = "ambassador.toml";
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
+    /// Also read from `[organization]` (see [`organization_overrides`]).
     pub organisation: Organisation,
+    /// `[organization]` as given; its keys were copied onto `organisation`.
+    #[serde(default, skip_serializing, rename = "organization")]
+    _organization_spelling: Option<serde::de::IgnoredAny>,
     pub database: Database,
     pub log: Log,
     pub smtp: Smtp,
@@ -61,6 +65,17 @@ pub struct Completions {
 pub struct Templates {
     /// A folder whose NAME.PART.hbs files override the shipped templates; empty: shipped only.
     pub dir: PathBuf,
+    /// Which shipped set: U.S. English (the course's own) or British English.
+    pub language: Language,
+}
+
+/// The spelling of the shipped email templates (`templates.language`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum Language {
+    #[serde(rename = "en-US")]
+    EnUs,
+    #[serde(rename = "en-GB")]
+    EnGb,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -264,6 +279,27 @@ impl Serialize for TimeZone {
     }
 }
 
+/// `[organization]` (and `AMBASSADOR__ORGANIZATION__*`) is the U.S.
+/// spelling of `[organisation]`: its keys, as `organisation.KEY` overrides.
+/// Giving both is refused, since which one wins would be a guess.
+fn organization_overrides(
+    given: &config::Config,
+    where_: &str,
+) -> anyhow::Result<Vec<(String, config::Value)>> {
+    let Ok(us) = given.get_table("organization") else {
+        return Ok(Vec::new());
+    };
+    if given.get_table("organisation").is_ok() {
+        anyhow::bail!(
+            "invalid configuration ({where_} and AMBASSADOR__* variables): both [organisation] and [organization] are given; keep one (they are the same section, spelled two ways)"
+        );
+    }
+    Ok(us
+        .into_iter()
+        .map(|(key, value)| (format!("organisation.{key}"), value))
+        .collect())
+}
+
 impl Settings {
     /// Loads settings from the layers; `file` is `--config`, if given.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
@@ -297,19 +333,31 @@ impl Settings {
             .into_iter()
             .filter(|(k, _)| k.starts_with("AMBASSADOR__"))
             .collect();
-        builder = builder.add_source(
+        let environment = || {
             Environment::with_prefix("AMBASSADOR")
                 .prefix_separator("__")
                 .separator("__")
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("report.recipients")
-                .source(Some(env)),
-        );
+                .source(Some(env.clone()))
+        };
+        builder = builder.add_source(environment());
         let where_ = chosen
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "the built-in defaults".into());
+        let mut given = Config::builder();
+        if let Some(path) = &chosen {
+            given = given.add_source(File::from(path.as_path()).format(FileFormat::Toml));
+        }
+        let given = given
+            .add_source(environment())
+            .build()
+            .with_context(|| format!("cannot read the configuration ({where_})"))?;
+        for (key, value) in organization_overrides(&given, &where_)? {
+            builder = builder.set_override(key, value)?;
+        }
         let raw = builder
             .build()
             .with_context(|| format!("cannot read the configuration ({where_})"))?;
@@ -477,6 +525,51 @@ mod tests {
             None,
             env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
         )
+    }
+
+    fn load_file(toml: &str, env: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ambassador.toml");
+        std::fs::write(&path, toml).unwrap();
+        Settings::load_with_env(
+            Some(&path),
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn organization_is_read_as_organisation_and_both_are_refused() {
+        let s = load_file("[organization]\nname = \"Mercy Valley Health\"\n", &[]).unwrap();
+        assert_eq!(s.organisation.name, "Mercy Valley Health");
+        assert_eq!(
+            s.organisation.time_zone.0.name(),
+            "America/New_York",
+            "defaults kept"
+        );
+        assert!(!s.to_redacted_toml().contains("[organization]"));
+        let s = load(&[("AMBASSADOR__ORGANIZATION__NAME", "From Env")]).unwrap();
+        assert_eq!(s.organisation.name, "From Env");
+        for err in [
+            load_file(
+                "[organisation]\nname = \"A\"\n[organization]\nname = \"B\"\n",
+                &[],
+            ),
+            load_file(
+                "[organisation]\nname = \"A\"\n",
+                &[("AMBASSADOR__ORGANIZATION__NAME", "B")],
+            ),
+        ] {
+            let err = format!("{:#}", err.unwrap_err());
+            assert!(
+                err.contains("both [organisation] and [organization]"),
+                "{err}"
+            );
+        }
+        let err = format!(
+            "{:#}",
+            load_file("[organization]\nnmae = \"x\"\n", &[]).unwrap_err()
+        );
+        assert!(err.contains("nmae"), "an unknown key is still named: {err}");
     }
 
     #[test]

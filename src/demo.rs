@@ -181,6 +181,7 @@ async fn simulate_day(
             &marcus,
             "trained at a previous employer",
             crate::clock::to_millis(now),
+            &crate::store::exemption::Actor::cli("demo"),
         )
         .await?;
         story.say(

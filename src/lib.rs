@@ -1,4 +1,4 @@
-//! ambassador: rolls the SOAR forced-labour training course out to a health
+//! ambassador: rolls the SOAR forced-labor training course out to a health
 //! system's staff. The binary in `main.rs` is a thin command line over this
 //! library; see docs/architecture.md for how the parts fit.
 

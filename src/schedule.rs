@@ -68,7 +68,18 @@ fn weekly_job(jobs: &Jobs) -> anyhow::Result<Job> {
         let reports = reports.clone();
         Box::pin(async move {
             match crate::report::weekly::send_weekly(&reports, false).await {
-                Ok(outcomes) => tracing::info!(?outcomes, "weekly summary run"),
+                Ok(outcomes) => {
+                    let each: Vec<String> = outcomes
+                        .iter()
+                        .map(|o| format!("{}: {}", o.campaign, o.outcome))
+                        .collect();
+                    let each = if each.is_empty() {
+                        "no campaign to report on".to_string()
+                    } else {
+                        crate::telemetry::scrub(&each.join("; "))
+                    };
+                    tracing::info!(campaigns = outcomes.len(), "weekly summary run: {each}")
+                }
                 Err(e) => tracing::error!(error = %crate::telemetry::scrub(&format!("{e:#}")), "weekly summary failed; `ambassador report send-weekly` sends it by hand"),
             }
         })

@@ -8,8 +8,8 @@ use tracing_subscriber::{fmt, EnvFilter};
 /// Installs the global subscriber. RUST_LOG, when set, wins over `log.level`.
 pub fn init(log: &Log, quiet: bool) {
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(if quiet { "warn" } else { &log.level }))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .or_else(|_| EnvFilter::try_new(directives(&log.level, quiet)))
+        .unwrap_or_else(|_| EnvFilter::new(directives("info", quiet)));
     let json = match log.format {
         LogFormat::Json => true,
         LogFormat::Human => false,
@@ -22,6 +22,22 @@ pub fn init(log: &Log, quiet: bool) {
     } else {
         builder.compact().try_init()
     };
+}
+
+/// The filter for `log.level`. At `info` the log is the daemon's own
+/// sentences: the libraries (sqlx, hyper, lettre, tokio-cron-scheduler...)
+/// say only warnings and errors, their info lines are for `debug`. A level
+/// with directives (`"info,sqlx=debug"`) is the admin's choice, taken as is.
+fn directives(level: &str, quiet: bool) -> String {
+    let level = level.trim();
+    if quiet {
+        return "warn".into();
+    }
+    if level.eq_ignore_ascii_case("info") {
+        "warn,ambassador=info".into()
+    } else {
+        level.to_string()
+    }
 }
 
 /// `text` with every email address replaced by `<address>`.
@@ -61,7 +77,15 @@ fn push_scrubbed(out: &mut String, word: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::scrub;
+    use super::{directives, scrub};
+
+    #[test]
+    fn at_info_only_the_daemon_speaks_and_directives_are_kept() {
+        assert_eq!(directives("info", false), "warn,ambassador=info");
+        assert_eq!(directives("debug", false), "debug");
+        assert_eq!(directives("info,sqlx=debug", false), "info,sqlx=debug");
+        assert_eq!(directives("debug", true), "warn");
+    }
 
     #[test]
     fn scrub_hides_addresses_and_keeps_the_rest() {

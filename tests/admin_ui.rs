@@ -600,9 +600,16 @@ async fn the_campaign_page_shows_the_plan_who_is_left_and_who_is_exempt() {
         .await
         .unwrap();
     let eve = ambassador::domain::EmailAddress::parse("eve.kim@hospital.example.org").unwrap();
-    ambassador::campaign::exempt(s.t.store(), &row, &eve, "<b>on leave</b>", 0)
-        .await
-        .unwrap();
+    ambassador::campaign::exempt(
+        s.t.store(),
+        &row,
+        &eve,
+        "<b>on leave</b>",
+        0,
+        &ambassador::store::exemption::Actor::cli("test"),
+    )
+    .await
+    .unwrap();
     let bob = s.t.staff_id("bob.ng@hospital.example.org").await;
     s.t.store()
         .complete_enrolment(row.id, bob, 0, "test")
@@ -693,4 +700,72 @@ async fn cancelled_campaigns_are_marked_in_every_list() {
     assert!(!group.contains("value=\"live\""), "{group}");
     let (_, page) = page_of(&s, &c, &cookie, "/admin/campaigns/test").await;
     assert!(page.contains("This campaign was cancelled"), "{page}");
+}
+
+#[tokio::test]
+async fn the_campaign_page_lists_exemptions_escaped_and_undoes_one() {
+    let s = with_campaign().await;
+    let c = client();
+    let (cookie, csrf) = signed_in(&s, &c).await;
+    let post = |path: &'static str, form: Vec<(&'static str, String)>| {
+        c.post(s.url(path))
+            .header("cookie", &cookie)
+            .form(&form)
+            .send()
+    };
+    let ann = "ann.lee@hospital.example.org".to_string();
+    let reason = "<b>on leave</b>".to_string();
+    let r = post(
+        "/admin/campaigns/test/exempt",
+        vec![
+            ("csrf", csrf.clone()),
+            ("email", ann.clone()),
+            ("reason", reason),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = |c: &Client| {
+        c.get(s.url("/admin/campaigns/test"))
+            .header("cookie", &cookie)
+            .send()
+    };
+    let html = page(&c).await.unwrap().text().await.unwrap();
+    assert!(html.contains("&lt;b&gt;on leave&lt;/b&gt;"), "{html}");
+    assert!(!html.contains("<b>on leave"), "the reason is escaped");
+    assert!(html.contains("admin (page)"), "who exempted: {html}");
+    assert!(
+        html.contains("action=\"/admin/campaigns/test/unexempt\""),
+        "{html}"
+    );
+
+    let forged = post(
+        "/admin/campaigns/test/unexempt",
+        vec![("email", ann.clone()), ("reason", "back".into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        forged.status(),
+        StatusCode::FORBIDDEN,
+        "undo needs the CSRF token"
+    );
+    let undone = post(
+        "/admin/campaigns/test/unexempt",
+        vec![("csrf", csrf), ("email", ann), ("reason", "back".into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(undone.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        undone.headers()["location"],
+        "/admin/campaigns/test?notice=unexempted"
+    );
+    let html = page(&c).await.unwrap().text().await.unwrap();
+    assert!(html.contains("Nobody is exempted."), "{html}");
+    assert!(
+        html.contains("<td>removed</td>"),
+        "the history keeps the undo: {html}"
+    );
 }

@@ -410,7 +410,7 @@ async fn the_whole_flow(s: &AdminServer, c: &Client) {
         .unwrap();
     let subject = text_with(c, ".step .subject", "Free course").await;
     assert!(
-        subject.starts_with("Free course on forced labour"),
+        subject.starts_with("Free course on forced labor"),
         "{subject}"
     );
     check_page(c, &axe, "06-campaign").await;

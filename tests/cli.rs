@@ -48,6 +48,10 @@ const COVERED: &[(&str, &str)] = &[
     ),
     ("completions import", "a_rollout_runs_through_every_command"),
     ("exempt", "a_rollout_runs_through_every_command"),
+    (
+        "campaign exemptions",
+        "a_rollout_runs_through_every_command",
+    ),
     // Runs the real `serve`; the rest of service.rs covers SIGHUP and backup while serving.
     (
         "serve",
@@ -459,6 +463,27 @@ async fn a_rollout_runs_through_every_command() {
         exempt,
         "cy.oh@hospital.example.org is exempt from cli: on leave\n"
     );
+    let exemptions = json_of(
+        &config,
+        &["campaign", "exemptions", "cli", "--format", "json"],
+    );
+    let doc = tables("campaign exemptions");
+    check("campaign exemptions", &exemptions, &doc[0]);
+    check_each(
+        "campaign exemptions.exemptions",
+        &exemptions["exemptions"],
+        &doc[1],
+    );
+    check_each(
+        "campaign exemptions.history",
+        &exemptions["history"],
+        &doc[2],
+    );
+    assert_eq!(
+        exemptions["exemptions"][0]["email"],
+        "cy.oh@hospital.example.org"
+    );
+    assert_eq!(exemptions["history"].as_array().map(Vec::len), Some(1));
     let yesterday = (Utc::now() - Duration::days(1)).format("%Y-%m-%d");
     let completions = write(
         dir.path(),
@@ -982,9 +1007,16 @@ async fn a_preview_to_a_person_is_what_they_get_or_says_why_they_get_nothing() {
     let row = ambassador::campaign::find(t.store(), "dated")
         .await
         .unwrap();
-    ambassador::campaign::exempt(t.store(), &row, &eve, "on leave", 0)
-        .await
-        .unwrap();
+    ambassador::campaign::exempt(
+        t.store(),
+        &row,
+        &eve,
+        "on leave",
+        0,
+        &ambassador::store::exemption::Actor::cli("test"),
+    )
+    .await
+    .unwrap();
 
     let ann = email_of("Ann");
     let last_call = preview_text(&config, &["--step", "last-call", "--to", &ann]);

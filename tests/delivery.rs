@@ -203,9 +203,10 @@ async fn nobody_completed_exempted_or_departed_gets_a_reminder() {
     t.store()
         .exempt(
             campaign,
-            &email("Bob", "Ng"),
+            t.staff_id(&email("Bob", "Ng")).await,
             "on leave",
             ambassador::clock::to_millis(launch() + Duration::days(1)),
+            &ambassador::store::exemption::Actor::cli("test"),
         )
         .await
         .unwrap();

@@ -105,9 +105,10 @@ async fn history() -> TestApp {
     t.store()
         .exempt(
             t.campaign_id("test").await,
-            "dee.d@hospital.example.org",
+            t.staff_id("dee.d@hospital.example.org").await,
             "on leave",
             to_millis(day(3)),
+            &ambassador::store::exemption::Actor::cli("test"),
         )
         .await
         .unwrap();

@@ -16,7 +16,7 @@ pub mod words;
 pub use definition::{
     Audience, AudienceField, Campaign, DefinitionError, Due, Offset, Recipient, Step, Trigger,
 };
-pub use exempt::{exempt, ExemptError};
+pub use exempt::{exempt, exemption_listing, unexempt, ExemptError, ExemptionListing};
 pub use window::{SendWindow, Window, WindowSpec};
 
 use crate::clock::{to_millis, Clock};

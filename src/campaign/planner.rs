@@ -22,6 +22,29 @@ pub struct PlanReport {
     pub enqueued: u64,
 }
 
+/// A sentence for the log: "enrolled 3 people, planned 5 messages".
+impl std::fmt::Display for PlanReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural =
+            |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let parts: Vec<String> = [
+            (self.enrolled, "enrolled", "person", "people"),
+            (self.left, "noticed", "leaver", "leavers"),
+            (self.cancelled, "cancelled", "message", "messages"),
+            (self.enqueued, "planned", "message", "messages"),
+        ]
+        .into_iter()
+        .filter(|(n, ..)| *n > 0)
+        .map(|(n, verb, one, many)| format!("{verb} {}", plural(n, one, many)))
+        .collect();
+        if parts.is_empty() {
+            f.write_str("nothing to do")
+        } else {
+            f.write_str(&parts.join(", "))
+        }
+    }
+}
+
 /// Settings the planner needs.
 #[derive(Debug, Clone)]
 pub struct PlanContext {
@@ -86,7 +109,13 @@ pub async fn plan(
         report.enqueued += store.enqueue(&messages, to_millis(now)).await?;
     }
     if report != PlanReport::default() {
-        tracing::info!(?report, "planning tick");
+        tracing::info!(
+            enrolled = report.enrolled,
+            left = report.left,
+            cancelled = report.cancelled,
+            enqueued = report.enqueued,
+            "planning tick: {report}"
+        );
     }
     Ok(report)
 }

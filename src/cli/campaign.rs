@@ -1,8 +1,9 @@
-//! `ambassador campaign …` and `ambassador exempt`.
+//! `ambassador campaign …` and `ambassador exempt [--undo]`.
 
-use ambassador::campaign::{self, definition_of, Status};
+use ambassador::campaign::{self, definition_of, ExemptionListing, Status};
 use ambassador::clock::{from_millis, to_millis, Clock, SystemClock};
 use ambassador::config::{SecretUse, Settings};
+use ambassador::store::exemption::Actor;
 use ambassador::store::Store;
 use clap::Subcommand;
 use std::io::Write;
@@ -26,6 +27,15 @@ pub enum CampaignCommand {
     Resume { slug: String },
     /// End a campaign for good; pending messages are cancelled.
     Cancel { slug: String },
+    /// List who is exempted, by whom, when and why, and every exemption and undo.
+    #[command(
+        after_help = "Examples:\n  ambassador campaign exemptions soar-2027\n  ambassador campaign exemptions soar-2027 --format json   # see docs/cli-json.md"
+    )]
+    Exemptions {
+        slug: String,
+        #[arg(long, value_enum, default_value = "text")]
+        format: ExemptionsFormat,
+    },
     /// Print one step's complete message (.eml) as it is sent, worded as of the step's own send time.
     #[command(
         after_help = "Examples:\n  ambassador campaign preview soar-2027 --step announcement > announcement.eml\n  ambassador campaign preview soar-2027 --step escalation --to priya.raman@hospital.org\n\nWithout --to the message is for a sample person enrolled as the campaign\nenrols people, with its real due rule. With --to it is exactly what that\nperson gets or would get; when they get nothing from the step (not in the\naudience, completed, exempted, left, unknown) the reason goes to stderr and\nthe exit status is 1."
@@ -39,6 +49,12 @@ pub enum CampaignCommand {
         #[arg(long, value_name = "EMAIL")]
         to: Option<String>,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExemptionsFormat {
+    Text,
+    Json,
 }
 
 /// A preview is the message as sent, DKIM signature included; the other
@@ -141,6 +157,17 @@ async fn dispatch(cmd: CampaignCommand, store: &Store, settings: &Settings) -> a
         CampaignCommand::Cancel { slug } => {
             set(store, &clock, &slug, Status::Cancelled, &mut out).await?
         }
+        CampaignCommand::Exemptions { slug, format } => {
+            let row = campaign::find(store, &slug).await?;
+            let listing = campaign::exemption_listing(store, &row).await?;
+            match format {
+                ExemptionsFormat::Json => {
+                    serde_json::to_writer_pretty(&mut out, &listing)?;
+                    writeln!(out)?;
+                }
+                ExemptionsFormat::Text => print_exemptions(&listing, &mut out)?,
+            }
+        }
         CampaignCommand::Preview { slug, step, to } => {
             let row = campaign::find(store, &slug).await?;
             let c = definition_of(&row)?;
@@ -166,20 +193,79 @@ async fn set(
     Ok(())
 }
 
-/// `ambassador exempt EMAIL --campaign SLUG --reason TEXT`.
+/// The exemptions as text: one line each, then the history. Roster values
+/// are printed through `text_cell` (no control characters reach the terminal).
+fn print_exemptions(listing: &ExemptionListing, out: &mut impl Write) -> anyhow::Result<()> {
+    if listing.exemptions.is_empty() {
+        writeln!(out, "nobody is exempted from {}", listing.campaign)?;
+    } else {
+        writeln!(out, "exempted from {}:", listing.campaign)?;
+    }
+    for e in &listing.exemptions {
+        writeln!(
+            out,
+            "  {}  since {}  by {} ({})  reason: {}",
+            text_cell(&e.email),
+            from_millis(e.exempted_at).format("%Y-%m-%d %H:%M UTC"),
+            text_cell(&e.by),
+            e.channel,
+            text_cell(&e.reason)
+        )?;
+    }
+    if !listing.history.is_empty() {
+        writeln!(out, "history:")?;
+    }
+    for h in &listing.history {
+        writeln!(
+            out,
+            "  {}  {:<8}  {}  by {} ({})  reason: {}",
+            from_millis(h.at).format("%Y-%m-%d %H:%M UTC"),
+            h.action,
+            text_cell(&h.email),
+            text_cell(&h.by),
+            h.channel,
+            text_cell(&h.reason)
+        )?;
+    }
+    Ok(())
+}
+
+/// A value for one line of terminal output: control characters shown escaped.
+fn text_cell(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `ambassador exempt EMAIL --campaign SLUG --reason TEXT [--undo]`.
 pub async fn exempt(
     settings: &Settings,
     email: &str,
     slug: &str,
     reason: &str,
+    undo: bool,
 ) -> anyhow::Result<ExitCode> {
     let address = ambassador::domain::EmailAddress::parse(email)
         .map_err(|e| anyhow::anyhow!("{email:?} {e}"))?;
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().any(char::is_control) || reason.len() > 500 {
+        anyhow::bail!("--reason must be one line of text, at most 500 characters");
+    }
     let store = super::open_store(settings).await?;
-    let result = exempt_in(&store, slug, &address, reason).await;
+    let result = exempt_in(&store, slug, &address, reason, undo).await;
     store.close().await;
     result?;
-    println!("{address} is exempt from {slug}: {reason}");
+    if undo {
+        println!("{address} is no longer exempt from {slug}: {reason}");
+    } else {
+        println!("{address} is exempt from {slug}: {reason}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -188,8 +274,26 @@ async fn exempt_in(
     slug: &str,
     address: &ambassador::domain::EmailAddress,
     reason: &str,
+    undo: bool,
 ) -> anyhow::Result<()> {
     let row = campaign::find(store, slug).await?;
     let now = to_millis(SystemClock.now());
-    Ok(campaign::exempt(store, &row, address, reason, now).await?)
+    let actor = Actor::cli(os_user());
+    if undo {
+        campaign::unexempt(store, &row, address, reason, now, &actor).await?;
+    } else {
+        campaign::exempt(store, &row, address, reason, now, &actor).await?;
+    }
+    Ok(())
+}
+
+/// Who runs the command, for the exemption history: the login name, or the
+/// numeric user id when the environment names nobody.
+fn os_user() -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|u| !u.trim().is_empty())
+        // SAFETY: getuid has no preconditions and cannot fail.
+        .unwrap_or_else(|| format!("uid {}", unsafe { libc::getuid() }))
 }

@@ -6,13 +6,14 @@ mod db;
 mod report;
 mod roster;
 mod serve;
+mod table;
 
 use ambassador::config::{SecretUse, Settings};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Rolls the SOAR forced-labour training course out to your staff: imports HR
+/// Rolls the SOAR forced-labor training course out to your staff: imports HR
 /// rosters, sends the announcement and reminders by email, follows up through
 /// managers, and reports completion to leadership.
 #[derive(Debug, Parser)]
@@ -48,17 +49,20 @@ pub enum Command {
     /// Record completions from the learning network's reports.
     #[command(subcommand)]
     Completions(completions::CompletionsCommand),
-    /// Stop messaging one person in one campaign (on leave, trained elsewhere).
+    /// Stop messaging one person in one campaign (on leave, trained elsewhere), or undo that.
     #[command(
-        after_help = "Example:\n  ambassador exempt ann.lee@hospital.org --campaign soar-2027 --reason \"trained at previous employer\"\n\nOnly someone the campaign is about: enrolled, or in its audience (then enrolled as exempted).\nSomeone outside the audience is refused and nothing changes."
+        after_help = "Examples:\n  ambassador exempt ann.lee@hospital.org --campaign soar-2027 --reason \"trained at previous employer\"\n  ambassador exempt ann.lee@hospital.org --campaign soar-2027 --undo --reason \"exempted by mistake\"\n  ambassador campaign exemptions soar-2027     # who is exempted, and every change\n\nOnly someone the campaign is about: enrolled, or in its audience (then enrolled as exempted).\nRefused, and nothing changes: someone outside the audience, someone who completed (the\ncompletion stands), someone already exempted (undo first), any change in a cancelled campaign.\nEvery exemption and undo is kept with your user name, the time and the reason."
     )]
     Exempt {
         email: String,
         #[arg(long)]
         campaign: String,
-        /// Why; kept for the report.
+        /// Why; kept for the report and the exemption history.
         #[arg(long)]
         reason: String,
+        /// Undo the person's exemption: planning messages them again from its next tick.
+        #[arg(long)]
+        undo: bool,
     },
     /// Run the daemon: planning on a schedule, delivery workers, until SIGTERM.
     #[command(
@@ -123,7 +127,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             email,
             campaign,
             reason,
-        } => campaign::exempt(&settings, &email, &campaign, &reason).await,
+            undo,
+        } => campaign::exempt(&settings, &email, &campaign, &reason, undo).await,
         Command::Serve => serve::serve(settings).await,
         Command::Demo { out } => serve::demo(&settings, &out).await,
     }

@@ -48,6 +48,9 @@ pub enum RosterCommand {
         inactive: bool,
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
+        /// One line per person, however wide (default: fit the terminal, wrapping long cells).
+        #[arg(long)]
+        wide: bool,
     },
 }
 
@@ -108,11 +111,15 @@ pub async fn run(cmd: RosterCommand, settings: &Settings) -> anyhow::Result<Exit
             store.close().await;
             print_import(result, format)
         }
-        RosterCommand::List { inactive, format } => {
+        RosterCommand::List {
+            inactive,
+            format,
+            wide,
+        } => {
             let store = super::open_store(settings).await?;
             let people = store.list_staff(inactive).await?;
             store.close().await;
-            print_list(&people, format)?;
+            print_list(&people, format, wide)?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -215,7 +222,7 @@ fn short(sha: &str) -> String {
     format!("sha256 {}…", &sha[..sha.len().min(12)])
 }
 
-fn print_list(people: &[StaffRow], format: ListFormat) -> anyhow::Result<()> {
+fn print_list(people: &[StaffRow], format: ListFormat, wide: bool) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match format {
@@ -240,29 +247,12 @@ fn print_list(people: &[StaffRow], format: ListFormat) -> anyhow::Result<()> {
             w.flush()?;
         }
         ListFormat::Table => {
-            let rows: Vec<Vec<String>> = people.iter().map(list_cells).collect();
-            let mut widths: Vec<usize> = LIST_HEADER.iter().map(|h| h.chars().count()).collect();
-            for row in &rows {
-                for (w, cell) in widths.iter_mut().zip(row) {
-                    *w = (*w).max(cell.chars().count()).min(40);
-                }
+            let mut rows: Vec<Vec<String>> = vec![LIST_HEADER.map(String::from).to_vec()];
+            rows.extend(people.iter().map(list_cells));
+            for line in super::table::lines(&rows, super::table::width(wide)) {
+                writeln!(out, "{line}")?;
             }
-            let line = |cells: Vec<&str>| {
-                cells
-                    .iter()
-                    .zip(&widths)
-                    .map(|(c, w)| format!("{:<w$}", truncate(c, *w), w = *w))
-                    .collect::<Vec<_>>()
-                    .join("  ")
-            };
-            writeln!(out, "{}", line(LIST_HEADER.to_vec()).trim_end())?;
-            for row in &rows {
-                writeln!(
-                    out,
-                    "{}",
-                    line(row.iter().map(String::as_str).collect()).trim_end()
-                )?;
-            }
+            let rows = &rows[1..];
             writeln!(out, "{} people", rows.len())?;
         }
     }
@@ -318,14 +308,4 @@ fn list_json(p: &StaffRow) -> serde_json::Value {
         "created_at": from_millis(p.created_at).to_rfc3339(),
         "deactivated_at": p.deactivated_at.map(|t| from_millis(t).to_rfc3339()),
     })
-}
-
-fn truncate(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(width.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
 }

@@ -5,107 +5,49 @@
 
 use super::context::{sample_context, MessageContext};
 use crate::campaign::Campaign;
+use crate::config::Language;
 use handlebars::Handlebars;
 use std::path::Path;
 
-/// The templates shipped in the binary: (name, part, source).
-const EMBEDDED: &[(&str, &str, &str)] = &[
-    (
-        "layout",
-        "html",
-        include_str!("../../templates/email/layout.html.hbs"),
-    ),
-    (
-        "news_item",
-        "subject",
-        include_str!("../../templates/email/news_item.subject.hbs"),
-    ),
-    (
-        "news_item",
-        "html",
-        include_str!("../../templates/email/news_item.html.hbs"),
-    ),
-    (
-        "news_item",
-        "txt",
-        include_str!("../../templates/email/news_item.txt.hbs"),
-    ),
-    (
-        "reminder",
-        "subject",
-        include_str!("../../templates/email/reminder.subject.hbs"),
-    ),
-    (
-        "reminder",
-        "html",
-        include_str!("../../templates/email/reminder.html.hbs"),
-    ),
-    (
-        "reminder",
-        "txt",
-        include_str!("../../templates/email/reminder.txt.hbs"),
-    ),
-    (
-        "escalation",
-        "subject",
-        include_str!("../../templates/email/escalation.subject.hbs"),
-    ),
-    (
-        "escalation",
-        "html",
-        include_str!("../../templates/email/escalation.html.hbs"),
-    ),
-    (
-        "escalation",
-        "txt",
-        include_str!("../../templates/email/escalation.txt.hbs"),
-    ),
-    (
-        "thanks",
-        "subject",
-        include_str!("../../templates/email/thanks.subject.hbs"),
-    ),
-    (
-        "thanks",
-        "html",
-        include_str!("../../templates/email/thanks.html.hbs"),
-    ),
-    (
-        "thanks",
-        "txt",
-        include_str!("../../templates/email/thanks.txt.hbs"),
-    ),
-    (
-        "weekly_summary",
-        "subject",
-        include_str!("../../templates/email/weekly_summary.subject.hbs"),
-    ),
-    (
-        "weekly_summary",
-        "html",
-        include_str!("../../templates/email/weekly_summary.html.hbs"),
-    ),
-    (
-        "weekly_summary",
-        "txt",
-        include_str!("../../templates/email/weekly_summary.txt.hbs"),
-    ),
-    (
-        "team_digest",
-        "subject",
-        include_str!("../../templates/email/team_digest.subject.hbs"),
-    ),
-    (
-        "team_digest",
-        "html",
-        include_str!("../../templates/email/team_digest.html.hbs"),
-    ),
-    (
-        "team_digest",
-        "txt",
-        include_str!("../../templates/email/team_digest.txt.hbs"),
-    ),
-];
+/// The templates shipped in the binary, from `templates/email/$dir`:
+/// (name, part, source).
+macro_rules! shipped {
+    ($dir:literal) => {
+        &[
+            ("layout", "html", include_str!(concat!("../../templates/email/", $dir, "layout.html.hbs"))),
+            shipped!(@one $dir, "news_item", "subject"),
+            shipped!(@one $dir, "news_item", "html"),
+            shipped!(@one $dir, "news_item", "txt"),
+            shipped!(@one $dir, "reminder", "subject"),
+            shipped!(@one $dir, "reminder", "html"),
+            shipped!(@one $dir, "reminder", "txt"),
+            shipped!(@one $dir, "escalation", "subject"),
+            shipped!(@one $dir, "escalation", "html"),
+            shipped!(@one $dir, "escalation", "txt"),
+            shipped!(@one $dir, "thanks", "subject"),
+            shipped!(@one $dir, "thanks", "html"),
+            shipped!(@one $dir, "thanks", "txt"),
+            shipped!(@one $dir, "weekly_summary", "subject"),
+            shipped!(@one $dir, "weekly_summary", "html"),
+            shipped!(@one $dir, "weekly_summary", "txt"),
+            shipped!(@one $dir, "team_digest", "subject"),
+            shipped!(@one $dir, "team_digest", "html"),
+            shipped!(@one $dir, "team_digest", "txt"),
+        ]
+    };
+    (@one $dir:literal, $name:literal, $part:literal) => {
+        (
+            $name,
+            $part,
+            include_str!(concat!("../../templates/email/", $dir, $name, ".", $part, ".hbs")),
+        )
+    };
+}
+
+/// U.S. English, as the course and its sources are written (the default).
+const EN_US: &[(&str, &str, &str)] = shipped!("");
+/// British English (`templates.language = "en-GB"`).
+const EN_GB: &[(&str, &str, &str)] = shipped!("en-GB/");
 
 /// One rendered message, before it becomes MIME.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,14 +89,23 @@ pub enum TemplateError {
 }
 
 impl Templates {
-    /// The shipped templates only.
+    /// The shipped templates only, in U.S. English.
     pub fn embedded() -> Result<Self, TemplateError> {
         Self::load(None)
     }
 
-    /// The shipped templates, overridden by any NAME.PART.hbs in `dir`.
+    /// The shipped U.S. English templates, overridden by any NAME.PART.hbs in `dir`.
     pub fn load(dir: Option<&Path>) -> Result<Self, TemplateError> {
-        let mut sources: Vec<(String, String, String)> = EMBEDDED
+        Self::load_in(Language::EnUs, dir)
+    }
+
+    /// The shipped templates in `language`, overridden by any NAME.PART.hbs in `dir`.
+    pub fn load_in(language: Language, dir: Option<&Path>) -> Result<Self, TemplateError> {
+        let shipped = match language {
+            Language::EnUs => EN_US,
+            Language::EnGb => EN_GB,
+        };
+        let mut sources: Vec<(String, String, String)> = shipped
             .iter()
             .map(|(n, p, s)| (n.to_string(), p.to_string(), s.to_string()))
             .collect();
@@ -289,6 +240,39 @@ impl crate::campaign::StepTemplates for Templates {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every part of every step of the shipped campaign, as sent.
+    fn rendered(language: Language) -> String {
+        let campaign = Campaign::from_toml(
+            include_str!("../../config/campaigns/soar.toml"),
+            "soar.toml",
+        )
+        .unwrap();
+        let templates = Templates::load_in(language, None).unwrap();
+        let mut all = String::new();
+        for step in &campaign.steps {
+            let r = templates
+                .render(&step.template, &sample_context(&campaign, step))
+                .unwrap();
+            all.extend([r.subject, r.html, r.text]);
+        }
+        all
+    }
+
+    #[test]
+    fn the_shipped_emails_are_in_us_english_unless_british_is_chosen() {
+        // The ILO's own name keeps its spelling in both.
+        let us = rendered(Language::EnUs).replace("International Labour Organization", "");
+        let gb = rendered(Language::EnGb).replace("International Labour Organization", "");
+        for british in ["labour", "LABOUR", "organisations", "Enrol "] {
+            assert!(!us.contains(british), "{british:?} in the U.S. emails");
+            assert!(
+                gb.contains(british),
+                "{british:?} missing from the British emails"
+            );
+        }
+        assert!(us.contains("forced labor") && us.contains("organizations"));
+    }
 
     #[test]
     fn subjects_are_one_line() {

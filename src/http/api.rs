@@ -7,10 +7,12 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery, JSON_LIMIT};
 use super::spool::{Mapped, SpoolError, Spooled};
 use super::AppState;
+use crate::campaign::ExemptError;
 use crate::campaign::{self, definition_of, Status};
 use crate::clock::{from_millis, to_millis};
 use crate::completions::{self, CompletionError, CompletionOptions};
 use crate::roster::{self, ImportError, ImportMode, ImportOptions};
+use crate::store::exemption::Actor;
 use crate::store::{EnrolmentStatus, RosterSource};
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::{header, Method};
@@ -41,9 +43,14 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/campaigns/{slug}/pause", post(pause))
         .route("/campaigns/{slug}/resume", post(resume))
         .route("/enrolments", get(enrolments))
+        .route("/campaigns/{slug}/exemptions", get(exemptions))
         .route(
             "/exemptions",
             post(exempt).layer(DefaultBodyLimit::max(JSON_LIMIT)),
+        )
+        .route(
+            "/exemptions/undo",
+            post(unexempt).layer(DefaultBodyLimit::max(JSON_LIMIT)),
         )
         .route("/reports/{slug}", get(report))
         .layer(axum::middleware::from_fn_with_state(
@@ -337,6 +344,22 @@ async fn exempt(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ExemptionRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    change_exemption(&state, req, false).await
+}
+
+/// Undoes an exemption; the reason is kept in the history.
+async fn unexempt(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ExemptionRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    change_exemption(&state, req, true).await
+}
+
+async fn change_exemption(
+    state: &AppState,
+    req: ExemptionRequest,
+    undo: bool,
+) -> Result<Json<serde_json::Value>, ApiError> {
     // Well-formed JSON holding a value that cannot be used: 422, like the
     // refusals that follow.
     let invalid = |message: String| ApiError::Unprocessable {
@@ -353,17 +376,31 @@ async fn exempt(
             "reason must be one line of text, at most 500 characters".into(),
         ));
     }
-    let row = find(&state, &req.campaign).await?;
+    let row = find(state, &req.campaign).await?;
     let now = to_millis(state.app.clock.now());
-    use crate::campaign::ExemptError;
-    crate::campaign::exempt(&state.app.store, &row, &email, req.reason.trim(), now)
-        .await
-        .map_err(|e| match e {
-            ExemptError::Store(e) => ApiError::from(e),
-            refused => ApiError::of_kind(refused.kind(), refused.into(), None),
-        })?;
+    let (store, reason, actor) = (&state.app.store, req.reason.trim(), Actor::api());
+    let done = if undo {
+        campaign::unexempt(store, &row, &email, reason, now, &actor).await
+    } else {
+        campaign::exempt(store, &row, &email, reason, now, &actor).await
+    };
+    done.map_err(|e| match e {
+        ExemptError::Store(e) => ApiError::from(e),
+        refused => ApiError::of_kind(refused.kind(), refused.into(), None),
+    })?;
     Ok(Json(
-        serde_json::json!({ "email": email, "campaign": row.slug, "exempt": true }),
+        serde_json::json!({ "email": email, "campaign": row.slug, "exempt": !undo }),
+    ))
+}
+
+/// The campaign's exemptions and their history.
+async fn exemptions(
+    State(state): State<AppState>,
+    ApiPath(slug): ApiPath<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let row = find(&state, &slug).await?;
+    Ok(Json(
+        campaign::exemption_listing(&state.app.store, &row).await?,
     ))
 }
 

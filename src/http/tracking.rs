@@ -154,7 +154,7 @@ async fn confirm(
         false,
     )
     .await?;
-    Ok((StatusCode::OK, Html(page("Thank you", "<p>Your completion is recorded. Thank you for taking the time to learn how to spot and respond to forced labour in our supply chain.</p>"))).into_response())
+    Ok((StatusCode::OK, Html(page("Thank you", "<p>Your completion is recorded. Thank you for taking the time to learn how to spot and respond to forced labor in our supply chain.</p>"))).into_response())
 }
 
 /// A minimal, accessible page: the text is ours, nothing from the request is echoed.

@@ -436,7 +436,21 @@ pub async fn import_listing(
     tx.commit().await.map_err(anyhow::Error::from)?;
     report.import_id = Some(import_id);
     report.applied = true;
-    tracing::info!(counts = ?report.counts, "roster imported");
+    let c = &report.counts;
+    tracing::info!(
+        added = c.added,
+        updated = c.updated,
+        unchanged = c.unchanged,
+        deactivated = c.deactivated,
+        reactivated = c.reactivated,
+        rejected = c.rejected,
+        "roster imported: {} added, {} updated, {} deactivated, {} reactivated, {} rejected",
+        c.added,
+        c.updated,
+        c.deactivated,
+        c.reactivated,
+        c.rejected
+    );
     Ok(report)
 }
 

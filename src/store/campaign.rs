@@ -40,14 +40,6 @@ pub struct Candidate {
     pub facility: String,
 }
 
-/// A person about to be exempted from a campaign.
-#[derive(Debug, Clone)]
-pub struct ExemptionTarget {
-    pub person: Candidate,
-    pub active: bool,
-    pub enrolled: bool,
-}
-
 const CAMPAIGN_COLUMNS: &str =
     "id, slug, name, definition, status, starts_at, created_at, updated_at";
 
@@ -247,83 +239,6 @@ impl Store {
             .bind(campaign_id)
             .fetch_all(self.pool())
             .await?)
-    }
-
-    /// The person with this address as an exemption needs them: audience
-    /// fields, whether active, and whether enrolled in the campaign.
-    pub async fn exemption_target(
-        &self,
-        campaign_id: i64,
-        email: &str,
-    ) -> anyhow::Result<Option<ExemptionTarget>> {
-        let row: Option<(i64, String, String, String, i64, i64)> = sqlx::query_as(
-            "SELECT s.id, s.department, s.role, s.facility, s.active,
-                    (SELECT COUNT(*) FROM enrolments e WHERE e.campaign_id = $1 AND e.staff_id = s.id)
-             FROM staff s WHERE s.email = $2",
-        )
-        .bind(campaign_id)
-        .bind(email)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(row.map(
-            |(id, department, role, facility, active, enrolled)| ExemptionTarget {
-                person: Candidate {
-                    id,
-                    department,
-                    role,
-                    facility,
-                },
-                active: active == 1,
-                enrolled: enrolled > 0,
-            },
-        ))
-    }
-
-    /// Exempts a person from a campaign, enrolling them if needed; returns
-    /// false when nobody has this address. Whether they belong to the
-    /// campaign is `campaign::exempt`'s check, made before this.
-    pub async fn exempt(
-        &self,
-        campaign_id: i64,
-        email: &str,
-        reason: &str,
-        now: i64,
-    ) -> anyhow::Result<bool> {
-        let staff_id: Option<i64> = sqlx::query_scalar("SELECT id FROM staff WHERE email = $1")
-            .bind(email)
-            .fetch_optional(self.pool())
-            .await?;
-        let Some(staff_id) = staff_id else {
-            return Ok(false);
-        };
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO enrolments (campaign_id, staff_id, enrolled_at, due_at) VALUES ($1, $2, $3, $3)
-             ON CONFLICT (campaign_id, staff_id) DO NOTHING",
-        )
-        .bind(campaign_id)
-        .bind(staff_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE enrolments SET exempted_at = $1, exempt_reason = $2 WHERE campaign_id = $3 AND staff_id = $4")
-            .bind(now)
-            .bind(reason)
-            .bind(campaign_id)
-            .bind(staff_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "UPDATE outbox SET status = 'cancelled', last_error = 'exempted', updated_at = $1
-             WHERE status = 'pending' AND enrolment_id = (SELECT id FROM enrolments WHERE campaign_id = $2 AND staff_id = $3)",
-        )
-        .bind(now)
-        .bind(campaign_id)
-        .bind(staff_id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(true)
     }
 
     /// Records a completion; returns false when already completed or not enrolled.

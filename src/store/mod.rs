@@ -8,6 +8,7 @@
 pub mod campaign;
 pub mod enrolment;
 pub mod events;
+pub mod exemption;
 pub mod outbox;
 pub mod people;
 pub mod progress;
@@ -16,8 +17,8 @@ pub mod roster;
 pub mod state;
 
 pub use state::{
-    CampaignStatus, EnrolmentStatus, OutboxStatus, ReportKind, ReportOutcome, RosterSource,
-    StateError,
+    CampaignStatus, EnrolmentStatus, ExemptionAction, ExemptionChannel, OutboxStatus, ReportKind,
+    ReportOutcome, RosterSource, StateError,
 };
 
 use anyhow::Context;

@@ -15,16 +15,6 @@ pub struct OpenPerson {
     pub due_at: i64,
 }
 
-/// One exempted person, with why and when.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ExemptedPerson {
-    pub first_name: String,
-    pub last_name: String,
-    pub email: String,
-    pub exempt_reason: Option<String>,
-    pub exempted_at: i64,
-}
-
 /// Enrolments that still count: the person is active and has not left.
 const OPEN: &str = "e.campaign_id = $1 AND s.active = 1 AND e.left_at IS NULL";
 
@@ -80,18 +70,5 @@ impl Store {
         .fetch_one(self.pool())
         .await?;
         Ok((people, total))
-    }
-
-    /// Everyone exempted from the campaign, most recent first.
-    pub async fn exempted_people(&self, campaign_id: i64) -> anyhow::Result<Vec<ExemptedPerson>> {
-        Ok(sqlx::query_as(
-            "SELECT s.first_name, s.last_name, s.email, e.exempt_reason, e.exempted_at
-             FROM enrolments e JOIN staff s ON s.id = e.staff_id
-             WHERE e.campaign_id = $1 AND e.exempted_at IS NOT NULL
-             ORDER BY e.exempted_at DESC, s.email",
-        )
-        .bind(campaign_id)
-        .fetch_all(self.pool())
-        .await?)
     }
 }

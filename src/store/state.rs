@@ -135,6 +135,26 @@ text_state!(
     }
 );
 
+text_state!(
+    /// One entry of the exemption history (`exemption_changes.action`).
+    ExemptionAction, "exemption action", {
+        Exempted => "exempted",
+        /// The exemption was undone.
+        Removed => "removed",
+    }
+);
+
+text_state!(
+    /// Where an exemption change was made (`exemption_changes.channel`).
+    ExemptionChannel, "exemption channel", {
+        Cli => "cli",
+        Api => "api",
+        Page => "page",
+        /// Exemptions made before the history was kept.
+        Unknown => "unknown",
+    }
+);
+
 /// What happened to one weekly summary or team digest
 /// (`weekly_reports.outcome`, and what `report send-weekly` prints).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -1,11 +1,13 @@
 //! One campaign: each step's email as the recipient will see it, pause and
-//! resume, and exempting a person. The report downloads are in `reports`.
+//! resume, and exempting a person (with the list of exemptions, their
+//! history, and undo). The report downloads are in `reports`.
 
 use super::session::SignedIn;
 use super::{check_csrf, AppState, UiError};
-use crate::campaign::{self, definition_of, Recipient, Status};
+use crate::campaign::{self, definition_of, ExemptError, Recipient, Status};
 use crate::clock::to_millis;
 use crate::store::campaign::CampaignRow;
+use crate::store::exemption::Actor;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -21,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns/{slug}/pause", post(pause))
         .route("/campaigns/{slug}/resume", post(resume))
         .route("/campaigns/{slug}/exempt", post(exempt))
+        .route("/campaigns/{slug}/unexempt", post(unexempt))
 }
 
 pub(super) async fn find(state: &AppState, slug: &str) -> Result<CampaignRow, UiError> {
@@ -71,6 +74,20 @@ fn problem_text(code: &str) -> Option<&'static str> {
             "Give a valid email address and a one-line reason (at most 500 characters)."
         }
         "cancelled" => "This campaign was cancelled and cannot be resumed.",
+        "unexempted" => {
+            "The exemption is undone; the person gets the campaign's messages again from the next planning tick."
+        }
+        "completed-person" => {
+            "That person completed the course; a completion stands and is not exempted. Nothing changed."
+        }
+        "already-exempted" => {
+            "That person is already exempted; undo the exemption first to give another reason. Nothing changed."
+        }
+        "not-exempted" => "That person is not exempted; nothing changed.",
+        "campaign-cancelled" => "This campaign was cancelled; its exemptions no longer change.",
+        "exemption-changed" => {
+            "The exemption changed meanwhile (another admin?); look at the list again. Nothing changed."
+        }
         _ => return None,
     })
 }
@@ -89,7 +106,11 @@ async fn show(
     for step in &definition.steps {
         steps.push(step_view(&state, &row, &definition, step, to, now).await?);
     }
+    let listing = campaign::exemption_listing(&state.app.store, &row).await?;
     let data = json!({
+        "exemptions": listing.exemptions,
+        "exemption_history": listing.history,
+        "cancelled": row.status == Status::Cancelled,
         "slug": row.slug,
         "name": row.name,
         "status": row.status,
@@ -259,24 +280,55 @@ async fn exempt(
     Path(slug): Path<String>,
     Form(f): Form<Exemption>,
 ) -> Result<Redirect, UiError> {
-    check_csrf(&session, &f.csrf)?;
-    let row = find(&state, &slug).await?;
+    change_exemption(&state, &session, &slug, f, false).await
+}
+
+async fn unexempt(
+    State(state): State<AppState>,
+    Extension(session): Extension<SignedIn>,
+    Path(slug): Path<String>,
+    Form(f): Form<Exemption>,
+) -> Result<Redirect, UiError> {
+    change_exemption(&state, &session, &slug, f, true).await
+}
+
+/// Exempts, or undoes an exemption, and answers with a fixed notice.
+async fn change_exemption(
+    state: &AppState,
+    session: &SignedIn,
+    slug: &str,
+    f: Exemption,
+    undo: bool,
+) -> Result<Redirect, UiError> {
+    check_csrf(session, &f.csrf)?;
+    let row = find(state, slug).await?;
     let reason = f.reason.trim();
     let email = crate::domain::EmailAddress::parse(f.email.trim());
     let (Ok(email), false) = (
         email,
         reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control),
     ) else {
-        return Ok(back(&slug, "bad-exemption"));
+        return Ok(back(slug, "bad-exemption"));
     };
     let now = to_millis(state.app.clock.now());
-    use crate::campaign::ExemptError;
-    let notice = match crate::campaign::exempt(&state.app.store, &row, &email, reason, now).await {
+    let (store, actor) = (&state.app.store, Actor::page());
+    let done = if undo {
+        campaign::unexempt(store, &row, &email, reason, now, &actor).await
+    } else {
+        campaign::exempt(store, &row, &email, reason, now, &actor).await
+    };
+    let notice = match done {
+        Ok(()) if undo => "unexempted",
         Ok(()) => "exempted",
         Err(ExemptError::UnknownPerson(_)) => "unknown-person",
         Err(ExemptError::OutsideAudience { .. }) => "outside-audience",
         Err(ExemptError::Inactive { .. }) => "inactive-person",
+        Err(ExemptError::Completed { .. }) => "completed-person",
+        Err(ExemptError::AlreadyExempted { .. }) => "already-exempted",
+        Err(ExemptError::NotExempted { .. }) => "not-exempted",
+        Err(ExemptError::Cancelled(_)) => "campaign-cancelled",
+        Err(ExemptError::Conflict(_)) => "exemption-changed",
         Err(ExemptError::Store(e)) => return Err(e.into()),
     };
-    Ok(back(&slug, notice))
+    Ok(back(slug, notice))
 }

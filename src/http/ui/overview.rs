@@ -1,7 +1,8 @@
 //! The campaign page's overview: the due rule, the audience and how many it
 //! matches, the send window and limits, each step's time with its sent and
-//! pending messages, the people still to complete (with their managers) and
-//! who is exempted. Everything here is read-only.
+//! pending messages, and the people still to complete (with their
+//! managers). Everything here is read-only; exemptions have their own
+//! section (`campaign.rs`), with undo.
 
 use super::{AppState, UiError};
 use crate::campaign::words::{due_in_words, duration_in_words, offset_in_words};
@@ -36,7 +37,6 @@ pub async fn overview(
     let enrolled = store.enrolled_count(row.id).await?;
     let counts = store.step_counts(row.id).await?;
     let (open, open_total) = store.open_people(row.id, OPEN_SHOWN).await?;
-    let exempted = store.exempted_people(row.id).await?;
     let start = campaign.starts_at.with_timezone(&Utc);
     let start_due = campaign.due.resolve(start, tz);
     let when = |at: DateTime<Utc>| {
@@ -69,12 +69,6 @@ pub async fn overview(
         })).collect::<Vec<_>>(),
         "open_total": open_total,
         "open_more": (open_total - open.len() as i64).max(0),
-        "exempted": exempted.iter().map(|p| json!({
-            "name": full_name(&p.first_name, &p.last_name),
-            "email": p.email,
-            "reason": p.exempt_reason,
-            "since": human_date(from_millis(p.exempted_at), tz),
-        })).collect::<Vec<_>>(),
     }))
 }
 
