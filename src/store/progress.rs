@@ -1,6 +1,5 @@
 //! Where a campaign stands, for its admin page: messages by step and
-//! status, the people still to complete (with their managers), and who is
-//! exempted.
+//! status, and the people still to complete (with their managers).
 
 use super::{OutboxStatus, Store};
 
