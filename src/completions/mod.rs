@@ -86,91 +86,24 @@ pub async fn import(
     bytes: &[u8],
     options: &CompletionOptions,
 ) -> Result<CompletionReport, CompletionError> {
-    let unreadable = |reason: String| CompletionError::Unreadable {
-        file: options.file_name.clone(),
-        reason,
-    };
     let campaign = resolve_campaign(store, options.campaign.as_deref()).await?;
-    let decoded = decode(bytes).map_err(|e| unreadable(e.to_string()))?;
     let now = clock.now();
-    let parsed = parse::parse(&decoded.text, decoded.delimiter, mappings, org_tz, now)
-        .map_err(|e| unreadable(format!("{e} (read as {})", decoded.encoding)))?;
-    let mut report = CompletionReport {
-        dry_run: options.dry_run,
-        campaign: campaign.slug.clone(),
-        file: options.file_name.clone(),
-        sha256: hex::encode(Sha256::digest(bytes)),
-        encoding: decoded.encoding.to_string(),
-        rows: parsed.rows.len() as u64,
-        not_completed: parsed.not_completed,
-        malformed: parsed.errors,
-        ..CompletionReport::default()
-    };
+    let (parsed, mut report) = read_report(bytes, mappings, org_tz, now, options)?;
+    report.campaign = campaign.slug.clone();
     if !report.malformed.is_empty() {
         return Err(CompletionError::Malformed(Box::new(report)));
     }
     let staff = store.all_staff().await?;
     let matcher = Matcher::new(&staff);
-    let mut earliest: HashMap<i64, chrono::DateTime<chrono::Utc>> = HashMap::new();
-    for row in &parsed.rows {
-        match matcher.find(row) {
-            Ok(person) => match earliest.get_mut(&person.id) {
-                Some(at) => {
-                    report.duplicates += 1;
-                    *at = (*at).min(row.completed_at);
-                }
-                None => {
-                    earliest.insert(person.id, row.completed_at);
-                }
-            },
-            Err(reason) => report.unmatched.push(Unmatched {
-                line: row.line,
-                who: describe(row),
-                reason,
-            }),
-        }
-    }
-    let completions: Vec<Completion> = earliest
-        .into_iter()
-        .map(|(staff_id, at)| Completion { staff_id, at })
-        .collect();
+    let (completions, matched_lines) = match_rows(&matcher, &parsed.rows, &mut report);
     let outcome = record(store, campaign.id, &completions, "report", options.dry_run).await?;
     report.matched = outcome.recorded + outcome.already;
     report.newly_completed = outcome.recorded;
     report.already_completed = outcome.already;
-    for staff_id in outcome.not_enrolled {
-        let email = staff
-            .iter()
-            .find(|s| s.id == staff_id)
-            .map(|s| s.email.clone())
-            .unwrap_or_default();
-        let line = parsed
-            .rows
-            .iter()
-            .find(|r| matcher.find(r).map(|p| p.id) == Ok(staff_id))
-            .map_or(0, |r| r.line);
-        report.unmatched.push(Unmatched {
-            line,
-            who: email,
-            reason: format!("not enrolled in campaign {}", campaign.slug),
-        });
-    }
+    list_not_enrolled(&mut report, &outcome.not_enrolled, &staff, &matched_lines);
     report.unmatched.sort_by_key(|u| u.line);
     if !options.dry_run {
-        let counts = [
-            report.matched as i64,
-            report.newly_completed as i64,
-            report.unmatched.len() as i64,
-        ];
-        store
-            .record_completion_import(
-                to_millis(now),
-                campaign.id,
-                &report.file,
-                &report.sha256,
-                counts,
-            )
-            .await?;
+        remember_import(store, now, campaign.id, &report).await?;
         report.applied = true;
     }
     tracing::info!(
@@ -180,6 +113,115 @@ pub async fn import(
         "completion report imported"
     );
     Ok(report)
+}
+
+/// Decodes and parses the file; the report so far (counts of rows, the
+/// malformed ones) comes with the rows.
+fn read_report(
+    bytes: &[u8],
+    mappings: &BTreeMap<String, String>,
+    org_tz: chrono_tz::Tz,
+    now: chrono::DateTime<chrono::Utc>,
+    options: &CompletionOptions,
+) -> Result<(ParsedReport, CompletionReport), CompletionError> {
+    let unreadable = |reason: String| CompletionError::Unreadable {
+        file: options.file_name.clone(),
+        reason,
+    };
+    let decoded = decode(bytes).map_err(|e| unreadable(e.to_string()))?;
+    let mut parsed = parse::parse(&decoded.text, decoded.delimiter, mappings, org_tz, now)
+        .map_err(|e| unreadable(format!("{e} (read as {})", decoded.encoding)))?;
+    let report = CompletionReport {
+        dry_run: options.dry_run,
+        file: options.file_name.clone(),
+        sha256: hex::encode(Sha256::digest(bytes)),
+        encoding: decoded.encoding.to_string(),
+        rows: parsed.rows.len() as u64,
+        not_completed: parsed.not_completed,
+        malformed: std::mem::take(&mut parsed.errors),
+        ..CompletionReport::default()
+    };
+    Ok((parsed, report))
+}
+
+/// Each person's earliest completion in the file, and the first line that
+/// credits them; rows that name nobody go to `report.unmatched`.
+fn match_rows(
+    matcher: &Matcher<'_>,
+    rows: &[CompletionRow],
+    report: &mut CompletionReport,
+) -> (Vec<Completion>, HashMap<i64, u64>) {
+    let mut earliest: HashMap<i64, chrono::DateTime<chrono::Utc>> = HashMap::new();
+    let mut lines: HashMap<i64, u64> = HashMap::new();
+    for row in rows {
+        match matcher.find(row) {
+            Ok(person) => match earliest.get_mut(&person.id) {
+                Some(at) => {
+                    report.duplicates += 1;
+                    *at = (*at).min(row.completed_at);
+                }
+                None => {
+                    earliest.insert(person.id, row.completed_at);
+                    lines.insert(person.id, row.line);
+                }
+            },
+            Err(reason) => report.unmatched.push(Unmatched {
+                line: row.line,
+                who: describe(row),
+                reason,
+            }),
+        }
+    }
+    let completions = earliest
+        .into_iter()
+        .map(|(staff_id, at)| Completion { staff_id, at })
+        .collect();
+    (completions, lines)
+}
+
+/// People the file credits who are in the roster but not in the campaign.
+fn list_not_enrolled(
+    report: &mut CompletionReport,
+    not_enrolled: &[i64],
+    staff: &[StaffRow],
+    lines: &HashMap<i64, u64>,
+) {
+    for staff_id in not_enrolled {
+        let email = staff
+            .iter()
+            .find(|s| s.id == *staff_id)
+            .map(|s| s.email.clone())
+            .unwrap_or_default();
+        report.unmatched.push(Unmatched {
+            line: lines.get(staff_id).copied().unwrap_or(0),
+            who: email,
+            reason: format!("not enrolled in campaign {}", report.campaign),
+        });
+    }
+}
+
+/// Records the import itself, for the history.
+async fn remember_import(
+    store: &Store,
+    now: chrono::DateTime<chrono::Utc>,
+    campaign_id: i64,
+    report: &CompletionReport,
+) -> anyhow::Result<()> {
+    let counts = [
+        report.matched as i64,
+        report.newly_completed as i64,
+        report.unmatched.len() as i64,
+    ];
+    store
+        .record_completion_import(
+            to_millis(now),
+            campaign_id,
+            &report.file,
+            &report.sha256,
+            counts,
+        )
+        .await?;
+    Ok(())
 }
 
 /// What recording a batch of completions did.

@@ -213,31 +213,11 @@ impl ReportRows<'_> {
         line: u64,
         values: &BTreeMap<Col, (&'v str, &'v str)>,
     ) -> Result<Option<CompletionRow>, (&'v str, String)> {
-        if let Some((status, _)) = values.get(&Col::Status) {
-            let s = status.to_ascii_lowercase();
-            if !["completed", "complete", "passed", "finished", "attended"].contains(&s.as_str()) {
-                return Ok(None);
-            }
+        if !status_is_completed(values) {
+            return Ok(None);
         }
-        let (raw_date, date_header) = values.get(&Col::CompletedAt).copied().unwrap_or_default();
-        let completed_at = match parse_date(raw_date, self.tz) {
-            Some(d) if d <= self.now + chrono::Duration::days(1) => d,
-            Some(_) => {
-                return Err((
-                    date_header,
-                    format!("{:?} is in the future", shown(raw_date)),
-                ))
-            }
-            None if raw_date.is_empty() => return Ok(None),
-            None => {
-                return Err((
-                    date_header,
-                    format!(
-                        "{:?} is not a date; use e.g. 2027-01-20 or 01/20/2027",
-                        shown(raw_date)
-                    ),
-                ))
-            }
+        let Some(completed_at) = self.completed_at(values)? else {
+            return Ok(None);
         };
         let text = |c: Col| {
             values
@@ -246,21 +226,59 @@ impl ReportRows<'_> {
                 .filter(|v| !v.is_empty())
                 .map(str::to_string)
         };
-        let email = match values.get(&Col::Email).filter(|(v, _)| !v.is_empty()) {
-            Some((raw, header)) => match EmailAddress::parse(raw) {
-                Ok(email) => Some(email.to_string()),
-                Err(e) => return Err((header, format!("email {e}"))),
-            },
-            None => None,
-        };
         Ok(Some(CompletionRow {
             line,
             employee_id: text(Col::EmployeeId),
-            email,
+            email: email_of(values)?,
             first_name: text(Col::FirstName).unwrap_or_default(),
             last_name: text(Col::LastName).unwrap_or_default(),
             completed_at,
         }))
+    }
+
+    /// The completion time; `None` when the cell is empty.
+    fn completed_at<'v>(
+        &self,
+        values: &BTreeMap<Col, (&'v str, &'v str)>,
+    ) -> Result<Option<DateTime<Utc>>, (&'v str, String)> {
+        let (raw_date, date_header) = values.get(&Col::CompletedAt).copied().unwrap_or_default();
+        match parse_date(raw_date, self.tz) {
+            Some(d) if d <= self.now + chrono::Duration::days(1) => Ok(Some(d)),
+            Some(_) => Err((
+                date_header,
+                format!("{:?} is in the future", shown(raw_date)),
+            )),
+            None if raw_date.is_empty() => Ok(None),
+            None => Err((
+                date_header,
+                format!(
+                    "{:?} is not a date; use e.g. 2027-01-20 or 01/20/2027",
+                    shown(raw_date)
+                ),
+            )),
+        }
+    }
+}
+
+/// Whether the row's status (if the report has one) says completed.
+fn status_is_completed(values: &BTreeMap<Col, (&str, &str)>) -> bool {
+    let Some((status, _)) = values.get(&Col::Status) else {
+        return true;
+    };
+    let s = status.to_ascii_lowercase();
+    ["completed", "complete", "passed", "finished", "attended"].contains(&s.as_str())
+}
+
+/// The row's address, checked; `None` when it has none.
+fn email_of<'v>(
+    values: &BTreeMap<Col, (&'v str, &'v str)>,
+) -> Result<Option<String>, (&'v str, String)> {
+    match values.get(&Col::Email).filter(|(v, _)| !v.is_empty()) {
+        Some((raw, header)) => match EmailAddress::parse(raw) {
+            Ok(email) => Ok(Some(email.to_string())),
+            Err(e) => Err((header, format!("email {e}"))),
+        },
+        None => Ok(None),
     }
 }
 
