@@ -177,6 +177,8 @@ fn check_roster_json(config: &Path, roster: &str) {
     check("roster import", &dry, &doc[0]);
     check("roster import.counts", &dry["counts"], &doc[1]);
     check_each("roster import.changes", &dry["changes"], &doc[3]);
+    check_each("roster import.columns", &dry["columns"], &doc[4]);
+    assert_eq!(dry["columns"][0]["to"], "employee_id");
     assert_eq!(
         (dry["applied"].as_bool(), dry["dry_run"].as_bool()),
         (Some(false), Some(true))

@@ -9,8 +9,8 @@ use super::writer::{Batch, PendingUpdate, Writer};
 use super::{
     Counts, ImportError, ImportOptions, ImportReport, Listing, PersonChange, RosterSettings,
 };
-use crate::clock::{to_millis, Clock};
-use crate::store::roster::{self as q, StaffChange, StoredPerson};
+use crate::clock::{from_millis, to_millis, Clock};
+use crate::store::roster::{self as q, StaffChange, StoredPerson, SupersededImport};
 use crate::store::Store;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -71,8 +71,10 @@ pub async fn import_listing(
     // checks above went through (see http::spool).
     progress(0, total);
     let mut reader = open_reader(&decoded, settings, options)?;
+    let superseded = store.superseded_import(&options.source, &sha256).await?;
     let (stored, early) = load_while_reading(store, &options.source, &mut reader).await?;
-    let report = empty_report(&decoded, sha256, options, listing);
+    let mut report = empty_report(&decoded, sha256, options, listing);
+    report.columns = reader.mapping();
     let now = to_millis(clock.now());
     let mut run = Run::new(store, options, listing, &stored, report, now);
     let mut early = early.into_iter();
@@ -81,11 +83,13 @@ pub async fn import_listing(
             progress(reader.position(), total);
         }
         run.take(row, reader.email_header());
+        run.warn(reader.take_warnings());
         run.write_if_full().await?;
     }
     progress(total, total);
     let gone = run.list_deactivations();
-    if let Some(failure) = run.failure(gone.len() as u64, reader.data_rows(), settings) {
+    let deactivating = gone.len() as u64;
+    if let Some(failure) = run.failure(deactivating, reader.data_rows(), superseded, settings) {
         return Err(run.abandon(failure).await);
     }
     if options.dry_run {
@@ -191,7 +195,9 @@ fn empty_report(
             d => (d as char).to_string(),
         },
         counts: Counts::default(),
+        columns: Vec::new(),
         rejected: Vec::new(),
+        warnings: Vec::new(),
         refused: None,
         changes: Vec::new(),
         listed_at_most: listing.at_most(),
@@ -314,6 +320,15 @@ impl<'a> Run<'a> {
         });
     }
 
+    /// Keeps warnings, as many as the listing allows.
+    fn warn(&mut self, warnings: Vec<RowError>) {
+        for warning in warnings {
+            if self.listing.has_room(self.report.warnings.len()) {
+                self.report.warnings.push(warning);
+            }
+        }
+    }
+
     /// Sends the batch to the writer once it is full, unless nothing will
     /// be committed anyway.
     async fn write_if_full(&mut self) -> Result<(), ImportError> {
@@ -358,19 +373,25 @@ impl<'a> Run<'a> {
         &mut self,
         deactivating: u64,
         data_rows: u64,
+        superseded: Option<SupersededImport>,
         settings: &RosterSettings,
     ) -> Option<Failure> {
         if self.report.counts.rejected > 0 && !self.options.skip_invalid {
             return Some(ImportError::Rejected);
         }
         let active_before = self.planner.active_before();
-        let reason = refusal(
-            deactivating,
-            active_before,
-            data_rows,
-            self.options,
-            settings,
-        )?;
+        let reason = superseded
+            .filter(|_| !self.options.force)
+            .map(|earlier| going_back(&earlier))
+            .or_else(|| {
+                refusal(
+                    deactivating,
+                    active_before,
+                    data_rows,
+                    self.options,
+                    settings,
+                )
+            })?;
         self.report.refused = Some(reason);
         Some(ImportError::Refused)
     }
@@ -437,6 +458,19 @@ fn counted(c: &Counts) -> [i64; 6] {
         c.rejected,
     ]
     .map(|n| n as i64)
+}
+
+/// Why a file already imported before a later import is refused: it would
+/// undo the later import (last month's export, uploaded again by mistake).
+fn going_back(earlier: &SupersededImport) -> String {
+    let day = |ms: i64| from_millis(ms).format("%Y-%m-%d %H:%M UTC").to_string();
+    format!(
+        "this file has the same content as {:?}, imported on {}; {:?} was imported after it, on {}, so importing this file again would undo that. Nothing was changed. Import the newest export, or pass --force to go back to this one",
+        earlier.file_name,
+        day(earlier.imported_at),
+        earlier.later_file,
+        day(earlier.later_at)
+    )
 }
 
 /// A sync that looks like a truncated export is refused unless forced.

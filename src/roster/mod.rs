@@ -13,18 +13,23 @@ mod import;
 mod parse;
 mod settings;
 mod sync;
+mod windows_zones;
 mod writer;
+mod zones;
 
 pub use decode::{decode, DecodeError};
 pub use fields::{
-    attribute_key, check_header_shape, normalise_header, Field, HeaderError, MAX_HEADER_CHARS,
+    attribute_key, check_header_shape, normalise_header, Field, HeaderError, Mapping,
+    MAX_HEADER_CHARS,
 };
 pub use import::{import, import_listing};
 pub use parse::{
-    column_label, line_of, HeaderRowError, ParseLimits, PersonRecord, RosterReader, Row, RowError,
+    column_label, line_of, ColumnMapping, HeaderRowError, ParseLimits, PersonRecord, RosterReader,
+    Row, RowError,
 };
 pub use settings::RosterSettings;
 pub use sync::{FieldChange, ImportMode};
+pub use zones::resolve as resolve_time_zone;
 
 /// How to run one import.
 #[derive(Debug, Clone)]
@@ -75,8 +80,12 @@ pub struct ImportReport {
     pub encoding: String,
     pub delimiter: String,
     pub counts: Counts,
+    /// Each column of the file and where it went (field, attribute, ignore).
+    pub columns: Vec<ColumnMapping>,
     /// Every rejected row: line, column and reason.
     pub rejected: Vec<RowError>,
+    /// Problems that did not reject a row (an unknown time zone left empty).
+    pub warnings: Vec<RowError>,
     /// Why nothing was written, when the import was refused as a whole.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
