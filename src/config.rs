@@ -52,7 +52,8 @@ pub struct Campaigns {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Completions {
-    /// Extra header mappings for completion reports: "Header" = "email" | "employee_id" | ...
+    /// Extra header mappings for completion reports: "Header" = "email" |
+    /// "employee_id" | ... | "ignore"; checked at load (config check).
     pub columns: BTreeMap<String, String>,
 }
 
@@ -367,6 +368,11 @@ impl Settings {
                 anyhow::bail!("roster.columns, {header:?}: {reason}");
             }
         }
+        for (header, target) in &self.completions.columns {
+            if let Err(reason) = crate::completions::check_mapping(target) {
+                anyhow::bail!("completions.columns, {header:?}: {reason}");
+            }
+        }
         self.http.validate()?;
         if self.delivery.concurrency == 0 {
             anyhow::bail!("delivery.concurrency must be at least 1");
@@ -504,6 +510,17 @@ mod tests {
         .unwrap();
         assert_eq!(s.roster.columns.len(), 4);
         let err = load_file("[roster]\ncolumns = { \"Nick\" = \"nickname\" }\n").unwrap_err();
+        let completions = load_file(
+            "[completions]\ncolumns = { \"Finished On\" = \"completed_at\", \"Course\" = \"ignore\" }\n",
+        )
+        .unwrap();
+        assert_eq!(completions.completions.columns.len(), 2);
+        let wrong =
+            load_file("[completions]\ncolumns = { \"Finished On\" = \"finished\" }\n").unwrap_err();
+        assert_eq!(
+            format!("{wrong:#}"),
+            "completions.columns, \"Finished On\": \"finished\" is not a completion report column; use one of: email, employee_id, first_name, last_name, completed_at, status, or \"ignore\""
+        );
         assert_eq!(
             format!("{err:#}"),
             "roster.columns, \"Nick\": \"nickname\" is not a roster field; use one of: email, employee_id, first_name, last_name, department, role, facility, manager_email, time_zone, \"attributes.NAME\" or \"ignore\""

@@ -1,12 +1,17 @@
 //! Completions from the system of record: completion reports exported from
-//! the learning network, matched to the roster by employee id, then email,
-//! then exact name. Unmatched rows are listed with the reason and never
-//! guessed; re-importing the same report changes nothing.
+//! the learning network, matched to the roster by email, then employee id,
+//! then a unique exact name (listed for review: learners often register
+//! with a personal address). Unmatched rows are listed with the reason and
+//! never guessed; re-importing the same report changes nothing.
 
+mod manual;
 mod parse;
 
+pub use manual::{add as add_one, ManualCompletion, ManualError};
+
 pub use parse::{
-    parse as parse_report, parse_date, CompletionRow, ParsedReport, ReportHeaderError,
+    check_mapping, completion_time, parse as parse_report, parse_date, parse_date_kind,
+    CompletionRow, ParsedReport, ReportHeaderError,
 };
 
 use crate::campaign;
@@ -55,7 +60,20 @@ pub struct CompletionReport {
     /// Further rows for a person already matched in this file.
     pub duplicates: u64,
     pub unmatched: Vec<Unmatched>,
+    /// Rows credited by a unique exact name because neither their address
+    /// nor their employee id is in the roster: check these by hand.
+    pub matched_by_name: Vec<NameMatch>,
     pub malformed: Vec<RowError>,
+}
+
+/// A row credited to the one person in the roster with its exact name.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NameMatch {
+    pub line: u64,
+    /// Who the row names: its address (or employee id), and the name.
+    pub who: String,
+    /// The roster address of the person credited.
+    pub email: String,
 }
 
 /// Why a completion import wrote nothing.
@@ -155,7 +173,7 @@ fn match_rows(
     let mut lines: HashMap<i64, u64> = HashMap::new();
     for row in rows {
         match matcher.find(row) {
-            Ok(person) => match earliest.get_mut(&person.id) {
+            Ok((person, by_name)) => match earliest.get_mut(&person.id) {
                 Some(at) => {
                     report.duplicates += 1;
                     *at = (*at).min(row.completed_at);
@@ -163,6 +181,13 @@ fn match_rows(
                 None => {
                     earliest.insert(person.id, row.completed_at);
                     lines.insert(person.id, row.line);
+                    if by_name {
+                        report.matched_by_name.push(NameMatch {
+                            line: row.line,
+                            who: describe_with_name(row),
+                            email: person.email.clone(),
+                        });
+                    }
                 }
             },
             Err(reason) => report.unmatched.push(Unmatched {
@@ -292,6 +317,15 @@ pub async fn resolve_campaign(
     }
 }
 
+/// Who a row names, with the name when it has one.
+fn describe_with_name(row: &parse::CompletionRow) -> String {
+    let name = format!("{} {}", row.first_name, row.last_name);
+    match row.email.clone().or_else(|| row.employee_id.clone()) {
+        Some(id) => format!("{id} ({})", name.trim()),
+        None => name.trim().to_string(),
+    }
+}
+
 fn describe(row: &parse::CompletionRow) -> String {
     row.email
         .clone()
@@ -330,42 +364,46 @@ impl<'a> Matcher<'a> {
         }
     }
 
-    fn find(&self, row: &parse::CompletionRow) -> Result<&'a StaffRow, String> {
+    /// The one person a row names, and whether only by name: by email,
+    /// then employee id, then a unique exact first and last name.
+    fn find(&self, row: &parse::CompletionRow) -> Result<(&'a StaffRow, bool), String> {
+        let mut tried = Vec::new();
+        if let Some(email) = &row.email {
+            if let Some(person) = self.by_email.get(email.as_str()) {
+                return Ok((person, false));
+            }
+            tried.push(format!("the address {email}"));
+        }
         if let Some(id) = &row.employee_id {
             match self.by_id.get(id.as_str()).map(Vec::as_slice) {
-                Some([one]) => return Ok(one),
+                Some([one]) => return Ok((one, false)),
                 Some(_) => {
                     return Err(format!(
                         "employee id {id:?} belongs to several people (different roster sources)"
                     ))
                 }
-                None if row.email.is_none() => {
-                    return Err(format!("no one in the roster has employee id {id:?}"))
-                }
-                None => {}
+                None => tried.push(format!("employee id {id:?}")),
             }
         }
-        if let Some(email) = &row.email {
-            return self
-                .by_email
-                .get(email.as_str())
-                .copied()
-                .ok_or_else(|| format!("no one in the roster has the address {email}"));
+        let (first, last) = (row.first_name.trim(), row.last_name.trim());
+        if !first.is_empty() && !last.is_empty() {
+            match self.by_name.get(&name_key(first, last)).map(Vec::as_slice) {
+                Some([one]) => return Ok((one, true)),
+                Some(many) => {
+                    return Err(format!(
+                        "{} people are called {first} {last}, so the name cannot say which; record the completion by hand (ambassador completions add EMAIL --date YYYY-MM-DD)",
+                        many.len()
+                    ))
+                }
+                None => tried.push(format!("the name {first} {last}")),
+            }
         }
-        let key = name_key(&row.first_name, &row.last_name);
-        match self.by_name.get(&key).map(Vec::as_slice) {
-            Some([one]) => Ok(one),
-            Some(many) => Err(format!(
-                "{} people are called {} {}; the report needs an email or employee id column",
-                many.len(),
-                row.first_name,
-                row.last_name
-            )),
-            None => Err(format!(
-                "no one in the roster is called {} {}",
-                row.first_name, row.last_name
-            )),
+        if tried.is_empty() {
+            return Err(
+                "the row names nobody: no email, employee id or first and last name".into(),
+            );
         }
+        Err(format!("no one in the roster has {}", tried.join(", nor ")))
     }
 }
 

@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/campaigns/{slug}", get(show_campaign))
         .route("/campaigns/{slug}/pause", post(pause))
         .route("/campaigns/{slug}/resume", post(resume))
+        .route("/campaigns/{slug}/completions", post(add_completion))
         .route("/enrolments", get(enrolments))
         .route("/exemptions", post(exempt))
         .route("/reports/{slug}", get(report))
@@ -387,6 +388,35 @@ async fn exempt(
     Ok(Json(
         serde_json::json!({ "email": email, "campaign": row.slug, "exempt": true }),
     ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompletionRequest {
+    email: String,
+    /// YYYY-MM-DD, or a date and time as in completion reports.
+    date: String,
+}
+
+/// Records one completion by hand (`ambassador completions add`).
+async fn add_completion(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    Json(req): Json<CompletionRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let email = crate::domain::EmailAddress::parse(&req.email)
+        .map_err(|e| ApiError::BadRequest(format!("email {e}")))?;
+    let row = find(&state, &slug).await?;
+    let app = &state.app;
+    let tz = app.settings.organisation.time_zone.0;
+    match completions::add_one(&app.store, app.clock.as_ref(), tz, &row, &email, &req.date).await {
+        Ok(done) => Ok(Json(done)),
+        Err(completions::ManualError::Store(e)) => Err(ApiError::Internal(e)),
+        Err(refused) => Err(ApiError::Unprocessable {
+            message: refused.to_string(),
+            body: None,
+        }),
+    }
 }
 
 async fn report(
