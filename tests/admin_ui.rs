@@ -6,7 +6,7 @@ mod common;
 
 use chrono::Duration;
 use common::admin::{AdminServer, PASSWORD, TOKEN};
-use common::app::{person, CAMPAIGN, HEADER};
+use common::app::{launch, person, CAMPAIGN, HEADER};
 use reqwest::redirect::Policy;
 use reqwest::{Client, Response, StatusCode};
 
@@ -146,6 +146,69 @@ async fn a_form_with_a_missing_or_wrong_csrf_token_is_refused() {
     let right = pause(vec![("csrf", csrf)]).await.unwrap();
     assert_eq!(right.status(), StatusCode::SEE_OTHER);
     assert_eq!(status(&s).await, "paused");
+}
+
+#[tokio::test]
+async fn a_completion_is_recorded_from_the_campaign_page_with_its_csrf_token() {
+    let s = with_campaign().await;
+    s.t.tick_at(launch()).await;
+    s.t.clock.set(launch() + Duration::days(3));
+    let c = client();
+    let (cookie, csrf) = signed_in(&s, &c).await;
+    let page = c
+        .get(s.url("/admin/campaigns/test"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("action=\"/admin/campaigns/test/completions\""),
+        "{page}"
+    );
+    let post = |form: Vec<(&'static str, String)>| {
+        c.post(s.url("/admin/campaigns/test/completions"))
+            .header("cookie", &cookie)
+            .form(&form)
+            .send()
+    };
+    let ann = || ("email", "ann.lee@hospital.example.org".to_string());
+    let date = || ("date", "2027-01-12".to_string());
+    let staff = s.t.staff_id("ann.lee@hospital.example.org").await;
+    let campaign = s.t.campaign_id("test").await;
+
+    let forged = post(vec![ann(), date()]).await.unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        s.t.store().completion_state(campaign, staff).await.unwrap(),
+        Some(None),
+        "a refused form records nothing"
+    );
+    let done = post(vec![("csrf", csrf.clone()), ann(), date()])
+        .await
+        .unwrap();
+
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        done.headers()["location"],
+        "/admin/campaigns/test?notice=completion-recorded"
+    );
+    assert!(s
+        .t
+        .store()
+        .completion_state(campaign, staff)
+        .await
+        .unwrap()
+        .is_some_and(|c| c.is_some()));
+    let future = post(vec![("csrf", csrf), ann(), ("date", "2027-02-01".into())])
+        .await
+        .unwrap();
+    assert_eq!(
+        future.headers()["location"],
+        "/admin/campaigns/test?notice=completion-bad-date"
+    );
 }
 
 #[tokio::test]

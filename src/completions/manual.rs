@@ -24,10 +24,13 @@ pub struct ManualCompletion {
 /// Why a completion could not be recorded; nothing was written.
 #[derive(Debug, thiserror::Error)]
 pub enum ManualError {
-    /// The caller's mistake: a bad or future date, someone not in the
-    /// roster or not enrolled.
+    /// Not a date, or one in the future.
     #[error("{0}")]
-    Refused(String),
+    BadDate(String),
+    #[error("no one in the roster has the address {0}; check it with ambassador roster list")]
+    UnknownPerson(String),
+    #[error("{email} is not enrolled in campaign {campaign}")]
+    NotEnrolled { email: String, campaign: String },
     #[error(transparent)]
     Store(#[from] anyhow::Error),
 }
@@ -42,22 +45,21 @@ pub async fn add(
     email: &EmailAddress,
     date: &str,
 ) -> Result<ManualCompletion, ManualError> {
-    let at = completion_time(date, org_tz, clock.now()).map_err(ManualError::Refused)?;
-    let person = store.staff_by_email(email.as_str()).await?.ok_or_else(|| {
-        ManualError::Refused(format!(
-            "no one in the roster has the address {email}; check it with ambassador roster list"
-        ))
-    })?;
+    let at = completion_time(date, org_tz, clock.now()).map_err(ManualError::BadDate)?;
+    let person = store
+        .staff_by_email(email.as_str())
+        .await?
+        .ok_or_else(|| ManualError::UnknownPerson(email.to_string()))?;
     let completion = Completion {
         staff_id: person.id,
         at,
     };
     let outcome = record(store, campaign.id, &[completion], "manual", false).await?;
     if !outcome.not_enrolled.is_empty() {
-        return Err(ManualError::Refused(format!(
-            "{email} is not enrolled in campaign {}",
-            campaign.slug
-        )));
+        return Err(ManualError::NotEnrolled {
+            email: email.to_string(),
+            campaign: campaign.slug.clone(),
+        });
     }
     tracing::info!(campaign = %campaign.slug, recorded = outcome.recorded > 0, "completion recorded by hand");
     Ok(ManualCompletion {
