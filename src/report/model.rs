@@ -32,7 +32,7 @@ pub struct Report {
 pub struct CampaignInfo {
     pub slug: String,
     pub name: String,
-    pub status: String,
+    pub status: crate::store::CampaignStatus,
     pub starts_at: DateTime<Utc>,
 }
 
@@ -137,7 +137,7 @@ pub async fn build(
         campaign: CampaignInfo {
             slug: row.slug.clone(),
             name: row.name.clone(),
-            status: row.status.clone(),
+            status: row.status,
             starts_at: start,
         },
         as_of,

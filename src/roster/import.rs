@@ -71,8 +71,9 @@ pub async fn import_listing(
     // checks above went through (see http::spool).
     progress(0, total);
     let mut reader = open_reader(&decoded, settings, options)?;
-    let superseded = store.superseded_import(&options.source, &sha256).await?;
-    let (stored, early) = load_while_reading(store, &options.source, &mut reader).await?;
+    let source = options.source.to_string();
+    let superseded = store.superseded_import(&source, &sha256).await?;
+    let (stored, early) = load_while_reading(store, &source, &mut reader).await?;
     let mut report = empty_report(&decoded, sha256, options, listing);
     report.columns = reader.mapping();
     let now = to_millis(clock.now());
@@ -185,7 +186,7 @@ fn empty_report(
         applied: false,
         dry_run: options.dry_run,
         import_id: None,
-        source: options.source.clone(),
+        source: options.source.to_string(),
         mode: options.mode,
         file: options.file_name.clone(),
         sha256,

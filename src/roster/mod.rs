@@ -35,7 +35,7 @@ pub use zones::resolve as resolve_time_zone;
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
     /// Which system the file comes from; a sync only touches this source.
-    pub source: String,
+    pub source: crate::store::RosterSource,
     pub mode: ImportMode,
     pub dry_run: bool,
     pub skip_invalid: bool,
