@@ -295,6 +295,41 @@ async fn pages_carry_the_security_headers_and_the_preview_is_sandboxed() {
 }
 
 #[tokio::test]
+async fn the_roster_dry_run_page_shows_where_each_column_goes_escaped() {
+    let s = with_campaign().await;
+    let c = client();
+    let (cookie, csrf) = signed_in(&s, &c).await;
+    let roster = "Primary Work Email,Legal First Name,<b>Badge</b>,Time Zone\n\
+                  bob.ng@hospital.example.org,Bob,7,Lunar Base Time\n";
+    let file = reqwest::multipart::Part::bytes(roster.as_bytes().to_vec()).file_name("x.csv");
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf)
+        .text("mode", "add")
+        .part("file", file);
+
+    let html = c
+        .post(s.url("/admin/roster"))
+        .header("cookie", &cookie)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    assert!(
+        html.contains("<tr><td>Primary Work Email</td><td>email</td><td></td></tr>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<tr><td>&lt;b&gt;Badge&lt;/b&gt;</td><td>attributes.b_badge_b</td>"),
+        "{html}"
+    );
+    assert!(html.contains("<td class=\"num\">2</td><td>Time Zone</td><td>&quot;Lunar Base Time&quot; is not a time zone"), "{html}");
+}
+
+#[tokio::test]
 async fn a_confirmed_roster_applies_what_was_previewed_once() {
     let s = with_campaign().await;
     let c = client();

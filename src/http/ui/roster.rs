@@ -132,6 +132,8 @@ fn result_view(file: &Upload, outcome: &Outcome, upload_id: Option<String>) -> V
         "upload": upload_id,
         "counts": report.map(|r| &r.counts),
         "rejected": report.map(|r| &r.rejected),
+        "columns": report.map(|r| &r.columns),
+        "warnings": report.map(|r| &r.warnings),
         "rejected_capped": report.and_then(|r| r.listed_at_most.filter(|n| r.rejected.len() >= *n)),
         "refused": report.and_then(|r| r.refused.as_deref()),
         "changes": report.map(changes),
