@@ -330,6 +330,71 @@ async fn the_roster_dry_run_page_shows_where_each_column_goes_escaped() {
 }
 
 #[tokio::test]
+async fn an_old_roster_uploaded_again_is_refused_and_can_be_imported_anyway() {
+    let s = with_campaign().await;
+    let first = format!(
+        "{HEADER}\n{}\n",
+        person(1, "Ann", "Lee", "Procurement", "Buyer", "")
+    );
+    s.t.import(&format!(
+        "{HEADER}\n{}\n{}\n",
+        person(1, "Ann", "Lee", "Procurement", "Buyer", ""),
+        person(2, "Bob", "Ng", "Procurement", "Buyer", "")
+    ))
+    .await;
+    let c = client();
+    let (cookie, csrf) = signed_in(&s, &c).await;
+    let file = reqwest::multipart::Part::bytes(first.into_bytes()).file_name("january.csv");
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf.clone())
+        .text("mode", "sync")
+        .part("file", file);
+
+    let html = c
+        .post(s.url("/admin/roster"))
+        .header("cookie", &cookie)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    assert!(html.contains("this file has the same content as"), "{html}");
+    assert!(html.contains("name=\"force\" value=\"true\""), "{html}");
+    let bob = || s.t.store().staff_by_email("bob.ng@hospital.example.org");
+    assert_eq!(
+        bob().await.unwrap().unwrap().active,
+        1,
+        "nothing written yet"
+    );
+    let upload = hidden(&html, "upload");
+    let applied = c
+        .post(s.url("/admin/roster/apply"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("upload", upload.as_str()),
+            ("force", "true"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(applied.status(), StatusCode::OK);
+    assert!(applied
+        .text()
+        .await
+        .unwrap()
+        .contains("The roster is imported."));
+    assert_eq!(
+        bob().await.unwrap().unwrap().active,
+        0,
+        "the old file is the roster again"
+    );
+}
+
+#[tokio::test]
 async fn a_confirmed_roster_applies_what_was_previewed_once() {
     let s = with_campaign().await;
     let c = client();
