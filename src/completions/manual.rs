@@ -4,6 +4,7 @@
 use super::{completion_time, record, Completion};
 use crate::clock::Clock;
 use crate::domain::EmailAddress;
+use crate::problem::{kind_of, Kind};
 use crate::store::campaign::CampaignRow;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
@@ -33,6 +34,19 @@ pub enum ManualError {
     NotEnrolled { email: String, campaign: String },
     #[error(transparent)]
     Store(#[from] anyhow::Error),
+}
+
+impl ManualError {
+    /// Every refusal is about the values given (`email`, `date`); a store
+    /// failure is ours.
+    pub fn kind(&self) -> Kind {
+        match self {
+            ManualError::BadDate(_)
+            | ManualError::UnknownPerson(_)
+            | ManualError::NotEnrolled { .. } => Kind::Invalid,
+            ManualError::Store(e) => kind_of(e),
+        }
+    }
 }
 
 /// Records that `email` completed `campaign` on `date` (a date, or a date

@@ -31,6 +31,8 @@ pub use settings::RosterSettings;
 pub use sync::{FieldChange, ImportMode};
 pub use zones::resolve as resolve_time_zone;
 
+use crate::problem::{kind_of, Kind};
+
 /// How to run one import.
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
@@ -134,6 +136,17 @@ pub enum ImportError {
 }
 
 impl ImportError {
+    /// A file that cannot be read, rejected rows and a refused sync are the
+    /// caller's to fix; a database failure is ours.
+    pub fn kind(&self) -> Kind {
+        match self {
+            ImportError::Unreadable { .. } | ImportError::Rejected(_) | ImportError::Refused(_) => {
+                Kind::Invalid
+            }
+            ImportError::Database(e) => kind_of(e),
+        }
+    }
+
     /// The report behind a row-level failure, for printing.
     pub fn report(&self) -> Option<&ImportReport> {
         match self {
