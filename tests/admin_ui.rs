@@ -547,3 +547,313 @@ async fn an_admin_upload_declared_over_the_limit_gets_413_at_once() {
     .unwrap();
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer:?}");
 }
+
+/// The part of the campaign page about one step.
+fn step_section<'a>(page: &'a str, step: &str) -> &'a str {
+    let start = page
+        .find(&format!("data-step=\"{step}\""))
+        .unwrap_or_else(|| panic!("no step {step} in {page}"));
+    let rest = &page[start..];
+    &rest[..rest.find("</article>").unwrap()]
+}
+
+async fn page_of(s: &AdminServer, c: &Client, cookie: &str, path: &str) -> (StatusCode, String) {
+    let response = c
+        .get(s.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_campaign_page_shows_each_step_as_of_its_send_time() {
+    let s = with_campaign().await;
+    let c = client();
+    let (cookie, _) = signed_in(&s, &c).await;
+    let (status, page) = page_of(&s, &c, &cookie, "/admin/campaigns/test").await;
+    assert_eq!(status, StatusCode::OK);
+    // Enrolled at the start, due 14 days later: 25 January 2027.
+    let last_call = step_section(&page, "last-call");
+    assert!(last_call.contains("You have 2 days left"), "{last_call}");
+    assert!(last_call.contains("25 January 2027"), "{last_call}");
+    let escalation = step_section(&page, "escalation");
+    assert!(
+        escalation.contains("25 January 2027 (1 day ago)"),
+        "{escalation}"
+    );
+}
+
+#[tokio::test]
+async fn the_campaign_page_previews_for_one_person_or_says_why_they_get_nothing() {
+    let s = with_campaign().await;
+    let roster = format!(
+        "{HEADER}\n{}\n{}\n",
+        person(
+            1,
+            "Ann",
+            "Lee",
+            "Procurement",
+            "Buyer",
+            "cy.oh@hospital.example.org"
+        ),
+        person(2, "Cy", "Oh", "Nursing", "Nurse", "")
+    );
+    s.t.import(&roster).await;
+    let c = client();
+    let (cookie, _) = signed_in(&s, &c).await;
+    let ann = "ann.lee%40hospital.example.org";
+    let (_, page) = page_of(&s, &c, &cookie, &format!("/admin/campaigns/test?to={ann}")).await;
+    let last_call = step_section(&page, "last-call");
+    assert!(
+        last_call.contains("Hi Ann") && last_call.contains("You have 2 days left"),
+        "{last_call}"
+    );
+    let frame_path = format!("/admin/campaigns/test/steps/last-call/preview?to={ann}");
+    let in_page = frame_path.replace('=', "&#x3D;");
+    assert!(last_call.contains(&in_page), "{last_call}");
+    let (status, frame) = page_of(&s, &c, &cookie, &frame_path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(frame.contains("Ann"), "{frame}");
+
+    let cy = "cy.oh%40hospital.example.org";
+    let (_, page) = page_of(&s, &c, &cookie, &format!("/admin/campaigns/test?to={cy}")).await;
+    let announcement = step_section(&page, "announcement");
+    assert!(
+        announcement.contains("data-nothing")
+            && announcement.contains("is not in the audience of campaign test"),
+        "{announcement}"
+    );
+    assert!(!announcement.contains("<iframe"), "{announcement}");
+    // Cy manages Ann, who is not enrolled before the start: the digest Cy
+    // would get once she is, with her as overdue as she is when it goes out.
+    let escalation = step_section(&page, "escalation");
+    assert!(
+        escalation.contains("Ann Lee") && escalation.contains("25 January 2027 (1 day ago)"),
+        "{escalation}"
+    );
+    let (status, _) = page_of(
+        &s,
+        &c,
+        &cookie,
+        &format!("/admin/campaigns/test/steps/announcement/preview?to={cy}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_roster_page_finds_people_a_page_at_a_time_and_escapes_them() {
+    let s = AdminServer::start().await;
+    let mut lines: Vec<String> = (1..=60)
+        .map(|i| person(i, &format!("Ann{i:02}"), "Lee", "Procurement", "Buyer", ""))
+        .collect();
+    lines.push(person(61, "Zed", "Oh", "R&D <Lab>", "Chemist", ""));
+    lines.push(person(62, "Gone", "Away", "Procurement", "Buyer", ""));
+    s.t.import(&format!("{HEADER}\n{}\n", lines.join("\n")))
+        .await;
+    lines.pop();
+    s.t.import_with(
+        &format!("{HEADER}\n{}\n", lines.join("\n")),
+        ambassador::roster::ImportMode::Sync,
+        true,
+    )
+    .await;
+    let c = client();
+    let (cookie, _) = signed_in(&s, &c).await;
+
+    let (status, first) = page_of(&s, &c, &cookie, "/admin/roster").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(first.contains("data-total=\"61\""), "{first}");
+    assert_eq!(first.matches("<tr data-person=").count(), 50);
+    assert!(
+        first.contains("/admin/roster?q&#x3D;&amp;page&#x3D;2"),
+        "{first}"
+    );
+    let (_, second) = page_of(&s, &c, &cookie, "/admin/roster?q=&page=2").await;
+    assert_eq!(second.matches("<tr data-person=").count(), 11);
+    assert!(
+        !second.contains("gone.away@"),
+        "people who left are not listed"
+    );
+
+    let (_, found) = page_of(&s, &c, &cookie, "/admin/roster?q=r%26d").await;
+    assert!(found.contains("data-total=\"1\""), "{found}");
+    assert!(found.contains("R&amp;D &lt;Lab&gt;"), "{found}");
+    assert!(!found.contains("<Lab>"), "{found}");
+    let (_, by_email) = page_of(&s, &c, &cookie, "/admin/roster?q=ANN07.LEE%40").await;
+    assert!(by_email.contains("data-total=\"1\""), "{by_email}");
+    let (_, wildcard) = page_of(&s, &c, &cookie, "/admin/roster?q=%25").await;
+    assert!(
+        wildcard.contains("data-total=\"0\""),
+        "a % matches only a %: {wildcard}"
+    );
+    let (_, hostile) = page_of(&s, &c, &cookie, "/admin/roster?q=%22%3E%3Cscript%3E").await;
+    assert!(!hostile.contains("\"><script>"), "{hostile}");
+    let (_, with_gone) = page_of(&s, &c, &cookie, "/admin/roster?q=away&inactive=1").await;
+    assert!(with_gone.contains("gone.away@"), "{with_gone}");
+}
+
+#[tokio::test]
+async fn a_web_upload_can_skip_rows_that_cannot_be_read() {
+    let s = AdminServer::start().await;
+    let c = client();
+    let (cookie, csrf) = signed_in(&s, &c).await;
+    let roster = format!(
+        "{HEADER}\n{}\nE9,Bad,Row,not-an-address,Procurement,Buyer,Main,,\n",
+        person(2, "Bob", "Ng", "Procurement", "Buyer", "")
+    );
+    let upload = |skip: bool| {
+        let file = reqwest::multipart::Part::bytes(roster.clone().into_bytes()).file_name("r.csv");
+        let mut form = reqwest::multipart::Form::new()
+            .text("csrf", csrf.clone())
+            .text("mode", "add")
+            .part("file", file);
+        if skip {
+            form = form.text("skip_invalid", "1");
+        }
+        c.post(s.url("/admin/roster"))
+            .header("cookie", &cookie)
+            .multipart(form)
+            .send()
+    };
+    let refused = upload(false).await.unwrap().text().await.unwrap();
+    assert!(
+        refused.contains("Skip rows that cannot be read"),
+        "{refused}"
+    );
+    assert!(!refused.contains("name=\"upload\""), "{refused}");
+    let dry = upload(true).await.unwrap().text().await.unwrap();
+    assert!(dry.contains("data-count=\"added\">1<"), "{dry}");
+    assert!(dry.contains("data-count=\"rejected\">1<"), "{dry}");
+    let kept = hidden(&dry, "upload");
+    let applied = c
+        .post(s.url("/admin/roster/apply"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("upload", kept.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(applied.status(), StatusCode::OK);
+    assert!(s
+        .t
+        .store()
+        .staff_by_email("bob.ng@hospital.example.org")
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test]
+async fn the_campaign_page_shows_the_plan_who_is_left_and_who_is_exempt() {
+    let s = with_campaign().await;
+    let boss = "mia.boss@hospital.example.org";
+    let roster = [
+        person(1, "Ann", "Lee", "Procurement", "Buyer", boss),
+        person(2, "Bob", "Ng", "Supply Chain", "Analyst", boss),
+        person(3, "Cy", "Oh", "Nursing", "Nurse", boss),
+        person(4, "Dee", "Fox", "Procurement", "Contractor", boss),
+        person(5, "Eve", "Kim", "Procurement", "Buyer", boss),
+    ];
+    s.t.import(&format!("{HEADER}\n{}\n", roster.join("\n")))
+        .await;
+    s.t.tick_at(common::app::launch()).await;
+    let row = ambassador::campaign::find(s.t.store(), "test")
+        .await
+        .unwrap();
+    let eve = ambassador::domain::EmailAddress::parse("eve.kim@hospital.example.org").unwrap();
+    ambassador::campaign::exempt(s.t.store(), &row, &eve, "<b>on leave</b>", 0)
+        .await
+        .unwrap();
+    let bob = s.t.staff_id("bob.ng@hospital.example.org").await;
+    s.t.store()
+        .complete_enrolment(row.id, bob, 0, "test")
+        .await
+        .unwrap();
+    let c = client();
+    let (cookie, csrf) = signed_in(&s, &c).await;
+    let (_, page) = page_of(&s, &c, &cookie, "/admin/campaigns/test").await;
+
+    assert!(
+        page.contains("14 days after each person&#x27;s enrolment"),
+        "{page}"
+    );
+    assert!(
+        page.contains("only department: Procurement, Supply Chain")
+            || page.contains("only department: Supply Chain, Procurement"),
+        "{page}"
+    );
+    assert!(page.contains("not role: Contractor"), "{page}");
+    assert!(page.contains("data-audience-count=\"3\""), "{page}");
+    assert!(page.contains("data-fact=\"window\">any time<"), "{page}");
+    let announcement = &page[page.find("data-step-row=\"announcement\"").unwrap()..];
+    let announcement = &announcement[..announcement.find("</tr>").unwrap()];
+    assert!(announcement.contains("data-sent>3<"), "{announcement}");
+    let reminder = &page[page.find("data-step-row=\"reminder-1\"").unwrap()..];
+    assert!(
+        reminder.contains("Monday, 18 January 2027 09:00"),
+        "{reminder}"
+    );
+
+    assert!(page.contains("data-open-total=\"1\""), "{page}");
+    let ann = &page[page.find("data-open=\"ann.lee@").unwrap()..];
+    assert!(ann[..ann.find("</tr>").unwrap()].contains(boss), "{ann}");
+    assert!(!page.contains("data-open=\"bob.ng@"), "Bob completed");
+    assert!(page.contains("data-exempted=\"eve.kim@"), "{page}");
+    assert!(page.contains("&lt;b&gt;on leave&lt;/b&gt;"), "{page}");
+
+    // A form that changed nothing reads as an error, not a success.
+    let refused = c
+        .post(s.url("/admin/campaigns/test/exempt"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "nobody@hospital.example.org"),
+            ("reason", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let target = refused.headers()["location"].to_str().unwrap().to_string();
+    let (_, page) = page_of(&s, &c, &cookie, &target).await;
+    assert!(
+        page.contains("<p class=\"problem\" role=\"alert\">Nobody in the roster has that address"),
+        "{page}"
+    );
+    assert!(!page.contains("class=\"notice\""), "{page}");
+}
+
+#[tokio::test]
+async fn cancelled_campaigns_are_marked_in_every_list() {
+    let s = with_campaign().await;
+    s.t.apply(&CAMPAIGN.replace("slug = \"test\"", "slug = \"live\""))
+        .await;
+    ambassador::campaign::set_status(
+        s.t.store(),
+        &s.t.clock,
+        "test",
+        ambassador::campaign::Status::Cancelled,
+    )
+    .await
+    .unwrap();
+    let c = client();
+    let (cookie, _) = signed_in(&s, &c).await;
+    let (_, dashboard) = page_of(&s, &c, &cookie, "/admin").await;
+    let card = |slug: &str| {
+        let at = dashboard
+            .find(&format!("data-campaign=\"{slug}\""))
+            .unwrap();
+        dashboard[at..at + 600].to_string()
+    };
+    assert!(card("test").contains("data-cancelled"), "{}", card("test"));
+    assert!(!card("live").contains("data-cancelled"), "{}", card("live"));
+    let (_, form) = page_of(&s, &c, &cookie, "/admin/completions").await;
+    let group = &form[form
+        .find("<optgroup label=\"Cancelled campaigns\">")
+        .expect(&form)..];
+    assert!(group.contains("value=\"test\""), "{group}");
+    assert!(!group.contains("value=\"live\""), "{group}");
+    let (_, page) = page_of(&s, &c, &cookie, "/admin/campaigns/test").await;
+    assert!(page.contains("This campaign was cancelled"), "{page}");
+}

@@ -916,3 +916,179 @@ async fn the_summary_and_a_digest_preview_as_eml_escaped_and_unsent() {
     );
     assert_eq!(t.smtp.messages().len(), sent, "a preview sends nothing");
 }
+
+// --- previews -------------------------------------------------------------------
+
+/// A campaign with a fixed due date, far enough ahead that every step is
+/// still to come whenever the test runs.
+const DATED: &str = r#"
+slug = "dated"
+name = "Dated rollout"
+course_url = "https://train.example.org/course/1"
+contact = "ambassador@hospital.example.org"
+starts_at = "2020-01-06T14:00:00Z"
+due = "2099-12-14"
+send_window = "always"
+
+[audience]
+include = { department = ["Procurement"] }
+
+[[steps]]
+name = "announcement"
+at = "0s"
+template = "news_item"
+
+[[steps]]
+name = "last-call"
+at = "due-2d"
+template = "reminder"
+
+[[steps]]
+name = "escalation"
+at = "due+1d"
+template = "escalation"
+to = "manager"
+
+[[steps]]
+name = "thanks"
+on = "completion"
+template = "thanks"
+"#;
+
+/// The text part of `campaign preview ARGS`, which must succeed.
+fn preview_text(config: &Path, args: &[&str]) -> String {
+    let mut all = vec!["campaign", "preview", "dated"];
+    all.extend_from_slice(args);
+    let eml = stdout_of(config, &all);
+    let parsed = mail_parser::MessageParser::default()
+        .parse(eml.as_bytes())
+        .unwrap();
+    let subject = parsed.subject().unwrap_or_default().to_string();
+    format!("{subject}\n{}", parsed.body_text(0).unwrap_or_default())
+}
+
+/// `campaign preview` fails with the reason on stderr, printing nothing.
+fn preview_refused(config: &Path, args: &[&str]) -> String {
+    let mut all = vec!["campaign", "preview", "dated"];
+    all.extend_from_slice(args);
+    let out = ambassador(config, &all).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{all:?}: {stderr}");
+    assert!(out.stdout.is_empty(), "{all:?} printed a message");
+    stderr
+}
+
+#[tokio::test]
+async fn a_preview_shows_each_step_as_of_its_send_time_with_the_real_due_date() {
+    let t = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for_app(dir.path(), &t);
+    let campaign = write(dir.path(), "dated.toml", DATED);
+    stdout_of(&config, &["campaign", "apply", campaign.to_str().unwrap()]);
+
+    let announcement = preview_text(&config, &["--step", "announcement"]);
+    assert!(announcement.contains("14 December 2099"), "{announcement}");
+    let last_call = preview_text(&config, &["--step", "last-call"]);
+    assert!(last_call.contains("14 December 2099"), "{last_call}");
+    assert!(last_call.contains("You have 2 days left"), "{last_call}");
+    let escalation = preview_text(&config, &["--step", "escalation"]);
+    assert!(
+        escalation.contains("14 December 2099 (1 day ago)"),
+        "{escalation}"
+    );
+}
+
+#[tokio::test]
+async fn a_preview_to_a_person_is_what_they_get_or_says_why_they_get_nothing() {
+    let t = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for_app(dir.path(), &t);
+    let boss = &email_of("Mia");
+    let people = [
+        person_line(1, "Ann", "Procurement", boss),
+        person_line(2, "Bob", "Procurement", boss),
+        person_line(3, "Cy", "Nursing", boss),
+        person_line(4, "Dee", "Procurement", boss),
+        person_line(5, "Eve", "Procurement", boss),
+        person_line(6, "Mia", "Leadership", ""),
+    ];
+    let everyone = format!("{}\n{}\n", common::app::HEADER, people.join("\n"));
+    t.import(&everyone).await;
+    let without_dee: Vec<&String> = people.iter().filter(|p| !p.contains("dee.")).collect();
+    let without_dee = without_dee.iter().map(|p| p.as_str()).collect::<Vec<_>>();
+    let rest = format!("{}\n{}\n", common::app::HEADER, without_dee.join("\n"));
+    t.import_with(&rest, ambassador::roster::ImportMode::Sync, true)
+        .await;
+    let campaign = write(dir.path(), "dated.toml", DATED);
+    stdout_of(&config, &["campaign", "apply", campaign.to_str().unwrap()]);
+    t.tick_at(Utc::now() - Duration::days(1)).await;
+    let id = t.campaign_id("dated").await;
+    let bob = t.staff_id(&email_of("Bob")).await;
+    let done = Utc::now() - Duration::hours(2);
+    t.store()
+        .complete_enrolment(id, bob, ambassador::clock::to_millis(done), "test")
+        .await
+        .unwrap();
+    let eve = ambassador::domain::EmailAddress::parse(&email_of("Eve")).unwrap();
+    let row = ambassador::campaign::find(t.store(), "dated")
+        .await
+        .unwrap();
+    ambassador::campaign::exempt(t.store(), &row, &eve, "on leave", 0)
+        .await
+        .unwrap();
+
+    let ann = email_of("Ann");
+    let last_call = preview_text(&config, &["--step", "last-call", "--to", &ann]);
+    assert!(
+        last_call.contains("Ann") && last_call.contains("You have 2 days left"),
+        "{last_call}"
+    );
+    assert!(last_call.contains("14 December 2099"), "{last_call}");
+    let digest = preview_text(&config, &["--step", "escalation", "--to", boss]);
+    assert!(digest.contains("Ann Lee"), "{digest}");
+    assert!(!digest.contains("Bob Lee"), "Bob completed: {digest}");
+    assert!(digest.contains("(1 day ago)"), "{digest}");
+    let thanks = preview_text(&config, &["--step", "thanks", "--to", &email_of("Bob")]);
+    assert!(thanks.contains("Bob"), "{thanks}");
+
+    let cases = [
+        ("last-call", email_of("Bob"), "completed campaign dated on"),
+        (
+            "last-call",
+            email_of("Cy"),
+            "is not in the audience of campaign dated (department \"Nursing\"",
+        ),
+        ("last-call", email_of("Dee"), "is not active in the roster"),
+        (
+            "last-call",
+            email_of("Eve"),
+            "is exempt from campaign dated (on leave)",
+        ),
+        (
+            "last-call",
+            "nobody@hospital.example.org".into(),
+            "nobody in the roster has the address",
+        ),
+        (
+            "escalation",
+            ann.clone(),
+            "their own manager, mia.lee@hospital.example.org, gets the digest",
+        ),
+    ];
+    for (step, to, expected) in cases {
+        let said = preview_refused(&config, &["--step", step, "--to", &to]);
+        assert!(
+            said.starts_with("error: ") && said.contains(expected),
+            "{step} to {to}: {said}"
+        );
+    }
+}
+
+/// A roster line for `first` Lee in `department`, reporting to `manager`.
+fn person_line(id: u32, first: &str, department: &str, manager: &str) -> String {
+    common::app::person(id, first, "Lee", department, "Buyer", manager)
+}
+
+fn email_of(first: &str) -> String {
+    format!("{}.lee@hospital.example.org", first.to_lowercase())
+}

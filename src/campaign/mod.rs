@@ -11,6 +11,7 @@ mod exempt;
 mod placement;
 pub mod planner;
 mod window;
+pub mod words;
 
 pub use definition::{
     Audience, AudienceField, Campaign, DefinitionError, Due, Offset, Recipient, Step, Trigger,

@@ -26,16 +26,16 @@ pub enum CampaignCommand {
     Resume { slug: String },
     /// End a campaign for good; pending messages are cancelled.
     Cancel { slug: String },
-    /// Print one step's complete message (.eml) exactly as it would be sent.
+    /// Print one step's complete message (.eml) as it is sent, worded as of the step's own send time.
     #[command(
-        after_help = "Examples:\n  ambassador campaign preview soar-2027 --step announcement > announcement.eml\n  ambassador campaign preview soar-2027 --step escalation --to priya.raman@hospital.org"
+        after_help = "Examples:\n  ambassador campaign preview soar-2027 --step announcement > announcement.eml\n  ambassador campaign preview soar-2027 --step escalation --to priya.raman@hospital.org\n\nWithout --to the message is for a sample person enrolled as the campaign\nenrols people, with its real due rule. With --to it is exactly what that\nperson gets or would get; when they get nothing from the step (not in the\naudience, completed, exempted, left, unknown) the reason goes to stderr and\nthe exit status is 1."
     )]
     Preview {
         slug: String,
         /// Step name from the campaign file.
         #[arg(long)]
         step: String,
-        /// Render for this person from the roster (default: a sample person).
+        /// Render what this person from the roster gets (default: a sample person).
         #[arg(long, value_name = "EMAIL")]
         to: Option<String>,
     },

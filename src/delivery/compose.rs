@@ -7,6 +7,7 @@ use super::context::{
     OverduePerson, Person, StepView,
 };
 use super::message::{build, Headers};
+use super::preview::Preview;
 use super::templates::Templates;
 use crate::campaign::{Campaign, Recipient};
 use crate::clock::{from_millis, to_millis};
@@ -207,7 +208,9 @@ impl Composer {
             .map(Some)
     }
 
-    /// What `campaign preview` shows for one step and one person (or a sample person).
+    /// What `campaign preview` prints: one step's complete message for one
+    /// person (or a sample person), dated and worded as of its send time;
+    /// an error saying why when the person gets nothing from the step.
     pub async fn preview(
         &self,
         campaign_id: i64,
@@ -216,92 +219,52 @@ impl Composer {
         to: Option<&str>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Message> {
-        let (context, template) = self
-            .preview_context(campaign_id, campaign, step_name, to, now)
-            .await?;
+        let preview = self
+            .preview_step(campaign_id, campaign, step_name, to, now)
+            .await?
+            .map_err(|nothing| Problem::invalid("to", format!("{nothing}; nothing to preview")))?;
+        self.preview_message(&preview, campaign)
+    }
+
+    /// The complete message (MIME, signed) of a [`Preview`].
+    pub fn preview_message(
+        &self,
+        preview: &Preview,
+        campaign: &Campaign,
+    ) -> anyhow::Result<Message> {
         let message_id = format!(
             "<preview.{}@{}>",
             uuid::Uuid::new_v4().simple(),
             self.sender.domain()
         );
-        self.finish(&context, campaign, &template, &message_id, now)
+        self.finish(
+            &preview.context,
+            campaign,
+            &preview.template,
+            &message_id,
+            preview.at,
+        )
     }
 
-    /// The parts [`Composer::preview`] builds its MIME from (the admin page
-    /// shows these): the same context and templates, so the same text.
-    pub async fn preview_parts(
-        &self,
-        campaign_id: i64,
-        campaign: &Campaign,
-        step_name: &str,
-        to: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<super::RenderedEmail> {
-        let (context, template) = self
-            .preview_context(campaign_id, campaign, step_name, to, now)
-            .await?;
-        Ok(self.templates().render(&template, &context)?)
+    /// The subject, HTML and text of a [`Preview`] (the admin page shows
+    /// these): the same context and templates as the message, so the same text.
+    pub fn preview_parts(&self, preview: &Preview) -> anyhow::Result<super::RenderedEmail> {
+        Ok(self
+            .templates()
+            .render(&preview.template, &preview.context)?)
     }
 
-    /// The context and template of one step's preview.
-    async fn preview_context(
-        &self,
-        campaign_id: i64,
-        campaign: &Campaign,
-        step_name: &str,
-        to: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<(MessageContext, String)> {
-        let step = campaign.step(step_name).ok_or_else(|| {
-            let names: Vec<&str> = campaign.steps.iter().map(|s| s.name.as_str()).collect();
-            anyhow::Error::from(Problem::NotFound(format!(
-                "campaign {} has no step {step_name:?}; its steps are: {}",
-                campaign.slug,
-                names.join(", ")
-            )))
-        })?;
-        let mut context = super::context::sample_context(campaign, step);
-        context.organisation.name = self.organisation.clone();
-        if let Some(email) = to {
-            let staff = self
-                .store
-                .staff_by_email(&email.to_lowercase())
-                .await?
-                .ok_or_else(|| {
-                    Problem::invalid(
-                        "to",
-                        format!("nobody in the roster has the address {email}"),
-                    )
-                })?;
-            if step.to == Recipient::Manager {
-                let row = ClaimedMessage::digest_preview(campaign_id, step_name, &staff.email);
-                context = self
-                    .digest_context(&row, campaign, now)
-                    .await?
-                    .ok_or_else(|| {
-                        Problem::invalid(
-                            "to",
-                            format!("{email} has nobody overdue in {}", campaign.slug),
-                        )
-                    })?;
-            } else {
-                let due = self
-                    .store
-                    .enrolment_of(campaign_id, staff.id)
-                    .await?
-                    .map(|(_, due)| from_millis(due));
-                let mut person = Person::new(&staff.first_name, &staff.last_name, &staff.email);
-                person.department = staff.department.clone();
-                person.role = staff.role.clone();
-                person.facility = staff.facility.clone();
-                person.attributes = serde_json::from_str(&staff.attributes).unwrap_or_default();
-                context = self.context(campaign, person, 0, step_name, due, now);
-            }
-        }
-        Ok((context, step.template.clone()))
+    /// The store, for [`Composer::preview_step`].
+    pub(super) fn store(&self) -> &Store {
+        &self.store
     }
 
-    fn context(
+    /// The organisation's time zone: due dates end there.
+    pub(super) fn org_tz(&self) -> chrono_tz::Tz {
+        self.org_tz
+    }
+
+    pub(super) fn context(
         &self,
         campaign: &Campaign,
         person: Person,
@@ -327,7 +290,7 @@ impl Composer {
         }
     }
 
-    async fn digest_context(
+    pub(super) async fn digest_context(
         &self,
         m: &ClaimedMessage,
         campaign: &Campaign,
@@ -404,7 +367,7 @@ impl Composer {
 }
 
 impl ClaimedMessage {
-    fn digest_preview(campaign_id: i64, step: &str, manager: &str) -> Self {
+    pub(super) fn digest_preview(campaign_id: i64, step: &str, manager: &str) -> Self {
         ClaimedMessage {
             id: 0,
             campaign_id,

@@ -13,6 +13,7 @@ pub(crate) mod mailer;
 mod marks;
 mod message;
 pub mod owner;
+mod preview;
 mod templates;
 mod worker;
 
@@ -20,5 +21,6 @@ pub use compose::{Composer, Sender, SharedTemplates};
 pub use context::MessageContext;
 pub use mailer::{Mailer, SendOutcome};
 pub use message::header_safe;
+pub use preview::{NoMessage, Preview, PreviewOutcome};
 pub use templates::{RenderedEmail, TemplateError, Templates};
 pub use worker::{DeliveryReport, Worker, CLAIM_ATTEMPTS, IDLE_POLL};

@@ -6,8 +6,11 @@
 //! every integer column 64-bit (`i64` in Rust), instants as epoch milliseconds.
 
 pub mod campaign;
+pub mod enrolment;
 pub mod events;
 pub mod outbox;
+pub mod people;
+pub mod progress;
 pub mod report;
 pub mod roster;
 pub mod state;

@@ -33,17 +33,34 @@ pub(super) async fn find(state: &AppState, slug: &str) -> Result<CampaignRow, Ui
         .ok_or(UiError::NotFound)
 }
 
+/// The campaign page's query: a notice after a form, and whom to preview for.
 #[derive(Debug, Deserialize)]
-struct Notice {
+struct PageQuery {
     notice: Option<String>,
+    /// An address from the roster: the emails are shown as this person gets them.
+    to: Option<String>,
 }
 
-/// Fixed messages for the redirect after a form: the URL never carries text to show.
+impl PageQuery {
+    fn to(&self) -> Option<&str> {
+        self.to.as_deref().map(str::trim).filter(|t| !t.is_empty())
+    }
+}
+
+/// Fixed messages for the redirect after a form: the URL never carries text
+/// to show. These say the form did what was asked.
 fn notice_text(code: &str) -> Option<&'static str> {
     Some(match code {
         "paused" => "The campaign is paused: nothing more is sent until you resume it.",
         "resumed" => "The campaign is running again.",
         "exempted" => "The person is exempted; their pending messages are cancelled.",
+        _ => return None,
+    })
+}
+
+/// The same for a form that changed nothing: shown as an error.
+fn problem_text(code: &str) -> Option<&'static str> {
+    Some(match code {
         "unknown-person" => "Nobody in the roster has that address; nothing changed.",
         "outside-audience" => {
             "That person is not in this campaign's audience, so there is nothing to exempt them from; nothing changed."
@@ -72,25 +89,15 @@ async fn show(
     State(state): State<AppState>,
     Extension(session): Extension<SignedIn>,
     Path(slug): Path<String>,
-    Query(q): Query<Notice>,
+    Query(q): Query<PageQuery>,
 ) -> Result<Html<String>, UiError> {
     let row = find(&state, &slug).await?;
     let definition = definition_of(&row)?;
     let now = state.app.clock.now();
+    let to = q.to();
     let mut steps = Vec::new();
     for step in &definition.steps {
-        let parts = state
-            .app
-            .composer
-            .preview_parts(row.id, &definition, &step.name, None, now)
-            .await?;
-        steps.push(json!({
-            "name": step.name,
-            "template": step.template,
-            "to_manager": step.to == Recipient::Manager,
-            "subject": parts.subject,
-            "text": parts.text,
-        }));
+        steps.push(step_view(&state, &row, &definition, step, to, now).await?);
     }
     let data = json!({
         "slug": row.slug,
@@ -98,13 +105,51 @@ async fn show(
         "status": row.status,
         "paused": row.status == Status::Paused,
         "active": row.status == Status::Active,
+        "cancelled": row.status == Status::Cancelled,
         "steps": steps,
+        "to": to,
+        "to_query": to.map(|t| format!("?to={}", urlencode(t))).unwrap_or_default(),
         "notice": q.notice.as_deref().and_then(notice_text),
+        "problem": q.notice.as_deref().and_then(problem_text),
+        "overview": super::overview::overview(&state, &row, &definition, now).await?,
     });
     state
         .ui
         .view
         .page("campaign", &row.name, "campaign", Some(&session), &data)
+}
+
+/// One step of the page: the email as `to` (or a sample person) gets it, as
+/// of its own send time, or why they get nothing. The same code as
+/// `campaign preview`.
+async fn step_view(
+    state: &AppState,
+    row: &CampaignRow,
+    definition: &crate::campaign::Campaign,
+    step: &crate::campaign::Step,
+    to: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<serde_json::Value, UiError> {
+    let composer = &state.app.composer;
+    let mut view = json!({
+        "name": step.name,
+        "template": step.template,
+        "to_manager": step.to == Recipient::Manager,
+        "at": step.at.map(crate::campaign::words::offset_in_words),
+    });
+    match composer
+        .preview_step(row.id, definition, &step.name, to, now)
+        .await?
+    {
+        Ok(preview) => {
+            let parts = composer.preview_parts(&preview)?;
+            view["subject"] = json!(parts.subject);
+            view["text"] = json!(parts.text);
+            view["timing"] = json!(preview.timing);
+        }
+        Err(nothing) => view["nothing"] = json!(nothing.to_string()),
+    }
+    Ok(view)
 }
 
 /// The HTML part alone, for the sandboxed preview frame. Its CSP sandboxes
@@ -113,6 +158,7 @@ async fn show(
 async fn preview(
     State(state): State<AppState>,
     Path((slug, step)): Path<(String, String)>,
+    Query(q): Query<PageQuery>,
 ) -> Result<Response, UiError> {
     let row = find(&state, &slug).await?;
     let definition = definition_of(&row)?;
@@ -120,11 +166,15 @@ async fn preview(
         return Err(UiError::NotFound);
     }
     let now = state.app.clock.now();
-    let parts = state
-        .app
-        .composer
-        .preview_parts(row.id, &definition, &step, None, now)
-        .await?;
+    let composer = &state.app.composer;
+    let Ok(preview) = composer
+        .preview_step(row.id, &definition, &step, q.to(), now)
+        .await?
+    else {
+        // The page says why this person gets nothing; there is no email to frame.
+        return Err(UiError::NotFound);
+    };
+    let parts = composer.preview_parts(&preview)?;
     let headers = [
         (
             header::CONTENT_SECURITY_POLICY,

@@ -26,9 +26,14 @@ async fn form(
         .campaigns()
         .await?
         .into_iter()
-        .map(|c| json!({ "slug": c.slug, "name": c.name, "status": c.status }))
+        .map(|c| {
+            let cancelled = c.status == crate::campaign::Status::Cancelled;
+            json!({ "slug": c.slug, "name": c.name, "status": c.status, "cancelled": cancelled })
+        })
         .collect();
-    let data = json!({ "campaigns": campaigns });
+    // Cancelled campaigns are listed apart, so nobody picks one by mistake.
+    let any_cancelled = campaigns.iter().any(|c| c["cancelled"] == true);
+    let data = json!({ "campaigns": campaigns, "any_cancelled": any_cancelled });
     state.ui.view.page(
         "completions",
         "Completions upload",

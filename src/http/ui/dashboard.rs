@@ -77,6 +77,7 @@ fn campaign_view(r: &Report, next: Value) -> Value {
         "slug": r.campaign.slug,
         "name": r.campaign.name,
         "status": r.campaign.status,
+        "cancelled": r.campaign.status == crate::campaign::Status::Cancelled,
         "funnel": funnel,
         "opened_all": r.engagement.opened_all,
         "clicked_all": r.engagement.clicked_all,

@@ -7,6 +7,7 @@ mod campaign;
 mod completions;
 mod dashboard;
 mod error;
+mod overview;
 mod reports;
 mod roster;
 mod session;

@@ -1,15 +1,21 @@
-//! Roster upload: choose a file, read the dry run (every rejected row with
-//! its line and reason), then apply exactly the bytes that were previewed.
+//! The roster: find people (search and pages), and upload a file: choose
+//! it, read the dry run (every rejected row with its line and reason), then
+//! apply exactly the bytes that were previewed.
 
 use super::session::{SignedIn, Upload, UploadKind};
 use super::{upload, AppState, UiError};
 use crate::roster::{self, ImportError, ImportMode, ImportOptions, ImportReport};
+use crate::store::people::StaffSearch;
 use crate::store::RosterSource;
-use axum::extract::{Multipart, State};
+use axum::extract::{Multipart, Query, State};
 use axum::response::Html;
 use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
+use serde::Deserialize;
 use serde_json::{json, Value};
+
+/// People listed on one page of the roster.
+const PAGE_SIZE: i64 = 50;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -17,17 +23,82 @@ pub fn router() -> Router<AppState> {
         .route("/roster/apply", post(apply))
 }
 
+/// The roster page's query: what to look for, whether to include people
+/// who left, and which page.
+#[derive(Debug, Default, Deserialize)]
+struct Find {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    inactive: Option<String>,
+    #[serde(default)]
+    page: Option<String>,
+}
+
 async fn form(
     State(state): State<AppState>,
     Extension(session): Extension<SignedIn>,
+    Query(find): Query<Find>,
 ) -> Result<Html<String>, UiError> {
-    state.ui.view.page(
-        "roster",
-        "Roster upload",
-        "roster",
-        Some(&session),
-        &json!({}),
-    )
+    let text: String = find
+        .q
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
+    let include_inactive = find.inactive.as_deref() == Some("1");
+    // A page number that is not one shows the first page.
+    let page = find
+        .page
+        .as_deref()
+        .and_then(|p| p.parse::<i64>().ok())
+        .filter(|p| (1..=1_000_000).contains(p))
+        .unwrap_or(1);
+    let search = StaffSearch {
+        text: text.clone(),
+        include_inactive,
+        offset: (page - 1) * PAGE_SIZE,
+        limit: PAGE_SIZE,
+    };
+    let found = state.app.store.search_staff(&search).await?;
+    let people: Vec<Value> = found
+        .people
+        .iter()
+        .map(|p| {
+            json!({
+                "name": crate::delivery::context::full_name(&p.first_name, &p.last_name),
+                "email": p.email,
+                "department": p.department,
+                "role": p.role,
+                "manager": p.manager_email,
+                "active": p.active == 1,
+            })
+        })
+        .collect();
+    let pages = (found.total + PAGE_SIZE - 1) / PAGE_SIZE;
+    let link = |n: i64| {
+        let mut query = format!("?q={}&page={n}", super::campaign::urlencode(&text));
+        if include_inactive {
+            query.push_str("&inactive=1");
+        }
+        query
+    };
+    let data = json!({
+        "q": text,
+        "inactive": include_inactive,
+        "people": people,
+        "total": found.total,
+        "page": page,
+        "pages": pages.max(1),
+        "first": search.offset + 1,
+        "last": search.offset + people.len() as i64,
+        "previous": (page > 1).then(|| link(page - 1)),
+        "next": (page < pages).then(|| link(page + 1)),
+    });
+    state
+        .ui
+        .view
+        .page("roster", "Roster", "roster", Some(&session), &data)
 }
 
 async fn preview(
@@ -101,7 +172,7 @@ async fn run(
         source: RosterSource::hr(),
         mode: mode_of(file)?,
         dry_run,
-        skip_invalid: false,
+        skip_invalid: file.skip_invalid,
         force,
         file_name: file.file_name.clone(),
     };
@@ -120,9 +191,9 @@ async fn run(
     match result {
         Ok(report) => Ok(Ok(report)),
         Err(ImportError::Database(e)) => Err(UiError::Internal(e)),
-        // The CLI's wording names --skip-invalid, which this page does not offer.
+        // The CLI's wording names --skip-invalid; this page has a box for it.
         Err(ImportError::Rejected(report)) => Ok(Err((
-            format!("{} row(s) rejected; nothing was imported. Fix the rows listed below and check the file again.", report.counts.rejected),
+            format!("{} row(s) rejected; nothing was imported. Fix the rows listed below and check the file again, or tick \"Skip rows that cannot be read\" to import the other rows.", report.counts.rejected),
             Some(*report),
         ))),
         Err(e) => Ok(Err((e.to_string(), e.report().cloned()))),
@@ -138,6 +209,7 @@ fn result_view(file: &Upload, outcome: &Outcome, upload_id: Option<String>) -> V
     json!({
         "file": file.file_name,
         "mode": mode_of(file).map(ImportMode::as_str).unwrap_or_default(),
+        "skip_invalid": file.skip_invalid,
         "problem": problem,
         "applied": report.is_some_and(|r| r.applied),
         "upload": upload_id,

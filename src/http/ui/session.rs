@@ -36,6 +36,9 @@ pub struct Upload {
     pub file: Arc<Spooled>,
     /// The roster mode, or the completions' campaign slug (may be empty).
     pub choice: String,
+    /// Import the valid rows and report the others (roster only), as
+    /// `roster import --skip-invalid` does.
+    pub skip_invalid: bool,
 }
 
 /// The signed-in session a handler works for.
@@ -193,6 +196,7 @@ mod tests {
                     .unwrap(),
             ),
             choice: "sync".into(),
+            skip_invalid: false,
         };
         let id = sessions.stash(&s.id, upload).unwrap();
         assert!(sessions.take(&s.id, &id, UploadKind::Completions).is_none());

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 /// Reads an upload form, checks its CSRF token, and returns the file,
 /// spooled to a temporary file of at most `limit` bytes. `choice_field` is
-/// the form's one other field (roster mode, campaign).
+/// the form's one choice (roster mode, campaign); a `skip_invalid` box
+/// ticked with value 1 is kept too.
 pub async fn read(
     mut form: Multipart,
     session: &SignedIn,
@@ -22,6 +23,7 @@ pub async fn read(
 ) -> Result<Upload, UiError> {
     let bad = |e: MultipartError| spool_error(e.into());
     let (mut csrf, mut choice, mut file) = (String::new(), String::new(), None);
+    let mut skip_invalid = false;
     while let Some(field) = form.next_field().await.map_err(bad)? {
         match field.name().unwrap_or("") {
             "csrf" => csrf = field.text().await.map_err(bad)?,
@@ -33,6 +35,7 @@ pub async fn read(
                     .map_err(spool_error)?;
                 file = Some((name, spooled));
             }
+            "skip_invalid" => skip_invalid = field.text().await.map_err(bad)? == "1",
             name if name == choice_field => choice = field.text().await.map_err(bad)?,
             _ => {}
         }
@@ -44,6 +47,7 @@ pub async fn read(
             file_name,
             file: Arc::new(spooled),
             choice,
+            skip_invalid,
         }),
         _ => Err(UiError::BadRequest(
             "No file was chosen, or it is empty. Choose the CSV file and upload it again.".into(),
