@@ -56,7 +56,8 @@ pub struct Campaigns {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Completions {
-    /// Extra header mappings for completion reports: "Header" = "email" | "employee_id" | ...
+    /// Extra header mappings for completion reports: "Header" = "email" |
+    /// "employee_id" | ... | "ignore"; checked at load (config check).
     pub columns: BTreeMap<String, String>,
 }
 
@@ -410,12 +411,14 @@ impl Settings {
                 "roster.max_columns and roster.max_field_length must be at least 1 (defaults: 200 and 256)"
             );
         }
-        for (header, field) in &self.roster.columns {
-            if crate::roster::Field::from_name(field).is_none() {
-                anyhow::bail!(
-                    "roster.columns maps {header:?} to {field:?}, which is not a roster field; use one of: {}",
-                    crate::roster::Field::NAMES.join(", ")
-                );
+        for (header, target) in &self.roster.columns {
+            if let Err(reason) = crate::roster::Mapping::parse(target) {
+                anyhow::bail!("roster.columns, {header:?}: {reason}");
+            }
+        }
+        for (header, target) in &self.completions.columns {
+            if let Err(reason) = crate::completions::check_mapping(target) {
+                anyhow::bail!("completions.columns, {header:?}: {reason}");
             }
         }
         self.http.validate()?;
@@ -583,6 +586,32 @@ mod tests {
         assert!(format!("{err:#}").contains("http.idle_timeout"), "{err:#}");
         let s = load(&[("AMBASSADOR__HTTP__HEADER_TIMEOUT", "5s")]).unwrap();
         assert_eq!(s.http.header_timeout.as_std().as_secs(), 5);
+    }
+
+    #[test]
+    fn roster_columns_map_to_fields_attributes_or_ignore_and_nothing_else() {
+        let s = load_file(
+            "[roster]\ncolumns = { \"Preferred Name\" = \"first_name\", \"Cost Center\" = \"attributes.cost_center\", \"SSN\" = \"ignore\", \"Notes\" = \"\" }\n", &[])
+        .unwrap();
+        assert_eq!(s.roster.columns.len(), 4);
+        let err = load_file("[roster]\ncolumns = { \"Nick\" = \"nickname\" }\n", &[]).unwrap_err();
+        let completions = load_file(
+            "[completions]\ncolumns = { \"Finished On\" = \"completed_at\", \"Course\" = \"ignore\" }\n", &[])
+        .unwrap();
+        assert_eq!(completions.completions.columns.len(), 2);
+        let wrong = load_file(
+            "[completions]\ncolumns = { \"Finished On\" = \"finished\" }\n",
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(
+            format!("{wrong:#}"),
+            "completions.columns, \"Finished On\": \"finished\" is not a completion report column; use one of: email, employee_id, first_name, last_name, completed_at, status, or \"ignore\""
+        );
+        assert_eq!(
+            format!("{err:#}"),
+            "roster.columns, \"Nick\": \"nickname\" is not a roster field; use one of: email, employee_id, first_name, last_name, department, role, facility, manager_email, time_zone, \"attributes.NAME\" or \"ignore\""
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod common;
 
 use chrono::Duration;
 use common::admin::{AdminServer, PASSWORD, TOKEN};
-use common::app::{person, CAMPAIGN, HEADER};
+use common::app::{launch, person, CAMPAIGN, HEADER};
 use reqwest::redirect::Policy;
 use reqwest::{Client, Response, StatusCode};
 
@@ -150,6 +150,69 @@ async fn a_form_with_a_missing_or_wrong_csrf_token_is_refused() {
 }
 
 #[tokio::test]
+async fn a_completion_is_recorded_from_the_campaign_page_with_its_csrf_token() {
+    let s = with_campaign().await;
+    s.t.tick_at(launch()).await;
+    s.t.clock.set(launch() + Duration::days(3));
+    let c = client();
+    let (cookie, csrf) = signed_in(&s, &c).await;
+    let page = c
+        .get(s.url("/admin/campaigns/test"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("action=\"/admin/campaigns/test/completions\""),
+        "{page}"
+    );
+    let post = |form: Vec<(&'static str, String)>| {
+        c.post(s.url("/admin/campaigns/test/completions"))
+            .header("cookie", &cookie)
+            .form(&form)
+            .send()
+    };
+    let ann = || ("email", "ann.lee@hospital.example.org".to_string());
+    let date = || ("date", "2027-01-12".to_string());
+    let staff = s.t.staff_id("ann.lee@hospital.example.org").await;
+    let campaign = s.t.campaign_id("test").await;
+
+    let forged = post(vec![ann(), date()]).await.unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        s.t.store().completion_state(campaign, staff).await.unwrap(),
+        Some(None),
+        "a refused form records nothing"
+    );
+    let done = post(vec![("csrf", csrf.clone()), ann(), date()])
+        .await
+        .unwrap();
+
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        done.headers()["location"],
+        "/admin/campaigns/test?notice=completion-recorded"
+    );
+    assert!(s
+        .t
+        .store()
+        .completion_state(campaign, staff)
+        .await
+        .unwrap()
+        .is_some_and(|c| c.is_some()));
+    let future = post(vec![("csrf", csrf), ann(), ("date", "2027-02-01".into())])
+        .await
+        .unwrap();
+    assert_eq!(
+        future.headers()["location"],
+        "/admin/campaigns/test?notice=completion-bad-date"
+    );
+}
+
+#[tokio::test]
 async fn an_upload_without_the_csrf_token_is_refused() {
     let s = with_campaign().await;
     let c = client();
@@ -229,6 +292,106 @@ async fn pages_carry_the_security_headers_and_the_preview_is_sandboxed() {
         .starts_with("sandbox"));
     assert_eq!(frame.headers()["x-frame-options"], "SAMEORIGIN");
     assert!(frame.text().await.unwrap().contains("SOAR"));
+}
+
+#[tokio::test]
+async fn the_roster_dry_run_page_shows_where_each_column_goes_escaped() {
+    let s = with_campaign().await;
+    let c = client();
+    let (cookie, csrf) = signed_in(&s, &c).await;
+    let roster = "Primary Work Email,Legal First Name,<b>Badge</b>,Time Zone\n\
+                  bob.ng@hospital.example.org,Bob,7,Lunar Base Time\n";
+    let file = reqwest::multipart::Part::bytes(roster.as_bytes().to_vec()).file_name("x.csv");
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf)
+        .text("mode", "add")
+        .part("file", file);
+
+    let html = c
+        .post(s.url("/admin/roster"))
+        .header("cookie", &cookie)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    assert!(
+        html.contains("<tr><td>Primary Work Email</td><td>email</td><td></td></tr>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<tr><td>&lt;b&gt;Badge&lt;/b&gt;</td><td>attributes.b_badge_b</td>"),
+        "{html}"
+    );
+    assert!(html.contains("<td class=\"num\">2</td><td>Time Zone</td><td>&quot;Lunar Base Time&quot; is not a time zone"), "{html}");
+}
+
+#[tokio::test]
+async fn an_old_roster_uploaded_again_is_refused_and_can_be_imported_anyway() {
+    let s = with_campaign().await;
+    let first = format!(
+        "{HEADER}\n{}\n",
+        person(1, "Ann", "Lee", "Procurement", "Buyer", "")
+    );
+    s.t.import(&format!(
+        "{HEADER}\n{}\n{}\n",
+        person(1, "Ann", "Lee", "Procurement", "Buyer", ""),
+        person(2, "Bob", "Ng", "Procurement", "Buyer", "")
+    ))
+    .await;
+    let c = client();
+    let (cookie, csrf) = signed_in(&s, &c).await;
+    let file = reqwest::multipart::Part::bytes(first.into_bytes()).file_name("january.csv");
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf.clone())
+        .text("mode", "sync")
+        .part("file", file);
+
+    let html = c
+        .post(s.url("/admin/roster"))
+        .header("cookie", &cookie)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    assert!(html.contains("this file has the same content as"), "{html}");
+    assert!(html.contains("name=\"force\" value=\"true\""), "{html}");
+    let bob = || s.t.store().staff_by_email("bob.ng@hospital.example.org");
+    assert_eq!(
+        bob().await.unwrap().unwrap().active,
+        1,
+        "nothing written yet"
+    );
+    let upload = hidden(&html, "upload");
+    let applied = c
+        .post(s.url("/admin/roster/apply"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("upload", upload.as_str()),
+            ("force", "true"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(applied.status(), StatusCode::OK);
+    assert!(applied
+        .text()
+        .await
+        .unwrap()
+        .contains("The roster is imported."));
+    assert_eq!(
+        bob().await.unwrap().unwrap().active,
+        0,
+        "the old file is the roster again"
+    );
 }
 
 #[tokio::test]

@@ -47,6 +47,7 @@ const COVERED: &[(&str, &str)] = &[
         "the_summary_and_a_digest_preview_as_eml_escaped_and_unsent",
     ),
     ("completions import", "a_rollout_runs_through_every_command"),
+    ("completions add", "a_rollout_runs_through_every_command"),
     ("exempt", "a_rollout_runs_through_every_command"),
     (
         "campaign exemptions",
@@ -181,6 +182,8 @@ fn check_roster_json(config: &Path, roster: &str) {
     check("roster import", &dry, &doc[0]);
     check("roster import.counts", &dry["counts"], &doc[1]);
     check_each("roster import.changes", &dry["changes"], &doc[3]);
+    check_each("roster import.columns", &dry["columns"], &doc[4]);
+    assert_eq!(dry["columns"][0]["to"], "employee_id");
     assert_eq!(
         (dry["applied"].as_bool(), dry["dry_run"].as_bool()),
         (Some(false), Some(true))
@@ -492,6 +495,7 @@ async fn a_rollout_runs_through_every_command() {
     );
     check_completions(&config, completions.to_str().unwrap());
     check_reports(&config, dir.path());
+    check_completion_by_hand(&config);
 
     let weekly = stdout_of(&config, &["report", "send-weekly"]);
     assert_eq!(weekly, "cli: sent\n");
@@ -504,6 +508,53 @@ async fn a_rollout_runs_through_every_command() {
     assert_eq!(board, 1, "the summary reached report.recipients");
     check_status_changes(&config);
     check_backup(&config, dir.path(), &t.db.url);
+}
+
+/// `completions add`: Bob completed yesterday; a second time changes nothing;
+/// tomorrow is refused.
+fn check_completion_by_hand(config: &Path) {
+    let yesterday = (Utc::now() - Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let add = |date: &str| {
+        ambassador(
+            config,
+            &[
+                "completions",
+                "add",
+                "bob.ray@hospital.example.org",
+                "--date",
+                date,
+                "--campaign",
+                "cli",
+            ],
+        )
+        .output()
+        .unwrap()
+    };
+    let first = add(&yesterday);
+    let said = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.status.success()
+            && said.contains("bob.ray@hospital.example.org: completion of cli on ")
+            && said.ends_with(" recorded\n"),
+        "{said}"
+    );
+    let again = String::from_utf8_lossy(&add(&yesterday).stdout).into_owned();
+    assert_eq!(
+        again,
+        "bob.ray@hospital.example.org: a completion of cli was already recorded; it stands\n"
+    );
+    let tomorrow = (Utc::now() + Duration::days(2))
+        .format("%Y-%m-%d")
+        .to_string();
+    let refused = add(&tomorrow);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("is in the future"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 }
 
 /// `db backup`: on SQLite a copy that `roster list` reads the same; on

@@ -474,6 +474,47 @@ async fn completion_reports_match_unmatch_deduplicate_and_refuse_malformed_rows(
 }
 
 #[tokio::test]
+async fn one_completion_is_recorded_by_hand_over_the_api() {
+    let (s, _) = announced().await;
+    s.t.clock.set(launch() + Duration::days(14));
+    let url = format!("{}/api/campaigns/test/completions", s.base);
+    let post = |body: serde_json::Value| s.client.post(&url).bearer_auth(TOKEN).json(&body).send();
+
+    let done =
+        post(serde_json::json!({ "email": "ann.lee@hospital.example.org", "date": "2027-01-20" }))
+            .await
+            .unwrap();
+
+    assert_eq!(done.status(), StatusCode::OK);
+    let body: serde_json::Value = done.json().await.unwrap();
+    assert_eq!(
+        (body["recorded"].as_bool(), body["campaign"].as_str()),
+        (Some(true), Some("test"))
+    );
+    let again: serde_json::Value =
+        post(serde_json::json!({ "email": "ann.lee@hospital.example.org", "date": "2027-01-21" }))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(again["recorded"], false, "the first completion stands");
+    let future =
+        post(serde_json::json!({ "email": "ann.lee@hospital.example.org", "date": "2027-03-01" }))
+            .await
+            .unwrap();
+    assert_eq!(future.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let error: serde_json::Value = future.json().await.unwrap();
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is in the future"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn health_readiness_metrics_and_openapi_answer() {
     let (s, _) = announced().await;
     assert_eq!(

@@ -124,6 +124,27 @@ async fn history() -> TestApp {
     t
 }
 
+/// A completion before any announcement was accepted (here: the relay
+/// refused it) still counts in the median, from the enrolment.
+#[tokio::test]
+async fn the_median_shows_when_the_only_completer_never_got_the_announcement() {
+    let faults = Faults::default().reject_rcpt_550("ann.a@hospital.example.org");
+    let t = TestApp::spawn_with(faults, |_| {}).await;
+    t.import(&roster(false)).await;
+    t.apply(&CAMPAIGN.replace(
+        "include = { department = [\"Supply Chain\", \"Procurement\"] }",
+        "",
+    ))
+    .await;
+    t.tick_at(day(0)).await;
+    complete(&t, "ann.a", day(2)).await;
+
+    let r = build(&t, day(3)).await;
+
+    assert_eq!(r.outcome.completed, 1);
+    assert_eq!(r.outcome.median_days_to_complete, Some(2.0));
+}
+
 async fn build(t: &TestApp, as_of: DateTime<Utc>) -> Report {
     let row = ambassador::campaign::find(t.store(), "test").await.unwrap();
     report::build(t.store(), &row, as_of, 3).await.unwrap()

@@ -1,8 +1,9 @@
-//! `ambassador completions import FILE`.
+//! `ambassador completions import FILE` and `completions add EMAIL --date DATE`.
 
 use ambassador::clock::SystemClock;
 use ambassador::completions::{self, CompletionError, CompletionOptions, CompletionReport};
 use ambassador::config::Settings;
+use ambassador::domain::EmailAddress;
 use clap::{Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +12,7 @@ use std::process::ExitCode;
 pub enum CompletionsCommand {
     /// Record completions from a report exported from the learning network (CSV).
     #[command(
-        after_help = "Examples:\n  ambassador completions import train-report.csv --dry-run\n  ambassador completions import train-report.csv --campaign soar-2027\n\nPeople are matched by employee id, then email, then exact first and last name;\nrows that match nobody are listed with the reason and never guessed. Importing\nthe same report again changes nothing. Map unusual headers in config:\n[completions] columns = { \"Learner Mail\" = \"email\" }."
+        after_help = "Examples:\n  ambassador completions import train-report.csv --dry-run\n  ambassador completions import train-report.csv --campaign soar-2027\n\nPeople are matched by email, then employee id, then a unique exact first and last\nname (listed as \"matched by name\" for review); rows that match nobody are listed\nwith the reason and never guessed; record those by hand with `completions add`. Importing\nthe same report again changes nothing. Map unusual headers in config:\n[completions] columns = { \"Learner Mail\" = \"email\" }."
     )]
     Import {
         file: PathBuf,
@@ -24,6 +25,20 @@ pub enum CompletionsCommand {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Record one completion by hand (a learner the report did not match, or who completed elsewhere).
+    #[command(
+        after_help = "Example:\n  ambassador completions add ann.lee@hospital.example.org --date 2027-01-20 --campaign soar-2027\n\nThe date is the day of completion (noon in the organisation's time zone), or a date and\ntime; a date in the future is refused. A completion already recorded stands."
+    )]
+    Add {
+        /// The person's roster address.
+        email: String,
+        /// When they completed: YYYY-MM-DD (or a date and time).
+        #[arg(long)]
+        date: String,
+        /// The campaign to credit (needed when more than one exists).
+        #[arg(long)]
+        campaign: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -34,12 +49,65 @@ pub enum Format {
 }
 
 pub async fn run(cmd: CompletionsCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let CompletionsCommand::Import {
-        file,
-        campaign,
-        dry_run,
-        format,
-    } = cmd;
+    match cmd {
+        CompletionsCommand::Import {
+            file,
+            campaign,
+            dry_run,
+            format,
+        } => import(settings, file, campaign, dry_run, format).await,
+        CompletionsCommand::Add {
+            email,
+            date,
+            campaign,
+        } => add(settings, &email, &date, campaign.as_deref()).await,
+    }
+}
+
+async fn add(
+    settings: &Settings,
+    email: &str,
+    date: &str,
+    campaign: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let email = EmailAddress::parse(email).map_err(|e| anyhow::anyhow!("email {e}"))?;
+    let store = super::open_store(settings).await?;
+    let result = async {
+        let row = completions::resolve_campaign(&store, campaign).await?;
+        let tz = settings.organisation.time_zone.0;
+        completions::add_one(&store, &SystemClock, tz, &row, &email, date)
+            .await
+            .map_err(anyhow::Error::from)
+    }
+    .await;
+    store.close().await;
+    let done = result?;
+    let day = done
+        .completed_at
+        .with_timezone(&settings.organisation.time_zone.0);
+    if done.recorded {
+        println!(
+            "{}: completion of {} on {} recorded",
+            done.email,
+            done.campaign,
+            day.format("%Y-%m-%d %H:%M %Z")
+        );
+    } else {
+        println!(
+            "{}: a completion of {} was already recorded; it stands",
+            done.email, done.campaign
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn import(
+    settings: &Settings,
+    file: PathBuf,
+    campaign: Option<String>,
+    dry_run: bool,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
     let bytes =
         std::fs::read(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     let store = super::open_store(settings).await?;
@@ -92,6 +160,12 @@ fn print(r: &CompletionReport, format: Format) -> anyhow::Result<()> {
         "  rows {}  matched {}  newly completed {}  already completed {}  not completed {}  duplicates {}  unmatched {}",
         r.rows, r.matched, r.newly_completed, r.already_completed, r.not_completed, r.duplicates, r.unmatched.len()
     );
+    for m in &r.matched_by_name {
+        println!(
+            "  matched by name (check): line {}: {} -> {}",
+            m.line, m.who, m.email
+        );
+    }
     for u in &r.unmatched {
         println!("  unmatched: line {}: {} ({})", u.line, u.who, u.reason);
     }

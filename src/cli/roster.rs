@@ -15,7 +15,7 @@ use std::process::ExitCode;
 pub enum RosterCommand {
     /// Import a staff roster exported from HR (CSV; UTF-8, UTF-16 or Windows-1252; comma, semicolon or tab).
     #[command(
-        after_help = "Examples:\n  ambassador roster import staff.csv --dry-run      # see what would change\n  ambassador roster import staff.csv                # apply: all rows or nothing\n  ambassador roster import contractors.csv --source vendor-portal --mode add\n\nThe file needs an email column (\"Email\", \"Work Email\", ...). Employee ID, first/last name,\ndepartment, job title, location, supervisor email and time zone are recognised by their\ncommon names; map others in config: [roster] columns = { \"Correo\" = \"email\" }.\nOther columns are kept as attributes for templates ({{attributes.cost_center}}).\n\nRefused, with line and column: a file that is UTF-8 except for some bytes (line and byte\noffset given), quoted addresses (\"john doe\"@x.org), bidi or zero-width characters in any\ncell, headers over 256 characters, more than roster.max_columns columns."
+        after_help = "Examples:\n  ambassador roster import staff.csv --dry-run      # see what would change\n  ambassador roster import staff.csv                # apply: all rows or nothing\n  ambassador roster import contractors.csv --source vendor-portal --mode add\n\nThe file needs an email column (\"Email\", \"Work Email\", ...). Employee ID, first/last name,\ndepartment, job title, location, supervisor email and time zone are recognised by their\ncommon names (Workday, UKG, Oracle HCM and SAP SuccessFactors spellings too); map others\nin config: [roster] columns = { \"Correo\" = \"email\", \"Nickname\" = \"ignore\" }.\nOther columns are kept as attributes for templates ({{attributes.cost_center}}); the\noutput lists where each column went. Time zones may be IANA (America/Chicago), Windows\n(\"Central Standard Time\") or Workday (\"GMT-06:00 Central Time (Chicago)\") names.\n\nRefused, with line and column: a file that is UTF-8 except for some bytes (line and byte\noffset given), quoted addresses (\"john doe\"@x.org), bidi or zero-width characters in any\ncell, headers over 256 characters, more than roster.max_columns columns."
     )]
     Import {
         /// The CSV file.
@@ -32,7 +32,7 @@ pub enum RosterCommand {
         /// Import the valid rows and report the rest (default: one bad row and nothing is imported).
         #[arg(long)]
         skip_invalid: bool,
-        /// Apply even an export with no data rows, or a sync that deactivates more than roster.max_deactivate_share.
+        /// Apply even an export with no data rows, a sync that deactivates more than roster.max_deactivate_share, or a file imported before a later import of the same source.
         #[arg(long)]
         force: bool,
         #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
@@ -187,8 +187,12 @@ fn print_human(r: &ImportReport) {
         "  added {}  updated {}  unchanged {}  deactivated {}  reactivated {}  rejected {}",
         c.added, c.updated, c.unchanged, c.deactivated, c.reactivated, c.rejected
     );
+    print_mapping(&mut out, r);
     for e in &r.rejected {
         let _ = writeln!(out, "  rejected: {e}");
+    }
+    for w in &r.warnings {
+        let _ = writeln!(out, "  warning: {w}");
     }
     if r.dry_run {
         const SHOWN: usize = 50;
@@ -214,6 +218,43 @@ fn print_human(r: &ImportReport) {
             .saturating_sub(SHOWN);
         if hidden > 0 {
             let _ = writeln!(out, "  ... and {hidden} more (use --format json for all)");
+        }
+    }
+}
+
+/// Which column went to which field, then the columns kept as attributes
+/// and the ones ignored, with a note where a column lost its field.
+fn print_mapping(out: &mut impl Write, r: &ImportReport) {
+    let fields: Vec<String> = r
+        .columns
+        .iter()
+        .filter(|c| !c.to.starts_with("attributes.") && c.to != "ignore")
+        .map(|c| format!("{:?} -> {}", c.column, c.to))
+        .collect();
+    let _ = writeln!(out, "  columns: {}", fields.join(", "));
+    let kept: Vec<String> = r
+        .columns
+        .iter()
+        .filter_map(|c| {
+            c.to.strip_prefix("attributes.")
+                .map(|a| format!("{:?} ({a})", c.column))
+        })
+        .collect();
+    if !kept.is_empty() {
+        let _ = writeln!(out, "  kept as attributes: {}", kept.join(", "));
+    }
+    let ignored: Vec<String> = r
+        .columns
+        .iter()
+        .filter(|c| c.to == "ignore")
+        .map(|c| format!("{:?}", c.column))
+        .collect();
+    if !ignored.is_empty() {
+        let _ = writeln!(out, "  ignored: {}", ignored.join(", "));
+    }
+    for c in &r.columns {
+        if let Some(note) = &c.note {
+            let _ = writeln!(out, "  note: column {:?} {note}", c.column);
         }
     }
 }

@@ -1,12 +1,17 @@
 //! Completions from the system of record: completion reports exported from
-//! the learning network, matched to the roster by employee id, then email,
-//! then exact name. Unmatched rows are listed with the reason and never
-//! guessed; re-importing the same report changes nothing.
+//! the learning network, matched to the roster by email, then employee id,
+//! then a unique exact name (listed for review: learners often register
+//! with a personal address). Unmatched rows are listed with the reason and
+//! never guessed; re-importing the same report changes nothing.
 
+mod manual;
 mod parse;
 
+pub use manual::{add as add_one, ManualCompletion, ManualError};
+
 pub use parse::{
-    parse as parse_report, parse_date, CompletionRow, ParsedReport, ReportHeaderError,
+    check_mapping, completion_time, parse as parse_report, parse_date, parse_date_kind,
+    CompletionRow, ParsedReport, ReportHeaderError,
 };
 
 use crate::campaign;
@@ -56,7 +61,20 @@ pub struct CompletionReport {
     /// Further rows for a person already matched in this file.
     pub duplicates: u64,
     pub unmatched: Vec<Unmatched>,
+    /// Rows credited by a unique exact name because neither their address
+    /// nor their employee id is in the roster: check these by hand.
+    pub matched_by_name: Vec<NameMatch>,
     pub malformed: Vec<RowError>,
+}
+
+/// A row credited to the one person in the roster with its exact name.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NameMatch {
+    pub line: u64,
+    /// Who the row names: its address (or employee id), and the name.
+    pub who: String,
+    /// The roster address of the person credited.
+    pub email: String,
 }
 
 /// Why a completion import wrote nothing.
@@ -98,91 +116,24 @@ pub async fn import(
     bytes: &[u8],
     options: &CompletionOptions,
 ) -> Result<CompletionReport, CompletionError> {
-    let unreadable = |reason: String| CompletionError::Unreadable {
-        file: options.file_name.clone(),
-        reason,
-    };
     let campaign = resolve_campaign(store, options.campaign.as_deref()).await?;
-    let decoded = decode(bytes).map_err(|e| unreadable(e.to_string()))?;
     let now = clock.now();
-    let parsed = parse::parse(&decoded.text, decoded.delimiter, mappings, org_tz, now)
-        .map_err(|e| unreadable(format!("{e} (read as {})", decoded.encoding)))?;
-    let mut report = CompletionReport {
-        dry_run: options.dry_run,
-        campaign: campaign.slug.clone(),
-        file: options.file_name.clone(),
-        sha256: hex::encode(Sha256::digest(bytes)),
-        encoding: decoded.encoding.to_string(),
-        rows: parsed.rows.len() as u64,
-        not_completed: parsed.not_completed,
-        malformed: parsed.errors,
-        ..CompletionReport::default()
-    };
+    let (parsed, mut report) = read_report(bytes, mappings, org_tz, now, options)?;
+    report.campaign = campaign.slug.clone();
     if !report.malformed.is_empty() {
         return Err(CompletionError::Malformed(Box::new(report)));
     }
     let staff = store.all_staff().await?;
     let matcher = Matcher::new(&staff);
-    let mut earliest: HashMap<i64, chrono::DateTime<chrono::Utc>> = HashMap::new();
-    for row in &parsed.rows {
-        match matcher.find(row) {
-            Ok(person) => match earliest.get_mut(&person.id) {
-                Some(at) => {
-                    report.duplicates += 1;
-                    *at = (*at).min(row.completed_at);
-                }
-                None => {
-                    earliest.insert(person.id, row.completed_at);
-                }
-            },
-            Err(reason) => report.unmatched.push(Unmatched {
-                line: row.line,
-                who: describe(row),
-                reason,
-            }),
-        }
-    }
-    let completions: Vec<Completion> = earliest
-        .into_iter()
-        .map(|(staff_id, at)| Completion { staff_id, at })
-        .collect();
+    let (completions, matched_lines) = match_rows(&matcher, &parsed.rows, &mut report);
     let outcome = record(store, campaign.id, &completions, "report", options.dry_run).await?;
     report.matched = outcome.recorded + outcome.already;
     report.newly_completed = outcome.recorded;
     report.already_completed = outcome.already;
-    for staff_id in outcome.not_enrolled {
-        let email = staff
-            .iter()
-            .find(|s| s.id == staff_id)
-            .map(|s| s.email.clone())
-            .unwrap_or_default();
-        let line = parsed
-            .rows
-            .iter()
-            .find(|r| matcher.find(r).map(|p| p.id) == Ok(staff_id))
-            .map_or(0, |r| r.line);
-        report.unmatched.push(Unmatched {
-            line,
-            who: email,
-            reason: format!("not enrolled in campaign {}", campaign.slug),
-        });
-    }
+    list_not_enrolled(&mut report, &outcome.not_enrolled, &staff, &matched_lines);
     report.unmatched.sort_by_key(|u| u.line);
     if !options.dry_run {
-        let counts = [
-            report.matched as i64,
-            report.newly_completed as i64,
-            report.unmatched.len() as i64,
-        ];
-        store
-            .record_completion_import(
-                to_millis(now),
-                campaign.id,
-                &report.file,
-                &report.sha256,
-                counts,
-            )
-            .await?;
+        remember_import(store, now, campaign.id, &report).await?;
         report.applied = true;
     }
     tracing::info!(
@@ -192,6 +143,122 @@ pub async fn import(
         "completion report imported"
     );
     Ok(report)
+}
+
+/// Decodes and parses the file; the report so far (counts of rows, the
+/// malformed ones) comes with the rows.
+fn read_report(
+    bytes: &[u8],
+    mappings: &BTreeMap<String, String>,
+    org_tz: chrono_tz::Tz,
+    now: chrono::DateTime<chrono::Utc>,
+    options: &CompletionOptions,
+) -> Result<(ParsedReport, CompletionReport), CompletionError> {
+    let unreadable = |reason: String| CompletionError::Unreadable {
+        file: options.file_name.clone(),
+        reason,
+    };
+    let decoded = decode(bytes).map_err(|e| unreadable(e.to_string()))?;
+    let mut parsed = parse::parse(&decoded.text, decoded.delimiter, mappings, org_tz, now)
+        .map_err(|e| unreadable(format!("{e} (read as {})", decoded.encoding)))?;
+    let report = CompletionReport {
+        dry_run: options.dry_run,
+        file: options.file_name.clone(),
+        sha256: hex::encode(Sha256::digest(bytes)),
+        encoding: decoded.encoding.to_string(),
+        rows: parsed.rows.len() as u64,
+        not_completed: parsed.not_completed,
+        malformed: std::mem::take(&mut parsed.errors),
+        ..CompletionReport::default()
+    };
+    Ok((parsed, report))
+}
+
+/// Each person's earliest completion in the file, and the first line that
+/// credits them; rows that name nobody go to `report.unmatched`.
+fn match_rows(
+    matcher: &Matcher<'_>,
+    rows: &[CompletionRow],
+    report: &mut CompletionReport,
+) -> (Vec<Completion>, HashMap<i64, u64>) {
+    let mut earliest: HashMap<i64, chrono::DateTime<chrono::Utc>> = HashMap::new();
+    let mut lines: HashMap<i64, u64> = HashMap::new();
+    for row in rows {
+        match matcher.find(row) {
+            Ok((person, by_name)) => match earliest.get_mut(&person.id) {
+                Some(at) => {
+                    report.duplicates += 1;
+                    *at = (*at).min(row.completed_at);
+                }
+                None => {
+                    earliest.insert(person.id, row.completed_at);
+                    lines.insert(person.id, row.line);
+                    if by_name {
+                        report.matched_by_name.push(NameMatch {
+                            line: row.line,
+                            who: describe_with_name(row),
+                            email: person.email.clone(),
+                        });
+                    }
+                }
+            },
+            Err(reason) => report.unmatched.push(Unmatched {
+                line: row.line,
+                who: describe(row),
+                reason,
+            }),
+        }
+    }
+    let completions = earliest
+        .into_iter()
+        .map(|(staff_id, at)| Completion { staff_id, at })
+        .collect();
+    (completions, lines)
+}
+
+/// People the file credits who are in the roster but not in the campaign.
+fn list_not_enrolled(
+    report: &mut CompletionReport,
+    not_enrolled: &[i64],
+    staff: &[StaffRow],
+    lines: &HashMap<i64, u64>,
+) {
+    for staff_id in not_enrolled {
+        let email = staff
+            .iter()
+            .find(|s| s.id == *staff_id)
+            .map(|s| s.email.clone())
+            .unwrap_or_default();
+        report.unmatched.push(Unmatched {
+            line: lines.get(staff_id).copied().unwrap_or(0),
+            who: email,
+            reason: format!("not enrolled in campaign {}", report.campaign),
+        });
+    }
+}
+
+/// Records the import itself, for the history.
+async fn remember_import(
+    store: &Store,
+    now: chrono::DateTime<chrono::Utc>,
+    campaign_id: i64,
+    report: &CompletionReport,
+) -> anyhow::Result<()> {
+    let counts = [
+        report.matched as i64,
+        report.newly_completed as i64,
+        report.unmatched.len() as i64,
+    ];
+    store
+        .record_completion_import(
+            to_millis(now),
+            campaign_id,
+            &report.file,
+            &report.sha256,
+            counts,
+        )
+        .await?;
+    Ok(())
 }
 
 /// What recording a batch of completions did.
@@ -275,6 +342,15 @@ pub async fn resolve_campaign(
     }
 }
 
+/// Who a row names, with the name when it has one.
+fn describe_with_name(row: &parse::CompletionRow) -> String {
+    let name = format!("{} {}", row.first_name, row.last_name);
+    match row.email.clone().or_else(|| row.employee_id.clone()) {
+        Some(id) => format!("{id} ({})", name.trim()),
+        None => name.trim().to_string(),
+    }
+}
+
 fn describe(row: &parse::CompletionRow) -> String {
     row.email
         .clone()
@@ -313,42 +389,46 @@ impl<'a> Matcher<'a> {
         }
     }
 
-    fn find(&self, row: &parse::CompletionRow) -> Result<&'a StaffRow, String> {
+    /// The one person a row names, and whether only by name: by email,
+    /// then employee id, then a unique exact first and last name.
+    fn find(&self, row: &parse::CompletionRow) -> Result<(&'a StaffRow, bool), String> {
+        let mut tried = Vec::new();
+        if let Some(email) = &row.email {
+            if let Some(person) = self.by_email.get(email.as_str()) {
+                return Ok((person, false));
+            }
+            tried.push(format!("the address {email}"));
+        }
         if let Some(id) = &row.employee_id {
             match self.by_id.get(id.as_str()).map(Vec::as_slice) {
-                Some([one]) => return Ok(one),
+                Some([one]) => return Ok((one, false)),
                 Some(_) => {
                     return Err(format!(
                         "employee id {id:?} belongs to several people (different roster sources)"
                     ))
                 }
-                None if row.email.is_none() => {
-                    return Err(format!("no one in the roster has employee id {id:?}"))
-                }
-                None => {}
+                None => tried.push(format!("employee id {id:?}")),
             }
         }
-        if let Some(email) = &row.email {
-            return self
-                .by_email
-                .get(email.as_str())
-                .copied()
-                .ok_or_else(|| format!("no one in the roster has the address {email}"));
+        let (first, last) = (row.first_name.trim(), row.last_name.trim());
+        if !first.is_empty() && !last.is_empty() {
+            match self.by_name.get(&name_key(first, last)).map(Vec::as_slice) {
+                Some([one]) => return Ok((one, true)),
+                Some(many) => {
+                    return Err(format!(
+                        "{} people are called {first} {last}, so the name cannot say which; record the completion by hand (ambassador completions add EMAIL --date YYYY-MM-DD)",
+                        many.len()
+                    ))
+                }
+                None => tried.push(format!("the name {first} {last}")),
+            }
         }
-        let key = name_key(&row.first_name, &row.last_name);
-        match self.by_name.get(&key).map(Vec::as_slice) {
-            Some([one]) => Ok(one),
-            Some(many) => Err(format!(
-                "{} people are called {} {}; the report needs an email or employee id column",
-                many.len(),
-                row.first_name,
-                row.last_name
-            )),
-            None => Err(format!(
-                "no one in the roster is called {} {}",
-                row.first_name, row.last_name
-            )),
+        if tried.is_empty() {
+            return Err(
+                "the row names nobody: no email, employee id or first and last name".into(),
+            );
         }
+        Err(format!("no one in the roster has {}", tried.join(", nor ")))
     }
 }
 

@@ -35,19 +35,54 @@ fn column_of(header: &str, mappings: &BTreeMap<String, String>) -> Option<Col> {
         .iter()
         .find(|(h, _)| normalise_header(h) == key)
         .map(|(_, f)| normalise_header(f));
-    let name = mapped.as_deref().unwrap_or(&key);
+    match mapped.as_deref() {
+        Some("" | "ignore") => None,
+        Some(name) => named(name),
+        None => named(&key),
+    }
+}
+
+/// The column a normalised header or mapping names, by its common spellings
+/// (TRAIN and other learning platforms' exports).
+fn named(name: &str) -> Option<Col> {
     Some(match name {
-        "email" | "emailaddress" | "useremail" | "learneremail" | "workemail" | "mail" => {
-            Col::Email
-        }
-        "employeeid" | "employeenumber" | "empid" | "staffid" => Col::EmployeeId,
-        "firstname" | "givenname" | "learnerfirstname" => Col::FirstName,
-        "lastname" | "surname" | "familyname" | "learnerlastname" => Col::LastName,
-        "completedat" | "completiondate" | "datecompleted" | "completedon" | "completeddate"
-        | "completiondatetime" | "datetimecompleted" | "enddate" | "completed" => Col::CompletedAt,
-        "status" | "registrationstatus" | "completionstatus" | "coursestatus" => Col::Status,
+        "email"
+        | "emailaddress"
+        | "useremail"
+        | "learneremail"
+        | "workemail"
+        | "mail"
+        | "useremailaddress"
+        | "learneremailaddress" => Col::Email,
+        "employeeid" | "employeenumber" | "empid" | "staffid" | "workerid" => Col::EmployeeId,
+        "firstname" | "givenname" | "learnerfirstname" | "userfirstname" => Col::FirstName,
+        "lastname" | "surname" | "familyname" | "learnerlastname" | "userlastname" => Col::LastName,
+        "completedat"
+        | "completiondate"
+        | "datecompleted"
+        | "completedon"
+        | "completeddate"
+        | "completiondatetime"
+        | "datetimecompleted"
+        | "enddate"
+        | "completed"
+        | "coursecompletiondate" => Col::CompletedAt,
+        "status" | "registrationstatus" | "completionstatus" | "coursestatus"
+        | "progressstatus" | "progress" | "enrollmentstatus" | "learnerstatus" => Col::Status,
         _ => return None,
     })
+}
+
+/// What a `[completions] columns` value may be: one of the columns a report
+/// is read by, or `ignore`. The error says what is allowed.
+pub fn check_mapping(target: &str) -> Result<(), String> {
+    let key = normalise_header(target);
+    if key.is_empty() || key == "ignore" || named(&key).is_some() {
+        return Ok(());
+    }
+    Err(format!(
+        "{target:?} is not a completion report column; use one of: email, employee_id, first_name, last_name, completed_at, status, or \"ignore\""
+    ))
 }
 
 /// The parsed rows, rows that are not completions, and malformed rows.
@@ -213,31 +248,11 @@ impl ReportRows<'_> {
         line: u64,
         values: &BTreeMap<Col, (&'v str, &'v str)>,
     ) -> Result<Option<CompletionRow>, (&'v str, String)> {
-        if let Some((status, _)) = values.get(&Col::Status) {
-            let s = status.to_ascii_lowercase();
-            if !["completed", "complete", "passed", "finished", "attended"].contains(&s.as_str()) {
-                return Ok(None);
-            }
+        if !status_is_completed(values) {
+            return Ok(None);
         }
-        let (raw_date, date_header) = values.get(&Col::CompletedAt).copied().unwrap_or_default();
-        let completed_at = match parse_date(raw_date, self.tz) {
-            Some(d) if d <= self.now + chrono::Duration::days(1) => d,
-            Some(_) => {
-                return Err((
-                    date_header,
-                    format!("{:?} is in the future", shown(raw_date)),
-                ))
-            }
-            None if raw_date.is_empty() => return Ok(None),
-            None => {
-                return Err((
-                    date_header,
-                    format!(
-                        "{:?} is not a date; use e.g. 2027-01-20 or 01/20/2027",
-                        shown(raw_date)
-                    ),
-                ))
-            }
+        let Some(completed_at) = self.completed_at(values)? else {
+            return Ok(None);
         };
         let text = |c: Col| {
             values
@@ -246,21 +261,79 @@ impl ReportRows<'_> {
                 .filter(|v| !v.is_empty())
                 .map(str::to_string)
         };
-        let email = match values.get(&Col::Email).filter(|(v, _)| !v.is_empty()) {
-            Some((raw, header)) => match EmailAddress::parse(raw) {
-                Ok(email) => Some(email.to_string()),
-                Err(e) => return Err((header, format!("email {e}"))),
-            },
-            None => None,
-        };
         Ok(Some(CompletionRow {
             line,
             employee_id: text(Col::EmployeeId),
-            email,
+            email: email_of(values)?,
             first_name: text(Col::FirstName).unwrap_or_default(),
             last_name: text(Col::LastName).unwrap_or_default(),
             completed_at,
         }))
+    }
+
+    /// The completion time; `None` when the cell is empty.
+    fn completed_at<'v>(
+        &self,
+        values: &BTreeMap<Col, (&'v str, &'v str)>,
+    ) -> Result<Option<DateTime<Utc>>, (&'v str, String)> {
+        let (raw_date, date_header) = values.get(&Col::CompletedAt).copied().unwrap_or_default();
+        if raw_date.trim().is_empty() {
+            return Ok(None);
+        }
+        completion_time(raw_date, self.tz, self.now)
+            .map(Some)
+            .map_err(|reason| (date_header, reason))
+    }
+}
+
+/// When a completion happened, from a date or time as exports and admins
+/// write it. A time after now is refused (a bare date after today); today's
+/// bare date counts from now at the latest, so a report never leaves it out
+/// as not yet happened.
+pub fn completion_time(
+    raw: &str,
+    tz: chrono_tz::Tz,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, String> {
+    let future = || {
+        let local_now = now.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z");
+        Err(format!(
+            "{:?} is in the future (it is now {local_now}); a completion cannot be: check the date and the export's time zone",
+            shown(raw)
+        ))
+    };
+    let today = now.with_timezone(&tz).date_naive();
+    match parse_date_kind(raw, tz) {
+        Some((d, true)) if d.with_timezone(&tz).date_naive() > today => future(),
+        Some((d, true)) => Ok(d.min(now)),
+        Some((d, false)) if d > now => future(),
+        Some((d, false)) => Ok(d),
+        None => Err(format!(
+            "{:?} is not a date; use e.g. 2027-01-20 or 01/20/2027",
+            shown(raw)
+        )),
+    }
+}
+
+/// Whether the row's status (if the report has one) says completed.
+fn status_is_completed(values: &BTreeMap<Col, (&str, &str)>) -> bool {
+    let Some((status, _)) = values.get(&Col::Status) else {
+        return true;
+    };
+    let s = status.to_ascii_lowercase();
+    ["completed", "complete", "passed", "finished", "attended"].contains(&s.as_str())
+}
+
+/// The row's address, checked; `None` when it has none.
+fn email_of<'v>(
+    values: &BTreeMap<Col, (&'v str, &'v str)>,
+) -> Result<Option<String>, (&'v str, String)> {
+    match values.get(&Col::Email).filter(|(v, _)| !v.is_empty()) {
+        Some((raw, header)) => match EmailAddress::parse(raw) {
+            Ok(email) => Ok(Some(email.to_string())),
+            Err(e) => Err((header, format!("email {e}"))),
+        },
+        None => Ok(None),
     }
 }
 
@@ -285,12 +358,17 @@ fn shown(raw: &str) -> String {
 /// Dates as learning platforms export them; a bare date is taken at noon
 /// in the organisation's time zone, so it never slips to the day before.
 pub fn parse_date(raw: &str, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
+    parse_date_kind(raw, tz).map(|(d, _)| d)
+}
+
+/// [`parse_date`], and whether the value was a bare date (no time of day).
+pub fn parse_date_kind(raw: &str, tz: chrono_tz::Tz) -> Option<(DateTime<Utc>, bool)> {
     let s = raw.trim();
     if s.is_empty() {
         return None;
     }
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
-        return Some(d.with_timezone(&Utc));
+        return Some((d.with_timezone(&Utc), false));
     }
     const DATETIMES: [&str; 6] = [
         "%Y-%m-%d %H:%M:%S",
@@ -302,10 +380,8 @@ pub fn parse_date(raw: &str, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
     ];
     for f in DATETIMES {
         if let Ok(dt) = NaiveDateTime::parse_from_str(s, f) {
-            return tz
-                .from_local_datetime(&dt)
-                .earliest()
-                .map(|d| d.with_timezone(&Utc));
+            let local = tz.from_local_datetime(&dt).earliest()?;
+            return Some((local.with_timezone(&Utc), false));
         }
     }
     const DATES: [&str; 6] = [
@@ -318,11 +394,10 @@ pub fn parse_date(raw: &str, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
     ];
     for f in DATES {
         if let Ok(d) = NaiveDate::parse_from_str(s, f) {
-            let noon = d.and_hms_opt(12, 0, 0)?;
-            return tz
-                .from_local_datetime(&noon)
-                .earliest()
-                .map(|d| d.with_timezone(&Utc));
+            let noon = tz
+                .from_local_datetime(&d.and_hms_opt(12, 0, 0)?)
+                .earliest()?;
+            return Some((noon.with_timezone(&Utc), true));
         }
     }
     None

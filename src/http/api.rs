@@ -42,6 +42,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/campaigns/{slug}", get(show_campaign))
         .route("/campaigns/{slug}/pause", post(pause))
         .route("/campaigns/{slug}/resume", post(resume))
+        .route(
+            "/campaigns/{slug}/completions",
+            post(add_completion).layer(DefaultBodyLimit::max(JSON_LIMIT)),
+        )
         .route("/enrolments", get(enrolments))
         .route("/campaigns/{slug}/exemptions", get(exemptions))
         .route(
@@ -402,6 +406,35 @@ async fn exemptions(
     Ok(Json(
         campaign::exemption_listing(&state.app.store, &row).await?,
     ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompletionRequest {
+    email: String,
+    /// YYYY-MM-DD, or a date and time as in completion reports.
+    date: String,
+}
+
+/// Records one completion by hand (`ambassador completions add`).
+async fn add_completion(
+    State(state): State<AppState>,
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(req): ApiJson<CompletionRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let email =
+        crate::domain::EmailAddress::parse(&req.email).map_err(|e| ApiError::Unprocessable {
+            message: format!("email {e}"),
+            body: None,
+        })?;
+    let row = find(&state, &slug).await?;
+    let app = &state.app;
+    let tz = app.settings.organisation.time_zone.0;
+    match completions::add_one(&app.store, app.clock.as_ref(), tz, &row, &email, &req.date).await {
+        Ok(done) => Ok(Json(done)),
+        Err(completions::ManualError::Store(e)) => Err(ApiError::from(e)),
+        Err(refused) => Err(ApiError::of_kind(refused.kind(), refused.into(), None)),
+    }
 }
 
 async fn report(

@@ -73,7 +73,9 @@ pub struct Outcome {
     pub completed_on_time: u64,
     /// Not completed, due date passed.
     pub overdue: u64,
-    /// Median days from the announcement's acceptance to completion.
+    /// Median days to completion: from the announcement's acceptance, or
+    /// from enrolment for someone who completed without one. Set whenever
+    /// anyone completed.
     pub median_days_to_complete: Option<f64>,
     /// Reminder messages accepted per completion.
     pub reminders_per_completion: Option<f64>,

@@ -56,84 +56,176 @@ impl Field {
             .find(|f| normalise_header(f.name()) == key)
     }
 
-    /// Header spellings seen in real HR exports, already normalised.
+    /// Header spellings seen in real HR exports (Workday, UKG, Oracle HCM,
+    /// SAP SuccessFactors, ADP and plain spreadsheets), already normalised,
+    /// the most specific first: when two columns of one file claim a field,
+    /// the one whose spelling comes first here wins (legal over preferred
+    /// name, work over any email).
     fn aliases(self) -> &'static [&'static str] {
         match self {
             Field::Email => &[
-                "email",
-                "emailaddress",
+                "primaryworkemail",
+                "workemailprimary",
+                "emailprimarywork",
                 "workemail",
                 "workemailaddress",
                 "businessemail",
-                "primaryemail",
-                "mail",
-                "emailid",
-                "officeemail",
+                "businessemailaddress",
                 "corporateemail",
+                "officeemail",
+                "email",
+                "emailaddress",
+                "primaryemail",
+                "emailid",
+                "mail",
             ],
             Field::EmployeeId => &[
                 "employeeid",
+                "workerid",
                 "employeenumber",
                 "employeeno",
                 "empid",
                 "empno",
                 "staffid",
                 "staffnumber",
+                "personnumber",
                 "personnelnumber",
-                "workerid",
+                "personidexternal",
+                "associateid",
+                "employeecode",
                 "badgeid",
                 "id",
             ],
             Field::FirstName => &[
+                "legalfirstname",
+                "firstnamelegal",
                 "firstname",
                 "givenname",
                 "forename",
-                "preferredname",
-                "preferredfirstname",
-                "legalfirstname",
                 "first",
+                "preferredfirstname",
+                "firstnamepreferred",
+                "preferredname",
             ],
-            Field::LastName => &["lastname", "surname", "familyname", "legallastname", "last"],
+            Field::LastName => &[
+                "legallastname",
+                "lastnamelegal",
+                "lastname",
+                "surname",
+                "familyname",
+                "last",
+                "preferredlastname",
+                "lastnamepreferred",
+            ],
             Field::Department => &[
                 "department",
-                "dept",
                 "departmentname",
+                "dept",
+                "costcenterhierarchy",
                 "costcentername",
+                "supervisoryorganization",
+                "organizationunit",
+                "orgunit",
                 "division",
                 "businessunit",
                 "unit",
                 "team",
             ],
             Field::Role => &[
-                "role",
                 "jobtitle",
-                "title",
-                "position",
+                "businesstitle",
                 "positiontitle",
-                "job",
+                "title",
+                "role",
+                "jobprofile",
+                "jobprofilename",
+                "position",
+                "positionname",
                 "jobname",
                 "jobrole",
+                "job",
             ],
             Field::Facility => &[
                 "facility",
-                "location",
-                "site",
-                "worklocation",
                 "facilityname",
+                "worklocation",
+                "primaryworklocation",
+                "location",
+                "locationname",
+                "site",
+                "worksite",
                 "campus",
                 "hospital",
-                "locationname",
             ],
             Field::ManagerEmail => &[
                 "manageremail",
-                "supervisoremail",
+                "managersemail",
+                "managerworkemail",
+                "managersworkemail",
+                "managerprimaryworkemail",
                 "manageremailaddress",
+                "supervisoremail",
+                "supervisorsemail",
                 "supervisoremailaddress",
                 "reportstoemail",
                 "linemanageremail",
             ],
-            Field::TimeZone => &["timezone", "tz", "timezonename"],
+            Field::TimeZone => &[
+                "timezone",
+                "tz",
+                "timezonename",
+                "worktimezone",
+                "defaulttimezone",
+                "usertimezone",
+                "locationtimezone",
+            ],
         }
+    }
+
+    /// The field a header names by a built-in alias, and how specific that
+    /// alias is (0 is the most specific).
+    fn by_alias(key: &str) -> Option<(Field, usize)> {
+        Field::ALL.into_iter().find_map(|f| {
+            f.aliases()
+                .iter()
+                .position(|a| *a == key)
+                .map(|rank| (f, rank))
+        })
+    }
+}
+
+/// Where `[roster] columns` sends a header: a field, an attribute, or nowhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mapping {
+    Field(Field),
+    /// `attributes.NAME`: kept with the person under this key.
+    Attribute(String),
+    /// `ignore` (or `""`): the column is not read at all.
+    Ignore,
+}
+
+impl Mapping {
+    /// Parses a `[roster] columns` value; the error says what is allowed.
+    pub fn parse(target: &str) -> Result<Self, String> {
+        let target = target.trim();
+        if target.is_empty() || target.eq_ignore_ascii_case("ignore") {
+            return Ok(Mapping::Ignore);
+        }
+        if let Some(name) = target.strip_prefix("attributes.") {
+            let key = attribute_key(name);
+            if key.is_empty() {
+                return Err(format!(
+                    "{target:?} names no attribute; write e.g. \"attributes.cost_center\""
+                ));
+            }
+            return Ok(Mapping::Attribute(key));
+        }
+        Field::from_name(target).map(Mapping::Field).ok_or_else(|| {
+            format!(
+                "{target:?} is not a roster field; use one of: {}, \"attributes.NAME\" or \"ignore\"",
+                Field::NAMES.join(", ")
+            )
+        })
     }
 }
 
@@ -169,8 +261,30 @@ pub enum Column {
     Known(Field),
     /// An extra column kept as an attribute under this key.
     Attribute(String),
-    /// A column with an empty header: ignored.
+    /// A column with an empty header: ignored (its cells are still checked).
     Ignored,
+    /// Mapped to `ignore` in config: its cells are not read at all.
+    Dropped,
+}
+
+impl Column {
+    /// Where the column goes, as `[roster] columns` would say it.
+    pub fn target(&self) -> String {
+        match self {
+            Column::Known(field) => field.name().to_string(),
+            Column::Attribute(key) => format!("attributes.{key}"),
+            Column::Ignored | Column::Dropped => "ignore".into(),
+        }
+    }
+}
+
+/// The columns of a header row, and why a column did not get the field its
+/// name suggests (another column claimed it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedHeaders {
+    pub columns: Vec<Column>,
+    /// (0-based column, note), in column order.
+    pub notes: Vec<(usize, String)>,
 }
 
 /// The longest header name accepted, in characters: a header becomes an
@@ -247,41 +361,72 @@ pub fn check_header_shape<S: AsRef<str>>(
     Ok(())
 }
 
+/// Which column claims a field, and how strongly: a config mapping beats
+/// any alias, a more specific alias a less specific one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Claim {
+    Configured,
+    Alias(usize),
+}
+
 /// Maps each header to a column, using config mappings before aliases.
+///
+/// When several columns claim one field, the strongest claim wins and the
+/// others are kept as attributes, with a note; two equally strong claims
+/// (the same alias twice, or two config mappings) are refused.
 pub fn map_headers(
     headers: &[String],
     config: &BTreeMap<String, String>,
-) -> Result<Vec<Column>, HeaderError> {
-    let configured: BTreeMap<String, Field> = config
+) -> Result<MappedHeaders, HeaderError> {
+    let configured: BTreeMap<String, Mapping> = config
         .iter()
-        .filter_map(|(h, f)| Field::from_name(f).map(|f| (normalise_header(h), f)))
+        .filter_map(|(h, m)| Mapping::parse(m).ok().map(|m| (normalise_header(h), m)))
         .collect();
     let mut columns = Vec::with_capacity(headers.len());
-    let mut seen: BTreeMap<Field, usize> = BTreeMap::new();
+    let mut claims: BTreeMap<Field, Vec<(Claim, usize)>> = BTreeMap::new();
     for (index, header) in headers.iter().enumerate() {
         let key = normalise_header(header);
-        let field = configured.get(&key).copied().or_else(|| {
-            Field::ALL
-                .into_iter()
-                .find(|f| f.aliases().contains(&key.as_str()))
-        });
-        let column = match field {
-            Some(field) => {
-                if let Some(first) = seen.insert(field, index + 1) {
-                    return Err(HeaderError::Duplicate {
-                        field: field.name(),
-                        first,
-                        second: index + 1,
-                    });
-                }
-                Column::Known(field)
-            }
-            None if key.is_empty() => Column::Ignored,
-            None => Column::Attribute(attribute_key(header)),
+        let (column, claim) = match configured.get(&key) {
+            Some(Mapping::Field(f)) => (Column::Known(*f), Some(Claim::Configured)),
+            Some(Mapping::Attribute(name)) => (Column::Attribute(name.clone()), None),
+            Some(Mapping::Ignore) => (Column::Dropped, None),
+            None => match Field::by_alias(&key) {
+                Some((f, rank)) => (Column::Known(f), Some(Claim::Alias(rank))),
+                None if key.is_empty() => (Column::Ignored, None),
+                None => (Column::Attribute(attribute_key(header)), None),
+            },
         };
+        if let (Column::Known(field), Some(claim)) = (&column, claim) {
+            claims.entry(*field).or_default().push((claim, index));
+        }
         columns.push(column);
     }
-    if !seen.contains_key(&Field::Email) {
+    let mut notes = Vec::new();
+    for (field, mut claimants) in claims {
+        claimants.sort();
+        let (best, chosen) = claimants[0];
+        if let Some(&(_, second)) = claimants.get(1).filter(|(c, _)| *c == best) {
+            return Err(HeaderError::Duplicate {
+                field: field.name(),
+                first: chosen.min(second) + 1,
+                second: chosen.max(second) + 1,
+            });
+        }
+        for &(_, index) in &claimants[1..] {
+            let key = attribute_key(&headers[index]);
+            notes.push((
+                index,
+                format!(
+                    "also looks like {}; {:?} is used for it, this column is kept as attributes.{key}",
+                    field.name(),
+                    headers[chosen]
+                ),
+            ));
+            columns[index] = Column::Attribute(key);
+        }
+    }
+    notes.sort();
+    if !columns.contains(&Column::Known(Field::Email)) {
         return Err(HeaderError::NoEmail {
             found: headers
                 .iter()
@@ -290,7 +435,7 @@ pub fn map_headers(
                 .join(", "),
         });
     }
-    Ok(columns)
+    Ok(MappedHeaders { columns, notes })
 }
 
 #[cfg(test)]
@@ -313,7 +458,8 @@ mod tests {
             ]),
             &BTreeMap::new(),
         )
-        .unwrap();
+        .unwrap()
+        .columns;
         assert_eq!(
             cols,
             vec![
@@ -329,7 +475,9 @@ mod tests {
     #[test]
     fn config_mapping_wins_and_extras_become_attributes() {
         let config = BTreeMap::from([("Correo".to_string(), "email".to_string())]);
-        let cols = map_headers(&h(&["Correo", "Cost Center #"]), &config).unwrap();
+        let cols = map_headers(&h(&["Correo", "Cost Center #"]), &config)
+            .unwrap()
+            .columns;
         assert_eq!(
             cols,
             vec![
@@ -346,8 +494,8 @@ mod tests {
     }
 
     #[test]
-    fn two_email_columns_are_refused() {
-        let err = map_headers(&h(&["Email", "Work Email"]), &BTreeMap::new()).unwrap_err();
+    fn two_columns_with_the_same_alias_are_refused() {
+        let err = map_headers(&h(&["Email", "E-mail"]), &BTreeMap::new()).unwrap_err();
         assert_eq!(
             err,
             HeaderError::Duplicate {
@@ -368,6 +516,113 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "column 2 (\"Cost\\u{202e}Center\"): contains U+202E (a bidirectional control) at character 5; remove it from the header"
+        );
+    }
+
+    #[test]
+    fn the_more_specific_column_wins_and_the_other_is_kept_with_a_note() {
+        let mapped = map_headers(
+            &h(&["Preferred Name", "Legal First Name", "Email", "Work Email"]),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            mapped.columns,
+            vec![
+                Column::Attribute("preferred_name".into()),
+                Column::Known(Field::FirstName),
+                Column::Attribute("email".into()),
+                Column::Known(Field::Email),
+            ]
+        );
+        assert_eq!(
+            mapped.notes,
+            vec![
+                (0, "also looks like first_name; \"Legal First Name\" is used for it, this column is kept as attributes.preferred_name".to_string()),
+                (2, "also looks like email; \"Work Email\" is used for it, this column is kept as attributes.email".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn config_maps_to_attributes_or_ignores_and_beats_aliases() {
+        let config = BTreeMap::from([
+            ("Preferred Name".to_string(), "first_name".to_string()),
+            (
+                "Department".to_string(),
+                "attributes.home_department".to_string(),
+            ),
+            ("SSN".to_string(), "ignore".to_string()),
+        ]);
+        let mapped = map_headers(
+            &h(&[
+                "Email",
+                "Legal First Name",
+                "Preferred Name",
+                "Department",
+                "SSN",
+            ]),
+            &config,
+        )
+        .unwrap();
+        assert_eq!(
+            mapped.columns,
+            vec![
+                Column::Known(Field::Email),
+                Column::Attribute("legal_first_name".into()),
+                Column::Known(Field::FirstName),
+                Column::Attribute("home_department".into()),
+                Column::Dropped,
+            ]
+        );
+    }
+
+    #[test]
+    fn mapping_targets_parse_or_say_what_is_allowed() {
+        assert_eq!(Mapping::parse("ignore"), Ok(Mapping::Ignore));
+        assert_eq!(Mapping::parse(""), Ok(Mapping::Ignore));
+        assert_eq!(
+            Mapping::parse("attributes.Cost Center"),
+            Ok(Mapping::Attribute("cost_center".into()))
+        );
+        assert_eq!(
+            Mapping::parse("Time Zone"),
+            Ok(Mapping::Field(Field::TimeZone))
+        );
+        let err = Mapping::parse("attributes.").unwrap_err();
+        assert!(err.contains("names no attribute"), "{err}");
+        let err = Mapping::parse("nickname").unwrap_err();
+        assert!(
+            err.contains("attributes.NAME") && err.contains("first_name"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn workday_headers_map_to_fields() {
+        let cols = map_headers(
+            &h(&[
+                "Worker ID",
+                "Primary Work Email",
+                "Manager's Email",
+                "Business Title",
+                "Cost Center Hierarchy",
+                "Legal Last Name",
+            ]),
+            &BTreeMap::new(),
+        )
+        .unwrap()
+        .columns;
+        assert_eq!(
+            cols,
+            vec![
+                Column::Known(Field::EmployeeId),
+                Column::Known(Field::Email),
+                Column::Known(Field::ManagerEmail),
+                Column::Known(Field::Role),
+                Column::Known(Field::Department),
+                Column::Known(Field::LastName),
+            ]
         );
     }
 }

@@ -3,6 +3,7 @@
 //! fixes the export once.
 
 use super::fields::{check_header_shape, map_headers, Column, Field, HeaderError};
+use super::zones;
 use crate::domain::{disguise_problem, EmailAddress, EmailError};
 use crate::store::roster::StoredPerson;
 use std::borrow::Cow;
@@ -160,10 +161,26 @@ pub struct RosterReader<'t> {
     record: csv::StringRecord,
     headers: Vec<String>,
     columns: Vec<Column>,
+    /// Why a column did not get the field its name suggests.
+    notes: Vec<(usize, String)>,
     email_header: String,
     limits: ParseLimits,
     seen: Seen,
     data_rows: u64,
+    /// Problems that did not reject a row (an unknown time zone), not yet taken.
+    warnings: Vec<RowError>,
+}
+
+/// Where one column of the file went, for the import report.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ColumnMapping {
+    /// The header as written (its number when the header is empty).
+    pub column: String,
+    /// A field name, `attributes.NAME`, or `ignore`.
+    pub to: String,
+    /// Why the column did not get the field its name suggests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl<'t> RosterReader<'t> {
@@ -202,7 +219,8 @@ impl<'t> RosterReader<'t> {
         check_header_shape(&raw, (limits.max_columns, "roster.max_columns"))
             .map_err(columns_error)?;
         let headers: Vec<String> = raw.iter().map(|h| h.trim().to_string()).collect();
-        let columns = map_headers(&headers, mappings).map_err(columns_error)?;
+        let mapped = map_headers(&headers, mappings).map_err(columns_error)?;
+        let columns = mapped.columns;
         let email_header = columns
             .iter()
             .position(|c| *c == Column::Known(Field::Email))
@@ -214,11 +232,35 @@ impl<'t> RosterReader<'t> {
             record: csv::StringRecord::new(),
             headers,
             columns,
+            notes: mapped.notes,
             email_header,
             limits,
             seen: Seen::default(),
             data_rows: 0,
+            warnings: Vec::new(),
         })
+    }
+
+    /// Each column and where it went.
+    pub fn mapping(&self) -> Vec<ColumnMapping> {
+        self.columns
+            .iter()
+            .enumerate()
+            .map(|(index, column)| ColumnMapping {
+                column: column_label(&self.headers, index).into_owned(),
+                to: column.target(),
+                note: self
+                    .notes
+                    .iter()
+                    .find(|(i, _)| *i == index)
+                    .map(|(_, note)| note.clone()),
+            })
+            .collect()
+    }
+
+    /// Warnings of the rows read since the last call.
+    pub fn take_warnings(&mut self) -> Vec<RowError> {
+        std::mem::take(&mut self.warnings)
     }
 
     /// The header row as written (trimmed).
@@ -264,7 +306,12 @@ impl<'t> RosterReader<'t> {
                 limits: &self.limits,
             };
             return Some(
-                match row.read(&self.record, &self.columns, &mut self.seen) {
+                match row.read(
+                    &self.record,
+                    &self.columns,
+                    &mut self.seen,
+                    &mut self.warnings,
+                ) {
                     Ok(person) => Row::Valid(person),
                     Err(errors) => Row::Invalid {
                         errors,
@@ -344,6 +391,7 @@ impl RowValidator<'_> {
         record: &csv::StringRecord,
         columns: &[Column],
         seen: &mut Seen,
+        warnings: &mut Vec<RowError>,
     ) -> Result<PersonRecord, Vec<RowError>> {
         let mut errors = Vec::new();
         if record.len() != columns.len() {
@@ -360,6 +408,9 @@ impl RowValidator<'_> {
         let mut known: [Option<&str>; Field::ALL.len()] = [None; Field::ALL.len()];
         let mut attributes: BTreeMap<&str, &str> = BTreeMap::new();
         for (index, (raw, column)) in record.iter().zip(columns).enumerate() {
+            if *column == Column::Dropped {
+                continue;
+            }
             if let Some(problem) = self.field_problem(raw) {
                 errors.push(self.error(&column_label(self.headers, index), problem));
                 continue;
@@ -400,13 +451,7 @@ impl RowValidator<'_> {
             },
             None => None,
         };
-        let time_zone = get(Field::TimeZone).unwrap_or("");
-        if !time_zone.is_empty() && time_zone.parse::<chrono_tz::Tz>().is_err() {
-            errors.push(self.error(
-                header_of(Field::TimeZone),
-                format!("{time_zone:?} is not an IANA time zone; write e.g. America/Chicago or leave it empty"),
-            ));
-        }
+        let time_zone = self.time_zone(get(Field::TimeZone), header_of(Field::TimeZone), warnings);
         let employee_id = get(Field::EmployeeId).unwrap_or("");
         if let Some(email) = &email {
             if let Some(first) =
@@ -452,6 +497,31 @@ impl RowValidator<'_> {
                 ))
             }
             _ => Err(errors),
+        }
+    }
+
+    /// The IANA name of the row's time zone (empty when it has none). A
+    /// zone that cannot be recognised is a warning, not a rejection: the
+    /// person then has no zone of their own and the campaign's or the
+    /// organisation's applies.
+    fn time_zone(
+        &self,
+        raw: Option<&str>,
+        header: &str,
+        warnings: &mut Vec<RowError>,
+    ) -> &'static str {
+        let raw = raw.unwrap_or("");
+        if raw.is_empty() {
+            return "";
+        }
+        match zones::resolve(raw) {
+            Some(tz) => tz.name(),
+            None => {
+                warnings.push(self.error(header, format!(
+                    "{raw:?} is not a time zone ambassador knows (IANA like America/Chicago, Windows like \"Central Standard Time\", or Workday like \"GMT-06:00 Central Time (Chicago)\"); the person gets none of their own, so the campaign's or the organisation's time zone applies"
+                )));
+                ""
+            }
         }
     }
 

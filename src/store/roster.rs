@@ -198,9 +198,55 @@ impl Store {
         Ok(sqlx::query_as(&sql).fetch_all(self.pool()).await?)
     }
 
+    /// The last import of this file's content for the source, when another
+    /// import of the source came after it: importing the file again would
+    /// undo that later import.
+    pub async fn superseded_import(
+        &self,
+        source: &str,
+        sha256: &str,
+    ) -> anyhow::Result<Option<SupersededImport>> {
+        let earlier: Option<(i64, i64, String)> = sqlx::query_as(
+            "SELECT id, imported_at, file_name FROM roster_imports
+             WHERE source = $1 AND sha256 = $2 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(source)
+        .bind(sha256)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some((id, imported_at, file_name)) = earlier else {
+            return Ok(None);
+        };
+        let later: Option<(i64, String)> = sqlx::query_as(
+            "SELECT imported_at, file_name FROM roster_imports
+             WHERE source = $1 AND id > $2 ORDER BY id LIMIT 1",
+        )
+        .bind(source)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(later.map(|(later_at, later_file)| SupersededImport {
+            imported_at,
+            file_name,
+            later_at,
+            later_file,
+        }))
+    }
+
     pub async fn begin(&self) -> anyhow::Result<Transaction<'static, Any>> {
         Ok(self.pool().begin().await?)
     }
+}
+
+/// An earlier import of the same content, and the first import after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupersededImport {
+    /// When the same content was last imported, in ms since the epoch.
+    pub imported_at: i64,
+    pub file_name: String,
+    /// The first import of the source after that one.
+    pub later_at: i64,
+    pub later_file: String,
 }
 
 /// Records the import, with zero counts until [`set_import_counts`], and

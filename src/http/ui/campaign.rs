@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns/{slug}/resume", post(resume))
         .route("/campaigns/{slug}/exempt", post(exempt))
         .route("/campaigns/{slug}/unexempt", post(unexempt))
+        .route("/campaigns/{slug}/completions", post(add_completion))
 }
 
 pub(super) async fn find(state: &AppState, slug: &str) -> Result<CampaignRow, UiError> {
@@ -69,6 +70,15 @@ fn problem_text(code: &str) -> Option<&'static str> {
         }
         "inactive-person" => {
             "That person has left the roster and was never enrolled; nothing changed."
+        }
+        "completion-recorded" => "The completion is recorded; reminders stop and the thank-you follows.",
+        "completion-stands" => "A completion was already recorded for that person; the first one stands.",
+        "completion-bad-date" => {
+            "Give the completion date as YYYY-MM-DD, today or earlier; nothing changed."
+        }
+        "completion-unknown-person" => "Nobody in the roster has that address; nothing changed.",
+        "completion-not-enrolled" => {
+            "That person is not enrolled in this campaign; nothing changed."
         }
         "bad-exemption" => {
             "Give a valid email address and a one-line reason (at most 500 characters)."
@@ -331,4 +341,49 @@ async fn change_exemption(
         Err(ExemptError::Store(e)) => return Err(e.into()),
     };
     Ok(back(slug, notice))
+}
+
+#[derive(Debug, Deserialize)]
+struct ManualCompletionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    date: String,
+}
+
+/// One completion recorded by hand, as `ambassador completions add` does.
+async fn add_completion(
+    State(state): State<AppState>,
+    Extension(session): Extension<SignedIn>,
+    Path(slug): Path<String>,
+    Form(f): Form<ManualCompletionForm>,
+) -> Result<Redirect, UiError> {
+    check_csrf(&session, &f.csrf)?;
+    let row = find(&state, &slug).await?;
+    let Ok(email) = crate::domain::EmailAddress::parse(f.email.trim()) else {
+        return Ok(back(&slug, "completion-unknown-person"));
+    };
+    let app = &state.app;
+    let tz = app.settings.organisation.time_zone.0;
+    use crate::completions::ManualError;
+    let notice = match crate::completions::add_one(
+        &app.store,
+        app.clock.as_ref(),
+        tz,
+        &row,
+        &email,
+        &f.date,
+    )
+    .await
+    {
+        Ok(done) if done.recorded => "completion-recorded",
+        Ok(_) => "completion-stands",
+        Err(ManualError::BadDate(_)) => "completion-bad-date",
+        Err(ManualError::UnknownPerson(_)) => "completion-unknown-person",
+        Err(ManualError::NotEnrolled { .. }) => "completion-not-enrolled",
+        Err(ManualError::Store(e)) => return Err(e.into()),
+    };
+    Ok(back(&slug, notice))
 }

@@ -114,9 +114,14 @@ async fn preview(
         state.app.settings.roster.max_file_bytes,
     )
     .await?;
-    let outcome = run(&state, &file, true).await?;
+    let outcome = run(&state, &file, true, false).await?;
+    // A refusal as a whole (an old file again, a mass deactivation) can be
+    // overridden, as with --force: keep the upload for that confirmation.
     let upload_id = match &outcome {
         Ok(_) => state.ui.sessions.stash(&session.id, file.clone()),
+        Err((_, Some(report))) if report.refused.is_some() => {
+            state.ui.sessions.stash(&session.id, file.clone())
+        }
         Err(_) => None,
     };
     let data = result_view(&file, &outcome, upload_id);
@@ -136,7 +141,7 @@ async fn apply(
     Form(confirm): Form<upload::Confirm>,
 ) -> Result<Html<String>, UiError> {
     let file = upload::take(&state, &session, &confirm, UploadKind::Roster)?;
-    let outcome = run(&state, &file, false).await?;
+    let outcome = run(&state, &file, false, confirm.force).await?;
     let data = result_view(&file, &outcome, None);
     state.ui.view.page(
         "roster_result",
@@ -157,13 +162,18 @@ fn mode_of(file: &Upload) -> Result<ImportMode, UiError> {
 /// The import's report, or why it wrote nothing (with its report when there is one).
 type Outcome = Result<ImportReport, (String, Option<ImportReport>)>;
 
-async fn run(state: &AppState, file: &Upload, dry_run: bool) -> Result<Outcome, UiError> {
+async fn run(
+    state: &AppState,
+    file: &Upload,
+    dry_run: bool,
+    force: bool,
+) -> Result<Outcome, UiError> {
     let options = ImportOptions {
         source: RosterSource::hr(),
         mode: mode_of(file)?,
         dry_run,
         skip_invalid: file.skip_invalid,
-        force: false,
+        force,
         file_name: file.file_name.clone(),
     };
     let bytes = upload::contents(file)?;
@@ -195,6 +205,7 @@ fn result_view(file: &Upload, outcome: &Outcome, upload_id: Option<String>) -> V
         Ok(r) => (Some(r), None),
         Err((message, r)) => (r.as_ref(), Some(message.as_str())),
     };
+    let forcible = upload_id.is_some() && report.is_some_and(|r| r.refused.is_some());
     json!({
         "file": file.file_name,
         "mode": mode_of(file).map(ImportMode::as_str).unwrap_or_default(),
@@ -204,8 +215,11 @@ fn result_view(file: &Upload, outcome: &Outcome, upload_id: Option<String>) -> V
         "upload": upload_id,
         "counts": report.map(|r| &r.counts),
         "rejected": report.map(|r| &r.rejected),
+        "columns": report.map(|r| &r.columns),
+        "warnings": report.map(|r| &r.warnings),
         "rejected_capped": report.and_then(|r| r.listed_at_most.filter(|n| r.rejected.len() >= *n)),
         "refused": report.and_then(|r| r.refused.as_deref()),
+        "forcible": forcible,
         "changes": report.map(changes),
     })
 }

@@ -95,6 +95,9 @@ pub struct Confirm {
     pub csrf: String,
     #[serde(default)]
     pub upload: String,
+    /// Apply although the dry run was refused as a whole (`--force`).
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// The kept upload a confirm form names, once.

@@ -220,28 +220,33 @@ fn messages_sql(reminders: usize) -> String {
     };
     format!(
         "WITH msg AS MATERIALIZED (
-  SELECT m.sent, m.reminders, m.undeliverable, m.announced_at,
+  SELECT m.sent, m.reminders, m.undeliverable, m.announced_at, e.enrolled_at,
          CASE WHEN e.completed_at <= $2 THEN e.completed_at END AS completed_at
-  FROM (SELECT enrolment_id,
+  FROM enrolments e
+  LEFT JOIN (SELECT enrolment_id,
                MIN(CASE WHEN step = $3 AND status = 'sent' AND accepted_at <= $2 THEN accepted_at END) AS announced_at,
                COUNT(CASE WHEN status = 'sent' AND accepted_at <= $2 THEN 1 END) AS sent,
                COUNT(CASE WHEN status = 'sent' AND accepted_at <= $2 AND step IN ({reminder_list}) THEN 1 END) AS reminders,
                COUNT(CASE WHEN status = 'undeliverable' AND updated_at <= $2 THEN 1 END) AS undeliverable
         FROM outbox WHERE campaign_id = $1 AND enrolment_id IS NOT NULL
-        GROUP BY enrolment_id) m
-  CROSS JOIN enrolments e
-  WHERE e.id = m.enrolment_id AND {COUNTED}
+        GROUP BY enrolment_id) m ON m.enrolment_id = e.id
+  WHERE {COUNTED}
+),
+done AS MATERIALIZED (
+  SELECT CASE WHEN announced_at <= completed_at THEN completed_at - announced_at
+              WHEN enrolled_at <= completed_at THEN completed_at - enrolled_at
+              ELSE 0 END AS d
+  FROM msg WHERE completed_at IS NOT NULL
 )
 SELECT 'reach' AS kind, '' AS grp, CAST(COALESCE(SUM(sent), 0) AS BIGINT) AS n0, COUNT(CASE WHEN sent > 0 THEN 1 END) AS n1,
        COUNT(CASE WHEN undeliverable > 0 THEN 1 END) AS n2, CAST(COALESCE(SUM(reminders), 0) AS BIGINT) AS n3, 0 AS n4, 0 AS n5
 FROM msg
 UNION ALL
 SELECT 'median', '', d, n, 0, 0, 0, 0
-FROM (SELECT completed_at - announced_at AS d,
-             (SELECT COUNT(*) FROM msg WHERE completed_at >= announced_at) AS n
-      FROM msg WHERE completed_at >= announced_at
+FROM (SELECT d, (SELECT COUNT(*) FROM done) AS n
+      FROM done
       ORDER BY d LIMIT 2
-      OFFSET (SELECT (COUNT(*) - 1) / 2 FROM msg WHERE completed_at >= announced_at)) middle"
+      OFFSET (SELECT (COUNT(*) - 1) / 2 FROM done)) middle"
     )
 }
 
