@@ -31,6 +31,8 @@ mod tests {
             department: department.into(),
             role: role.into(),
             facility: "Main".into(),
+            attributes: "{}".into(),
+            ..Candidate::default()
         }
     }
 

@@ -324,7 +324,7 @@ impl Campaign {
                 return Err("spread is longer than 7 days; use a shorter spread".into());
             }
         }
-        Ok(())
+        self.check_feasible()
     }
 
     /// Every due period and step offset within [`MAX_TIMING_DAYS`], and a

@@ -7,7 +7,11 @@
 
 mod audience;
 mod definition;
+pub mod describe;
+mod diff;
+mod edit;
 mod exempt;
+mod feasibility;
 mod placement;
 pub mod planner;
 mod window;
@@ -15,6 +19,8 @@ mod window;
 pub use definition::{
     Audience, AudienceField, Campaign, DefinitionError, Due, Offset, Recipient, Step, Trigger,
 };
+pub use diff::Change;
+pub use edit::Effect;
 pub use exempt::{exempt, ExemptError};
 pub use window::{SendWindow, Window, WindowSpec};
 
@@ -22,12 +28,31 @@ use crate::clock::{to_millis, Clock};
 use crate::store::campaign::CampaignRow;
 use crate::store::Store;
 
-/// What `campaign apply` did.
+/// What `campaign apply` did, or with `dry_run` would do.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ApplyOutcome {
     pub slug: String,
     pub created: bool,
     pub changed: bool,
+    /// False for a dry run: nothing was written.
+    pub applied: bool,
+    /// Active people the audience matches.
+    pub audience: u64,
+    /// Keys that differ from the stored campaign (empty when created).
+    pub changes: Vec<Change>,
+    /// Enrolments and messages the change touches.
+    pub effect: Effect,
+}
+
+/// How to apply a campaign file.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyOptions {
+    /// Work out and report the change; write nothing.
+    pub dry_run: bool,
+    /// Accept an audience that matches nobody (e.g. before the first roster import).
+    pub allow_empty: bool,
+    /// The organisation's time zone: fixed due dates end at midnight there.
+    pub org_tz: chrono_tz::Tz,
 }
 
 /// Campaign lifecycle states, as stored.
@@ -67,8 +92,10 @@ impl<T: StepTemplates + ?Sized> StepTemplates for std::sync::Arc<T> {
     }
 }
 
-/// Parses, checks every step's template against strict rendering, and stores
-/// the campaign. A changed file updates the campaign; nothing sent is resent.
+/// Parses, checks every step's template against strict rendering, and
+/// stores the campaign. A changed file takes effect on the rollout under way
+/// (see `edit`): due dates, pending messages and the audience follow it;
+/// nothing sent is resent. An audience of nobody is refused unless allowed.
 #[tracing::instrument(skip_all, fields(file = %file_name))]
 pub async fn apply(
     store: &Store,
@@ -76,12 +103,25 @@ pub async fn apply(
     templates: &dyn StepTemplates,
     text: &str,
     file_name: &str,
+    options: &ApplyOptions,
 ) -> anyhow::Result<ApplyOutcome> {
     let campaign = Campaign::from_toml(text, file_name)?;
     templates
         .check_steps(&campaign)
         .map_err(|e| anyhow::anyhow!("{file_name}: {e}"))?;
     let definition = serde_json::to_string(&campaign)?;
+    let now = clock.now();
+    let (audience, active) = audience_size(store, &campaign).await?;
+    let mut outcome = ApplyOutcome {
+        slug: campaign.slug.clone(),
+        created: true,
+        changed: true,
+        applied: !options.dry_run,
+        audience,
+        changes: Vec::new(),
+        effect: Effect::default(),
+    };
+    let mut writes = crate::store::edit::EditWrites::default();
     if let Some(existing) = store.campaign_by_slug(&campaign.slug).await? {
         if existing.status == Status::Cancelled.as_str() {
             anyhow::bail!(
@@ -89,28 +129,55 @@ pub async fn apply(
                 campaign.slug
             );
         }
-        if existing.definition == definition {
-            return Ok(ApplyOutcome {
-                slug: campaign.slug,
-                created: false,
-                changed: false,
-            });
+        outcome.created = false;
+        // Compared as parsed, so a change in how a value is written down
+        // (e.g. "7days" stored by an older version, "7d" now) is no change.
+        let old = definition_of(&existing)?;
+        if old == campaign {
+            outcome.changed = false;
+            outcome.applied = false;
+            return Ok(outcome);
         }
+        outcome.changes = diff::changes(&old, &campaign);
+        let planned = edit::plan(store, existing.id, &old, &campaign, options.org_tz, now).await?;
+        outcome.effect = planned.effect;
+        writes = planned.writes;
     }
-    let (_, created) = store
-        .upsert_campaign(
-            &campaign.slug,
-            &campaign.name,
-            &definition,
-            to_millis(campaign.starts_at.into()),
-            to_millis(clock.now()),
-        )
+    if audience == 0 && !options.allow_empty {
+        if active == 0 {
+            anyhow::bail!(
+                "{file_name}: nobody is active in the roster yet, so the campaign would reach nobody; import the roster first, or pass --allow-empty to apply it before the import"
+            );
+        }
+        anyhow::bail!(
+            "{file_name}: the audience ({}) matches none of the {active} active people in the roster; correct [audience], or pass --allow-empty",
+            describe::audience(&campaign.audience)
+        );
+    }
+    if options.dry_run {
+        return Ok(outcome);
+    }
+    let row = crate::store::edit::CampaignWrite {
+        slug: &campaign.slug,
+        name: &campaign.name,
+        definition: &definition,
+        starts_at: to_millis(campaign.starts_at.into()),
+    };
+    store
+        .write_campaign_edit(&row, &writes, to_millis(now))
         .await?;
-    Ok(ApplyOutcome {
-        slug: campaign.slug,
-        created,
-        changed: true,
-    })
+    Ok(outcome)
+}
+
+/// How many active people the campaign's audience matches, and how many
+/// are active in all.
+pub async fn audience_size(store: &Store, campaign: &Campaign) -> anyhow::Result<(u64, u64)> {
+    let people = store.active_people().await?;
+    let matched = people
+        .iter()
+        .filter(|p| campaign.audience.matches(p))
+        .count();
+    Ok((matched as u64, people.len() as u64))
 }
 
 /// The stored definition of a campaign row.
