@@ -386,7 +386,10 @@ fn check_report_json(config: &Path) {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(campaign, ["name", "slug", "starts_at", "status"]);
+    assert_eq!(
+        campaign,
+        ["audience_size", "name", "slug", "starts_at", "status"]
+    );
     assert_eq!(
         json["population"],
         serde_json::json!({ "enrolled": 2, "exempted": 1, "left": 0 })

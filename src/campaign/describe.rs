@@ -2,7 +2,8 @@
 //! apply` prints and the admin page: "5 days", not "5days"; "Mon-Fri
 //! 09:00-16:00 (America/New_York)", not JSON.
 
-use super::definition::{Audience, Due, Offset, Recipient, Step};
+use super::audience::Audience;
+use super::definition::{Due, Offset, Recipient, Step};
 use super::window::SendWindow;
 use crate::domain::HumanDuration;
 
@@ -88,21 +89,29 @@ pub fn audience(a: &Audience) -> String {
     let mut parts: Vec<String> = a
         .include
         .iter()
-        .map(|(field, values)| format!("{} is {}", field_name(field), values.join(" or ")))
+        .map(|(field, rule)| format!("{field} {}", rule.describe()))
         .collect();
     parts.extend(
         a.exclude
             .iter()
-            .map(|(field, values)| format!("not {} {}", field_name(field), values.join(" or "))),
+            .map(|(field, rule)| format!("not {field} {}", rule.describe())),
     );
     if parts.is_empty() {
         return "everyone active in the roster".into();
     }
+    let hierarchies = a
+        .include
+        .values()
+        .chain(a.exclude.values())
+        .any(|r| !r.last.is_empty());
+    if hierarchies {
+        let separator = a
+            .separator
+            .as_deref()
+            .unwrap_or(super::audience::DEFAULT_SEPARATOR);
+        parts.push(format!("hierarchy levels split at {separator:?}"));
+    }
     parts.join("; ")
-}
-
-fn field_name(f: &super::definition::AudienceField) -> String {
-    format!("{f:?}").to_lowercase()
 }
 
 /// "none" or the number.

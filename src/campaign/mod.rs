@@ -16,9 +16,8 @@ mod placement;
 pub mod planner;
 mod window;
 
-pub use definition::{
-    Audience, AudienceField, Campaign, DefinitionError, Due, Offset, Recipient, Step, Trigger,
-};
+pub use audience::{Audience, AudienceField, AudienceRule};
+pub use definition::{Campaign, DefinitionError, Due, Offset, Recipient, Step, Trigger};
 pub use diff::Change;
 pub use edit::Effect;
 pub use exempt::{exempt, ExemptError};
@@ -111,7 +110,15 @@ pub async fn apply(
         .map_err(|e| anyhow::anyhow!("{file_name}: {e}"))?;
     let definition = serde_json::to_string(&campaign)?;
     let now = clock.now();
-    let (audience, active) = audience_size(store, &campaign).await?;
+    let count = count_audience(store, &campaign).await?;
+    let (audience, active) = (count.matched, count.active);
+    if let Some(missing) = count.unknown_attributes.first() {
+        anyhow::bail!(
+            "{file_name}: [audience] names {missing:?}, which is neither a roster field ({}) nor an attribute anyone active in the roster has (attributes: {}); correct the name",
+            audience::ROSTER_FIELDS.join(", "),
+            if count.attributes.is_empty() { "none".to_string() } else { count.attributes.join(", ") }
+        );
+    }
     let mut outcome = ApplyOutcome {
         slug: campaign.slug.clone(),
         created: true,
@@ -172,12 +179,49 @@ pub async fn apply(
 /// How many active people the campaign's audience matches, and how many
 /// are active in all.
 pub async fn audience_size(store: &Store, campaign: &Campaign) -> anyhow::Result<(u64, u64)> {
+    let count = count_audience(store, campaign).await?;
+    Ok((count.matched, count.active))
+}
+
+/// An audience against the active roster.
+struct AudienceCount {
+    matched: u64,
+    active: u64,
+    /// Attribute names anyone active has, sorted.
+    attributes: Vec<String>,
+    /// Attributes the audience names that nobody active has (a typo, or a
+    /// column the export lacks), when anyone is active at all.
+    unknown_attributes: Vec<String>,
+}
+
+async fn count_audience(store: &Store, campaign: &Campaign) -> anyhow::Result<AudienceCount> {
     let people = store.active_people().await?;
     let matched = people
         .iter()
         .filter(|p| campaign.audience.matches(p))
-        .count();
-    Ok((matched as u64, people.len() as u64))
+        .count() as u64;
+    let mut attributes = std::collections::BTreeSet::new();
+    for person in &people {
+        if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(&person.attributes) {
+            attributes.extend(map.keys().cloned());
+        }
+    }
+    let unknown_attributes = match people.is_empty() {
+        true => Vec::new(),
+        false => campaign
+            .audience
+            .attributes()
+            .into_iter()
+            .filter(|a| !attributes.contains(*a))
+            .map(str::to_string)
+            .collect(),
+    };
+    Ok(AudienceCount {
+        matched,
+        active: people.len() as u64,
+        attributes: attributes.into_iter().collect(),
+        unknown_attributes,
+    })
 }
 
 /// The stored definition of a campaign row.

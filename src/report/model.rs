@@ -34,6 +34,9 @@ pub struct CampaignInfo {
     pub name: String,
     pub status: String,
     pub starts_at: DateTime<Utc>,
+    /// Active people in the roster the audience matches now; 0 is a warning
+    /// (nobody will be enrolled).
+    pub audience_size: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -112,6 +115,7 @@ pub async fn build(
     min_group_size: u32,
 ) -> anyhow::Result<Report> {
     let campaign = definition_of(row)?;
+    let (audience_size, _) = crate::campaign::audience_size(store, &campaign).await?;
     let person_steps: Vec<&str> = campaign
         .steps
         .iter()
@@ -137,6 +141,7 @@ pub async fn build(
             name: row.name.clone(),
             status: row.status.clone(),
             starts_at: start,
+            audience_size,
         },
         as_of,
         population: Population {

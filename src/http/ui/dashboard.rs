@@ -77,6 +77,8 @@ fn campaign_view(r: &Report, next: Value) -> Value {
         "slug": r.campaign.slug,
         "name": r.campaign.name,
         "status": r.campaign.status,
+        "audience_size": r.campaign.audience_size,
+        "nobody_matches": r.campaign.audience_size == 0,
         "funnel": funnel,
         "opened_all": r.engagement.opened_all,
         "clicked_all": r.engagement.clicked_all,
