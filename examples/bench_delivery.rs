@@ -236,7 +236,7 @@ async fn import_roster(app: &App, people: usize) -> anyhow::Result<()> {
         ));
     }
     let options = ImportOptions {
-        source: "hr".into(),
+        source: ambassador::store::RosterSource::hr(),
         mode: ImportMode::Sync,
         dry_run: false,
         skip_invalid: false,

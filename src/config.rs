@@ -6,7 +6,7 @@
 pub mod ca;
 mod secrets;
 
-pub use secrets::{SecretError, SecretUse};
+pub use secrets::{dkim_signing_key, read_tracking_key, SecretError, SecretUse};
 
 use crate::domain::HumanDuration;
 use anyhow::Context;

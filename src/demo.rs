@@ -292,7 +292,7 @@ async fn simulate_reading(
 
 async fn import(app: &App, bytes: &[u8], name: &str) -> anyhow::Result<roster::ImportReport> {
     let options = ImportOptions {
-        source: "hr".into(),
+        source: crate::store::RosterSource::hr(),
         mode: ImportMode::Sync,
         dry_run: false,
         skip_invalid: false,

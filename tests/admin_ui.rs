@@ -85,6 +85,7 @@ async fn status(s: &AdminServer) -> String {
         .unwrap()
         .unwrap()
         .status
+        .to_string()
 }
 
 #[tokio::test]

@@ -433,7 +433,7 @@ async fn the_whole_flow(s: &AdminServer, c: &Client) {
             .unwrap()
             .unwrap()
             .status,
-        "paused"
+        ambassador::store::CampaignStatus::Paused
     );
     check_page(c, &axe, "07-campaign-paused").await;
 

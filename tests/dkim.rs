@@ -152,7 +152,7 @@ async fn every_kind_of_message(t: &TestApp) -> Vec<Received> {
     let weekly = report::weekly::send_weekly(&t.app.reports(), false)
         .await
         .unwrap();
-    assert_eq!(weekly[0].outcome, "sent");
+    assert_eq!(weekly[0].outcome, ambassador::store::ReportOutcome::Sent);
     t.smtp.wait_for(8, std::time::Duration::from_secs(10)).await
 }
 

@@ -9,6 +9,7 @@ use ambassador::clock::{to_millis, Clock};
 use ambassador::completions::{self, Completion};
 use ambassador::report::{self, render, Report};
 use ambassador::store::report::ReportKind;
+use ambassador::store::{CampaignStatus, ReportOutcome};
 use ambassador::tracking::{self, Claims, Hit, LinkKind};
 use chrono::{DateTime, Duration, Utc};
 use common::app::{launch, person, TestApp, CAMPAIGN, HEADER};
@@ -254,7 +255,7 @@ async fn the_weekly_summary_has_the_figures_and_an_inline_chart_and_goes_once() 
     let first = report::weekly::send_weekly(&t.app.reports(), false)
         .await
         .unwrap();
-    assert_eq!(first[0].outcome, "sent");
+    assert_eq!(first[0].outcome, ReportOutcome::Sent);
     // A second instance on the same database, the same week: nothing more.
     let other = ambassador::App::with_store(
         (*t.app.settings).clone(),
@@ -267,7 +268,7 @@ async fn the_weekly_summary_has_the_figures_and_an_inline_chart_and_goes_once() 
             .await
             .unwrap()[0]
             .outcome,
-        "already-sent"
+        ReportOutcome::AlreadySent
     );
     let all = t.smtp.messages();
     let weekly: Vec<_> = all
@@ -303,7 +304,7 @@ fn instance(t: &TestApp, tweak: impl FnOnce(&mut ambassador::config::Settings)) 
 }
 
 /// One retry pass of `app`: the (report key, outcome) of each summary sent again.
-async fn resend(app: &ambassador::App) -> Vec<(String, String)> {
+async fn resend(app: &ambassador::App) -> Vec<(String, ReportOutcome)> {
     report::resend::resend_unsent(&app.reports()).await.unwrap()
 }
 
@@ -328,7 +329,10 @@ async fn a_refused_weekly_summary_is_sent_again_after_a_lease_and_only_so_often(
     let first = report::weekly::send_weekly(&broken.reports(), false)
         .await
         .unwrap();
-    assert!(first[0].outcome.starts_with("failed: "), "{first:?}");
+    assert!(
+        matches!(first[0].outcome, ReportOutcome::Failed(_)),
+        "{first:?}"
+    );
     assert!(
         resend(&t.app).await.is_empty(),
         "within its lease the claim is left to its holder"
@@ -338,7 +342,7 @@ async fn a_refused_weekly_summary_is_sent_again_after_a_lease_and_only_so_often(
         let again = resend(&broken).await;
         assert_eq!(again.len(), 1, "attempt {attempt}: {again:?}");
         assert_eq!(again[0].0, first[0].key);
-        assert!(again[0].1.starts_with("failed: "), "{again:?}");
+        assert!(matches!(again[0].1, ReportOutcome::Failed(_)), "{again:?}");
     }
     past_the_lease(&t);
     assert!(resend(&t.app).await.is_empty(), "no attempts are left");
@@ -348,7 +352,7 @@ async fn a_refused_weekly_summary_is_sent_again_after_a_lease_and_only_so_often(
             .await
             .unwrap()[0]
             .outcome,
-        "already-sent",
+        ReportOutcome::AlreadySent,
         "the cron does not start the week over"
     );
 }
@@ -361,9 +365,12 @@ async fn a_cancelled_campaigns_unsent_summary_is_not_sent_again() {
     let first = report::weekly::send_weekly(&broken.reports(), false)
         .await
         .unwrap();
-    assert!(first[0].outcome.starts_with("failed: "), "{first:?}");
+    assert!(
+        matches!(first[0].outcome, ReportOutcome::Failed(_)),
+        "{first:?}"
+    );
     t.store()
-        .set_campaign_status("test", "cancelled", to_millis(t.clock.now()))
+        .set_campaign_status("test", CampaignStatus::Cancelled, to_millis(t.clock.now()))
         .await
         .unwrap();
     past_the_lease(&t);
@@ -401,7 +408,7 @@ async fn a_summary_claimed_by_an_instance_that_died_is_sent_once_by_a_survivor()
     let survivors = [t.app.clone(), other].map(|app| {
         tokio::spawn(async move { report::resend::resend_unsent(&app.reports()).await.unwrap() })
     });
-    let mut sent: Vec<(String, String)> = Vec::new();
+    let mut sent: Vec<(String, ReportOutcome)> = Vec::new();
     for survivor in survivors {
         sent.extend(survivor.await.unwrap());
     }
@@ -409,15 +416,20 @@ async fn a_summary_claimed_by_an_instance_that_died_is_sent_once_by_a_survivor()
     assert_eq!(
         sent,
         vec![
-            (failed[0].key.clone(), "sent".to_string()),
-            ("test:died".to_string(), "sent".to_string())
+            (failed[0].key.clone(), ReportOutcome::Sent),
+            ("test:died".to_string(), ReportOutcome::Sent)
         ],
         "each unsent summary is taken over by one instance"
     );
     assert_eq!(mail_to(&t, BOARD), 2);
     // The dead instance comes back and records its stale outcome: ignored.
     t.store()
-        .finish_weekly("test:died", "dead-instance", now, "failed: too late")
+        .finish_weekly(
+            "test:died",
+            "dead-instance",
+            now,
+            &ReportOutcome::Failed("too late".into()),
+        )
         .await
         .unwrap();
     let outcome: String =
@@ -438,7 +450,10 @@ async fn an_unsent_summary_a_day_old_or_sent_by_hand_is_not_retried() {
     let manual = report::weekly::send_weekly(&broken.reports(), true)
         .await
         .unwrap();
-    assert!(manual[0].outcome.starts_with("failed: "), "{manual:?}");
+    assert!(
+        matches!(manual[0].outcome, ReportOutcome::Failed(_)),
+        "{manual:?}"
+    );
     past_the_lease(&t);
     assert!(
         resend(&t.app).await.is_empty(),
@@ -447,7 +462,7 @@ async fn an_unsent_summary_a_day_old_or_sent_by_hand_is_not_retried() {
     let scheduled = report::weekly::send_weekly(&broken.reports(), false)
         .await
         .unwrap();
-    assert!(scheduled[0].outcome.starts_with("failed: "));
+    assert!(matches!(scheduled[0].outcome, ReportOutcome::Failed(_)));
     t.clock.advance(Duration::hours(25));
     assert!(
         resend(&t.app).await.is_empty(),
@@ -613,16 +628,16 @@ async fn a_refused_team_digest_is_sent_again_to_that_manager_only() {
         .unwrap();
     first.sort();
     assert_eq!(first[0].0, "mia.boss@hospital.example.org");
-    assert!(first[0].1.starts_with("failed: "), "{first:?}");
+    assert!(matches!(first[0].1, ReportOutcome::Failed(_)), "{first:?}");
     assert_eq!(
         first[1],
-        ("raj.chief@hospital.example.org".into(), "sent".into())
+        ("raj.chief@hospital.example.org".into(), ReportOutcome::Sent)
     );
     past_the_lease(&t);
     let again = resend(&t.app).await;
     assert_eq!(again.len(), 1, "{again:?}");
     assert!(again[0].0.contains("mia.boss@hospital.example.org"));
-    assert_eq!(again[0].1, "sent");
+    assert_eq!(again[0].1, ReportOutcome::Sent);
     assert_eq!(
         mail_to(&t, "raj.chief@hospital.example.org"),
         0,

@@ -686,7 +686,7 @@ async fn an_address_owned_by_another_source_is_rejected() {
         .import(
             contractors,
             &ImportOptions {
-                source: "vendor-portal".into(),
+                source: "vendor-portal".parse().unwrap(),
                 mode: ImportMode::Add,
                 ..options()
             },

@@ -98,7 +98,7 @@ fn check_imports(files: BoxedStrategy<Vec<u8>>) {
             |(bytes, (add, dry_run, skip_invalid, force))| {
                 case.set(case.get() + 1);
                 let options = ImportOptions {
-                    source: format!("case-{}", case.get()),
+                    source: format!("case-{}", case.get()).parse().unwrap(),
                     mode: if add {
                         ImportMode::Add
                     } else {
@@ -156,7 +156,7 @@ async fn check_one(
             .all_staff()
             .await
             .into_iter()
-            .filter(|p| p.source == options.source)
+            .filter(|p| p.source == options.source.as_str())
             .count();
         prop_assert_eq!(stored as u64, c.added);
     }
@@ -274,7 +274,7 @@ async fn check_sequence(db: &TestDb, case: u32, sequence: &[Export]) -> Result<(
     let mut held = vec![Held::Never; PEOPLE];
     for (step, export) in sequence.iter().enumerate() {
         let options = ImportOptions {
-            source: format!("reimport-{case}"),
+            source: format!("reimport-{case}").parse().unwrap(),
             mode: if export.add {
                 ImportMode::Add
             } else {

@@ -9,7 +9,7 @@ use super::placement::{self, Draft};
 use crate::clock::{from_millis, to_millis};
 use crate::store::edit::{EditWrites, EnrolmentState, PendingMessage};
 use crate::store::outbox::NewMessage;
-use crate::store::Store;
+use crate::store::{OutboxStatus, Store};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -148,7 +148,7 @@ async fn replace(
                         message_id: String::new(),
                         scheduled_at,
                         not_before: scheduled_at,
-                        status: "pending",
+                        status: OutboxStatus::Pending,
                     },
                     time_zone: m.time_zone.as_deref().and_then(|z| z.parse().ok()),
                 });

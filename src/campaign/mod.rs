@@ -54,23 +54,8 @@ pub struct ApplyOptions {
     pub org_tz: chrono_tz::Tz,
 }
 
-/// Campaign lifecycle states, as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Active,
-    Paused,
-    Cancelled,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Active => "active",
-            Status::Paused => "paused",
-            Status::Cancelled => "cancelled",
-        }
-    }
-}
+/// Campaign lifecycle states (the store's type, under the name campaign code uses).
+pub use crate::store::CampaignStatus as Status;
 
 /// What [`apply`] needs from the email templates: that every step of a
 /// campaign renders. `delivery::Templates` implements it; the trait lives
@@ -130,7 +115,7 @@ pub async fn apply(
     };
     let mut writes = crate::store::edit::EditWrites::default();
     if let Some(existing) = store.campaign_by_slug(&campaign.slug).await? {
-        if existing.status == Status::Cancelled.as_str() {
+        if existing.status == Status::Cancelled {
             anyhow::bail!(
                 "{file_name}: campaign {:?} was cancelled; give the new rollout another slug",
                 campaign.slug
@@ -249,13 +234,11 @@ pub async fn set_status(
     status: Status,
 ) -> anyhow::Result<()> {
     let row = find(store, slug).await?;
-    if row.status == Status::Cancelled.as_str() && status != Status::Cancelled {
+    if row.status == Status::Cancelled && status != Status::Cancelled {
         anyhow::bail!("campaign {slug:?} was cancelled and cannot be resumed");
     }
     let now = to_millis(clock.now());
-    store
-        .set_campaign_status(slug, status.as_str(), now)
-        .await?;
+    store.set_campaign_status(slug, status, now).await?;
     if status == Status::Cancelled {
         store
             .cancel_pending(row.id, now, "campaign cancelled")

@@ -12,7 +12,7 @@
 use super::definition::Campaign;
 use crate::clock::{from_millis, to_millis};
 use crate::store::outbox::NewMessage;
-use crate::store::Store;
+use crate::store::{OutboxStatus, Store};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -38,7 +38,11 @@ pub(super) async fn place_all(
     drafts: Vec<Draft>,
 ) -> anyhow::Result<Vec<NewMessage>> {
     let book = match campaign.max_per_hour.filter(|n| *n > 0) {
-        Some(per_hour) if drafts.iter().any(|d| d.message.status == "pending") => {
+        Some(per_hour)
+            if drafts
+                .iter()
+                .any(|d| d.message.status == OutboxStatus::Pending) =>
+        {
             let taken = store
                 .placed_per_hour(drafts[0].message.campaign_id, hour_of(now))
                 .await?;
@@ -78,7 +82,7 @@ fn place_drafts(
     }
     drafts.sort_by_key(|d| d.message.not_before);
     for draft in &mut drafts {
-        if draft.message.status == "pending" {
+        if draft.message.status == OutboxStatus::Pending {
             let at = place(
                 campaign,
                 org_tz,
@@ -95,7 +99,7 @@ fn place_drafts(
 /// The step's due time (never before `now`) plus a stable share of `spread`:
 /// a hash of the dedupe key spreads people evenly, the same way every tick.
 fn own_time(campaign: &Campaign, message: &NewMessage, now: DateTime<Utc>) -> i64 {
-    if message.status != "pending" {
+    if message.status != OutboxStatus::Pending {
         return to_millis(now);
     }
     let at = message.scheduled_at.max(to_millis(now));
@@ -259,7 +263,7 @@ template = "news_item"
                 message_id: String::new(),
                 scheduled_at: due,
                 not_before: 0,
-                status: "pending",
+                status: OutboxStatus::Pending,
             };
             message.not_before = own_time(&campaign, &message, from_millis(due));
             placed.push(place(&campaign, org, Some(&mut book), &message, None));

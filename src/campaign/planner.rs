@@ -9,7 +9,7 @@ use super::placement::{self, Draft};
 use crate::clock::{from_millis, to_millis, Clock};
 use crate::store::campaign::PlanningRow;
 use crate::store::outbox::NewMessage;
-use crate::store::Store;
+use crate::store::{OutboxStatus, Store};
 use chrono::{DateTime, Datelike, Utc};
 use std::collections::{BTreeMap, HashSet};
 
@@ -62,7 +62,7 @@ pub async fn plan(
 ) -> anyhow::Result<PlanReport> {
     let mut report = PlanReport::default();
     for row in store.campaigns().await? {
-        if row.status != super::Status::Active.as_str() {
+        if row.status != super::Status::Active {
             continue;
         }
         let campaign = super::definition_of(&row)?;
@@ -135,7 +135,7 @@ async fn due_messages(
                     .iter()
                     .filter(|s| s.on == Some(Trigger::Completion) && !already(&s.name))
                 {
-                    out.person_message(row, &step.name, from_millis(done), "pending");
+                    out.person_message(row, &step.name, from_millis(done), OutboxStatus::Pending);
                 }
             }
             None => person_steps_due(campaign, row, now, &already, &mut out),
@@ -180,7 +180,11 @@ fn person_steps_due(
         _ => due.last().map(|(n, _)| *n).unwrap_or_default(),
     };
     for (name, at) in due {
-        let status = if name == chosen { "pending" } else { "skipped" };
+        let status = if name == chosen {
+            OutboxStatus::Pending
+        } else {
+            OutboxStatus::Skipped
+        };
         out.person_message(row, name, at, status);
     }
 }
@@ -212,7 +216,14 @@ fn manager_digests(
                 "{}:{}:manager:{}:{}",
                 campaign.slug, step.name, manager, cycle
             );
-            out.message(key, (None, manager), &step.name, None, when, "pending");
+            out.message(
+                key,
+                (None, manager),
+                &step.name,
+                None,
+                when,
+                OutboxStatus::Pending,
+            );
         }
     }
 }
@@ -240,7 +251,7 @@ impl<'a> Drafts<'a> {
         row: &PlanningRow,
         step: &str,
         scheduled: DateTime<Utc>,
-        status: &'static str,
+        status: OutboxStatus,
     ) {
         let key = format!("{}:{}:{}:0", self.campaign.slug, row.enrolment_id, step);
         let tz = row.time_zone.as_deref().and_then(|z| z.parse().ok());
@@ -256,7 +267,7 @@ impl<'a> Drafts<'a> {
         step: &str,
         time_zone: Option<chrono_tz::Tz>,
         scheduled: DateTime<Utc>,
-        status: &'static str,
+        status: OutboxStatus,
     ) {
         let message = NewMessage {
             message_id: format!(

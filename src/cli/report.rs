@@ -139,9 +139,7 @@ async fn send_weekly(jobs: &ReportJobs) -> anyhow::Result<ExitCode> {
     for o in &outcomes {
         println!("{}: {}", o.campaign, o.outcome);
     }
-    let failed = outcomes
-        .iter()
-        .any(|o| o.outcome.starts_with("failed") || o.outcome == "no-recipients");
+    let failed = outcomes.iter().any(|o| o.outcome.is_problem());
     Ok(if failed {
         ExitCode::FAILURE
     } else {

@@ -5,6 +5,7 @@ use ambassador::config::Settings;
 use ambassador::report::spreadsheet_cell;
 use ambassador::roster::{self, ImportError, ImportMode, ImportOptions, ImportReport};
 use ambassador::store::roster::StaffRow;
+use ambassador::store::RosterSource;
 use clap::{Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -20,8 +21,8 @@ pub enum RosterCommand {
         /// The CSV file.
         file: PathBuf,
         /// Which system the file comes from; a sync only deactivates people of this source.
-        #[arg(long, default_value = "hr")]
-        source: String,
+        #[arg(long, default_value = RosterSource::HR)]
+        source: RosterSource,
         /// sync: the file is the whole roster (absent people are deactivated); add: only add and update.
         #[arg(long, value_enum, default_value_t = ImportMode::Sync)]
         mode: ImportMode,

@@ -233,7 +233,7 @@ pub async fn resolve_campaign(
         .campaigns()
         .await?
         .into_iter()
-        .filter(|c| c.status != "cancelled")
+        .filter(|c| c.status != crate::store::CampaignStatus::Cancelled)
         .collect();
     match active.as_slice() {
         [one] => Ok(one.clone()),

@@ -96,7 +96,7 @@ impl Settings {
             self.security.admin_password_hash = Secret::default();
         }
         if uses.tracking_key {
-            check_tracking_key(&self.security.token_key_file)?;
+            read_tracking_key(&self.security.token_key_file)?;
         }
         Ok(())
     }
@@ -159,33 +159,40 @@ impl Settings {
     }
 
     fn check_dkim(&self) -> Result<(), SecretError> {
-        let smtp = &self.smtp;
-        let parts = [
-            ("smtp.dkim_selector", smtp.dkim_selector.is_empty()),
-            ("smtp.dkim_domain", smtp.dkim_domain.is_empty()),
-            (
-                "smtp.dkim_key_file",
-                smtp.dkim_key_file.as_os_str().is_empty(),
-            ),
-        ];
-        let missing: Vec<&str> = parts.iter().filter(|p| p.1).map(|p| p.0).collect();
-        if missing.len() == parts.len() {
-            return Ok(());
-        }
-        if !missing.is_empty() {
-            return Err(SecretError::PartialDkim {
-                missing: missing.join(", "),
-            });
-        }
-        let pem = read_secret(&smtp.dkim_key_file, "smtp.dkim_key_file")?;
-        use lettre::message::dkim::{DkimSigningAlgorithm, DkimSigningKey};
-        DkimSigningKey::new(pem.expose(), DkimSigningAlgorithm::Rsa).map_err(|_| {
-            SecretError::BadDkimKey {
-                path: smtp.dkim_key_file.clone(),
-            }
-        })?;
-        Ok(())
+        dkim_signing_key(&self.smtp).map(drop)
     }
+}
+
+/// The DKIM signing key the `smtp.dkim_*` keys name, or `None` when DKIM is
+/// off. The one reader of the key file: `config check` and the composer
+/// both go through it, so they accept and refuse the same keys.
+pub fn dkim_signing_key(
+    smtp: &super::Smtp,
+) -> Result<Option<lettre::message::dkim::DkimSigningKey>, SecretError> {
+    use lettre::message::dkim::{DkimSigningAlgorithm, DkimSigningKey};
+    let parts = [
+        ("smtp.dkim_selector", smtp.dkim_selector.is_empty()),
+        ("smtp.dkim_domain", smtp.dkim_domain.is_empty()),
+        (
+            "smtp.dkim_key_file",
+            smtp.dkim_key_file.as_os_str().is_empty(),
+        ),
+    ];
+    let missing: Vec<&str> = parts.iter().filter(|p| p.1).map(|p| p.0).collect();
+    if missing.len() == parts.len() {
+        return Ok(None);
+    }
+    if !missing.is_empty() {
+        return Err(SecretError::PartialDkim {
+            missing: missing.join(", "),
+        });
+    }
+    let pem = read_secret(&smtp.dkim_key_file, "smtp.dkim_key_file")?;
+    DkimSigningKey::new(pem.expose(), DkimSigningAlgorithm::Rsa)
+        .map(Some)
+        .map_err(|_| SecretError::BadDkimKey {
+            path: smtp.dkim_key_file.clone(),
+        })
 }
 
 /// A `*_file` secret: the file's text without the trailing line break.
@@ -241,10 +248,12 @@ fn check_password_hash(hash: &str) -> Result<(), SecretError> {
     Ok(())
 }
 
-/// The tracking key, when its file exists (serve creates it otherwise).
-fn check_tracking_key(path: &Path) -> Result<(), SecretError> {
+/// The tracking key's bytes, or `None` when its file does not exist yet
+/// (serve creates it). The one reader of the key file: `config check` and
+/// the tracker both go through it.
+pub fn read_tracking_key(path: &Path) -> Result<Option<Vec<u8>>, SecretError> {
     if !path.exists() {
-        return Ok(());
+        return Ok(None);
     }
     let bad = |why| SecretError::BadTrackingKey {
         path: path.to_path_buf(),
@@ -255,5 +264,5 @@ fn check_tracking_key(path: &Path) -> Result<(), SecretError> {
     if key.len() < 16 {
         return Err(bad("holds a key shorter than 16 bytes"));
     }
-    Ok(())
+    Ok(Some(key))
 }

@@ -14,10 +14,7 @@ use crate::config::Settings;
 use crate::store::outbox::ClaimedMessage;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
-use lettre::message::dkim::{
-    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
-    DkimSigningKey,
-};
+use lettre::message::dkim::{DkimCanonicalization, DkimCanonicalizationType, DkimConfig};
 use lettre::message::header::HeaderName;
 use lettre::message::Mailbox;
 use lettre::Message;
@@ -26,22 +23,9 @@ use std::sync::{Arc, RwLock};
 /// The DKIM configuration from `smtp.dkim_selector`, `dkim_domain` and
 /// `dkim_key_file` (an RSA key in PKCS#1 PEM), or `None` when DKIM is off.
 fn dkim_config(smtp: &crate::config::Smtp) -> anyhow::Result<Option<DkimConfig>> {
-    if smtp.dkim_selector.is_empty()
-        && smtp.dkim_domain.is_empty()
-        && smtp.dkim_key_file.as_os_str().is_empty()
-    {
+    let Some(key) = crate::config::dkim_signing_key(smtp)? else {
         return Ok(None);
-    }
-    anyhow::ensure!(
-        !smtp.dkim_selector.is_empty()
-            && !smtp.dkim_domain.is_empty()
-            && !smtp.dkim_key_file.as_os_str().is_empty(),
-        "DKIM needs all three of smtp.dkim_selector, smtp.dkim_domain and smtp.dkim_key_file"
-    );
-    let pem = std::fs::read_to_string(&smtp.dkim_key_file)
-        .map_err(|e| anyhow::anyhow!("smtp.dkim_key_file {}: {e}", smtp.dkim_key_file.display()))?;
-    let key = DkimSigningKey::new(&pem, DkimSigningAlgorithm::Rsa)
-        .map_err(|e| anyhow::anyhow!("smtp.dkim_key_file {} is not an RSA private key in PKCS#1 PEM (\"BEGIN RSA PRIVATE KEY\"; make one with `openssl genrsa -traditional 2048`) ({e})", smtp.dkim_key_file.display()))?;
+    };
     Ok(Some(DkimConfig::new(
         smtp.dkim_selector.clone(),
         smtp.dkim_domain.clone(),
@@ -84,9 +68,7 @@ pub struct Composer {
     templates: SharedTemplates,
     organisation: String,
     org_tz: chrono_tz::Tz,
-    from: Mailbox,
     reply_to: String,
-    domain: String,
     tracker: crate::tracking::Tracker,
     /// From, Message-ID domain and DKIM signing, shared with the report jobs.
     sender: Sender,
@@ -153,9 +135,7 @@ impl Composer {
             templates,
             organisation: settings.organisation.name.clone(),
             org_tz: settings.organisation.time_zone.0,
-            from: sender.from.clone(),
             reply_to: settings.smtp.reply_to.clone(),
-            domain: sender.domain.clone(),
             tracker,
             sender,
         })
@@ -168,7 +148,7 @@ impl Composer {
 
     /// The domain generated Message-IDs end in.
     pub fn domain(&self) -> &str {
-        &self.domain
+        self.sender.domain()
     }
 
     pub fn templates(&self) -> Arc<Templates> {
@@ -241,7 +221,7 @@ impl Composer {
         let message_id = format!(
             "<preview.{}@{}>",
             uuid::Uuid::new_v4().simple(),
-            self.domain
+            self.sender.domain()
         );
         self.finish(&context, campaign, &template, &message_id, now)
     }
@@ -390,9 +370,9 @@ impl Composer {
         } else {
             self.reply_to.clone()
         };
-        let list_id = format!("<{}.{}>", campaign.slug, self.domain);
+        let list_id = format!("<{}.{}>", campaign.slug, self.sender.domain());
         let headers = Headers {
-            from: &self.from,
+            from: self.sender.from(),
             reply_to: Some(&reply_to),
             to_name: &context.person.full_name,
             to_email: &context.person.email,
@@ -424,7 +404,7 @@ impl ClaimedMessage {
             recipient: manager.to_string(),
             message_id: String::new(),
             attempts: 0,
-            campaign_status: "active".into(),
+            campaign_status: crate::store::CampaignStatus::Active,
             due_at: None,
             completed_at: None,
             exempted_at: None,

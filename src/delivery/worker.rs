@@ -14,7 +14,7 @@ use crate::clock::{to_millis, SharedClock};
 use crate::config::Delivery as DeliverySettings;
 use crate::heartbeat::Heartbeat;
 use crate::store::outbox::{ClaimedMessage, SentMark};
-use crate::store::Store;
+use crate::store::{OutboxStatus, Store};
 use crate::telemetry::scrub;
 use rand::Rng;
 use std::collections::{HashMap, VecDeque};
@@ -358,7 +358,8 @@ impl Worker {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(e)) => {
                 tracing::error!(outbox_id = id, error = %scrub(&format!("{e:#}")), "cannot deliver message");
-                self.finish(id, "failed", &format!("{e:#}")).await
+                self.finish(id, OutboxStatus::Failed, &format!("{e:#}"))
+                    .await
             }
             Err(join) => {
                 tracing::error!(
@@ -368,7 +369,7 @@ impl Worker {
                 );
                 self.finish(
                     id,
-                    "failed",
+                    OutboxStatus::Failed,
                     "internal error while composing this message (see logs)",
                 )
                 .await
@@ -384,7 +385,7 @@ impl Worker {
         let now = self.clock.now();
         let Some(message) = self.composer.compose(m, campaign, now).await? else {
             return Ok(self
-                .finish(m.id, "cancelled", "nobody left to report")
+                .finish(m.id, OutboxStatus::Cancelled, "nobody left to report")
                 .await);
         };
         if let Some(limiter) = &self.limiter {
@@ -421,7 +422,7 @@ impl Worker {
                 tracing::debug!(outbox_id = m.id, reply = %reply, "relay reply in full");
                 tracing::warn!(outbox_id = m.id, reply = %scrub(&reply), "relay refused the address permanently");
                 self.store
-                    .mark_final(m.id, &self.id, now, "undeliverable", &reply)
+                    .mark_final(m.id, &self.id, now, OutboxStatus::Undeliverable, &reply)
                     .await?;
                 Outcome::Undeliverable
             }
@@ -430,7 +431,7 @@ impl Worker {
             {
                 tracing::warn!(outbox_id = m.id, attempts = m.attempts, error = %scrub(&error), "giving up after the last attempt");
                 self.store
-                    .mark_final(m.id, &self.id, now, "failed", &error)
+                    .mark_final(m.id, &self.id, now, OutboxStatus::Failed, &error)
                     .await?;
                 Outcome::Failed
             }
@@ -445,12 +446,12 @@ impl Worker {
         })
     }
 
-    async fn finish(&self, id: i64, status: &str, why: &str) -> Outcome {
+    async fn finish(&self, id: i64, status: OutboxStatus, why: &str) -> Outcome {
         let now = to_millis(self.clock.now());
         if let Err(e) = self.store.mark_final(id, &self.id, now, status, why).await {
             tracing::error!(outbox_id = id, error = %scrub(&format!("{e:#}")), "cannot record the outcome; the lease will expire and the message be retried");
         }
-        if status == "cancelled" {
+        if status == OutboxStatus::Cancelled {
             Outcome::Cancelled
         } else {
             Outcome::Failed

@@ -10,6 +10,7 @@ use crate::campaign::{self, definition_of, Status};
 use crate::clock::{from_millis, to_millis};
 use crate::completions::{self, CompletionError, CompletionOptions};
 use crate::roster::{self, ImportError, ImportMode, ImportOptions};
+use crate::store::{EnrolmentStatus, RosterSource};
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -121,8 +122,8 @@ fn mapped(spooled: &Spooled) -> Result<Mapped, ApiError> {
 
 #[derive(Debug, Deserialize)]
 struct RosterParams {
-    #[serde(default = "default_source")]
-    source: String,
+    #[serde(default)]
+    source: RosterSource,
     #[serde(default)]
     mode: Option<String>,
     #[serde(default)]
@@ -133,23 +134,16 @@ struct RosterParams {
     force: bool,
 }
 
-fn default_source() -> String {
-    "hr".into()
-}
-
 async fn upload_roster(
     State(state): State<AppState>,
     Query(p): Query<RosterParams>,
     request: Request,
 ) -> Result<impl IntoResponse, ApiError> {
     let mode = match p.mode.as_deref() {
-        None | Some("sync") => ImportMode::Sync,
-        Some("add") => ImportMode::Add,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "mode={other:?}: use sync or add"
-            )))
-        }
+        None => ImportMode::Sync,
+        Some(given) => given
+            .parse()
+            .map_err(|e| ApiError::BadRequest(format!("mode: {e}")))?,
     };
     let (spooled, file_name) = upload_file(request, &state).await?;
     let bytes = mapped(&spooled)?;
@@ -330,13 +324,12 @@ async fn enrolments(
     State(state): State<AppState>,
     Query(f): Query<EnrolmentFilter>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if let Some(s) = f.status.as_deref() {
-        if !["open", "overdue", "completed", "exempted", "left"].contains(&s) {
-            return Err(ApiError::BadRequest(format!(
-                "status={s:?}: use open, overdue, completed, exempted or left"
-            )));
-        }
-    }
+    let wanted = f
+        .status
+        .as_deref()
+        .map(str::parse::<EnrolmentStatus>)
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(format!("status: {e}")))?;
     let now = to_millis(state.app.clock.now());
     let rows = state
         .app
@@ -345,7 +338,7 @@ async fn enrolments(
         .await?;
     let filtered: Vec<_> = rows
         .into_iter()
-        .filter(|r| f.status.as_deref().is_none_or(|s| r.status == s))
+        .filter(|r| wanted.is_none_or(|s| r.status == s))
         .collect();
     Ok(Json(filtered))
 }

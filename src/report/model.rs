@@ -32,7 +32,7 @@ pub struct Report {
 pub struct CampaignInfo {
     pub slug: String,
     pub name: String,
-    pub status: String,
+    pub status: crate::store::CampaignStatus,
     pub starts_at: DateTime<Utc>,
     /// Active people in the roster the audience matches now; 0 is a warning
     /// (nobody will be enrolled).
@@ -139,7 +139,7 @@ pub async fn build(
         campaign: CampaignInfo {
             slug: row.slug.clone(),
             name: row.name.clone(),
-            status: row.status.clone(),
+            status: row.status,
             starts_at: start,
             audience_size,
         },

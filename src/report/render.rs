@@ -157,7 +157,7 @@ pub fn html(r: &Report) -> String {
          h2{{margin-top:2rem;border-bottom:2px solid #1f4e79;color:#1f4e79}}figure{{margin:0 0 1rem}}@media print{{body{{margin:0;max-width:none}}h2{{break-after:avoid}}table,figure{{break-inside:avoid}}}}</style></head><body>\
          <h1>{title}</h1><p>Campaign <strong>{}</strong> ({}), as of {}.</p>",
         escape(&r.campaign.slug),
-        escape(&r.campaign.status),
+        escape(r.campaign.status.as_str()),
         r.as_of.format("%A %-d %B %Y, %H:%M UTC")
     );
     if r.campaign.audience_size == 0 {

@@ -10,6 +10,7 @@ use crate::clock::to_millis;
 use crate::delivery::SendOutcome;
 use crate::store::campaign::{CampaignRow, EnrolmentView};
 use crate::store::report::{ReportKind, RetryWindow};
+use crate::store::{CampaignStatus, ReportOutcome};
 use chrono::Duration;
 use lettre::Message;
 use std::collections::hash_map::Entry;
@@ -20,7 +21,7 @@ pub const MAX_ATTEMPTS: i64 = 10;
 
 /// Sends again every unsent claim this instance can take over; returns
 /// (report key, outcome) pairs.
-pub async fn resend_unsent(jobs: &ReportJobs) -> anyhow::Result<Vec<(String, String)>> {
+pub async fn resend_unsent(jobs: &ReportJobs) -> anyhow::Result<Vec<(String, ReportOutcome)>> {
     let now = jobs.clock.now();
     let window = RetryWindow {
         stale_before: to_millis(now - jobs.settings.lease),
@@ -40,13 +41,13 @@ pub async fn resend_unsent(jobs: &ReportJobs) -> anyhow::Result<Vec<(String, Str
         let Some(row) = row.as_ref() else {
             continue;
         };
-        let team = claim.kind == ReportKind::Team.as_str();
+        let team = claim.kind == ReportKind::Team;
         // As the scheduled jobs do: no summary for a cancelled campaign, no
         // team digest unless it is active.
         let wanted = if team {
-            row.status == "active"
+            row.status == CampaignStatus::Active
         } else {
-            row.status != "cancelled"
+            row.status != CampaignStatus::Cancelled
         };
         if !wanted
             || !jobs
@@ -72,7 +73,7 @@ pub async fn resend_unsent(jobs: &ReportJobs) -> anyhow::Result<Vec<(String, Str
         };
         tracing::info!(
             campaign = %row.slug,
-            outcome = %crate::telemetry::scrub(&outcome),
+            outcome = %crate::telemetry::scrub(&outcome.to_string()),
             "unsent {} report sent again",
             claim.kind
         );
@@ -90,17 +91,17 @@ pub(super) async fn send_claimed(
     file_stem: &str,
     message: anyhow::Result<Message>,
     what: &str,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<ReportOutcome> {
     let outcome = match message {
         Ok(mut message) => {
             jobs.sender.sign(&mut message);
             let raw = message.formatted();
             match jobs.mailer.send(message.envelope(), &raw, file_stem).await {
-                SendOutcome::Accepted(_) => "sent".to_string(),
-                SendOutcome::Transient(e) | SendOutcome::Permanent(e) => format!("failed: {e}"),
+                SendOutcome::Accepted(_) => ReportOutcome::Sent,
+                SendOutcome::Transient(e) | SendOutcome::Permanent(e) => ReportOutcome::Failed(e),
             }
         }
-        Err(e) => format!("failed: cannot compose the {what}: {e:#}"),
+        Err(e) => ReportOutcome::Failed(format!("cannot compose the {what}: {e:#}")),
     };
     jobs.store
         .finish_weekly(key, &jobs.instance, to_millis(jobs.clock.now()), &outcome)

@@ -8,6 +8,7 @@ use super::jobs::ReportJobs;
 use crate::clock::{from_millis, to_millis};
 use crate::store::campaign::{CampaignRow, EnrolmentView};
 use crate::store::report::ReportKind;
+use crate::store::{CampaignStatus, EnrolmentStatus, ReportOutcome};
 use chrono::{DateTime, Datelike, Utc};
 use lettre::message::Mailbox;
 use lettre::Message;
@@ -15,12 +16,12 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// Sends this week's team digests; returns (manager, outcome) pairs.
-pub async fn send_team_digests(jobs: &ReportJobs) -> anyhow::Result<Vec<(String, String)>> {
+pub async fn send_team_digests(jobs: &ReportJobs) -> anyhow::Result<Vec<(String, ReportOutcome)>> {
     let now = jobs.clock.now();
     let week = now.with_timezone(&jobs.settings.time_zone).iso_week();
     let mut outcomes = Vec::new();
     for row in jobs.store.campaigns().await? {
-        if row.status != "active" || now < from_millis(row.starts_at) {
+        if row.status != CampaignStatus::Active || now < from_millis(row.starts_at) {
             continue;
         }
         for (manager, team) in teams(jobs, &row, now).await? {
@@ -65,7 +66,7 @@ pub async fn teams(
         .await?
     {
         if let Some(manager) = e.manager_email.clone().filter(|m| !m.is_empty()) {
-            if e.status != "left" && e.status != "exempted" {
+            if !matches!(e.status, EnrolmentStatus::Left | EnrolmentStatus::Exempted) {
                 teams.entry(manager).or_default().push(e);
             }
         }
@@ -81,7 +82,7 @@ pub(super) async fn deliver(
     manager: &str,
     team: &[EnrolmentView],
     key: &str,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<ReportOutcome> {
     // Not the key: a manager's address may hold characters a file name must not.
     let stem = format!("team-{}-{}", row.slug, uuid::Uuid::new_v4().simple());
     let message = compose(jobs, row, manager, team);
@@ -124,7 +125,7 @@ fn manager_name(org: &str) -> String {
 
 /// The template's figures: counts by status and one row per person.
 fn view(manager: &str, team: &[EnrolmentView]) -> Value {
-    let count = |s: &str| team.iter().filter(|e| e.status == s).count();
+    let count = |s: EnrolmentStatus| team.iter().filter(|e| e.status == s).count();
     let people: Vec<Value> = team
         .iter()
         .map(|e| {
@@ -142,9 +143,9 @@ fn view(manager: &str, team: &[EnrolmentView]) -> Value {
     json!({
         "manager": { "email": manager },
         "counts": {
-            "completed": count("completed"),
-            "open": count("open"),
-            "overdue": count("overdue"),
+            "completed": count(EnrolmentStatus::Completed),
+            "open": count(EnrolmentStatus::Open),
+            "overdue": count(EnrolmentStatus::Overdue),
             "total": team.len(),
         },
         "team": people,

@@ -11,6 +11,7 @@ use super::plot::{completion_png, CHART_HEIGHT, CHART_WIDTH};
 use crate::clock::{from_millis, to_millis};
 use crate::store::campaign::CampaignRow;
 use crate::store::report::ReportKind;
+use crate::store::{CampaignStatus, ReportOutcome};
 use chrono::{DateTime, Datelike, Utc};
 use lettre::message::Mailbox;
 use lettre::Message;
@@ -21,8 +22,8 @@ use serde_json::{json, Value};
 pub struct WeeklyOutcome {
     pub campaign: String,
     pub key: String,
-    /// sent | already-sent | no-recipients | failed: REASON
-    pub outcome: String,
+    /// Printed and serialised as sent | already-sent | no-recipients | failed: REASON
+    pub outcome: ReportOutcome,
 }
 
 /// Sends this week's summary of every campaign that is not cancelled.
@@ -31,7 +32,7 @@ pub async fn send_weekly(jobs: &ReportJobs, manual: bool) -> anyhow::Result<Vec<
     let now = jobs.clock.now();
     let mut outcomes = Vec::new();
     for row in jobs.store.campaigns().await? {
-        if row.status == "cancelled" || now < from_millis(row.starts_at) {
+        if row.status == CampaignStatus::Cancelled || now < from_millis(row.starts_at) {
             continue;
         }
         outcomes.push(send_one(jobs, &row, now, manual).await?);
@@ -50,15 +51,15 @@ async fn send_one(
     if manual {
         key.push_str(&format!(":manual:{}", to_millis(now)));
     }
-    let outcome = |o: &str| WeeklyOutcome {
+    let outcome = |o: ReportOutcome| WeeklyOutcome {
         campaign: row.slug.clone(),
         key: key.clone(),
-        outcome: o.to_string(),
+        outcome: o,
     };
     let recipients = jobs.settings.recipients.clone();
     if recipients.is_empty() {
         tracing::warn!("report.recipients is empty; the weekly summary has nobody to go to");
-        return Ok(outcome("no-recipients"));
+        return Ok(outcome(ReportOutcome::NoRecipients));
     }
     let kind = if manual {
         ReportKind::Manual
@@ -77,10 +78,10 @@ async fn send_one(
         )
         .await?
     {
-        return Ok(outcome("already-sent"));
+        return Ok(outcome(ReportOutcome::AlreadySent));
     }
     let result = deliver(jobs, row, now, &key, &recipients).await?;
-    Ok(outcome(&result))
+    Ok(outcome(result))
 }
 
 /// Composes and sends the summary under a claim this instance holds, then
@@ -92,11 +93,11 @@ pub(super) async fn deliver(
     now: DateTime<Utc>,
     key: &str,
     recipients: &[String],
-) -> anyhow::Result<String> {
+) -> anyhow::Result<ReportOutcome> {
     let stem = format!("weekly-{}", key.replace(':', "-"));
     let message = compose(jobs, row, now, recipients).await;
     let result = super::resend::send_claimed(jobs, key, &stem, message, "summary").await?;
-    tracing::info!(campaign = %row.slug, outcome = %crate::telemetry::scrub(&result), "weekly summary");
+    tracing::info!(campaign = %row.slug, outcome = %crate::telemetry::scrub(&result.to_string()), "weekly summary");
     Ok(result)
 }
 

@@ -37,7 +37,7 @@ use tokio::task::JoinHandle;
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
     /// Which system the file comes from; a sync only touches this source.
-    pub source: String,
+    pub source: crate::store::RosterSource,
     pub mode: ImportMode,
     pub dry_run: bool,
     pub skip_invalid: bool,
@@ -231,7 +231,7 @@ pub async fn import_listing(
             .map_err(|e| unreadable(format!("{e} (read as {})", decoded.encoding)))?;
 
     // The people already stored load while the first rows are read.
-    let loading = tokio::spawn(stored_people(store.clone(), options.source.clone()));
+    let loading = tokio::spawn(stored_people(store.clone(), options.source.to_string()));
     let mut early = Vec::new();
     while !loading.is_finished() && early.len() < EARLY_ROWS {
         match reader.next_row() {
@@ -249,7 +249,7 @@ pub async fn import_listing(
         applied: false,
         dry_run: options.dry_run,
         import_id: None,
-        source: options.source.clone(),
+        source: options.source.to_string(),
         mode: options.mode,
         file: options.file_name.clone(),
         sha256,

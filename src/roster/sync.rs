@@ -25,6 +25,22 @@ impl ImportMode {
     }
 }
 
+/// The upload form's and the API's `mode`, parsed once where it arrives.
+impl std::str::FromStr for ImportMode {
+    type Err = crate::store::StateError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sync" => Ok(ImportMode::Sync),
+            "add" => Ok(ImportMode::Add),
+            _ => Err(crate::store::StateError {
+                what: "import mode",
+                value: s.to_string(),
+                expected: "sync, add",
+            }),
+        }
+    }
+}
+
 /// One field that an update changes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FieldChange {

@@ -1,6 +1,7 @@
 //! Queries behind campaigns, enrolments and exemptions.
 
 use super::roster::placeholders;
+use super::state::{CampaignStatus, EnrolmentStatus};
 use super::Store;
 
 /// A campaign as stored; `definition` is the parsed file as JSON.
@@ -10,7 +11,8 @@ pub struct CampaignRow {
     pub slug: String,
     pub name: String,
     pub definition: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: CampaignStatus,
     pub starts_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
@@ -108,11 +110,11 @@ impl Store {
     pub async fn set_campaign_status(
         &self,
         slug: &str,
-        status: &str,
+        status: CampaignStatus,
         now: i64,
     ) -> anyhow::Result<bool> {
         let done = sqlx::query("UPDATE campaigns SET status = $1, updated_at = $2 WHERE slug = $3")
-            .bind(status)
+            .bind(status.as_str())
             .bind(now)
             .bind(slug)
             .execute(self.pool())
@@ -393,8 +395,8 @@ pub struct EnrolmentView {
     pub completed_at: Option<i64>,
     pub completion_source: Option<String>,
     pub exempt_reason: Option<String>,
-    /// open | overdue | completed | exempted | left
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: EnrolmentStatus,
 }
 
 impl Store {

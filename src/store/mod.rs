@@ -11,6 +11,12 @@ pub mod events;
 pub mod outbox;
 pub mod report;
 pub mod roster;
+pub mod state;
+
+pub use state::{
+    CampaignStatus, EnrolmentStatus, OutboxStatus, ReportKind, ReportOutcome, RosterSource,
+    StateError,
+};
 
 use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

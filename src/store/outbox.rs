@@ -4,6 +4,7 @@
 //! lease expired, so a killed process loses nothing.
 
 use super::roster::placeholders;
+use super::state::{CampaignStatus, OutboxStatus};
 use super::{Backend, Store};
 
 /// A message to enqueue.
@@ -18,7 +19,7 @@ pub struct NewMessage {
     pub scheduled_at: i64,
     pub not_before: i64,
     /// `skipped` for steps overtaken by a later one; otherwise `pending`.
-    pub status: &'static str,
+    pub status: OutboxStatus,
 }
 
 /// A claimed message with what rendering needs about its recipient.
@@ -31,7 +32,8 @@ pub struct ClaimedMessage {
     pub recipient: String,
     pub message_id: String,
     pub attempts: i64,
-    pub campaign_status: String,
+    #[sqlx(try_from = "String")]
+    pub campaign_status: CampaignStatus,
     pub due_at: Option<i64>,
     pub completed_at: Option<i64>,
     pub exempted_at: Option<i64>,
@@ -91,7 +93,7 @@ impl Store {
                     .bind(m.message_id.as_str())
                     .bind(m.scheduled_at)
                     .bind(m.not_before)
-                    .bind(m.status)
+                    .bind(m.status.as_str())
                     .bind(now)
                     .bind(now);
             }
@@ -248,14 +250,14 @@ impl Store {
         id: i64,
         worker: &str,
         now: i64,
-        status: &str,
+        status: OutboxStatus,
         reply: &str,
     ) -> anyhow::Result<()> {
         sqlx::query(
             "UPDATE outbox SET status = $1, smtp_reply = $2, last_error = $2, lease_until = NULL, updated_at = $3
              WHERE id = $4 AND leased_by = $5",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(reply)
         .bind(now)
         .bind(id)
@@ -369,16 +371,16 @@ impl Store {
         .await?;
         let mut c = OutboxCounts::default();
         for (status, n) in rows {
-            match status.as_str() {
-                "pending" => c.pending = n,
-                "sending" => c.sending = n,
-                "sent" => c.sent = n,
-                "failed" => c.failed = n,
-                "undeliverable" => c.undeliverable = n,
-                "cancelled" => c.cancelled = n,
-                "skipped" => c.skipped = n,
-                _ => {}
-            }
+            let slot = match status.parse::<OutboxStatus>()? {
+                OutboxStatus::Pending => &mut c.pending,
+                OutboxStatus::Sending => &mut c.sending,
+                OutboxStatus::Sent => &mut c.sent,
+                OutboxStatus::Failed => &mut c.failed,
+                OutboxStatus::Undeliverable => &mut c.undeliverable,
+                OutboxStatus::Cancelled => &mut c.cancelled,
+                OutboxStatus::Skipped => &mut c.skipped,
+            };
+            *slot = n;
         }
         Ok(c)
     }

@@ -106,13 +106,7 @@ impl TokenKey {
 pub fn load_or_create_key(path: &std::path::Path) -> anyhow::Result<TokenKey> {
     use anyhow::Context;
     use std::io::Write;
-    if let Ok(text) = std::fs::read_to_string(path) {
-        let secret = hex::decode(text.trim()).with_context(|| format!("security.token_key_file {} does not hold a hex key; delete it to generate a new one (old links stop working)", path.display()))?;
-        anyhow::ensure!(
-            secret.len() >= 16,
-            "security.token_key_file {} holds a key shorter than 16 bytes",
-            path.display()
-        );
+    if let Some(secret) = crate::config::read_tracking_key(path)? {
         return Ok(TokenKey::new(&secret));
     }
     let secret: [u8; 32] = rand::random();

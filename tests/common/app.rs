@@ -132,7 +132,7 @@ impl TestApp {
 
     pub async fn import_with(&self, csv: &str, mode: ImportMode, force: bool) -> ImportReport {
         let options = ImportOptions {
-            source: "hr".into(),
+            source: ambassador::store::RosterSource::hr(),
             mode,
             dry_run: false,
             skip_invalid: false,

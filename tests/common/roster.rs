@@ -140,7 +140,7 @@ impl TestDb {
 /// A full sync of source "hr" from "roster.csv", all-or-nothing.
 pub fn options() -> ImportOptions {
     ImportOptions {
-        source: "hr".into(),
+        source: ambassador::store::RosterSource::hr(),
         mode: roster::ImportMode::Sync,
         dry_run: false,
         skip_invalid: false,

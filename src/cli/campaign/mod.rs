@@ -172,7 +172,7 @@ async fn dispatch(cmd: CampaignCommand, store: &Store, settings: &Settings) -> a
 /// `--yes` anywhere else (a script must say it means it).
 async fn confirm_cancel(store: &Store, slug: &str, yes: bool) -> anyhow::Result<()> {
     let row = campaign::find(store, slug).await?;
-    if yes || row.status == Status::Cancelled.as_str() {
+    if yes || row.status == Status::Cancelled {
         return Ok(());
     }
     let stdin = std::io::stdin();

@@ -23,7 +23,7 @@ pub async fn print(
         let json = serde_json::json!({
             "slug": c.slug,
             "name": c.name,
-            "status": row.status,
+            "status": row.status.as_str(),
             "starts_at": from_millis(row.starts_at).to_rfc3339(),
             "due": c.due.to_string(),
             "course_url": c.course_url,
@@ -45,7 +45,7 @@ pub async fn print(
     }
     writeln!(out, "{} — {}", c.slug, c.name)?;
     let lines = [
-        ("status", row.status.clone()),
+        ("status", row.status.as_str().to_string()),
         ("starts", c.starts_at.to_rfc3339()),
         ("due", describe::due(c.due)),
         ("course", c.course_url.clone()),

@@ -86,8 +86,8 @@ async fn show(
         "slug": row.slug,
         "name": row.name,
         "status": row.status,
-        "paused": row.status == Status::Paused.as_str(),
-        "active": row.status == Status::Active.as_str(),
+        "paused": row.status == Status::Paused,
+        "active": row.status == Status::Active,
         "steps": steps,
         "notice": q.notice.as_deref().and_then(notice_text),
     });
@@ -158,7 +158,7 @@ async fn set_status(
 ) -> Result<Redirect, UiError> {
     check_csrf(session, csrf)?;
     let row = find(state, slug).await?;
-    let notice = if row.status == Status::Cancelled.as_str() {
+    let notice = if row.status == Status::Cancelled {
         "cancelled"
     } else {
         campaign::set_status(&state.app.store, state.app.clock.as_ref(), slug, status).await?;

@@ -32,7 +32,7 @@ async fn show(
         let next = json!({
             "pending": pending,
             "earliest": earliest.map(|t| when(from_millis(t), tz)),
-            "paused": row.status == "paused",
+            "paused": row.status == crate::store::CampaignStatus::Paused,
         });
         campaigns.push(campaign_view(&report, next));
     }

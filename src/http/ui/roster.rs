@@ -4,6 +4,7 @@
 use super::session::{SignedIn, Upload, UploadKind};
 use super::{upload, AppState, UiError};
 use crate::roster::{self, ImportError, ImportMode, ImportOptions, ImportReport};
+use crate::store::RosterSource;
 use axum::extract::{Multipart, State};
 use axum::response::Html;
 use axum::routing::{get, post};
@@ -75,17 +76,20 @@ async fn apply(
     )
 }
 
+/// The form's mode choice (an unknown one is refused, never read as sync).
+fn mode_of(file: &Upload) -> Result<ImportMode, UiError> {
+    file.choice
+        .parse()
+        .map_err(|e| UiError::BadRequest(format!("Choose how to import the file: {e}.")))
+}
+
 /// The import's report, or why it wrote nothing (with its report when there is one).
 type Outcome = Result<ImportReport, (String, Option<ImportReport>)>;
 
 async fn run(state: &AppState, file: &Upload, dry_run: bool) -> Result<Outcome, UiError> {
     let options = ImportOptions {
-        source: "hr".into(),
-        mode: if file.choice == "add" {
-            ImportMode::Add
-        } else {
-            ImportMode::Sync
-        },
+        source: RosterSource::hr(),
+        mode: mode_of(file)?,
         dry_run,
         skip_invalid: false,
         force: false,
@@ -122,7 +126,7 @@ fn result_view(file: &Upload, outcome: &Outcome, upload_id: Option<String>) -> V
     };
     json!({
         "file": file.file_name,
-        "mode": if file.choice == "add" { "add" } else { "sync" },
+        "mode": mode_of(file).map(ImportMode::as_str).unwrap_or_default(),
         "problem": problem,
         "applied": report.is_some_and(|r| r.applied),
         "upload": upload_id,

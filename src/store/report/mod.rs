@@ -46,35 +46,15 @@ impl Store {
     }
 }
 
-/// Which message a report claim is for. Scheduled kinds are sent again when
-/// their sender died or the relay refused them; manual sends are not, since
-/// `report send-weekly` prints its outcome to the admin who ran it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReportKind {
-    /// The weekly summary to `report.recipients`.
-    Weekly,
-    /// One manager's team digest.
-    Team,
-    /// A summary sent by hand.
-    Manual,
-}
-
-impl ReportKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReportKind::Weekly => "weekly",
-            ReportKind::Team => "team",
-            ReportKind::Manual => "manual",
-        }
-    }
-}
+pub use super::state::ReportKind;
+use super::state::ReportOutcome;
 
 /// A claimed report that was not sent: its sender died, or the relay refused it.
 #[derive(Debug, Clone)]
 pub struct UnsentReport {
     pub report_key: String,
     pub campaign_id: i64,
-    pub kind: String,
+    pub kind: ReportKind,
     /// The addresses it goes to: the summary's recipients, or the one manager.
     pub recipients: Vec<String>,
 }
@@ -84,7 +64,8 @@ pub struct UnsentReport {
 struct UnsentRow {
     report_key: String,
     campaign_id: i64,
-    kind: String,
+    #[sqlx(try_from = "String")]
+    kind: ReportKind,
     recipients: String,
 }
 
@@ -218,13 +199,13 @@ impl Store {
         key: &str,
         holder: &str,
         now: i64,
-        outcome: &str,
+        outcome: &ReportOutcome,
     ) -> anyhow::Result<()> {
         sqlx::query(
             "UPDATE weekly_reports SET sent_at = $1, outcome = $2 WHERE report_key = $3 AND claimed_by = $4",
         )
         .bind(now)
-        .bind(outcome)
+        .bind(outcome.to_string())
         .bind(key)
         .bind(holder)
         .execute(self.pool())
