@@ -44,7 +44,7 @@ pub struct Population {
     /// Targeted people still expected to complete: not exempted, not gone.
     pub enrolled: u64,
     pub exempted: u64,
-    /// Deactivated by a roster sync before completing.
+    /// Deactivated by a roster sync, or out of the audience, before completing.
     pub left: u64,
 }
 
