@@ -13,6 +13,7 @@ pub mod domain;
 pub mod heartbeat;
 pub mod http;
 pub mod metrics;
+pub mod problem;
 pub mod reload;
 pub mod report;
 pub mod roster;

@@ -22,7 +22,8 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // By the error's type, as the HTTP status is (never by its text).
+            ExitCode::from(ambassador::problem::kind_of(&e).exit_code())
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use super::definition_of;
 use crate::domain::EmailAddress;
+use crate::problem::{kind_of, Kind};
 use crate::store::campaign::CampaignRow;
 use crate::store::Store;
 
@@ -28,6 +29,18 @@ pub enum ExemptError {
     },
     #[error(transparent)]
     Store(#[from] anyhow::Error),
+}
+
+impl ExemptError {
+    /// Every refusal is about the person named (`email`); a store failure is ours.
+    pub fn kind(&self) -> Kind {
+        match self {
+            ExemptError::UnknownPerson(_)
+            | ExemptError::OutsideAudience { .. }
+            | ExemptError::Inactive { .. } => Kind::Invalid,
+            ExemptError::Store(e) => kind_of(e),
+        }
+    }
 }
 
 /// Exempts `email` from the campaign `row`, enrolling them first when the

@@ -24,6 +24,7 @@ pub use exempt::{exempt, ExemptError};
 pub use window::{SendWindow, Window, WindowSpec};
 
 use crate::clock::{to_millis, Clock};
+use crate::problem::Problem;
 use crate::store::campaign::CampaignRow;
 use crate::store::Store;
 
@@ -222,7 +223,10 @@ pub fn definition_of(row: &CampaignRow) -> anyhow::Result<Campaign> {
 /// Looks a campaign up by slug, with an error that says how to list them.
 pub async fn find(store: &Store, slug: &str) -> anyhow::Result<CampaignRow> {
     store.campaign_by_slug(slug).await?.ok_or_else(|| {
-        anyhow::anyhow!("no campaign with slug {slug:?}; `ambassador campaign list` shows them")
+        Problem::NotFound(format!(
+            "no campaign with slug {slug:?}; `ambassador campaign list` shows them"
+        ))
+        .into()
     })
 }
 
@@ -235,7 +239,10 @@ pub async fn set_status(
 ) -> anyhow::Result<()> {
     let row = find(store, slug).await?;
     if row.status == Status::Cancelled && status != Status::Cancelled {
-        anyhow::bail!("campaign {slug:?} was cancelled and cannot be resumed");
+        return Err(Problem::Conflict(format!(
+            "campaign {slug:?} was cancelled and cannot be resumed"
+        ))
+        .into());
     }
     let now = to_millis(clock.now());
     store.set_campaign_status(slug, status, now).await?;

@@ -11,6 +11,7 @@ pub use parse::{
 
 use crate::campaign;
 use crate::clock::{to_millis, Clock};
+use crate::problem::{kind_of, Kind, Problem};
 use crate::roster::{decode, RowError};
 use crate::store::roster::StaffRow;
 use crate::store::Store;
@@ -67,6 +68,17 @@ pub enum CompletionError {
     Malformed(Box<CompletionReport>),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
+}
+
+impl CompletionError {
+    /// Unreadable and malformed files are the caller's; otherwise the kind
+    /// the failure carries (an unknown campaign is invalid, a database error ours).
+    pub fn kind(&self) -> Kind {
+        match self {
+            CompletionError::Unreadable { .. } | CompletionError::Malformed(_) => Kind::Invalid,
+            CompletionError::Other(e) => kind_of(e),
+        }
+    }
 }
 
 /// One completion to record, from any source (report, API, self-attestation).
@@ -226,8 +238,15 @@ pub async fn resolve_campaign(
     store: &Store,
     slug: Option<&str>,
 ) -> anyhow::Result<crate::store::campaign::CampaignRow> {
+    // Which campaign is the caller's choice (`campaign`), so every refusal
+    // below is an invalid value of it, not a missing resource.
     if let Some(slug) = slug {
-        return campaign::find(store, slug).await;
+        return campaign::find(store, slug)
+            .await
+            .map_err(|e| match kind_of(&e) {
+                Kind::NotFound => Problem::invalid("campaign", e.to_string()).into(),
+                _ => e,
+            });
     }
     let active: Vec<_> = store
         .campaigns()
@@ -237,16 +256,22 @@ pub async fn resolve_campaign(
         .collect();
     match active.as_slice() {
         [one] => Ok(one.clone()),
-        [] => anyhow::bail!(
-            "there is no campaign yet; apply one first (ambassador campaign apply FILE)"
-        ),
-        many => anyhow::bail!(
-            "several campaigns exist ({}); say which with --campaign SLUG",
-            many.iter()
-                .map(|c| c.slug.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        [] => Err(Problem::invalid(
+            "campaign",
+            "there is no campaign yet; apply one first (ambassador campaign apply FILE)",
+        )
+        .into()),
+        many => Err(Problem::invalid(
+            "campaign",
+            format!(
+                "several campaigns exist ({}); say which with --campaign SLUG",
+                many.iter()
+                    .map(|c| c.slug.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .into()),
     }
 }
 

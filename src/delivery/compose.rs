@@ -11,6 +11,7 @@ use super::templates::Templates;
 use crate::campaign::{Campaign, Recipient};
 use crate::clock::{from_millis, to_millis};
 use crate::config::Settings;
+use crate::problem::Problem;
 use crate::store::outbox::ClaimedMessage;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
@@ -253,11 +254,11 @@ impl Composer {
     ) -> anyhow::Result<(MessageContext, String)> {
         let step = campaign.step(step_name).ok_or_else(|| {
             let names: Vec<&str> = campaign.steps.iter().map(|s| s.name.as_str()).collect();
-            anyhow::anyhow!(
+            anyhow::Error::from(Problem::NotFound(format!(
                 "campaign {} has no step {step_name:?}; its steps are: {}",
                 campaign.slug,
                 names.join(", ")
-            )
+            )))
         })?;
         let mut context = super::context::sample_context(campaign, step);
         context.organisation.name = self.organisation.clone();
@@ -266,14 +267,22 @@ impl Composer {
                 .store
                 .staff_by_email(&email.to_lowercase())
                 .await?
-                .ok_or_else(|| anyhow::anyhow!("nobody in the roster has the address {email}"))?;
+                .ok_or_else(|| {
+                    Problem::invalid(
+                        "to",
+                        format!("nobody in the roster has the address {email}"),
+                    )
+                })?;
             if step.to == Recipient::Manager {
                 let row = ClaimedMessage::digest_preview(campaign_id, step_name, &staff.email);
                 context = self
                     .digest_context(&row, campaign, now)
                     .await?
                     .ok_or_else(|| {
-                        anyhow::anyhow!("{email} has nobody overdue in {}", campaign.slug)
+                        Problem::invalid(
+                            "to",
+                            format!("{email} has nobody overdue in {}", campaign.slug),
+                        )
                     })?;
             } else {
                 let due = self

@@ -4,6 +4,7 @@
 //! docs/openapi.json describes it and is served at /api/openapi.json.
 
 use super::error::ApiError;
+use super::extract::{ApiJson, ApiPath, ApiQuery, JSON_LIMIT};
 use super::spool::{Mapped, SpoolError, Spooled};
 use super::AppState;
 use crate::campaign::{self, definition_of, Status};
@@ -11,8 +12,8 @@ use crate::clock::{from_millis, to_millis};
 use crate::completions::{self, CompletionError, CompletionOptions};
 use crate::roster::{self, ImportError, ImportMode, ImportOptions};
 use crate::store::{EnrolmentStatus, RosterSource};
-use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Query, Request, State};
-use axum::http::header;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
+use axum::http::{header, Method};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -40,7 +41,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/campaigns/{slug}/pause", post(pause))
         .route("/campaigns/{slug}/resume", post(resume))
         .route("/enrolments", get(enrolments))
-        .route("/exemptions", post(exempt))
+        .route(
+            "/exemptions",
+            post(exempt).layer(DefaultBodyLimit::max(JSON_LIMIT)),
+        )
         .route("/reports/{slug}", get(report))
         .layer(axum::middleware::from_fn_with_state(
             state,
@@ -50,6 +54,12 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
         )
+        // Unknown paths and methods answer like every other API error: JSON.
+        // The 405 keeps the Allow header axum adds.
+        .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|method: Method| async move {
+            ApiError::MethodNotAllowed(method.to_string())
+        })
 }
 
 /// The uploaded file, spooled to a temporary file as it arrives: a raw
@@ -136,7 +146,7 @@ struct RosterParams {
 
 async fn upload_roster(
     State(state): State<AppState>,
-    Query(p): Query<RosterParams>,
+    ApiQuery(p): ApiQuery<RosterParams>,
     request: Request,
 ) -> Result<impl IntoResponse, ApiError> {
     let mode = match p.mode.as_deref() {
@@ -169,11 +179,11 @@ async fn upload_roster(
     .await
     {
         Ok(report) => Ok(Json(report)),
-        Err(ImportError::Database(e)) => Err(ApiError::Internal(e)),
-        Err(e) => Err(ApiError::Unprocessable {
-            message: e.to_string(),
-            body: e.report().and_then(|r| serde_json::to_value(r).ok()),
-        }),
+        Err(ImportError::Database(e)) => Err(e.into()),
+        Err(e) => {
+            let detail = e.report().and_then(|r| serde_json::to_value(r).ok());
+            Err(ApiError::of_kind(e.kind(), e.into(), detail))
+        }
     }
 }
 
@@ -186,7 +196,7 @@ struct CompletionParams {
 
 async fn upload_completions(
     State(state): State<AppState>,
-    Query(p): Query<CompletionParams>,
+    ApiQuery(p): ApiQuery<CompletionParams>,
     request: Request,
 ) -> Result<impl IntoResponse, ApiError> {
     let (spooled, file_name) = upload_file(request, &state).await?;
@@ -220,33 +230,10 @@ async fn upload_completions(
             message: reason,
             body: None,
         }),
-        Err(CompletionError::Other(e)) => Err(bad_or_internal(e)),
+        // An unknown or ambiguous campaign is invalid, a database error ours:
+        // the error's type says which.
+        Err(CompletionError::Other(e)) => Err(e.into()),
     }
-}
-
-/// Lookup failures ("no campaign ...") are the caller's; anything else is ours.
-fn bad_or_internal(e: anyhow::Error) -> ApiError {
-    if caller_mistake(&e) {
-        ApiError::Unprocessable {
-            message: e.to_string(),
-            body: None,
-        }
-    } else {
-        ApiError::Internal(e)
-    }
-}
-
-/// Whether a completions lookup failed on what the caller asked for (the admin page shares this).
-pub(super) fn caller_mistake(e: &anyhow::Error) -> bool {
-    let text = e.to_string();
-    [
-        "no campaign",
-        "several campaigns",
-        "there is no campaign",
-        "nobody",
-    ]
-    .iter()
-    .any(|start| text.starts_with(start))
 }
 
 async fn list_campaigns(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
@@ -267,12 +254,12 @@ async fn find(
         .store
         .campaign_by_slug(slug)
         .await?
-        .ok_or(ApiError::NotFound)
+        .ok_or_else(ApiError::not_found)
 }
 
 async fn show_campaign(
     State(state): State<AppState>,
-    Path(slug): Path<String>,
+    ApiPath(slug): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let row = find(&state, &slug).await?;
     let definition = definition_of(&row)?;
@@ -288,12 +275,8 @@ async fn set_status(
     status: Status,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     find(state, slug).await?;
-    campaign::set_status(&state.app.store, state.app.clock.as_ref(), slug, status)
-        .await
-        .map_err(|e| ApiError::Unprocessable {
-            message: e.to_string(),
-            body: None,
-        })?;
+    // A cancelled campaign is a conflict (409); a database failure is ours.
+    campaign::set_status(&state.app.store, state.app.clock.as_ref(), slug, status).await?;
     Ok(Json(
         serde_json::json!({ "slug": slug, "status": status.as_str() }),
     ))
@@ -301,14 +284,14 @@ async fn set_status(
 
 async fn pause(
     State(state): State<AppState>,
-    Path(slug): Path<String>,
+    ApiPath(slug): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     set_status(&state, &slug, Status::Paused).await
 }
 
 async fn resume(
     State(state): State<AppState>,
-    Path(slug): Path<String>,
+    ApiPath(slug): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     set_status(&state, &slug, Status::Active).await
 }
@@ -322,7 +305,7 @@ struct EnrolmentFilter {
 
 async fn enrolments(
     State(state): State<AppState>,
-    Query(f): Query<EnrolmentFilter>,
+    ApiQuery(f): ApiQuery<EnrolmentFilter>,
 ) -> Result<impl IntoResponse, ApiError> {
     let wanted = f
         .status
@@ -352,31 +335,33 @@ struct ExemptionRequest {
 
 async fn exempt(
     State(state): State<AppState>,
-    Json(req): Json<ExemptionRequest>,
+    ApiJson(req): ApiJson<ExemptionRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    // Well-formed JSON holding a value that cannot be used: 422, like the
+    // refusals that follow.
+    let invalid = |message: String| ApiError::Unprocessable {
+        message,
+        body: None,
+    };
     let email = crate::domain::EmailAddress::parse(&req.email)
-        .map_err(|e| ApiError::BadRequest(format!("email {e}")))?;
+        .map_err(|e| invalid(format!("email {e}")))?;
     if req.reason.trim().is_empty()
         || req.reason.chars().any(char::is_control)
-        || req.reason.len() > 500
+        || req.reason.chars().count() > 500
     {
-        return Err(ApiError::BadRequest(
+        return Err(invalid(
             "reason must be one line of text, at most 500 characters".into(),
         ));
     }
     let row = find(&state, &req.campaign).await?;
     let now = to_millis(state.app.clock.now());
     use crate::campaign::ExemptError;
-    match crate::campaign::exempt(&state.app.store, &row, &email, req.reason.trim(), now).await {
-        Ok(()) => {}
-        Err(ExemptError::Store(e)) => return Err(ApiError::Internal(e)),
-        Err(refused) => {
-            return Err(ApiError::Unprocessable {
-                message: refused.to_string(),
-                body: None,
-            })
-        }
-    }
+    crate::campaign::exempt(&state.app.store, &row, &email, req.reason.trim(), now)
+        .await
+        .map_err(|e| match e {
+            ExemptError::Store(e) => ApiError::from(e),
+            refused => ApiError::of_kind(refused.kind(), refused.into(), None),
+        })?;
     Ok(Json(
         serde_json::json!({ "email": email, "campaign": row.slug, "exempt": true }),
     ))
@@ -384,7 +369,7 @@ async fn exempt(
 
 async fn report(
     State(state): State<AppState>,
-    Path(slug): Path<String>,
+    ApiPath(slug): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let row = find(&state, &slug).await?;
     let now = state.app.clock.now();

@@ -5,6 +5,7 @@
 mod api;
 mod auth;
 mod error;
+mod extract;
 mod headers;
 mod health;
 mod limit;

@@ -24,6 +24,7 @@ pub use settings::RosterSettings;
 pub use sync::{FieldChange, ImportMode};
 
 use crate::clock::{to_millis, Clock};
+use crate::problem::{kind_of, Kind};
 use crate::store::roster::{self as q, ImportRecord, NewStaff, StaffChange, StoredPerson};
 use crate::store::Store;
 use sha2::{Digest, Sha256};
@@ -132,6 +133,17 @@ pub enum ImportError {
 }
 
 impl ImportError {
+    /// A file that cannot be read, rejected rows and a refused sync are the
+    /// caller's to fix; a database failure is ours.
+    pub fn kind(&self) -> Kind {
+        match self {
+            ImportError::Unreadable { .. } | ImportError::Rejected(_) | ImportError::Refused(_) => {
+                Kind::Invalid
+            }
+            ImportError::Database(e) => kind_of(e),
+        }
+    }
+
     /// The report behind a row-level failure, for printing.
     pub fn report(&self) -> Option<&ImportReport> {
         match self {

@@ -215,7 +215,7 @@ async fn exempt(
     let email = crate::domain::EmailAddress::parse(f.email.trim());
     let (Ok(email), false) = (
         email,
-        reason.is_empty() || reason.len() > 500 || reason.chars().any(char::is_control),
+        reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control),
     ) else {
         return Ok(back(&slug, "bad-exemption"));
     };

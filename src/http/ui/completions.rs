@@ -109,11 +109,11 @@ async fn run(state: &AppState, file: &Upload, dry_run: bool) -> Result<Outcome, 
             let message = CompletionError::Malformed(report.clone()).to_string();
             Ok(Err((message, Some(*report))))
         }
-        Err(e @ CompletionError::Unreadable { .. }) => Ok(Err((e.to_string(), None))),
-        Err(CompletionError::Other(e)) => match super::super::api::caller_mistake(&e) {
-            true => Ok(Err((e.to_string(), None))),
-            false => Err(UiError::Internal(e)),
-        },
+        // The caller's (an unknown campaign, an unreadable file) is shown on
+        // the page; ours is the error page. The error's type says which.
+        Err(e) if e.kind().is_callers() => Ok(Err((e.to_string(), None))),
+        Err(CompletionError::Other(e)) => Err(e.into()),
+        Err(e) => Err(UiError::Internal(e.into())),
     }
 }
 

@@ -1,7 +1,8 @@
-//! Errors of the admin page, shown as a short HTML page. As at the API edge,
+//! Errors of the admin page, shown as a short HTML page. The status comes
+//! from the same mapping as the API's (`http::error::status`); as there,
 //! internal causes are logged once and never shown.
 
-use axum::http::StatusCode;
+use crate::problem::{kind_of, Kind};
 use axum::response::{Html, IntoResponse, Response};
 
 #[derive(Debug, thiserror::Error)]
@@ -14,8 +15,34 @@ pub enum UiError {
     NotFound,
     #[error("{0}")]
     TooLarge(String),
+    /// A failure the library classified as the caller's, with its message.
+    #[error("{1}")]
+    Refused(Kind, String),
     #[error("Something went wrong on our side; the server log has the details.")]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
+}
+
+impl UiError {
+    pub fn kind(&self) -> Kind {
+        match self {
+            UiError::BadRequest(_) => Kind::BadRequest,
+            UiError::Forbidden => Kind::Forbidden,
+            UiError::NotFound => Kind::NotFound,
+            UiError::TooLarge(_) => Kind::TooLarge,
+            UiError::Refused(kind, _) => *kind,
+            UiError::Internal(_) => Kind::Internal,
+        }
+    }
+}
+
+/// Any error: shown when its type says it is the caller's, else ours.
+impl From<anyhow::Error> for UiError {
+    fn from(e: anyhow::Error) -> Self {
+        match kind_of(&e) {
+            Kind::Internal => UiError::Internal(e),
+            kind => UiError::Refused(kind, format!("{e:#}")),
+        }
+    }
 }
 
 impl From<handlebars::RenderError> for UiError {
@@ -26,16 +53,10 @@ impl From<handlebars::RenderError> for UiError {
 
 impl IntoResponse for UiError {
     fn into_response(self) -> Response {
-        let status = match &self {
-            UiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            UiError::Forbidden => StatusCode::FORBIDDEN,
-            UiError::NotFound => StatusCode::NOT_FOUND,
-            UiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            UiError::Internal(e) => {
-                tracing::error!(error = %format!("{e:#}"), "admin page failed");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
+        let status = super::super::error::status(self.kind());
+        if let UiError::Internal(e) = &self {
+            tracing::error!(error = %format!("{e:#}"), "admin page failed");
+        }
         let message = handlebars::html_escape(&self.to_string());
         let page = format!(
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
