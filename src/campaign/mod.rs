@@ -99,11 +99,18 @@ pub async fn apply(
     let count = count_audience(store, &campaign).await?;
     let (audience, active) = (count.matched, count.active);
     if let Some(missing) = count.unknown_attributes.first() {
-        anyhow::bail!(
-            "{file_name}: [audience] names {missing:?}, which is neither a roster field ({}) nor an attribute anyone active in the roster has (attributes: {}); correct the name",
-            audience::ROSTER_FIELDS.join(", "),
-            if count.attributes.is_empty() { "none".to_string() } else { count.attributes.join(", ") }
-        );
+        let known = match count.attributes.is_empty() {
+            true => "none".to_string(),
+            false => count.attributes.join(", "),
+        };
+        return Err(Problem::invalid(
+            "audience",
+            format!(
+                "{file_name}: [audience] names {missing:?}, which is neither a roster field ({}) nor an attribute anyone active in the roster has (attributes: {known}); correct the name",
+                audience::ROSTER_FIELDS.join(", ")
+            ),
+        )
+        .into());
     }
     let mut outcome = ApplyOutcome {
         slug: campaign.slug.clone(),
@@ -137,15 +144,14 @@ pub async fn apply(
         writes = planned.writes;
     }
     if audience == 0 && !options.allow_empty {
-        if active == 0 {
-            anyhow::bail!(
-                "{file_name}: nobody is active in the roster yet, so the campaign would reach nobody; import the roster first, or pass --allow-empty to apply it before the import"
-            );
-        }
-        anyhow::bail!(
-            "{file_name}: the audience ({}) matches none of the {active} active people in the roster; correct [audience], or pass --allow-empty",
-            describe::audience(&campaign.audience)
-        );
+        let reason = match active {
+            0 => format!("{file_name}: nobody is active in the roster yet, so the campaign would reach nobody; import the roster first, or pass --allow-empty to apply it before the import"),
+            _ => format!(
+                "{file_name}: the audience ({}) matches none of the {active} active people in the roster; correct [audience], or pass --allow-empty",
+                describe::audience(&campaign.audience)
+            ),
+        };
+        return Err(Problem::invalid("audience", reason).into());
     }
     if options.dry_run {
         return Ok(outcome);
