@@ -137,6 +137,11 @@ async fn main() -> anyhow::Result<()> {
         &app.composer.templates(),
         CAMPAIGN,
         "bench.toml",
+        &ambassador::campaign::ApplyOptions {
+            dry_run: false,
+            allow_empty: false,
+            org_tz: app.settings.organisation.time_zone.0,
+        },
     )
     .await?;
     let sample = sample_message(&app).await?;

@@ -90,6 +90,11 @@ pub async fn run(base: &Settings, out_dir: &Path) -> anyhow::Result<DemoSummary>
         &templates,
         CAMPAIGN,
         "config/campaigns/soar.toml",
+        &crate::campaign::ApplyOptions {
+            dry_run: false,
+            allow_empty: false,
+            org_tz: app.settings.organisation.time_zone.0,
+        },
     )
     .await?;
     story.say(

@@ -111,6 +111,13 @@ async fn apply_campaigns(app: &App, files: &[CampaignFile]) -> anyhow::Result<Ve
         .read()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
+    // A fresh deployment applies its campaigns before the first roster
+    // import, so an empty audience is a warning here, not a refusal.
+    let options = campaign::ApplyOptions {
+        dry_run: false,
+        allow_empty: true,
+        org_tz: app.settings.organisation.time_zone.0,
+    };
     let mut applied = Vec::with_capacity(files.len());
     for file in files {
         let outcome = campaign::apply(
@@ -119,11 +126,31 @@ async fn apply_campaigns(app: &App, files: &[CampaignFile]) -> anyhow::Result<Ve
             &templates,
             &file.text,
             &file.name,
+            &options,
         )
         .await?;
+        log_outcome(&file.name, &outcome);
         applied.push(outcome);
     }
     Ok(applied)
+}
+
+/// Says in the journal what a campaign file changed and whom it reaches.
+fn log_outcome(file: &str, outcome: &ApplyOutcome) {
+    let slug = &outcome.slug;
+    for change in &outcome.changes {
+        tracing::info!("campaign {slug} ({file}) changed {change}");
+    }
+    if outcome.changed && !outcome.created {
+        let e = &outcome.effect;
+        tracing::info!(
+            "campaign {slug}: {} open enrolments got a new due date, {} pending messages moved, {} were cancelled, {} people enrolled, {} left the campaign",
+            e.due_dates, e.messages_moved, e.messages_cancelled, e.enrolled, e.removed
+        );
+    }
+    if outcome.audience == 0 {
+        tracing::warn!("campaign {slug}: its audience matches nobody active in the roster");
+    }
 }
 
 /// The `*.toml` files of `dir`, by name; an empty `dir` means none.

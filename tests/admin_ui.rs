@@ -932,3 +932,43 @@ async fn the_campaign_page_lists_exemptions_escaped_and_undoes_one() {
         "the history keeps the undo: {html}"
     );
 }
+
+/// A campaign whose audience matches nobody active carries a warning on the
+/// dashboard; one that matches people says how many.
+#[tokio::test]
+async fn the_dashboard_warns_of_a_campaign_whose_audience_matches_nobody() {
+    let s = with_campaign().await;
+    let nobody = CAMPAIGN
+        .replace("slug = \"test\"", "slug = \"nobody\"")
+        .replace(
+            "department = [\"Supply Chain\", \"Procurement\"]",
+            "department = [\"Nursing\"]",
+        );
+    s.t.apply_with(&nobody, false, true).await.unwrap();
+    let c = client();
+    let (cookie, _) = signed_in(&s, &c).await;
+    let page = c
+        .get(s.url("/admin"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let section = |slug: &str| {
+        let start = page.find(&format!("data-campaign=\"{slug}\"")).unwrap();
+        let rest = &page[start..];
+        rest[..rest.find("</section>").unwrap()].to_string()
+    };
+    assert!(
+        section("nobody").contains("data-warning=\"empty-audience\""),
+        "{page}"
+    );
+    let matched = section("test");
+    assert!(
+        !matched.contains("data-warning")
+            && matched.contains("Active people the audience matches: 1."),
+        "{matched}"
+    );
+}

@@ -207,12 +207,53 @@ fn check_roster_json(config: &Path, roster: &str) {
     assert_eq!(csv.lines().count(), 4, "a header and three people:\n{csv}");
 }
 
-/// `campaign apply | list | show | preview`.
+/// `campaign apply | list | show | preview`: apply's diff and dry run, and
+/// `--format json` of apply and show, as documented.
 fn check_campaign_commands(config: &Path, file: &str) {
+    let doc = tables("campaign apply");
+    let dry = json_of(
+        config,
+        &["campaign", "apply", file, "--dry-run", "--format", "json"],
+    );
+    check("campaign apply", &dry, &doc[0]);
+    check("campaign apply.effect", &dry["effect"], &doc[2]);
+    assert_eq!(
+        (
+            dry["outcome"].as_str(),
+            dry["applied"].as_bool(),
+            dry["audience"].as_u64()
+        ),
+        (Some("dry-run"), Some(false), Some(3))
+    );
     let created = stdout_of(config, &["campaign", "apply", file]);
-    assert_eq!(created, "campaign cli: created\n");
+    assert_eq!(created, "audience: 3 people match\ncampaign cli: created\n");
     let again = stdout_of(config, &["campaign", "apply", file]);
-    assert_eq!(again, "campaign cli: unchanged\n", "apply is idempotent");
+    assert_eq!(
+        again, "audience: 3 people match\ncampaign cli: unchanged\n",
+        "apply is idempotent"
+    );
+    let edited = Path::new(file).with_file_name("cli-edited.toml");
+    std::fs::write(&edited, CAMPAIGN.replace("at = \"7d\"", "at = \"5d\"")).unwrap();
+    let edited = edited.to_str().unwrap();
+    let diff = json_of(
+        config,
+        &["campaign", "apply", edited, "--dry-run", "--format", "json"],
+    );
+    check_each("campaign apply.changes", &diff["changes"], &doc[1]);
+    assert_eq!(
+        diff["changes"],
+        serde_json::json!([{
+            "key": "step \"reminder-1\"",
+            "from": "7 days after enrolment, template reminder",
+            "to": "5 days after enrolment, template reminder",
+        }])
+    );
+    let said = stdout_of(config, &["campaign", "apply", edited, "--dry-run"]);
+    assert!(
+        said.starts_with("campaign cli: changes\n  step \"reminder-1\": 7 days after enrolment, template reminder -> 5 days after enrolment, template reminder\ntouches: ")
+            && said.ends_with("campaign cli: dry run, nothing changed (apply without --dry-run to make these changes)\n"),
+        "{said}"
+    );
     let list = stdout_of(config, &["campaign", "list"]);
     assert!(
         list.lines()
@@ -221,13 +262,28 @@ fn check_campaign_commands(config: &Path, file: &str) {
         "{list}"
     );
     let show = stdout_of(config, &["campaign", "show", "cli"]);
-    assert!(
-        show.starts_with("cli — CLI rollout\nstatus: active\n"),
-        "{show}"
-    );
-    assert!(
-        show.contains("reminder-1") && show.contains("at 7d"),
-        "{show}"
+    assert!(show.starts_with("cli — CLI rollout\n"), "{show}");
+    for line in [
+        "status:       active",
+        "due:          14 days after enrolment",
+        "matches:      3 people",
+        "send window:  always",
+        "  reminder-1     7 days after enrolment, template reminder",
+    ] {
+        assert!(show.lines().any(|l| l == line), "{line:?} in:\n{show}");
+    }
+    assert!(!show.contains('{') && !show.contains("7d"), "{show}");
+    let shown = json_of(config, &["campaign", "show", "cli", "--format", "json"]);
+    let doc = tables("campaign show");
+    check("campaign show", &shown, &doc[0]);
+    check_each("campaign show.steps", &shown["steps"], &doc[1]);
+    check("campaign show.messages", &shown["messages"], &doc[2]);
+    assert_eq!(
+        (
+            shown["audience_size"].as_u64(),
+            shown["steps"][1]["at"].as_str()
+        ),
+        (Some(3), Some("7d"))
     );
 
     let sample = stdout_of(
@@ -337,7 +393,10 @@ fn check_report_json(config: &Path) {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(campaign, ["name", "slug", "starts_at", "status"]);
+    assert_eq!(
+        campaign,
+        ["audience_size", "name", "slug", "starts_at", "status"]
+    );
     assert_eq!(
         json["population"],
         serde_json::json!({ "enrolled": 2, "exempted": 1, "left": 0 })
@@ -413,6 +472,22 @@ fn check_evidence(config: &Path) {
     assert_eq!(&cy[8], "on leave");
 }
 
+/// Without a terminal, `campaign cancel` needs `--yes`, and without it
+/// changes nothing.
+fn check_cancel_needs_yes(config: &Path) {
+    let out = ambassador(config, &["campaign", "cancel", "cli"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("needs confirmation; pass --yes"),
+        "{stderr}"
+    );
+    let list = stdout_of(config, &["campaign", "list"]);
+    assert!(list.contains(" active "), "still active:\n{list}");
+}
+
 /// `campaign pause | resume | cancel`, each seen in `campaign list`.
 fn check_status_changes(config: &Path) {
     for (command, status) in [
@@ -420,7 +495,13 @@ fn check_status_changes(config: &Path) {
         ("resume", "active"),
         ("cancel", "cancelled"),
     ] {
-        let said = stdout_of(config, &["campaign", command, "cli"]);
+        if command == "cancel" {
+            check_cancel_needs_yes(config);
+        }
+        let said = match command {
+            "cancel" => stdout_of(config, &["campaign", "cancel", "cli", "--yes"]),
+            _ => stdout_of(config, &["campaign", command, "cli"]),
+        };
         assert_eq!(said, format!("campaign cli: {status}\n"));
         let list = stdout_of(config, &["campaign", "list"]);
         assert!(
@@ -679,7 +760,15 @@ fn plain_deployment(dir: &Path) -> PathBuf {
         ),
     );
     let campaign = write(dir, "cli.toml", CAMPAIGN);
-    stdout_of(&config, &["campaign", "apply", campaign.to_str().unwrap()]);
+    stdout_of(
+        &config,
+        &[
+            "campaign",
+            "apply",
+            campaign.to_str().unwrap(),
+            "--allow-empty",
+        ],
+    );
     config
 }
 

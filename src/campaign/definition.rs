@@ -2,11 +2,12 @@
 //! malformed offsets, duplicate step names and unsafe URLs fail with the key
 //! and what to write instead.
 
+use super::audience::Audience;
 use super::window::SendWindow;
 use crate::domain::{EmailAddress, HumanDuration};
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// A whole campaign, as applied from its file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -52,25 +53,6 @@ pub enum Due {
     AfterEnrolment(HumanDuration),
     /// The end of this day, in the organisation's time zone.
     Date(NaiveDate),
-}
-
-/// Who is enrolled: `include` and `exclude` map a field (department, role,
-/// facility) to the values that match, compared ignoring case.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Audience {
-    #[serde(default)]
-    pub include: BTreeMap<AudienceField, Vec<String>>,
-    #[serde(default)]
-    pub exclude: BTreeMap<AudienceField, Vec<String>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AudienceField {
-    Department,
-    Role,
-    Facility,
 }
 
 /// One message of the campaign.
@@ -312,10 +294,10 @@ impl Campaign {
                 ));
             }
         }
-        for (field, values) in self.audience.include.iter().chain(&self.audience.exclude) {
-            if values.is_empty() {
+        for (field, rule) in self.audience.include.iter().chain(&self.audience.exclude) {
+            if rule.is_empty() {
                 return Err(format!(
-                    "audience: {field:?} lists no values; remove it or name at least one"
+                    "audience: {field} lists no values; remove it or name at least one"
                 ));
             }
         }
@@ -324,7 +306,7 @@ impl Campaign {
                 return Err("spread is longer than 7 days; use a shorter spread".into());
             }
         }
-        Ok(())
+        self.check_feasible()
     }
 
     /// Every due period and step offset within [`MAX_TIMING_DAYS`], and a

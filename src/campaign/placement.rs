@@ -35,9 +35,9 @@ pub(super) async fn place_all(
     campaign: &Campaign,
     org_tz: chrono_tz::Tz,
     now: DateTime<Utc>,
-    mut drafts: Vec<Draft>,
+    drafts: Vec<Draft>,
 ) -> anyhow::Result<Vec<NewMessage>> {
-    let mut book = match campaign.max_per_hour.filter(|n| *n > 0) {
+    let book = match campaign.max_per_hour.filter(|n| *n > 0) {
         Some(per_hour)
             if drafts
                 .iter()
@@ -50,6 +50,33 @@ pub(super) async fn place_all(
         }
         _ => None,
     };
+    Ok(place_drafts(campaign, org_tz, now, book, drafts))
+}
+
+/// Places pending messages again after an edit of the campaign: `held` is
+/// what the outbox holds per hour besides them (sent, in flight), so each
+/// gets the earliest room under the new window and limits as if new.
+pub(super) fn place_again(
+    campaign: &Campaign,
+    org_tz: chrono_tz::Tz,
+    now: DateTime<Utc>,
+    held: Vec<(i64, i64)>,
+    drafts: Vec<Draft>,
+) -> Vec<NewMessage> {
+    let book = campaign
+        .max_per_hour
+        .filter(|n| *n > 0)
+        .map(|per_hour| HourBook::new(per_hour, held));
+    place_drafts(campaign, org_tz, now, book, drafts)
+}
+
+fn place_drafts(
+    campaign: &Campaign,
+    org_tz: chrono_tz::Tz,
+    now: DateTime<Utc>,
+    mut book: Option<HourBook>,
+    mut drafts: Vec<Draft>,
+) -> Vec<NewMessage> {
     for draft in &mut drafts {
         draft.message.not_before = own_time(campaign, &draft.message, now);
     }
@@ -66,7 +93,7 @@ pub(super) async fn place_all(
             draft.message.not_before = to_millis(at);
         }
     }
-    Ok(drafts.into_iter().map(|d| d.message).collect())
+    drafts.into_iter().map(|d| d.message).collect()
 }
 
 /// The step's due time (never before `now`) plus a stable share of `spread`:

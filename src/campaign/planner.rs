@@ -94,6 +94,7 @@ pub async fn plan(
             continue;
         }
         report.enrolled += enrol(store, row.id, &campaign, now, ctx).await?;
+        report.left += super::edit::sync_audience(store, row.id, &campaign, now).await?;
         let time_steps: Vec<String> = campaign
             .steps
             .iter()

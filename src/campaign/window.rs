@@ -64,6 +64,19 @@ impl Window {
         })
     }
 
+    /// Whether some day from `first` to `last` (inclusive) is an open day
+    /// and not a holiday: a window that never opens sends nothing.
+    pub fn opens_on_a_day_between(&self, first: NaiveDate, last: NaiveDate) -> bool {
+        first
+            .iter_days()
+            .take_while(|day| *day <= last)
+            .take(400)
+            .any(|day| {
+                self.days[day.weekday().num_days_from_monday() as usize]
+                    && !self.spec.holidays.contains(&day)
+            })
+    }
+
     /// The earliest instant at or after `t` inside the window.
     pub fn next_open(
         &self,

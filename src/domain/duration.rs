@@ -30,9 +30,26 @@ impl HumanDuration {
     }
 }
 
+/// As people write it in the files: "7d", "36h" as "1d 12h", "30s", "250ms".
+/// Parsing it back gives the same duration.
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_duration(self.0))
+        let mut secs = self.0.as_secs();
+        let millis = self.0.subsec_millis();
+        if secs == 0 && millis == 0 {
+            return f.write_str("0s");
+        }
+        let mut parts = Vec::new();
+        for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+            if secs >= size {
+                parts.push(format!("{}{unit}", secs / size));
+                secs %= size;
+            }
+        }
+        if millis > 0 {
+            parts.push(format!("{millis}ms"));
+        }
+        f.write_str(&parts.join(" "))
     }
 }
 
@@ -67,6 +84,21 @@ mod tests {
             HumanDuration::parse(" 30s ").unwrap().as_std(),
             Duration::from_secs(30)
         );
+    }
+
+    #[test]
+    fn displays_as_written_and_parses_back() {
+        for (written, shown) in [
+            ("7d", "7d"),
+            ("36h", "1d 12h"),
+            ("30s", "30s"),
+            ("0s", "0s"),
+            ("1500ms", "1s 500ms"),
+        ] {
+            let d = HumanDuration::parse(written).unwrap();
+            assert_eq!(d.to_string(), shown);
+            assert_eq!(HumanDuration::parse(shown).unwrap(), d);
+        }
     }
 
     #[test]

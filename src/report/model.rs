@@ -34,6 +34,9 @@ pub struct CampaignInfo {
     pub name: String,
     pub status: crate::store::CampaignStatus,
     pub starts_at: DateTime<Utc>,
+    /// Active people in the roster the audience matches now; 0 is a warning
+    /// (nobody will be enrolled).
+    pub audience_size: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -41,7 +44,7 @@ pub struct Population {
     /// Targeted people still expected to complete: not exempted, not gone.
     pub enrolled: u64,
     pub exempted: u64,
-    /// Deactivated by a roster sync before completing.
+    /// Deactivated by a roster sync, or out of the audience, before completing.
     pub left: u64,
 }
 
@@ -114,6 +117,7 @@ pub async fn build(
     min_group_size: u32,
 ) -> anyhow::Result<Report> {
     let campaign = definition_of(row)?;
+    let (audience_size, _) = crate::campaign::audience_size(store, &campaign).await?;
     let person_steps: Vec<&str> = campaign
         .steps
         .iter()
@@ -139,6 +143,7 @@ pub async fn build(
             name: row.name.clone(),
             status: row.status,
             starts_at: start,
+            audience_size,
         },
         as_of,
         population: Population {

@@ -30,6 +30,12 @@ pub fn table(r: &Report) -> String {
         r.campaign.status,
         r.as_of.format("%Y-%m-%d %H:%M UTC")
     );
+    if r.campaign.audience_size == 0 {
+        let _ = writeln!(
+            out,
+            "warning      the audience matches nobody active in the roster: nobody new will be enrolled"
+        );
+    }
     let _ = writeln!(
         out,
         "population   enrolled {}  exempted {}  left {}",
@@ -154,6 +160,9 @@ pub fn html(r: &Report) -> String {
         escape(r.campaign.status.as_str()),
         r.as_of.format("%A %-d %B %Y, %H:%M UTC")
     );
+    if r.campaign.audience_size == 0 {
+        h.push_str("<p><strong>Warning:</strong> the audience matches nobody active in the roster: nobody new will be enrolled.</p>");
+    }
     let (p, reach, e, o) = (&r.population, &r.reach, &r.engagement, &r.outcome);
     let rows: [(&str, String); 14] = [
         ("Enrolled", p.enrolled.to_string()),

@@ -31,14 +31,26 @@ pub struct PlanningRow {
     pub email: String,
 }
 
-/// Who could be enrolled: the fields the audience filters look at.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// Who could be enrolled: every roster field, since an audience may filter
+/// on any of them or on an attribute.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
 pub struct Candidate {
     pub id: i64,
+    pub email: String,
+    pub employee_id: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
     pub department: String,
     pub role: String,
     pub facility: String,
+    pub manager_email: Option<String>,
+    pub time_zone: Option<String>,
+    /// JSON object of the export's other columns.
+    pub attributes: String,
 }
+
+/// The [`Candidate`] columns of `staff s`.
+pub(crate) const CANDIDATE_COLUMNS: &str = "s.id, s.email, s.employee_id, s.first_name, s.last_name, s.department, s.role, s.facility, s.manager_email, s.time_zone, s.attributes";
 
 const CAMPAIGN_COLUMNS: &str =
     "id, slug, name, definition, status, starts_at, created_at, updated_at";
@@ -53,38 +65,14 @@ impl Store {
         starts_at: i64,
         now: i64,
     ) -> anyhow::Result<(i64, bool)> {
-        let mut tx = self.begin().await?;
-        let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM campaigns WHERE slug = $1")
-            .bind(slug)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let result = match existing {
-            Some(id) => {
-                sqlx::query("UPDATE campaigns SET name = $1, definition = $2, starts_at = $3, updated_at = $4 WHERE id = $5")
-                    .bind(name)
-                    .bind(definition)
-                    .bind(starts_at)
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                (id, false)
-            }
-            None => {
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO campaigns (slug, name, definition, status, starts_at, created_at, updated_at)
-                     VALUES ($1, $2, $3, 'active', $4, $5, $5) RETURNING id",
-                )
-                .bind(slug)
-                .bind(name)
-                .bind(definition)
-                .bind(starts_at)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
-                (id, true)
-            }
+        let campaign = super::edit::CampaignWrite {
+            slug,
+            name,
+            definition,
+            starts_at,
         };
+        let mut tx = self.begin().await?;
+        let result = super::edit::upsert_campaign(&mut tx, &campaign, now).await?;
         tx.commit().await?;
         Ok(result)
     }
@@ -128,14 +116,15 @@ impl Store {
 
     /// Active people not yet enrolled in the campaign.
     pub async fn enrolment_candidates(&self, campaign_id: i64) -> anyhow::Result<Vec<Candidate>> {
-        Ok(sqlx::query_as(
-            "SELECT s.id, s.department, s.role, s.facility FROM staff s
+        let sql = format!(
+            "SELECT {CANDIDATE_COLUMNS} FROM staff s
              WHERE s.active = 1 AND NOT EXISTS
-               (SELECT 1 FROM enrolments e WHERE e.campaign_id = $1 AND e.staff_id = s.id)",
-        )
-        .bind(campaign_id)
-        .fetch_all(self.pool())
-        .await?)
+               (SELECT 1 FROM enrolments e WHERE e.campaign_id = $1 AND e.staff_id = s.id)"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(campaign_id)
+            .fetch_all(self.pool())
+            .await?)
     }
 
     /// Enrols people; (staff id, enrolled at, due at). Existing enrolments are kept.
@@ -144,29 +133,13 @@ impl Store {
         campaign_id: i64,
         rows: &[(i64, i64, i64)],
     ) -> anyhow::Result<u64> {
-        let mut added = 0;
         let mut tx = self.begin().await?;
-        for batch in rows.chunks(500) {
-            let sql = format!(
-                "INSERT INTO enrolments (campaign_id, staff_id, enrolled_at, due_at) VALUES {} ON CONFLICT (campaign_id, staff_id) DO NOTHING",
-                placeholders(batch.len(), 4, self.numbered())
-            );
-            let mut q = sqlx::query(&sql);
-            for (staff_id, enrolled_at, due_at) in batch {
-                q = q
-                    .bind(campaign_id)
-                    .bind(*staff_id)
-                    .bind(*enrolled_at)
-                    .bind(*due_at);
-            }
-            added += q.execute(&mut *tx).await?.rows_affected();
-        }
+        let added = insert_enrolments(&mut tx, self.numbered(), campaign_id, rows).await?;
         tx.commit().await?;
         Ok(added)
     }
 
-    /// Marks enrolments of deactivated people as left (and returners as back),
-    /// and cancels messages nobody should receive any more. Returns (left, cancelled).
+    /// Marks enrolments of deactivated people as left, and cancels messages nobody should receive any more. Returns (left, cancelled).
     pub async fn sync_leavers(
         &self,
         campaign_id: i64,
@@ -183,13 +156,6 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        sqlx::query(
-            "UPDATE enrolments SET left_at = NULL WHERE campaign_id = $1 AND left_at IS NOT NULL
-             AND staff_id IN (SELECT id FROM staff WHERE active = 1)",
-        )
-        .bind(campaign_id)
-        .execute(&mut *tx)
-        .await?;
         let mut cancelled = sqlx::query(
             "UPDATE outbox SET status = 'cancelled', last_error = 'left the roster or exempted', updated_at = $1
              WHERE campaign_id = $2 AND status = 'pending' AND enrolment_id IN
@@ -373,4 +339,31 @@ impl Store {
         .fetch_all(self.pool())
         .await?)
     }
+}
+
+/// Enrolls people inside a transaction; (staff id, enrolled at, due at).
+/// Existing enrolments are kept. Returns how many were new.
+pub(super) async fn insert_enrolments(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    numbered: bool,
+    campaign_id: i64,
+    rows: &[(i64, i64, i64)],
+) -> anyhow::Result<u64> {
+    let mut added = 0;
+    for batch in rows.chunks(500) {
+        let sql = format!(
+            "INSERT INTO enrolments (campaign_id, staff_id, enrolled_at, due_at) VALUES {} ON CONFLICT (campaign_id, staff_id) DO NOTHING",
+            placeholders(batch.len(), 4, numbered)
+        );
+        let mut q = sqlx::query(&sql);
+        for (staff_id, enrolled_at, due_at) in batch {
+            q = q
+                .bind(campaign_id)
+                .bind(*staff_id)
+                .bind(*enrolled_at)
+                .bind(*due_at);
+        }
+        added += q.execute(&mut **tx).await?.rows_affected();
+    }
+    Ok(added)
 }

@@ -3,7 +3,7 @@
 //! who, when and why. Both are written in one transaction, and each write
 //! checks the state it expects, so two admins at once cannot both succeed.
 
-use super::campaign::Candidate;
+use super::campaign::{Candidate, CANDIDATE_COLUMNS};
 use super::state::{ExemptionAction, ExemptionChannel};
 use super::Store;
 
@@ -104,15 +104,21 @@ impl Store {
         campaign_id: i64,
         email: &str,
     ) -> anyhow::Result<Option<ExemptionTarget>> {
-        let person: Option<(i64, String, String, String, i64)> = sqlx::query_as(
-            "SELECT id, department, role, facility, active FROM staff WHERE email = $1",
-        )
-        .bind(email)
-        .fetch_optional(self.pool())
-        .await?;
-        let Some((id, department, role, facility, active)) = person else {
+        #[derive(sqlx::FromRow)]
+        struct Person {
+            #[sqlx(flatten)]
+            candidate: Candidate,
+            active: i64,
+        }
+        let sql = format!("SELECT {CANDIDATE_COLUMNS}, s.active FROM staff s WHERE s.email = $1");
+        let person: Option<Person> = sqlx::query_as(&sql)
+            .bind(email)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(Person { candidate, active }) = person else {
             return Ok(None);
         };
+        let id = candidate.id;
         let enrolment: Option<EnrolmentState> = sqlx::query_as(
             "SELECT id, enrolled_at, completed_at, exempted_at, exempt_reason FROM enrolments
              WHERE campaign_id = $1 AND staff_id = $2",
@@ -122,12 +128,7 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         Ok(Some(ExemptionTarget {
-            person: Candidate {
-                id,
-                department,
-                role,
-                facility,
-            },
+            person: candidate,
             active: active == 1,
             enrolment,
         }))

@@ -6,6 +6,7 @@
 //! every integer column 64-bit (`i64` in Rust), instants as epoch milliseconds.
 
 pub mod campaign;
+pub mod edit;
 pub mod enrolment;
 pub mod events;
 pub mod exemption;

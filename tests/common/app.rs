@@ -151,16 +151,34 @@ impl TestApp {
         .expect("the roster imports")
     }
 
+    /// Applies a campaign file (an empty audience allowed: many tests apply
+    /// before they import).
     pub async fn apply(&self, toml: &str) -> ApplyOutcome {
+        self.apply_with(toml, false, true)
+            .await
+            .expect("the campaign applies")
+    }
+
+    pub async fn apply_with(
+        &self,
+        toml: &str,
+        dry_run: bool,
+        allow_empty: bool,
+    ) -> anyhow::Result<ApplyOutcome> {
+        let options = campaign::ApplyOptions {
+            dry_run,
+            allow_empty,
+            org_tz: self.app.settings.organisation.time_zone.0,
+        };
         campaign::apply(
             &self.app.store,
             &self.clock,
             &self.app.composer.templates(),
             toml,
             "test.toml",
+            &options,
         )
         .await
-        .expect("the campaign applies")
     }
 
     /// Moves the clock to `at` and runs one planning tick and delivery pass.

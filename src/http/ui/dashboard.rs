@@ -78,6 +78,8 @@ fn campaign_view(r: &Report, next: Value) -> Value {
         "name": r.campaign.name,
         "status": r.campaign.status,
         "cancelled": r.campaign.status == crate::campaign::Status::Cancelled,
+        "audience_size": r.campaign.audience_size,
+        "nobody_matches": r.campaign.audience_size == 0,
         "funnel": funnel,
         "opened_all": r.engagement.opened_all,
         "clicked_all": r.engagement.clicked_all,

@@ -1,32 +1,56 @@
 //! `ambassador campaign …` and `ambassador exempt [--undo]`.
 
+mod apply;
+mod show;
+
 use ambassador::campaign::{self, definition_of, ExemptionListing, Status};
 use ambassador::clock::{from_millis, to_millis, Clock, SystemClock};
 use ambassador::config::{SecretUse, Settings};
 use ambassador::store::exemption::Actor;
 use ambassador::store::Store;
-use clap::Subcommand;
-use std::io::Write;
+use clap::{Subcommand, ValueEnum};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]
 pub enum CampaignCommand {
-    /// Create or update a campaign from its TOML file (idempotent: nothing sent is sent again).
+    /// Create or update a campaign from its TOML file; a change reaches the rollout under way.
     #[command(
-        after_help = "Example:\n  ambassador campaign apply config/campaigns/soar.toml\n\nEvery step's template is rendered once with sample data first, so a template\nthat names a missing variable fails here, not in a recipient's inbox."
+        after_help = "Examples:\n  ambassador campaign apply config/campaigns/soar.toml --dry-run\n  ambassador campaign apply config/campaigns/soar.toml\n\nA changed file is shown as a diff (dates, window, limits, steps, audience) with how\nmany enrolments and pending messages it touches. Applying it gives open enrolments\nthe new due date, moves pending messages under the new steps, window and limits,\nand enrols or removes people per the new audience. Nothing sent is sent again; a\nmessage being sent right now is left alone.\n\nEvery step's template is rendered once with sample data first, so a template\nthat names a missing variable fails here, not in a recipient's inbox."
     )]
-    Apply { file: PathBuf },
+    Apply {
+        file: PathBuf,
+        /// Show the changes and what they touch; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Accept an audience that matches nobody in the roster (e.g. before the first import).
+        #[arg(long)]
+        allow_empty: bool,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
     /// List campaigns with their status and message counts.
     List,
-    /// Show one campaign: its steps, audience and message counts.
-    Show { slug: String },
+    /// Show one campaign: dates, audience and how many it matches, window, steps, message counts.
+    #[command(after_help = "Example:\n  ambassador campaign show soar-2027 --format json")]
+    Show {
+        slug: String,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
     /// Stop sending (within a second); planned messages wait.
     Pause { slug: String },
     /// Send again after a pause; messages that fell due meanwhile go out.
     Resume { slug: String },
-    /// End a campaign for good; pending messages are cancelled.
-    Cancel { slug: String },
+    /// End a campaign for good; pending messages are cancelled. Asks first (or --yes).
+    #[command(after_help = "Example:\n  ambassador campaign cancel soar-2027 --yes")]
+    Cancel {
+        slug: String,
+        /// Cancel without asking (needed when not run from a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
     /// List who is exempted, by whom, when and why, and every exemption and undo.
     #[command(
         after_help = "Examples:\n  ambassador campaign exemptions soar-2027\n  ambassador campaign exemptions soar-2027 --format json   # see docs/cli-json.md"
@@ -57,6 +81,13 @@ pub enum ExemptionsFormat {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    /// The stable schema documented in docs/cli-json.md.
+    Json,
+}
+
 /// A preview is the message as sent, DKIM signature included; the other
 /// campaign commands sign and send nothing.
 pub fn secrets_used(cmd: &CampaignCommand) -> SecretUse {
@@ -82,23 +113,29 @@ async fn dispatch(cmd: CampaignCommand, store: &Store, settings: &Settings) -> a
     let clock = SystemClock;
     let mut out = std::io::stdout().lock();
     match cmd {
-        CampaignCommand::Apply { file } => {
+        CampaignCommand::Apply {
+            file,
+            dry_run,
+            allow_empty,
+            format,
+        } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let options = campaign::ApplyOptions {
+                dry_run,
+                allow_empty,
+                org_tz: settings.organisation.time_zone.0,
+            };
             let outcome = campaign::apply(
                 store,
                 &clock,
                 &ambassador::app::load_templates(settings)?,
                 &text,
                 &file.display().to_string(),
+                &options,
             )
             .await?;
-            let what = match (outcome.created, outcome.changed) {
-                (true, _) => "created",
-                (false, true) => "updated (messages already sent are not sent again)",
-                (false, false) => "unchanged",
-            };
-            writeln!(out, "campaign {}: {what}", outcome.slug)?;
+            apply::print(&outcome, format, &mut out)?;
         }
         CampaignCommand::List => {
             writeln!(
@@ -120,33 +157,9 @@ async fn dispatch(cmd: CampaignCommand, store: &Store, settings: &Settings) -> a
                 )?;
             }
         }
-        CampaignCommand::Show { slug } => {
+        CampaignCommand::Show { slug, format } => {
             let row = campaign::find(store, &slug).await?;
-            let c = definition_of(&row)?;
-            let counts = store.outbox_counts(Some(row.id)).await?;
-            writeln!(
-                out,
-                "{} — {}\nstatus: {}\nstarts: {}\ndue: {}\ncourse: {}\ncontact: {}",
-                c.slug, c.name, row.status, c.starts_at, c.due, c.course_url, c.contact
-            )?;
-            writeln!(out, "audience: {}", serde_json::to_string(&c.audience)?)?;
-            writeln!(
-                out,
-                "send window: {}",
-                serde_json::to_string(&c.send_window)?
-            )?;
-            writeln!(out, "steps:")?;
-            for s in &c.steps {
-                let when =
-                    s.at.map(|a| format!("at {a}"))
-                        .unwrap_or_else(|| "on completion".into());
-                writeln!(
-                    out,
-                    "  {:<14} {:<16} template {:<12} to {:?}",
-                    s.name, when, s.template, s.to
-                )?;
-            }
-            writeln!(out, "messages: {}", serde_json::to_string(&counts)?)?;
+            show::print(store, &row, format, &mut out).await?;
         }
         CampaignCommand::Pause { slug } => {
             set(store, &clock, &slug, Status::Paused, &mut out).await?
@@ -154,7 +167,8 @@ async fn dispatch(cmd: CampaignCommand, store: &Store, settings: &Settings) -> a
         CampaignCommand::Resume { slug } => {
             set(store, &clock, &slug, Status::Active, &mut out).await?
         }
-        CampaignCommand::Cancel { slug } => {
+        CampaignCommand::Cancel { slug, yes } => {
+            confirm_cancel(store, &slug, yes).await?;
             set(store, &clock, &slug, Status::Cancelled, &mut out).await?
         }
         CampaignCommand::Exemptions { slug, format } => {
@@ -179,6 +193,32 @@ async fn dispatch(cmd: CampaignCommand, store: &Store, settings: &Settings) -> a
         }
     }
     Ok(())
+}
+
+/// Cancelling cannot be undone: ask on a terminal, and refuse without
+/// `--yes` anywhere else (a script must say it means it).
+async fn confirm_cancel(store: &Store, slug: &str, yes: bool) -> anyhow::Result<()> {
+    let row = campaign::find(store, slug).await?;
+    if yes || row.status == Status::Cancelled {
+        return Ok(());
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        anyhow::bail!(
+            "cancelling campaign {slug:?} cannot be undone and needs confirmation; pass --yes to cancel it without a terminal"
+        );
+    }
+    let pending = store.outbox_counts(Some(row.id)).await?.pending;
+    eprint!(
+        "Cancel campaign {slug} for good? Its {pending} pending messages are cancelled and it cannot be resumed. Type yes to confirm: "
+    );
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    stdin.read_line(&mut answer)?;
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        return Ok(());
+    }
+    anyhow::bail!("campaign {slug:?} was not cancelled (the answer was not yes)")
 }
 
 async fn set(
