@@ -321,3 +321,42 @@ async fn every_bad_request_gets_its_status_and_the_documented_json_error() {
         "no bad request changed anything"
     );
 }
+
+/// A request that outlives `http.request_timeout` (here a body that stops
+/// arriving) gets 408 with the same JSON error body, naming the setting.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_that_times_out_gets_408_with_the_json_error() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = TestApp::spawn_with(Default::default(), |s| {
+        s.security.admin_token = ambassador::config::Secret::new(TOKEN);
+        s.http.request_timeout = ambassador::domain::HumanDuration::parse("1s").unwrap();
+    })
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let _stop = stop.clone().drop_guard();
+    t.app.spawn_http(listener, stop);
+
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /api/roster HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: text/csv\r\nContent-Length: 1000\r\nConnection: close\r\n\r\nEmail\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The rest of the body never comes; the server answers when its timer ends.
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let lower = answer.to_ascii_lowercase();
+    assert!(lower.contains("content-type: application/json"), "{answer}");
+    let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+    let body: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {answer}"));
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("http.request_timeout (1s)")),
+        "{body}"
+    );
+}

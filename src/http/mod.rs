@@ -25,7 +25,7 @@ use crate::store::Store;
 use crate::tracking::Tracker;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -123,6 +123,12 @@ pub fn router(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
+        // Outside the timeout, whose 408 has no body: under /api it gets
+        // the JSON error body every other API error has.
+        .layer(axum::middleware::from_fn_with_state(
+            state.app.settings.http.request_timeout,
+            api_timeout_body,
+        ))
         // Outside the timeout, so a timed-out upload is trimmed after too.
         .layer(axum::middleware::from_fn(
             memory::give_back_after_large_bodies,
@@ -133,6 +139,29 @@ pub fn router(state: AppState) -> Router {
     } else {
         router
     }
+}
+
+/// The timeout layer answers 408 with an empty body; under /api that
+/// becomes the documented `{"error": ...}`, naming the setting.
+async fn api_timeout_body(
+    State(limit): State<crate::domain::HumanDuration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    if !api || response.status() != axum::http::StatusCode::REQUEST_TIMEOUT {
+        return response;
+    }
+    let error = format!(
+        "the request took longer than http.request_timeout ({}); send it again, or raise the limit for large uploads",
+        limit
+    );
+    (
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        axum::Json(serde_json::json!({ "error": error })),
+    )
+        .into_response()
 }
 
 async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
