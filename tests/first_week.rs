@@ -308,4 +308,10 @@ async fn a_workday_export_an_edit_mid_rollout_and_a_train_export_add_up() {
     assert_eq!(r.outcome.completed_on_time, COMPLETED.len() as u64);
     assert_eq!(r.outcome.overdue, (AUDIENCE.len() - COMPLETED.len()) as u64);
     assert!(r.outcome.median_days_to_complete.is_some());
+    // The terminal table shows each department's whole hierarchy.
+    let table = ambassador::report::render::table(&r);
+    assert!(
+        table.contains("  Mercy Valley Health > Operations > Procurement  "),
+        "{table}"
+    );
 }

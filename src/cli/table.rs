@@ -20,10 +20,9 @@ pub fn width(wide: bool) -> Option<usize> {
     if !std::io::stdout().is_terminal() {
         return None;
     }
-    // SAFETY: TIOCGWINSZ only writes a `winsize` into the one we pass.
-    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
-    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
-    (ok && size.ws_col >= 20).then_some(usize::from(size.ws_col))
+    terminal_size::terminal_size()
+        .map(|(terminal_size::Width(columns), _)| usize::from(columns))
+        .filter(|n| *n >= 20)
 }
 
 /// The lines of a table whose first row is the header, fitted to `limit`.

@@ -60,16 +60,24 @@ pub fn table(r: &Report) -> String {
     );
     for (name, groups) in &r.breakdowns {
         let _ = writeln!(out, "\nby {name}");
+        // As wide as the longest name: a hierarchy such as "Mercy Valley
+        // Health > Operations > Supply Chain" is read whole, never cut.
+        let width = groups
+            .iter()
+            .map(|g| g.group.chars().count())
+            .chain([name.chars().count(), 12])
+            .max()
+            .unwrap_or(12);
         let _ = writeln!(
             out,
-            "  {:<32} {:>9} {:>10} {:>8} {:>7}",
+            "  {:<width$} {:>9} {:>10} {:>8} {:>7}",
             name, "enrolled", "completed", "overdue", "rate"
         );
         for g in groups {
             let _ = writeln!(
                 out,
-                "  {:<32} {:>9} {:>10} {:>8} {:>7}",
-                clip(&g.group, 32),
+                "  {:<width$} {:>9} {:>10} {:>8} {:>7}",
+                g.group,
                 g.enrolled_shown,
                 shown(g.completed),
                 shown(g.overdue),
@@ -92,14 +100,6 @@ pub fn table(r: &Report) -> String {
 
 fn shown(v: Option<u64>) -> String {
     v.map_or("-".into(), |n| n.to_string())
-}
-
-fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        s.chars().take(n - 1).chain(std::iter::once('…')).collect()
-    }
 }
 
 /// Long-format CSV: section, group, metric, value. Cells that a spreadsheet
