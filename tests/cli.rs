@@ -1098,7 +1098,16 @@ async fn a_preview_shows_each_step_as_of_its_send_time_with_the_real_due_date() 
     let dir = tempfile::tempdir().unwrap();
     let config = config_for_app(dir.path(), &t);
     let campaign = write(dir.path(), "dated.toml", DATED);
-    stdout_of(&config, &["campaign", "apply", campaign.to_str().unwrap()]);
+    // Before the first roster import, as an admin previews a new campaign.
+    stdout_of(
+        &config,
+        &[
+            "campaign",
+            "apply",
+            campaign.to_str().unwrap(),
+            "--allow-empty",
+        ],
+    );
 
     let announcement = preview_text(&config, &["--step", "announcement"]);
     assert!(announcement.contains("14 December 2099"), "{announcement}");
