@@ -302,6 +302,18 @@ fn organization_overrides(
 }
 
 impl Settings {
+    /// Settings that load but are probably a mistake: `config check` prints
+    /// them and `serve` logs them, so an admin hears before the first week.
+    pub fn advisories(&self) -> Vec<String> {
+        let mut advice = Vec::new();
+        if self.report.recipients.is_empty() {
+            advice.push(
+                "report.recipients is empty, so the weekly summary goes to nobody; list leadership's addresses there, e.g. recipients = [\"cno@hospital.org\"]".to_string(),
+            );
+        }
+        advice
+    }
+
     /// Loads settings from the layers; `file` is `--config`, if given.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         Self::load_with_env(file, std::env::vars())

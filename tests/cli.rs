@@ -699,7 +699,19 @@ fn config_check_prints_file_and_environment_values_with_secrets_redacted() {
         String::from_utf8_lossy(&out.stderr),
     );
     assert!(out.status.success(), "{stderr}");
-    assert_eq!(stderr, "configuration is valid\n");
+    assert_eq!(
+        stderr,
+        "warning: report.recipients is empty, so the weekly summary goes to nobody; list leadership's addresses there, e.g. recipients = [\"cno@hospital.org\"]\nconfiguration is valid\n"
+    );
+    let with_recipients = ambassador(&config, &["config", "check"])
+        .env("AMBASSADOR__REPORT__RECIPIENTS", BOARD)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&with_recipients.stderr),
+        "configuration is valid\n",
+        "no warning once recipients are set"
+    );
     let shown: toml::Value = toml::from_str(&stdout).unwrap_or_else(|e| panic!("{e}:\n{stdout}"));
     assert_eq!(
         shown["smtp"]["port"].as_integer(),

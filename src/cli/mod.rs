@@ -115,6 +115,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Config(ConfigCommand::Check) => {
             print!("{}", settings.to_redacted_toml());
+            for advice in settings.advisories() {
+                eprintln!("warning: {advice}");
+            }
             eprintln!("configuration is valid");
             Ok(ExitCode::SUCCESS)
         }

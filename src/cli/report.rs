@@ -139,6 +139,12 @@ async fn send_weekly(jobs: &ReportJobs) -> anyhow::Result<ExitCode> {
     for o in &outcomes {
         println!("{}: {}", o.campaign, o.outcome);
     }
+    if outcomes
+        .iter()
+        .any(|o| o.outcome == ambassador::store::ReportOutcome::NoRecipients)
+    {
+        eprintln!("no summary was sent: report.recipients is empty; list leadership's addresses there (see `ambassador config check`)");
+    }
     let failed = outcomes.iter().any(|o| o.outcome.is_problem());
     Ok(if failed {
         ExitCode::FAILURE

@@ -12,6 +12,9 @@ use std::sync::Arc;
 /// until SIGTERM. A bad campaign file at start is an error: the service
 /// should not come up with campaigns other than the ones configured.
 pub async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+    for advice in settings.advisories() {
+        tracing::warn!("{advice}");
+    }
     let app = App::build(settings, Arc::new(SystemClock)).await?;
     ambassador::reload::apply_campaign_dir(&app)
         .await
