@@ -391,7 +391,9 @@ fn cli_completion_import_names_the_encoding_and_refuses_the_mixed_file() {
         cmd
     };
     let campaign = concat!(env!("CARGO_MANIFEST_DIR"), "/config/campaigns/soar.toml");
-    run(&["campaign", "apply", campaign]).assert().success();
+    run(&["campaign", "apply", campaign, "--allow-empty"])
+        .assert()
+        .success();
     let legacy = cli.dir.path().join("train.csv");
     std::fs::write(
         &legacy,
