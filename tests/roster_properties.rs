@@ -205,7 +205,8 @@ enum Held {
 
 /// The counts an export must report against `held`, and whether the
 /// import must be refused (an empty export, or a sync deactivating more
-/// than roster.max_deactivate_share of the active people, without --force).
+/// than roster.max_deactivate_share of the active people, without --force;
+/// a file going back to an earlier import is the caller's check).
 fn expected(held: &[Held], export: &Export, max_share: f64) -> (Counts, bool) {
     let mut c = Counts::default();
     for (now, before) in export.rows.iter().zip(held) {
@@ -272,7 +273,16 @@ fn reimports_of_one_source_count_updates_deactivations_and_reactivations() {
 
 async fn check_sequence(db: &TestDb, case: u32, sequence: &[Export]) -> Result<(), TestCaseError> {
     let mut held = vec![Held::Never; PEOPLE];
+    // The files applied so far, in order: a file applied before a later
+    // one is refused without --force (it would undo that later import).
+    let mut applied: Vec<String> = Vec::new();
     for (step, export) in sequence.iter().enumerate() {
+        let csv = export_csv(case, export);
+        let going_back = !export.force
+            && applied
+                .iter()
+                .rposition(|earlier| *earlier == csv)
+                .is_some_and(|at| at + 1 < applied.len());
         let options = ImportOptions {
             source: format!("reimport-{case}").parse().unwrap(),
             mode: if export.add {
@@ -285,10 +295,9 @@ async fn check_sequence(db: &TestDb, case: u32, sequence: &[Export]) -> Result<(
             ..options()
         };
         let (counts, refused) = expected(&held, export, db.settings.max_deactivate_share);
+        let refused = refused || going_back;
         let before = db.snapshot().await;
-        let result = db
-            .import(export_csv(case, export).as_bytes(), &options)
-            .await;
+        let result = db.import(csv.as_bytes(), &options).await;
         let report = match result {
             Err(ImportError::Refused(report)) => {
                 prop_assert!(
@@ -316,6 +325,7 @@ async fn check_sequence(db: &TestDb, case: u32, sequence: &[Export]) -> Result<(
             continue;
         }
         apply(&mut held, export);
+        applied.push(csv);
         prop_assert_eq!(stored(db, case).await, held.clone(), "step {}", step);
     }
     Ok(())
