@@ -44,20 +44,7 @@ impl Kind {
     /// docs/cli-json.md promises 1 for every failure, the caller's and ours
     /// alike (the message on stderr says which), so scripts test `!= 0`.
     pub fn exit_code(self) -> u8 {
-        match self {
-            Kind::BadRequest
-            | Kind::Unauthorised
-            | Kind::Forbidden
-            | Kind::NotFound
-            | Kind::MethodNotAllowed
-            | Kind::Conflict
-            | Kind::Invalid
-            | Kind::TooLarge
-            | Kind::UnsupportedMediaType
-            | Kind::TooManyRequests
-            | Kind::Unavailable
-            | Kind::Internal => 1,
-        }
+        1
     }
 }
 

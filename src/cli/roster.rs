@@ -293,8 +293,7 @@ fn print_list(people: &[StaffRow], format: ListFormat, wide: bool) -> anyhow::Re
             for line in super::table::lines(&rows, super::table::width(wide)) {
                 writeln!(out, "{line}")?;
             }
-            let rows = &rows[1..];
-            writeln!(out, "{} people", rows.len())?;
+            writeln!(out, "{} people", people.len())?;
         }
     }
     Ok(())

@@ -10,7 +10,7 @@ mod parse;
 pub use manual::{add as add_one, ManualCompletion, ManualError};
 
 pub use parse::{
-    check_mapping, completion_time, parse as parse_report, parse_date, parse_date_kind,
+    check_mapping, completion_time, parse as parse_report, parse_date,
     CompletionRow, ParsedReport, ReportHeaderError,
 };
 
@@ -125,12 +125,12 @@ pub async fn import(
     }
     let staff = store.all_staff().await?;
     let matcher = Matcher::new(&staff);
-    let (completions, matched_lines) = match_rows(&matcher, &parsed.rows, &mut report);
+    let (completions, credits) = match_rows(&matcher, &parsed.rows, &mut report);
     let outcome = record(store, campaign.id, &completions, "report", options.dry_run).await?;
     report.matched = outcome.recorded + outcome.already;
     report.newly_completed = outcome.recorded;
     report.already_completed = outcome.already;
-    list_not_enrolled(&mut report, &outcome.not_enrolled, &staff, &matched_lines);
+    list_not_enrolled(&mut report, &outcome.not_enrolled, &credits);
     report.unmatched.sort_by_key(|u| u.line);
     if !options.dry_run {
         remember_import(store, now, campaign.id, &report).await?;
@@ -176,23 +176,28 @@ fn read_report(
 
 /// Each person's earliest completion in the file, and the first line that
 /// credits them; rows that name nobody go to `report.unmatched`.
-fn match_rows(
-    matcher: &Matcher<'_>,
+fn match_rows<'a>(
+    matcher: &Matcher<'a>,
     rows: &[CompletionRow],
     report: &mut CompletionReport,
-) -> (Vec<Completion>, HashMap<i64, u64>) {
-    let mut earliest: HashMap<i64, chrono::DateTime<chrono::Utc>> = HashMap::new();
-    let mut lines: HashMap<i64, u64> = HashMap::new();
+) -> (Vec<Completion>, HashMap<i64, Credit<'a>>) {
+    let mut credits: HashMap<i64, Credit<'a>> = HashMap::new();
     for row in rows {
         match matcher.find(row) {
-            Ok((person, by_name)) => match earliest.get_mut(&person.id) {
-                Some(at) => {
+            Ok((person, by_name)) => match credits.get_mut(&person.id) {
+                Some(credit) => {
                     report.duplicates += 1;
-                    *at = (*at).min(row.completed_at);
+                    credit.at = credit.at.min(row.completed_at);
                 }
                 None => {
-                    earliest.insert(person.id, row.completed_at);
-                    lines.insert(person.id, row.line);
+                    credits.insert(
+                        person.id,
+                        Credit {
+                            at: row.completed_at,
+                            line: row.line,
+                            email: &person.email,
+                        },
+                    );
                     if by_name {
                         report.matched_by_name.push(NameMatch {
                             line: row.line,
@@ -209,29 +214,35 @@ fn match_rows(
             }),
         }
     }
-    let completions = earliest
-        .into_iter()
-        .map(|(staff_id, at)| Completion { staff_id, at })
+    let completions = credits
+        .iter()
+        .map(|(staff_id, credit)| Completion {
+            staff_id: *staff_id,
+            at: credit.at,
+        })
         .collect();
-    (completions, lines)
+    (completions, credits)
+}
+
+/// One person the file credits: their earliest completion in it, the
+/// first line that credits them, and their roster address.
+struct Credit<'a> {
+    at: chrono::DateTime<chrono::Utc>,
+    line: u64,
+    email: &'a str,
 }
 
 /// People the file credits who are in the roster but not in the campaign.
 fn list_not_enrolled(
     report: &mut CompletionReport,
     not_enrolled: &[i64],
-    staff: &[StaffRow],
-    lines: &HashMap<i64, u64>,
+    credits: &HashMap<i64, Credit<'_>>,
 ) {
     for staff_id in not_enrolled {
-        let email = staff
-            .iter()
-            .find(|s| s.id == *staff_id)
-            .map(|s| s.email.clone())
-            .unwrap_or_default();
+        let credit = credits.get(staff_id);
         report.unmatched.push(Unmatched {
-            line: lines.get(staff_id).copied().unwrap_or(0),
-            who: email,
+            line: credit.map_or(0, |c| c.line),
+            who: credit.map(|c| c.email.to_string()).unwrap_or_default(),
             reason: format!("not enrolled in campaign {}", report.campaign),
         });
     }
@@ -345,9 +356,11 @@ pub async fn resolve_campaign(
 /// Who a row names, with the name when it has one.
 fn describe_with_name(row: &parse::CompletionRow) -> String {
     let name = format!("{} {}", row.first_name, row.last_name);
-    match row.email.clone().or_else(|| row.employee_id.clone()) {
-        Some(id) => format!("{id} ({})", name.trim()),
-        None => name.trim().to_string(),
+    let (who, name) = (describe(row), name.trim());
+    if who == name {
+        who
+    } else {
+        format!("{who} ({name})")
     }
 }
 

@@ -362,7 +362,7 @@ pub fn parse_date(raw: &str, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
 }
 
 /// [`parse_date`], and whether the value was a bare date (no time of day).
-pub fn parse_date_kind(raw: &str, tz: chrono_tz::Tz) -> Option<(DateTime<Utc>, bool)> {
+fn parse_date_kind(raw: &str, tz: chrono_tz::Tz) -> Option<(DateTime<Utc>, bool)> {
     let s = raw.trim();
     if s.is_empty() {
         return None;

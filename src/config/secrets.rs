@@ -81,7 +81,7 @@ impl Settings {
             self.smtp.password_file = PathBuf::new();
         }
         if uses.dkim {
-            self.check_dkim()?;
+            dkim_signing_key(&self.smtp)?;
         } else {
             self.smtp.dkim_selector.clear();
             self.smtp.dkim_domain.clear();
@@ -156,10 +156,6 @@ impl Settings {
                 read_secret(&security.admin_token_file, "security.admin_token_file")?;
         }
         check_password_hash(security.admin_password_hash.expose())
-    }
-
-    fn check_dkim(&self) -> Result<(), SecretError> {
-        dkim_signing_key(&self.smtp).map(drop)
     }
 }
 

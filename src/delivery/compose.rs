@@ -355,14 +355,8 @@ impl Composer {
             list_id: &list_id,
         };
         let mut message = build(&parts, &headers).map_err(|e| anyhow::anyhow!(e))?;
-        self.sign(&mut message);
+        self.sender.sign(&mut message);
         Ok(message)
-    }
-
-    /// Adds the DKIM signature when `smtp.dkim_*` are set: every message
-    /// ambassador sends goes through here, staff steps and reports alike.
-    pub fn sign(&self, message: &mut lettre::Message) {
-        self.sender.sign(message);
     }
 }
 

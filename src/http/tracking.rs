@@ -32,7 +32,7 @@ fn verify(state: &AppState, token: &str, kinds: &[LinkKind]) -> Result<Claims, A
         .key()
         .verify(token)
         .filter(|c| kinds.contains(&c.kind))
-        .ok_or(ApiError::not_found())
+        .ok_or_else(ApiError::not_found)
 }
 
 /// Records a hit unless this message has had too many lately.
@@ -68,7 +68,7 @@ async fn open(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let token = file.strip_suffix(".gif").ok_or(ApiError::not_found())?;
+    let token = file.strip_suffix(".gif").ok_or_else(ApiError::not_found)?;
     let claims = verify(&state, token, &[LinkKind::Open])?;
     if !note(&state, claims, &method, &headers).await? {
         return Err(ApiError::not_found());
@@ -95,17 +95,17 @@ async fn click(
         .store
         .tracked_message(claims.outbox_id)
         .await?
-        .ok_or(ApiError::not_found())?;
+        .ok_or_else(ApiError::not_found)?;
     let row = state
         .app
         .store
         .campaign_by_id(message.campaign_id)
         .await?
-        .ok_or(ApiError::not_found())?;
+        .ok_or_else(ApiError::not_found)?;
     let campaign = definition_of(&row)?;
     // Only a URL from the campaign definition, never one from the request.
     let target = tracking::destination(&campaign, claims.kind)
-        .ok_or(ApiError::not_found())?
+        .ok_or_else(ApiError::not_found)?
         .to_string();
     note(&state, claims, &method, &headers).await?;
     Ok(Redirect::to(&target).into_response())
@@ -121,7 +121,7 @@ async fn confirm_page(
         .store
         .tracked_message(claims.outbox_id)
         .await?
-        .ok_or(ApiError::not_found())?;
+        .ok_or_else(ApiError::not_found)?;
     Ok(Html(page(
         "Confirm your completion",
         "<p>Have you completed the course <em>SOAR for Procurement Professionals in Healthcare Systems</em>?</p>\
@@ -142,8 +142,8 @@ async fn confirm(
         .store
         .tracked_message(claims.outbox_id)
         .await?
-        .ok_or(ApiError::not_found())?;
-    let staff_id = message.staff_id.ok_or(ApiError::not_found())?;
+        .ok_or_else(ApiError::not_found)?;
+    let staff_id = message.staff_id.ok_or_else(ApiError::not_found)?;
     note(&state, claims, &method, &headers).await?;
     let now = state.app.clock.now();
     completions::record(

@@ -129,11 +129,8 @@ fn view(manager: &str, team: &[EnrolmentView]) -> Value {
     let people: Vec<Value> = team
         .iter()
         .map(|e| {
-            let name = format!("{} {}", e.first_name, e.last_name)
-                .trim()
-                .to_string();
             json!({
-                "full_name": name,
+                "full_name": crate::delivery::context::full_name(&e.first_name, &e.last_name),
                 "email": e.email,
                 "status": e.status,
                 "due_date": from_millis(e.due_at).format("%-d %B %Y").to_string(),

@@ -72,7 +72,12 @@ pub async fn import_listing(
     progress(0, total);
     let mut reader = open_reader(&decoded, settings, options)?;
     let source = options.source.to_string();
-    let superseded = store.superseded_import(&source, &sha256).await?;
+    // Going back to an earlier file is allowed with --force: no need to look.
+    let superseded = if options.force {
+        None
+    } else {
+        store.superseded_import(&source, &sha256).await?
+    };
     let (stored, early) = load_while_reading(store, &source, &mut reader).await?;
     let mut report = empty_report(&decoded, sha256, options, listing);
     report.columns = reader.mapping();

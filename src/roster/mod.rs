@@ -29,7 +29,6 @@ pub use parse::{
 };
 pub use settings::RosterSettings;
 pub use sync::{FieldChange, ImportMode};
-pub use zones::resolve as resolve_time_zone;
 
 use crate::problem::{kind_of, Kind};
 

@@ -60,7 +60,6 @@ impl Composer {
                 campaign: slug,
             }));
         };
-        let earliest_due = reports.iter().map(|r| r.due_at).min().map(from_millis);
         let timing = if at == first {
             let rule = offset.map(crate::campaign::words::offset_in_words);
             format!(
@@ -75,7 +74,6 @@ impl Composer {
             context,
             template: step.template.clone(),
             at,
-            due_at: earliest_due,
             timing,
             sent: false,
         }))
@@ -134,7 +132,6 @@ impl Composer {
             context,
             template: step.template.clone(),
             at,
-            due_at: Some(due_at),
             timing: format!(
                 "their people are not enrolled yet, so enrolled {}; the step goes out {rule}, {}",
                 self.when(enrolled_at),

@@ -21,8 +21,6 @@ pub struct Preview {
     pub template: String,
     /// When the message goes out; "days left" and "days overdue" are as of this instant.
     pub at: DateTime<Utc>,
-    /// The due date the message is rendered with (a digest: the earliest listed).
-    pub due_at: Option<DateTime<Utc>>,
     /// How `at` was found, for the reader: "sent …", "the step is at due-2d", …
     pub timing: String,
     /// True when this message already went out (it stands whatever happens next).
@@ -179,7 +177,6 @@ impl Composer {
             context,
             template: step.template.clone(),
             at,
-            due_at: Some(due_at),
             timing: format!(
                 "a sample person enrolled {}; {timing}, {}",
                 self.when(enrolled_at),

@@ -54,7 +54,6 @@ impl Composer {
             context,
             template: step.template.clone(),
             at,
-            due_at: Some(due_at),
             timing,
             sent,
         }))

@@ -57,6 +57,11 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "paused" => "The campaign is paused: nothing more is sent until you resume it.",
         "resumed" => "The campaign is running again.",
         "exempted" => "The person is exempted; their pending messages are cancelled.",
+        "unexempted" => {
+            "The exemption is undone; the person gets the campaign's messages again from the next planning tick."
+        }
+        "completion-recorded" => "The completion is recorded; reminders stop and the thank-you follows.",
+        "completion-stands" => "A completion was already recorded for that person; the first one stands.",
         _ => return None,
     })
 }
@@ -71,8 +76,6 @@ fn problem_text(code: &str) -> Option<&'static str> {
         "inactive-person" => {
             "That person has left the roster and was never enrolled; nothing changed."
         }
-        "completion-recorded" => "The completion is recorded; reminders stop and the thank-you follows.",
-        "completion-stands" => "A completion was already recorded for that person; the first one stands.",
         "completion-bad-date" => {
             "Give the completion date as YYYY-MM-DD, today or earlier; nothing changed."
         }
@@ -84,9 +87,6 @@ fn problem_text(code: &str) -> Option<&'static str> {
             "Give a valid email address and a one-line reason (at most 500 characters)."
         }
         "cancelled" => "This campaign was cancelled and cannot be resumed.",
-        "unexempted" => {
-            "The exemption is undone; the person gets the campaign's messages again from the next planning tick."
-        }
         "completed-person" => {
             "That person completed the course; a completion stands and is not exempted. Nothing changed."
         }
@@ -120,7 +120,6 @@ async fn show(
     let data = json!({
         "exemptions": listing.exemptions,
         "exemption_history": listing.history,
-        "cancelled": row.status == Status::Cancelled,
         "slug": row.slug,
         "name": row.name,
         "status": row.status,
