@@ -9,24 +9,11 @@ use crate::domain::HumanDuration;
 
 /// "5 days", "36 hours", "1 day 12 hours", "30 seconds", "0 seconds".
 pub fn duration(d: HumanDuration) -> String {
-    let mut secs = d.as_std().as_secs();
-    if secs == 0 {
-        return "0 seconds".into();
+    if d.as_std().is_zero() {
+        "0 seconds".into()
+    } else {
+        super::words::duration_in_words(d)
     }
-    let mut parts = Vec::new();
-    for (unit, size) in [
-        ("day", 86_400),
-        ("hour", 3_600),
-        ("minute", 60),
-        ("second", 1),
-    ] {
-        let n = secs / size;
-        secs %= size;
-        if n > 0 {
-            parts.push(format!("{n} {unit}{}", if n == 1 { "" } else { "s" }));
-        }
-    }
-    parts.join(" ")
 }
 
 /// "30 days after enrolment" or "on 2027-02-28".

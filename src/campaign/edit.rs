@@ -102,14 +102,14 @@ fn enrolment(
                 .push((state.enrolment_id, to_millis(due_at)));
             edit.effect.due_dates += u64::from(state.is_open());
         }
-        let active = state.active == 1;
-        let in_audience = active && new.audience.matches(&state.person);
-        if active && !in_audience && state.left_at.is_none() {
-            edit.writes.leave.push(state.enrolment_id);
-            edit.effect.removed += 1;
-            removed = true;
-        } else if in_audience && state.left_at.is_some() {
-            edit.writes.restore.push(state.enrolment_id);
+        match audience_move(state, &new.audience) {
+            Some(Move::Leave) => {
+                edit.writes.leave.push(state.enrolment_id);
+                edit.effect.removed += 1;
+                removed = true;
+            }
+            Some(Move::Return) => edit.writes.restore.push(state.enrolment_id),
+            None => {}
         }
     }
     After {
@@ -157,9 +157,7 @@ async fn replace(
         }
     }
     edit.effect.messages_cancelled = edit.writes.cancel.len() as u64;
-    let held = store
-        .held_per_hour(id, to_millis(now).div_euclid(3_600_000))
-        .await?;
+    let held = store.held_per_hour(id, placement::hour_of(now)).await?;
     for placed in placement::place_again(new, org_tz, now, held, drafts) {
         let Some(old) = by_key.get(&placed.dedupe_key) else {
             continue;
@@ -221,16 +219,11 @@ pub(super) async fn sync_audience(
     now: DateTime<Utc>,
 ) -> anyhow::Result<u64> {
     let (mut leave, mut restore) = (Vec::new(), Vec::new());
-    for state in store.enrolment_states(id).await? {
-        if state.completed_at.is_some() {
-            continue;
-        }
-        let active = state.active == 1;
-        let in_audience = active && campaign.audience.matches(&state.person);
-        if active && !in_audience && state.left_at.is_none() {
-            leave.push(state.enrolment_id);
-        } else if in_audience && state.left_at.is_some() {
-            restore.push(state.enrolment_id);
+    for state in store.uncompleted_enrolment_states(id).await? {
+        match audience_move(&state, &campaign.audience) {
+            Some(Move::Leave) => leave.push(state.enrolment_id),
+            Some(Move::Return) => restore.push(state.enrolment_id),
+            None => {}
         }
     }
     store
@@ -238,4 +231,25 @@ pub(super) async fn sync_audience(
         .await?;
     store.set_enrolments_left(&restore, None).await?;
     Ok(leave.len() as u64)
+}
+
+/// How an open enrolment moves when its person's record and the audience
+/// are compared: an active person the audience no longer matches leaves;
+/// one who left and matches again returns. Deactivated people are the
+/// roster sync's to handle.
+enum Move {
+    Leave,
+    Return,
+}
+
+fn audience_move(state: &EnrolmentState, audience: &super::Audience) -> Option<Move> {
+    let active = state.active == 1;
+    let in_audience = active && audience.matches(&state.person);
+    if active && !in_audience && state.left_at.is_none() {
+        Some(Move::Leave)
+    } else if in_audience && state.left_at.is_some() {
+        Some(Move::Return)
+    } else {
+        None
+    }
 }

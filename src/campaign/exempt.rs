@@ -81,6 +81,13 @@ impl ExemptError {
         }
     }
 }
+/// An exemption's (or undo's) reason as every edge accepts it: one line
+/// of text, at most 500 characters once trimmed. Each edge says so in its
+/// own words.
+pub fn valid_reason(reason: &str) -> bool {
+    let reason = reason.trim();
+    !reason.is_empty() && reason.chars().count() <= 500 && !reason.chars().any(char::is_control)
+}
 
 /// Exempts `email` from the campaign `row`, enrolling them first when the
 /// audience matches but the planner has not enrolled them yet.

@@ -21,7 +21,9 @@ pub use audience::{Audience, AudienceField, AudienceRule};
 pub use definition::{Campaign, DefinitionError, Due, Offset, Recipient, Step, Trigger};
 pub use diff::Change;
 pub use edit::Effect;
-pub use exempt::{exempt, exemption_listing, unexempt, ExemptError, ExemptionListing};
+pub use exempt::{
+    exempt, exemption_listing, unexempt, valid_reason, ExemptError, ExemptionListing,
+};
 pub use window::{SendWindow, Window, WindowSpec};
 
 use crate::clock::{to_millis, Clock};
@@ -193,17 +195,20 @@ async fn count_audience(store: &Store, campaign: &Campaign) -> anyhow::Result<Au
         .iter()
         .filter(|p| campaign.audience.matches(p))
         .count() as u64;
+    // The attribute names are only needed to check an audience that names
+    // attributes; the report and the dashboard count without parsing them.
+    let named = campaign.audience.attributes();
     let mut attributes = std::collections::BTreeSet::new();
-    for person in &people {
-        if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(&person.attributes) {
-            attributes.extend(map.keys().cloned());
+    if !named.is_empty() {
+        for person in &people {
+            if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(&person.attributes) {
+                attributes.extend(map.keys().cloned());
+            }
         }
     }
     let unknown_attributes = match people.is_empty() {
         true => Vec::new(),
-        false => campaign
-            .audience
-            .attributes()
+        false => named
             .into_iter()
             .filter(|a| !attributes.contains(*a))
             .map(str::to_string)

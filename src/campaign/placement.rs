@@ -148,7 +148,7 @@ fn place(
 }
 
 /// Which clock hour (UTC) an instant is in, as hours since the epoch.
-fn hour_of(t: DateTime<Utc>) -> i64 {
+pub(super) fn hour_of(t: DateTime<Utc>) -> i64 {
     to_millis(t).div_euclid(HOUR_MS)
 }
 

@@ -372,10 +372,7 @@ async fn change_exemption(
     };
     let email = crate::domain::EmailAddress::parse(&req.email)
         .map_err(|e| invalid(format!("email {e}")))?;
-    if req.reason.trim().is_empty()
-        || req.reason.chars().any(char::is_control)
-        || req.reason.chars().count() > 500
-    {
+    if !campaign::valid_reason(&req.reason) {
         return Err(invalid(
             "reason must be one line of text, at most 500 characters".into(),
         ));

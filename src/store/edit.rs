@@ -70,10 +70,28 @@ pub struct EditWrites {
 impl Store {
     /// Every enrolment of a campaign with the person's fields.
     pub async fn enrolment_states(&self, campaign_id: i64) -> anyhow::Result<Vec<EnrolmentState>> {
+        self.enrolment_states_where(campaign_id, "").await
+    }
+
+    /// [`Store::enrolment_states`] of people who have not completed: what
+    /// each planning tick compares with the audience.
+    pub async fn uncompleted_enrolment_states(
+        &self,
+        campaign_id: i64,
+    ) -> anyhow::Result<Vec<EnrolmentState>> {
+        self.enrolment_states_where(campaign_id, " AND e.completed_at IS NULL")
+            .await
+    }
+
+    async fn enrolment_states_where(
+        &self,
+        campaign_id: i64,
+        and: &str,
+    ) -> anyhow::Result<Vec<EnrolmentState>> {
         let sql = format!(
             "SELECT e.id AS enrolment_id, {CANDIDATE_COLUMNS}, s.active, e.enrolled_at, e.due_at,
                     e.completed_at, e.exempted_at, e.left_at
-             FROM enrolments e JOIN staff s ON s.id = e.staff_id WHERE e.campaign_id = $1"
+             FROM enrolments e JOIN staff s ON s.id = e.staff_id WHERE e.campaign_id = $1{and}"
         );
         Ok(sqlx::query_as(&sql)
             .bind(campaign_id)

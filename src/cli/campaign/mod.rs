@@ -294,7 +294,7 @@ pub async fn exempt(
     let address = ambassador::domain::EmailAddress::parse(email)
         .map_err(|e| anyhow::anyhow!("{email:?} {e}"))?;
     let reason = reason.trim();
-    if reason.is_empty() || reason.chars().any(char::is_control) || reason.len() > 500 {
+    if !campaign::valid_reason(reason) {
         anyhow::bail!("--reason must be one line of text, at most 500 characters");
     }
     let store = super::open_store(settings).await?;

@@ -313,10 +313,7 @@ async fn change_exemption(
     let row = find(state, slug).await?;
     let reason = f.reason.trim();
     let email = crate::domain::EmailAddress::parse(f.email.trim());
-    let (Ok(email), false) = (
-        email,
-        reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control),
-    ) else {
+    let (Ok(email), true) = (email, campaign::valid_reason(reason)) else {
         return Ok(back(slug, "bad-exemption"));
     };
     let now = to_millis(state.app.clock.now());
