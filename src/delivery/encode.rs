@@ -137,7 +137,13 @@ mod tests {
             format!("\nstarts with a line end\n{}\n", "é".repeat(40)),
             format!("{}\n{long}\r\r\n\r{long}\n", "a b ".repeat(30)),
             // lines exactly at and around the 76-column limit, with escapes at the edge
-            format!("{}=\n{}=x\n{}é\n{} \n", "a".repeat(75), "b".repeat(74), "c".repeat(74), "d".repeat(75)),
+            format!(
+                "{}=\n{}=x\n{}é\n{} \n",
+                "a".repeat(75),
+                "b".repeat(74),
+                "c".repeat(74),
+                "d".repeat(75)
+            ),
         ];
         for text in &texts {
             let lines = text.matches('\n').count();

@@ -200,10 +200,20 @@ impl Templates {
         name: &str,
         context: &MessageContext,
     ) -> Result<EncodedEmail, TemplateError> {
-        if let Some(encoded) = self.reuse.as_ref().and_then(|r| r.render(self, name, context)) {
+        if let Some(encoded) = self
+            .reuse
+            .as_ref()
+            .and_then(|r| r.render(self, name, context))
+        {
             return Ok(encoded);
         }
         Ok(self.render(name, context)?.into())
+    }
+
+    /// How many keys the reuse cache holds (none when it is off): tests and
+    /// benchmarks check that messages really come from it.
+    pub fn reused_keys(&self) -> usize {
+        self.reuse.as_ref().map_or(0, Reuse::keys)
     }
 
     /// The parsed parts of a template (subject, HTML, text) and the layout,

@@ -1,7 +1,7 @@
 //! Reuse of what a step's message says to everyone. The person's values
 //! (the parts of a [`MessageContext`] listed in [`PER_MESSAGE`] that the
-//! template only prints) are swapped for marks; the rest of the context is
-//! the cache key. A key's first message renders the templates once with the
+//! template only prints) are swapped for marks, those it never names are
+//! dropped, and the rest of the context is the cache key. A key's first message renders the templates once with the
 //! marks and encodes the lines around them; every later message with the same
 //! key only fills its values in and encodes the lines that hold them.
 //!
@@ -36,13 +36,15 @@ struct Skeleton {
     text: BodySkeleton,
 }
 
+/// Cached renders by template name and key; `None`: that key's render could not be cut.
+type Skeletons = HashMap<(String, String), Option<Arc<Skeleton>>>;
+
 /// The cache of one set of templates.
 #[derive(Default)]
 pub struct Reuse {
     /// Per template name: what it does with values, or `None`: render it whole.
     shapes: Mutex<HashMap<String, Option<Arc<Shape>>>>,
-    /// Per template name and key; `None`: this key's render could not be cut.
-    skeletons: Mutex<HashMap<(String, String), Option<Arc<Skeleton>>>>,
+    skeletons: Mutex<Skeletons>,
 }
 
 impl std::fmt::Debug for Reuse {
@@ -75,6 +77,11 @@ impl Reuse {
         })
     }
 
+    /// Keys that have a usable render cached.
+    pub fn keys(&self) -> usize {
+        self.lock().values().filter(|s| s.is_some()).count()
+    }
+
     fn shape(&self, templates: &Templates, name: &str) -> Option<Arc<Shape>> {
         let mut shapes = self.shapes.lock().unwrap_or_else(|e| e.into_inner());
         shapes
@@ -84,7 +91,11 @@ impl Reuse {
                 match Shape::of(&parts, layout) {
                     Ok(shape) => Some(Arc::new(shape)),
                     Err(why) => {
-                        tracing::debug!(template = name, why, "template rendered whole for every message");
+                        tracing::debug!(
+                            template = name,
+                            why,
+                            "template rendered whole for every message"
+                        );
                         None
                     }
                 }
@@ -114,7 +125,7 @@ impl Reuse {
         built
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Option<Arc<Skeleton>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Skeletons> {
         self.skeletons.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -128,32 +139,77 @@ fn build(templates: &Templates, name: &str, key: &Value, values: usize) -> Optio
     })
 }
 
-/// Swaps each fillable value under [`PER_MESSAGE`] for its mark; returns the values.
+/// Swaps each fillable value under [`PER_MESSAGE`] for its mark and drops
+/// the ones the template does not name (the key would differ for nothing);
+/// returns the values.
 fn mark_values(shape: &Shape, context: &mut Value) -> Vec<String> {
     let mut values = Vec::new();
     for root in PER_MESSAGE {
         let mut path: Vec<String> = root.iter().map(|s| s.to_string()).collect();
-        let node = root.iter().try_fold(&mut *context, |node, name| node.get_mut(*name));
-        if let Some(node) = node {
-            mark_under(shape, &mut path, node, &mut values);
+        let (last, parents) = root.split_last().expect("a path has a name");
+        let parent = parents
+            .iter()
+            .try_fold(&mut *context, |node, name| node.get_mut(*name));
+        let Some(Value::Object(parent)) = parent else {
+            continue;
+        };
+        let keep = match parent.get_mut(*last) {
+            Some(node) => mark_under(shape, &mut path, node, &mut values),
+            None => true,
+        };
+        if !keep {
+            parent.remove(*last);
         }
     }
     values
 }
 
-fn mark_under(shape: &Shape, path: &mut Vec<String>, node: &mut Value, values: &mut Vec<String>) {
+/// Marks what is fillable at or under `node`; false when the template
+/// does not name `node` at all (the caller drops it).
+fn mark_under(
+    shape: &Shape,
+    path: &mut Vec<String>,
+    node: &mut Value,
+    values: &mut Vec<String>,
+) -> bool {
+    if !shape.names(path) {
+        return false;
+    }
     match node {
         Value::String(text) if shape.fillable(path, text) => {
             let mark = skeleton::mark(values.len());
             values.push(std::mem::replace(text, mark));
         }
-        Value::Object(fields) => {
-            for (name, child) in fields.iter_mut() {
-                path.push(name.clone());
-                mark_under(shape, path, child, values);
-                path.pop();
+        Value::Object(fields) => fields.retain(|name, child| {
+            path.push(name.clone());
+            let keep = mark_under(shape, path, child, values);
+            path.pop();
+            keep
+        }),
+        _ => {}
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Language;
+
+    #[test]
+    fn the_shipped_staff_templates_are_reused_and_the_lists_are_not() {
+        for language in [Language::EnUs, Language::EnGb] {
+            let templates = Templates::load_in(language, None).unwrap();
+            for name in ["news_item", "reminder", "thanks"] {
+                let (parts, layout) = templates.parsed(name).unwrap();
+                if let Err(why) = Shape::of(&parts, layout) {
+                    panic!("{name} is not reused: {why}");
+                }
+            }
+            for name in ["escalation", "team_digest", "weekly_summary"] {
+                let (parts, layout) = templates.parsed(name).unwrap();
+                assert!(Shape::of(&parts, layout).is_err(), "{name}");
             }
         }
-        _ => {}
     }
 }

@@ -7,8 +7,11 @@
 //!
 //! Templates whose output depends on values in ways this cannot follow
 //! (blocks that change the context, such as `#each`; partials other than the
-//! layout and inline ones; indented partials, whose lines handlebars indents
-//! value by value) are not reused at all: they are rendered as before.
+//! layout and inline ones) are not reused at all: they are rendered as before.
+//! Only non-empty values on one line are filled in: handlebars indents the
+//! lines of a value printed inside an indented partial, and an empty value
+//! leaves its indentation state as it was; a one-line non-empty value and its
+//! mark are written alike.
 
 use handlebars::template::{HelperTemplate, Parameter, Template, TemplateElement};
 use handlebars::{Path, PathSeg};
@@ -65,16 +68,25 @@ impl Shape {
         Ok(shape)
     }
 
+    /// Whether the template names the value at `path`, a part of it or a
+    /// container of it; a value it does not name cannot change its output.
+    pub fn names(&self, path: &[String]) -> bool {
+        self.prefixes.contains(path)
+            || (0..=path.len()).any(|end| self.uses.contains_key(&path[..end]))
+    }
+
     /// Whether the string value at `path` can be filled in after rendering:
-    /// printed, not used otherwise (tested only if non-empty, so that the
-    /// mark tests the same), and no other use names a part or a container of it.
+    /// non-empty and on one line (so the mark tests and prints alike),
+    /// printed, not used otherwise, and no other use names a part or a
+    /// container of it.
     pub fn fillable(&self, path: &[String], value: &str) -> bool {
         let Some(uses) = self.uses.get(path) else {
             return false;
         };
         uses.printed
             && !uses.other
-            && !(uses.tested && value.is_empty())
+            && !value.is_empty()
+            && !value.contains(['\n', '\r'])
             && !self.prefixes.contains(path)
             && (0..path.len()).all(|end| !self.uses.contains_key(&path[..end]))
     }
@@ -125,9 +137,6 @@ impl Walk {
             TemplateElement::PartialExpression(d) | TemplateElement::PartialBlock(d) => {
                 if !d.params.is_empty() || !d.hash.is_empty() {
                     return Err("a partial given a context or arguments");
-                }
-                if d.indent.as_deref().is_some_and(|i| !i.is_empty()) {
-                    return Err("an indented partial");
                 }
                 match d.name.as_name() {
                     Some("layout") => self.uses_layout = true,
@@ -249,13 +258,28 @@ mod tests {
         )
         .unwrap();
         assert!(s.fillable(&path("person.first_name"), "Ann"));
-        assert!(!s.fillable(&path("person.first_name"), ""), "tested and empty");
+        assert!(!s.fillable(&path("person.first_name"), ""), "empty");
+        assert!(
+            !s.fillable(&path("person.first_name"), "Ann\nLee"),
+            "two lines"
+        );
         assert!(s.fillable(&path("links.course"), "https://x"));
         assert!(s.fillable(&path("campaign.due_date"), "Friday"));
-        assert!(!s.fillable(&path("person.role"), "Buyer"), "a helper's argument");
-        assert!(!s.fillable(&path("person.attributes.site"), "A"), "its container is printed");
-        assert!(!s.fillable(&path("pixel_url"), "https://x"), "tested, never printed");
+        assert!(
+            !s.fillable(&path("person.role"), "Buyer"),
+            "a helper's argument"
+        );
+        assert!(
+            !s.fillable(&path("person.attributes.site"), "A"),
+            "its container is printed"
+        );
+        assert!(
+            !s.fillable(&path("pixel_url"), "https://x"),
+            "tested, never printed"
+        );
         assert!(!s.fillable(&path("person.email"), "a@b.org"), "not named");
+        assert!(!s.names(&path("person.email")));
+        assert!(s.names(&path("person.attributes.site")) && s.names(&path("person")));
     }
 
     #[test]
@@ -270,7 +294,8 @@ mod tests {
     }
 
     #[test]
-    fn an_indented_partial_is_not_reused() {
-        assert!(shape("{{#*inline \"p\"}}a{{/inline}}\n  {{> p}}\n").is_err());
+    fn an_indented_partial_is_reused() {
+        let s = shape("{{#*inline \"p\"}}{{person.email}}{{/inline}}\n  {{> p}}\n").unwrap();
+        assert!(s.fillable(&path("person.email"), "a@b.org"));
     }
 }

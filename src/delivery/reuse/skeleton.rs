@@ -54,16 +54,22 @@ fn push_text(pieces: &mut Vec<Piece>, text: &str) -> Option<()> {
 }
 
 /// Puts one message's values into the pieces (HTML-escaped where the template escaped them).
-fn fill_into(pieces: &[Piece], values: &[String], text: &mut String, mut at_text: impl FnMut(usize, usize)) {
+fn fill_into(
+    pieces: &[Piece],
+    values: &[String],
+    text: &mut String,
+    mut at_text: impl FnMut(usize, usize),
+) {
     for (i, piece) in pieces.iter().enumerate() {
         match piece {
             Piece::Text(t) => {
                 at_text(i, text.len());
                 text.push_str(t);
             }
-            Piece::Value { index, escaped: true } => {
-                text.push_str(&handlebars::html_escape(&values[*index]))
-            }
+            Piece::Value {
+                index,
+                escaped: true,
+            } => text.push_str(&handlebars::html_escape(&values[*index])),
             Piece::Value { index, .. } => text.push_str(&values[*index]),
         }
     }
@@ -90,8 +96,9 @@ impl BodySkeleton {
         let lines = pieces
             .iter()
             .map(|piece| match piece {
-                Piece::Text(text) => whole_lines(text)
-                    .map(|range| (range.clone(), FixedLines::new(&text[range]))),
+                Piece::Text(text) => {
+                    whole_lines(text).map(|range| (range.clone(), FixedLines::new(&text[range])))
+                }
                 Piece::Value { .. } => None,
             })
             .collect();
@@ -145,8 +152,20 @@ mod tests {
             mark(1)
         );
         let pieces = cut(&rendered, 2).unwrap();
-        assert!(matches!(pieces[1], Piece::Value { index: 0, escaped: true }));
-        assert!(matches!(pieces[3], Piece::Value { index: 1, escaped: false }));
+        assert!(matches!(
+            pieces[1],
+            Piece::Value {
+                index: 0,
+                escaped: true
+            }
+        ));
+        assert!(matches!(
+            pieces[3],
+            Piece::Value {
+                index: 1,
+                escaped: false
+            }
+        ));
         let values = ["<Zoë & co>".to_string(), "https://x/?a=1&b=2".to_string()];
         assert_eq!(
             fill(&pieces, &values),
