@@ -335,9 +335,14 @@ impl Store {
             let rows = query.fetch_all(c).await?;
             rows.iter()
                 .map(|row| {
+                    // A literal or an INTEGER expression is INT4 on
+                    // PostgreSQL; counts are INT8.
                     let mut n = [0i64; 6];
                     for (i, v) in n.iter_mut().enumerate() {
-                        *v = row.try_get(i + 2)?;
+                        *v = match row.try_get::<i64, _>(i + 2) {
+                            Ok(v) => v,
+                            Err(_) => row.try_get::<i32, _>(i + 2)?.into(),
+                        };
                     }
                     Ok(ReportRow {
                         kind: row.try_get("kind")?,
