@@ -43,6 +43,89 @@ pub struct Settings {
     pub templates: Templates,
     pub campaigns: Campaigns,
     pub completions: Completions,
+    pub inbox: Inbox,
+}
+
+/// `[inbox]`: the drop folder an HR system or a scheduled download writes
+/// roster exports and completion reports into, imported as they arrive.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inbox {
+    /// The folder watched; empty: off.
+    pub dir: PathBuf,
+    /// File names (a glob, case ignored) read as roster exports; empty: none by name.
+    pub roster_pattern: String,
+    /// File names read as completion reports; empty: none by name.
+    pub completions_pattern: String,
+    /// A file written in place is read once its size and modification time
+    /// have not changed for this long (a file renamed in is read at once).
+    pub settle: HumanDuration,
+    /// How often the folder is listed, besides the change notifications.
+    pub scan_every: HumanDuration,
+    /// The roster source and mode the folder's roster exports import as.
+    pub roster_source: crate::store::RosterSource,
+    pub roster_mode: crate::roster::ImportMode,
+    /// The campaign completion reports credit; empty: the only campaign.
+    pub campaign: String,
+    /// Who is told by email of a rejected file (and of every import with `notify_success`).
+    pub notify: Vec<crate::domain::EmailAddress>,
+    pub notify_success: bool,
+}
+
+impl Inbox {
+    /// Whether a drop folder is configured.
+    pub fn enabled(&self) -> bool {
+        !self.dir.as_os_str().is_empty()
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        for (key, pattern) in [
+            ("inbox.roster_pattern", &self.roster_pattern),
+            ("inbox.completions_pattern", &self.completions_pattern),
+        ] {
+            if let Err(e) = glob::Pattern::new(pattern) {
+                anyhow::bail!("{key} = {pattern:?} is not a file-name pattern ({e}); write e.g. \"roster*.csv\"");
+            }
+        }
+        for (key, value) in [
+            ("inbox.settle", self.settle),
+            ("inbox.scan_every", self.scan_every),
+        ] {
+            if value.as_std().is_zero() {
+                anyhow::bail!("{key} must be longer than 0s (e.g. \"10s\")");
+            }
+        }
+        Ok(())
+    }
+
+    /// The folder exists, is a folder, and `processed/` and `rejected/`
+    /// can be made and written in it: checked by `config check` and when
+    /// `serve` starts watching, not on every command.
+    pub fn check_dir(&self) -> anyhow::Result<()> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        let dir = &self.dir;
+        let meta = std::fs::metadata(dir).with_context(|| {
+            format!("inbox.dir = {}: cannot read it; create the folder or correct the path", dir.display())
+        })?;
+        if !meta.is_dir() {
+            anyhow::bail!("inbox.dir = {} is not a folder", dir.display());
+        }
+        for sub in ["processed", "rejected"] {
+            let path = dir.join(sub);
+            std::fs::create_dir_all(&path).with_context(|| {
+                format!("inbox.dir: cannot create {}; give ambassador's user write access to the folder", path.display())
+            })?;
+            tempfile::tempfile_in(&path).with_context(|| {
+                format!("inbox.dir: cannot write in {}; give ambassador's user write access to it", path.display())
+            })?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -311,6 +394,11 @@ impl Settings {
                 "report.recipients is empty, so the weekly summary goes to nobody; list leadership's addresses there, e.g. recipients = [\"cno@hospital.org\"]".to_string(),
             );
         }
+        if self.inbox.enabled() && self.inbox.notify.is_empty() {
+            advice.push(
+                "inbox.dir is set but inbox.notify is empty, so nobody is emailed when a dropped file is rejected; list the admins' addresses there".to_string(),
+            );
+        }
         advice
     }
 
@@ -353,6 +441,7 @@ impl Settings {
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("report.recipients")
+                .with_list_parse_key("inbox.notify")
                 .source(Some(env.clone()))
         };
         builder = builder.add_source(environment());
@@ -434,6 +523,7 @@ impl Settings {
             }
         }
         self.http.validate()?;
+        self.inbox.validate()?;
         if self.delivery.concurrency == 0 {
             anyhow::bail!("delivery.concurrency must be at least 1");
         }

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod domain;
 pub mod heartbeat;
 pub mod http;
+pub mod inbox;
 pub mod metrics;
 pub mod problem;
 pub mod reload;

@@ -115,6 +115,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Config(ConfigCommand::Check) => {
             print!("{}", settings.to_redacted_toml());
+            settings.inbox.check_dir()?;
             for advice in settings.advisories() {
                 eprintln!("warning: {advice}");
             }

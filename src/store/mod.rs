@@ -10,6 +10,7 @@ pub mod edit;
 pub mod enrolment;
 pub mod events;
 pub mod exemption;
+pub mod inbox;
 pub mod outbox;
 pub mod people;
 pub mod progress;
@@ -18,7 +19,7 @@ pub mod roster;
 pub mod state;
 
 pub use state::{
-    CampaignStatus, EnrolmentStatus, ExemptionAction, ExemptionChannel, OutboxStatus, ReportKind,
+    CampaignStatus, EnrolmentStatus, ExemptionAction, ExemptionChannel, InboxOutcome, OutboxStatus, ReportKind,
     ReportOutcome, RosterSource, StateError,
 };
 

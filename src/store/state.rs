@@ -301,3 +301,15 @@ mod tests {
         assert_eq!(RosterSource::default().as_str(), "hr");
     }
 }
+
+text_state!(
+    /// What became of a file from the drop folder (`inbox_files.outcome`).
+    InboxOutcome, "inbox outcome", {
+        /// Claimed by an instance that is reading it now.
+        Importing => "importing",
+        Imported => "imported",
+        Rejected => "rejected",
+        /// The same content as a file imported before: not imported again.
+        Duplicate => "duplicate",
+    }
+);
