@@ -110,7 +110,10 @@ impl Inbox {
         }
         let dir = &self.dir;
         let meta = std::fs::metadata(dir).with_context(|| {
-            format!("inbox.dir = {}: cannot read it; create the folder or correct the path", dir.display())
+            format!(
+                "inbox.dir = {}: cannot read it; create the folder or correct the path",
+                dir.display()
+            )
         })?;
         if !meta.is_dir() {
             anyhow::bail!("inbox.dir = {} is not a folder", dir.display());
@@ -121,7 +124,10 @@ impl Inbox {
                 format!("inbox.dir: cannot create {}; give ambassador's user write access to the folder", path.display())
             })?;
             tempfile::tempfile_in(&path).with_context(|| {
-                format!("inbox.dir: cannot write in {}; give ambassador's user write access to it", path.display())
+                format!(
+                    "inbox.dir: cannot write in {}; give ambassador's user write access to it",
+                    path.display()
+                )
             })?;
         }
         Ok(())

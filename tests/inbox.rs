@@ -63,10 +63,15 @@ struct Watching {
 }
 
 impl Watching {
-    fn start(inbox: Inbox) -> Self {
+    /// Starts the task and waits for its first look at the folder: from
+    /// then on, a file renamed in is noticed (one already there when the
+    /// task starts waits for `inbox.settle`, as after a restart).
+    async fn start(inbox: Inbox) -> Self {
         let stop = CancellationToken::new();
         let task = tokio::spawn(inbox.clone().run(stop.clone()));
-        Self { inbox, stop, task }
+        let watching = Self { inbox, stop, task };
+        watching.looks(1).await;
+        watching
     }
 
     /// Waits, look by look, until `done` holds; panics after [`WITHIN`].
@@ -87,14 +92,19 @@ impl Watching {
     async fn looks(&self, n: u64) {
         let mut looks = self.inbox.looks();
         let start = *looks.borrow_and_update();
-        let waited =
-            tokio::time::timeout(WITHIN, looks.wait_for(|seen| *seen >= start + n)).await;
-        assert!(waited.is_ok(), "the drop folder was not looked at {n} times");
+        let waited = tokio::time::timeout(WITHIN, looks.wait_for(|seen| *seen >= start + n)).await;
+        assert!(
+            waited.is_ok(),
+            "the drop folder was not looked at {n} times"
+        );
     }
 
     async fn stop(self) {
         self.stop.cancel();
-        self.task.await.unwrap().expect("the drop folder task ends cleanly");
+        self.task
+            .await
+            .unwrap()
+            .expect("the drop folder task ends cleanly");
     }
 }
 
@@ -144,15 +154,19 @@ async fn a_roster_export_renamed_in_is_imported_within_seconds_and_moved_with_it
     let dir = folder.path();
     // A settle time of an hour: only the rename can make it this quick.
     let t = TestApp::spawn_with(Faults::default(), drop_folder(dir, "1h")).await;
-    let watching = Watching::start(t.app.inbox().expect("inbox.dir is set"));
-    watching.looks(1).await;
+    let watching = Watching::start(t.app.inbox().expect("inbox.dir is set")).await;
 
     drop_renamed(dir, "roster-2027-01.csv", &three());
     watching
-        .until("file in processed/", || files_in(dir, "processed").len() == 2)
+        .until("file in processed/", || {
+            files_in(dir, "processed").len() == 2
+        })
         .await;
 
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM staff WHERE active = 1").await, 3);
+    assert_eq!(
+        count(&t, "SELECT COUNT(*) FROM staff WHERE active = 1").await,
+        3
+    );
     assert!(!dir.join("roster-2027-01.csv").exists());
     let processed = files_in(dir, "processed");
     let moved = &processed[0];
@@ -161,7 +175,10 @@ async fn a_roster_export_renamed_in_is_imported_within_seconds_and_moved_with_it
     assert_eq!(processed[1], format!("{moved}.txt"));
     let txt = txt_of(dir, "processed", moved);
     assert!(txt.contains("Read as: a roster export"), "{txt}");
-    assert!(txt.contains("roster imported: 3 added, 0 updated, 0 deactivated"), "{txt}");
+    assert!(
+        txt.contains("roster imported: 3 added, 0 updated, 0 deactivated"),
+        "{txt}"
+    );
     assert_eq!(
         taken(&t).await,
         vec![("roster-2027-01.csv".to_string(), "imported".to_string())]
@@ -177,7 +194,7 @@ async fn a_bad_roster_is_rejected_with_every_error_by_line_and_the_admins_are_em
     let folder = tempfile::tempdir().unwrap();
     let dir = folder.path();
     let t = TestApp::spawn_with(Faults::default(), drop_folder(dir, "1h")).await;
-    let watching = Watching::start(t.app.inbox().unwrap());
+    let watching = Watching::start(t.app.inbox().unwrap()).await;
     let mut text = three();
     text.push_str("E4,Di,Ng,not-an-address,Supply Chain,Buyer,Main,,\n");
     text.push_str("E5,Ed,Fox,ed.fox@hospital.example.org,Supply Chain,Buyer,Main,,Mars/Olympus\n");
@@ -188,7 +205,11 @@ async fn a_bad_roster_is_rejected_with_every_error_by_line_and_the_admins_are_em
         .until("file in rejected/", || files_in(dir, "rejected").len() == 2)
         .await;
 
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM staff").await, 0, "all or nothing");
+    assert_eq!(
+        count(&t, "SELECT COUNT(*) FROM staff").await,
+        0,
+        "all or nothing"
+    );
     let moved = &files_in(dir, "rejected")[0];
     let txt = txt_of(dir, "rejected", moved);
     assert!(txt.contains("Outcome: rejected"), "{txt}");
@@ -203,7 +224,12 @@ async fn a_bad_roster_is_rejected_with_every_error_by_line_and_the_admins_are_em
     let subject = parsed.subject().unwrap_or_default().to_string();
     assert!(subject.contains("\"roster.csv\" was rejected"), "{subject}");
     let body = parsed.body_text(0).unwrap().into_owned();
-    for expected in ["line 5,", "line 7,", "What to do:", &format!("rejected/{moved}")] {
+    for expected in [
+        "line 5,",
+        "line 7,",
+        "What to do:",
+        &format!("rejected/{moved}"),
+    ] {
         assert!(body.contains(expected), "{expected} missing from:\n{body}");
     }
     assert_eq!(
@@ -219,16 +245,22 @@ async fn a_mass_deactivation_from_the_folder_is_refused_and_never_forced() {
     let dir = folder.path();
     let t = TestApp::spawn_with(Faults::default(), drop_folder(dir, "1h")).await;
     t.import(&three()).await;
-    let watching = Watching::start(t.app.inbox().unwrap());
+    let watching = Watching::start(t.app.inbox().unwrap()).await;
 
     drop_renamed(dir, "roster.csv", &roster(&[(1, "Ann", "Lee")]));
     watching
         .until("file in rejected/", || files_in(dir, "rejected").len() == 2)
         .await;
 
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM staff WHERE active = 1").await, 3);
+    assert_eq!(
+        count(&t, "SELECT COUNT(*) FROM staff WHERE active = 1").await,
+        3
+    );
     let txt = txt_of(dir, "rejected", &files_in(dir, "rejected")[0]);
-    assert!(txt.contains("would deactivate 2 of 3 active people"), "{txt}");
+    assert!(
+        txt.contains("would deactivate 2 of 3 active people"),
+        "{txt}"
+    );
     assert!(txt.contains("never forced"), "{txt}");
     let mail = t.smtp.wait_for(1, WITHIN).await;
     assert!(mail[0].parsed().body_text(0).unwrap().contains("--force"));
@@ -244,7 +276,7 @@ async fn a_half_written_file_is_not_touched_until_complete() {
     for ignored in ["next.csv.part", "next.csv.tmp", ".roster.csv"] {
         std::fs::write(dir.join(ignored), three()).unwrap();
     }
-    let watching = Watching::start(t.app.inbox().unwrap());
+    let watching = Watching::start(t.app.inbox().unwrap()).await;
     let full = three();
     let cut = full.len() - 20;
     let path = dir.join("roster.csv");
@@ -258,11 +290,16 @@ async fn a_half_written_file_is_not_touched_until_complete() {
 
     // The writer finishes; once it settles the whole file is imported.
     use std::io::Write;
-    let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
     file.write_all(full[cut..].as_bytes()).unwrap();
     drop(file);
     watching
-        .until("file in processed/", || files_in(dir, "processed").len() == 2)
+        .until("file in processed/", || {
+            files_in(dir, "processed").len() == 2
+        })
         .await;
     assert_eq!(count(&t, "SELECT COUNT(*) FROM staff").await, 3);
     let txt = txt_of(dir, "processed", &files_in(dir, "processed")[0]);
@@ -280,16 +317,20 @@ async fn the_same_file_dropped_twice_is_recorded_as_a_duplicate_and_not_imported
     let folder = tempfile::tempdir().unwrap();
     let dir = folder.path();
     let t = TestApp::spawn_with(Faults::default(), drop_folder(dir, "1h")).await;
-    let watching = Watching::start(t.app.inbox().unwrap());
+    let watching = Watching::start(t.app.inbox().unwrap()).await;
 
     drop_renamed(dir, "roster.csv", &three());
     watching
-        .until("first file processed", || files_in(dir, "processed").len() == 2)
+        .until("first file processed", || {
+            files_in(dir, "processed").len() == 2
+        })
         .await;
     // HR's job runs again with nothing new: the same bytes, the same name.
     drop_renamed(dir, "roster.csv", &three());
     watching
-        .until("second file processed", || files_in(dir, "processed").len() == 4)
+        .until("second file processed", || {
+            files_in(dir, "processed").len() == 4
+        })
         .await;
 
     assert_eq!(
@@ -324,16 +365,22 @@ async fn a_completion_report_is_told_by_its_header_and_credits_the_campaign() {
     t.tick_at(launch()).await;
     let before = t.smtp.messages().len();
     t.clock.set(launch() + chrono::Duration::days(2));
-    let watching = Watching::start(t.app.inbox().unwrap());
+    let watching = Watching::start(t.app.inbox().unwrap()).await;
 
     // Named like neither pattern: the header says what it is.
     let report = "Learner Email,Course Status,Completion Date\nann.lee@hospital.example.org,Completed,01/12/2027\n";
     drop_renamed(dir, "TRAIN export 2027-01-12.csv", report);
     watching
-        .until("file in processed/", || files_in(dir, "processed").len() == 2)
+        .until("file in processed/", || {
+            files_in(dir, "processed").len() == 2
+        })
         .await;
 
-    let completed = count(&t, "SELECT COUNT(*) FROM enrolments WHERE completed_at IS NOT NULL").await;
+    let completed = count(
+        &t,
+        "SELECT COUNT(*) FROM enrolments WHERE completed_at IS NOT NULL",
+    )
+    .await;
     assert_eq!(completed, 1);
     let txt = txt_of(dir, "processed", &files_in(dir, "processed")[0]);
     assert!(txt.contains("Read as: a completion report"), "{txt}");
@@ -386,21 +433,25 @@ async fn two_instances_on_postgresql_import_each_file_once() {
         settings.inbox.roster_mode = ambassador::roster::ImportMode::Add;
         let clock: SharedClock = Arc::new(SystemClock);
         let app = App::build(settings, clock).await.unwrap();
-        instances.push((Watching::start(app.inbox().unwrap()), app));
-    }
-    for (watching, _) in &instances {
-        watching.looks(1).await;
+        instances.push((Watching::start(app.inbox().unwrap()).await, app));
     }
 
-    let files: Vec<PathBuf> = (0..6).map(|n| PathBuf::from(format!("roster-{n}.csv"))).collect();
+    let files: Vec<PathBuf> = (0..6)
+        .map(|n| PathBuf::from(format!("roster-{n}.csv")))
+        .collect();
     for (n, file) in files.iter().enumerate() {
         let n = n as u32;
-        let text = roster(&[(10 * n + 1, "Ann", &format!("Lee{n}")), (10 * n + 2, "Bo", &format!("Park{n}"))]);
+        let text = roster(&[
+            (10 * n + 1, "Ann", &format!("Lee{n}")),
+            (10 * n + 2, "Bo", &format!("Park{n}")),
+        ]);
         drop_renamed(&dir, file.to_str().unwrap(), &text);
     }
     let (first, app) = &instances[0];
     first
-        .until("every file processed", || files_in(&dir, "processed").len() == 12)
+        .until("every file processed", || {
+            files_in(&dir, "processed").len() == 12
+        })
         .await;
     // Both have looked again since: the other instance did not take a file twice.
     for (watching, _) in &instances {
@@ -409,10 +460,16 @@ async fn two_instances_on_postgresql_import_each_file_once() {
 
     let store = &app.store;
     let one = |sql: &'static str| async move {
-        sqlx::query_scalar::<_, i64>(sql).fetch_one(store.pool()).await.unwrap()
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
     };
     assert_eq!(one("SELECT COUNT(*) FROM roster_imports").await, 6);
-    assert_eq!(one("SELECT COUNT(*) FROM inbox_files WHERE outcome = 'imported'").await, 6);
+    assert_eq!(
+        one("SELECT COUNT(*) FROM inbox_files WHERE outcome = 'imported'").await,
+        6
+    );
     assert_eq!(one("SELECT COUNT(*) FROM inbox_files").await, 6);
     assert_eq!(one("SELECT COUNT(*) FROM staff").await, 12);
     assert!(files_in(&dir, "rejected").is_empty());

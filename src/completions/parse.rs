@@ -92,9 +92,9 @@ pub fn check_mapping(target: &str) -> Result<(), String> {
 pub fn is_report_header(header: &[&str], mappings: &BTreeMap<String, String>) -> bool {
     header.iter().any(|h| {
         let key = normalise_header(h);
-        let mapped = mappings
-            .iter()
-            .any(|(m, to)| normalise_header(m) == key && named(&normalise_header(to)) == Some(Col::CompletedAt));
+        let mapped = mappings.iter().any(|(m, to)| {
+            normalise_header(m) == key && named(&normalise_header(to)) == Some(Col::CompletedAt)
+        });
         mapped || (key.contains("complet") && column_of(h, mappings) == Some(Col::CompletedAt))
     })
 }

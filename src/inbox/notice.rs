@@ -133,6 +133,8 @@ impl Inbox {
         for to in &self.settings.notify {
             builder = builder.to(Mailbox::new(None, to.to_string().parse()?));
         }
-        Ok(builder.header(ContentType::TEXT_PLAIN).body(notice.body())?)
+        Ok(builder
+            .header(ContentType::TEXT_PLAIN)
+            .body(notice.body())?)
     }
 }

@@ -134,7 +134,10 @@ impl Inbox {
             Ok(moved_to) => (moved_to, outcome),
             Err(e) => {
                 let mut outcome = outcome;
-                outcome.summary = format!("{} (it could not be moved out of the folder: {e})", outcome.summary);
+                outcome.summary = format!(
+                    "{} (it could not be moved out of the folder: {e})",
+                    outcome.summary
+                );
                 (String::new(), outcome)
             }
         };
@@ -194,7 +197,12 @@ impl Inbox {
             .next()
             .and_then(Result::ok);
         match header {
-            Some(h) if completions::is_report_header(&h.iter().collect::<Vec<_>>(), &self.completion_columns) => {
+            Some(h)
+                if completions::is_report_header(
+                    &h.iter().collect::<Vec<_>>(),
+                    &self.completion_columns,
+                ) =>
+            {
                 Kind::Completions
             }
             _ => Kind::Roster,

@@ -119,12 +119,14 @@ impl Store {
     /// Gives a claim up (the database failed mid-way): the file stays in the
     /// folder and the next scan tries it again.
     pub async fn release_inbox_file(&self, key: &str, holder: &str) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM inbox_files WHERE claim_key = $1 AND claimed_by = $2 AND outcome = $3")
-            .bind(key)
-            .bind(holder)
-            .bind(InboxOutcome::Importing.as_str())
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "DELETE FROM inbox_files WHERE claim_key = $1 AND claimed_by = $2 AND outcome = $3",
+        )
+        .bind(key)
+        .bind(holder)
+        .bind(InboxOutcome::Importing.as_str())
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 

@@ -19,8 +19,8 @@ pub mod roster;
 pub mod state;
 
 pub use state::{
-    CampaignStatus, EnrolmentStatus, ExemptionAction, ExemptionChannel, InboxOutcome, OutboxStatus, ReportKind,
-    ReportOutcome, RosterSource, StateError,
+    CampaignStatus, EnrolmentStatus, ExemptionAction, ExemptionChannel, InboxOutcome, OutboxStatus,
+    ReportKind, ReportOutcome, RosterSource, StateError,
 };
 
 use anyhow::Context;
