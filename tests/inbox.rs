@@ -294,7 +294,7 @@ async fn a_half_written_file_is_not_touched_until_complete() {
         .append(true)
         .open(&path)
         .unwrap();
-    file.write_all(full[cut..].as_bytes()).unwrap();
+    file.write_all(&full.as_bytes()[cut..]).unwrap();
     drop(file);
     watching
         .until("file in processed/", || {
