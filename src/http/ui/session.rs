@@ -53,16 +53,19 @@ pub struct SignedIn {
     pub principal: Principal,
 }
 
+/// Each session's waiting uploads, with the tick of its last stash.
+type Waiting = HashMap<String, (u64, Vec<(String, Upload)>)>;
+
 /// Uploads waiting for "apply", per session, in this process.
 #[derive(Default)]
 pub struct Uploads {
-    inner: Mutex<HashMap<String, (u64, Vec<(String, Upload)>)>>,
+    inner: Mutex<Waiting>,
     /// Orders sessions by their last stash, to drop the oldest first.
     counter: std::sync::atomic::AtomicU64,
 }
 
 impl Uploads {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Vec<(String, Upload)>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
