@@ -16,7 +16,9 @@ pub struct Account {
     #[serde(skip)]
     pub password_hash: Option<String>,
     /// When the account was disabled (epoch ms); disabled accounts sign in nowhere.
+    #[serde(serialize_with = "optional_instant")]
     pub disabled_at: Option<i64>,
+    #[serde(serialize_with = "super::exemption::instant")]
     pub created_at: i64,
     /// Who created it: an account's email, an OS user, "sign-in" (just in time).
     pub created_by: String,
@@ -38,10 +40,19 @@ pub struct TokenRow {
     /// The owner's email.
     pub email: String,
     pub name: String,
+    #[serde(serialize_with = "super::exemption::instant")]
     pub created_at: i64,
+    #[serde(serialize_with = "super::exemption::instant")]
     pub expires_at: i64,
+    #[serde(serialize_with = "optional_instant")]
     pub revoked_at: Option<i64>,
+    #[serde(serialize_with = "optional_instant")]
     pub last_used_at: Option<i64>,
+}
+
+/// An optional epoch-ms instant as RFC 3339, or null.
+fn optional_instant<S: serde::Serializer>(millis: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&millis.map(crate::clock::from_millis), s)
 }
 
 const TOKEN_COLUMNS: &str =

@@ -318,6 +318,6 @@ async fn record(
 }
 
 /// Instants as RFC 3339 in JSON, as the rest of the API writes them.
-fn instant<S: serde::Serializer>(millis: &i64, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn instant<S: serde::Serializer>(millis: &i64, s: S) -> Result<S::Ok, S::Error> {
     serde::Serialize::serialize(&crate::clock::from_millis(*millis), s)
 }
