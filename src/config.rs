@@ -279,7 +279,24 @@ pub struct Security {
     pub admin_token_file: PathBuf,
     pub token_key_file: PathBuf,
     /// Argon2 PHC string of the admin web page's password; empty: sign in with the admin token only.
+    /// Deprecated, like the admin token: named accounts (`ambassador admin add`) replace both.
     pub admin_password_hash: Secret,
+    /// An admin page session without a request for this long ends.
+    pub session_idle_timeout: HumanDuration,
+    /// A session ends this long after sign-in, however busy.
+    pub session_lifetime: HumanDuration,
+    /// How long audit entries are kept; older ones are purged daily (the
+    /// purge leaves its own entry).
+    pub audit_retention: HumanDuration,
+}
+
+impl Security {
+    /// Whether the deprecated shared credential (admin token or password) is configured.
+    pub fn has_shared_credential(&self) -> bool {
+        !self.admin_token.is_empty()
+            || !self.admin_token_sha256.is_empty()
+            || !self.admin_password_hash.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -403,6 +420,11 @@ impl Settings {
         if self.inbox.enabled() && self.inbox.notify.is_empty() {
             advice.push(
                 "inbox.dir is set but inbox.notify is empty, so nobody is emailed when a dropped file is rejected; list the admins' addresses there".to_string(),
+            );
+        }
+        if self.security.has_shared_credential() {
+            advice.push(
+                "security.admin_token / admin_password_hash is a shared admin credential, deprecated: give each person an account (`ambassador admin add EMAIL --role ROLE`) and a personal API token (`ambassador admin token create`), then remove it".to_string(),
             );
         }
         advice

@@ -897,7 +897,10 @@ async fn the_campaign_page_lists_exemptions_escaped_and_undoes_one() {
     let html = page(&c).await.unwrap().text().await.unwrap();
     assert!(html.contains("&lt;b&gt;on leave&lt;/b&gt;"), "{html}");
     assert!(!html.contains("<b>on leave"), "the reason is escaped");
-    assert!(html.contains("admin (page)"), "who exempted: {html}");
+    assert!(
+        html.contains("shared admin credential (page)"),
+        "who exempted: {html}"
+    );
     assert!(
         html.contains("action=\"/admin/campaigns/test/unexempt\""),
         "{html}"

@@ -144,6 +144,18 @@ async fn taken(t: &TestApp) -> Vec<(String, String)> {
         .unwrap()
 }
 
+/// (actor, action, target, outcome, detail) of every audit entry, oldest first.
+async fn audit(t: &TestApp) -> Vec<(String, String, String, String, serde_json::Value)> {
+    let rows: Vec<(String, String, String, String, String)> =
+        sqlx::query_as("SELECT actor, action, target, outcome, detail FROM audit_log ORDER BY id")
+            .fetch_all(t.store().pool())
+            .await
+            .unwrap();
+    rows.into_iter()
+        .map(|(a, b, c, d, e)| (a, b, c, d, serde_json::from_str(&e).unwrap()))
+        .collect()
+}
+
 fn txt_of(dir: &Path, sub: &str, file: &str) -> String {
     std::fs::read_to_string(dir.join(sub).join(format!("{file}.txt"))).unwrap()
 }
@@ -184,6 +196,21 @@ async fn a_roster_export_renamed_in_is_imported_within_seconds_and_moved_with_it
         vec![("roster-2027-01.csv".to_string(), "imported".to_string())]
     );
     assert!(files_in(dir, "rejected").is_empty());
+    // In the audit trail as the command line's import is, by the actor "inbox".
+    let entries = audit(&t).await;
+    let (actor, action, target, outcome, detail) = entries.last().unwrap();
+    assert_eq!(
+        (
+            actor.as_str(),
+            action.as_str(),
+            target.as_str(),
+            outcome.as_str()
+        ),
+        ("inbox", "roster.import", "roster-2027-01.csv", "success")
+    );
+    assert_eq!(detail["counts"]["added"], 3);
+    assert_eq!(detail["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(detail["inbox"]["moved_to"], format!("processed/{moved}"));
     // Success is not mailed unless inbox.notify_success.
     assert!(t.smtp.messages().is_empty());
     watching.stop().await;
@@ -236,6 +263,13 @@ async fn a_bad_roster_is_rejected_with_every_error_by_line_and_the_admins_are_em
         taken(&t).await,
         vec![("roster.csv".to_string(), "rejected".to_string())]
     );
+    let entries = audit(&t).await;
+    let (actor, action, _, outcome, detail) = entries.last().unwrap();
+    assert_eq!(
+        (actor.as_str(), action.as_str(), outcome.as_str()),
+        ("inbox", "roster.import", "failure")
+    );
+    assert_eq!(detail["counts"]["rejected"], 2);
     watching.stop().await;
 }
 
@@ -348,6 +382,10 @@ async fn the_same_file_dropped_twice_is_recorded_as_a_duplicate_and_not_imported
     let txt = txt_of(dir, "processed", &processed[0]);
     assert!(txt.contains("Outcome: duplicate"), "{txt}");
     assert!(txt.contains("not imported again"), "{txt}");
+    let entries = audit(&t).await;
+    let (actor, _, _, outcome, detail) = entries.last().unwrap();
+    assert_eq!((actor.as_str(), outcome.as_str()), ("inbox", "failure"));
+    assert_eq!(detail["duplicate_of"], "roster.csv");
     watching.stop().await;
 }
 

@@ -5,13 +5,15 @@
 
 use super::notice::{self, Notice};
 use super::Inbox;
+use crate::audit::{self, Action, Actor};
 use crate::clock::to_millis;
 use crate::completions::{self, CompletionError, CompletionOptions};
 use crate::problem::{kind_of, Kind as ProblemKind};
 use crate::roster::{self, ImportError, ImportOptions};
 use crate::store::inbox::{InboxClaim, InboxFinish};
-use crate::store::InboxOutcome;
+use crate::store::{ActorKind, AuditOutcome, InboxOutcome};
 use chrono::{DateTime, Utc};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -49,16 +51,34 @@ pub struct Outcome {
     pub details: Vec<String>,
     /// What the admin should do next, when anything.
     pub advice: Option<String>,
+    /// What the audit trail keeps of it (as for the same import from the
+    /// command line: file, SHA-256, counts).
+    pub audit: serde_json::Value,
 }
 
 impl Outcome {
-    fn rejected(summary: String, details: Vec<String>, advice: String) -> Self {
+    fn rejected(
+        summary: String,
+        details: Vec<String>,
+        advice: String,
+        audit: serde_json::Value,
+    ) -> Self {
         Self {
             outcome: InboxOutcome::Rejected,
             summary,
             details,
             advice: Some(advice),
+            audit,
         }
+    }
+}
+
+/// Who the audit trail names for the drop folder's imports.
+fn actor() -> Actor {
+    Actor {
+        name: "inbox".into(),
+        kind: ActorKind::System,
+        address: String::new(),
     }
 }
 
@@ -152,6 +172,7 @@ impl Inbox {
                 now: to_millis(self.clock.now()),
             })
             .await?;
+        self.audit(kind, &name, &outcome, &moved_to).await;
         tracing::info!(file = ?name, kind = kind.as_str(), outcome = %outcome.outcome, moved_to = ?moved_to, "drop folder: {}", crate::telemetry::scrub(&outcome.summary));
         if outcome.outcome == InboxOutcome::Rejected || self.settings.notify_success {
             outcome.details.truncate(notice::MAX_MAILED_LINES);
@@ -166,6 +187,30 @@ impl Inbox {
             .await;
         }
         Ok(())
+    }
+
+    /// An entry in the audit trail, actor "inbox": the import's own detail
+    /// (as the command line records it), what the folder did with the file,
+    /// and, when nothing was imported, why.
+    async fn audit(&self, kind: Kind, name: &str, outcome: &Outcome, moved_to: &str) {
+        let action = match kind {
+            Kind::Roster => Action::RosterImport,
+            Kind::Completions => Action::CompletionsImport,
+        };
+        let mut detail = outcome.audit.clone();
+        if let serde_json::Value::Object(map) = &mut detail {
+            map.insert(
+                "inbox".into(),
+                json!({ "outcome": outcome.outcome, "moved_to": moved_to }),
+            );
+        }
+        let result = match outcome.outcome {
+            InboxOutcome::Imported => Ok(()),
+            _ => Err(&outcome.summary),
+        };
+        let (audited, detail): (AuditOutcome, _) = audit::outcome_of(&result, detail);
+        let now = to_millis(self.clock.now());
+        audit::record(&self.store, now, &actor(), action, name, audited, detail).await;
     }
 
     /// By name first (`inbox.roster_pattern`, `inbox.completions_pattern`),
@@ -230,6 +275,7 @@ impl Inbox {
                 ),
                 details: Vec::new(),
                 advice: None,
+                audit: json!({ "file": name, "sha256": sha256, "duplicate_of": earlier.file_name }),
             });
         }
         match kind {
@@ -274,12 +320,14 @@ impl Inbox {
                     ),
                     details,
                     advice: None,
+                    audit: audit::roster_detail(&report),
                 }
             }
             Err(ImportError::Unreadable { reason, .. }) => Outcome::rejected(
                 "rejected: the file cannot be read as a roster; nothing was imported".into(),
                 vec![reason],
                 "Export the roster again (CSV with a header row) and drop the new file into the folder.".into(),
+                bare(name, bytes),
             ),
             Err(ImportError::Rejected(report)) => Outcome::rejected(
                 format!(
@@ -288,6 +336,7 @@ impl Inbox {
                 ),
                 report.rejected.iter().map(ToString::to_string).collect(),
                 "Correct the rows listed (in the HR system, or in the file) and drop the corrected export into the folder again: a file is imported whole or not at all.".into(),
+                audit::roster_detail(&report),
             ),
             Err(ImportError::Refused(report)) => Outcome::rejected(
                 "refused: nothing was imported".into(),
@@ -296,6 +345,7 @@ impl Inbox {
                     "Files from the drop folder are never forced. Check the export with HR; if the change is real, import the file by hand from rejected/: ambassador roster import FILE --source {} --mode {} --force",
                     report.source, report.mode.as_str()
                 ),
+                audit::roster_detail(&report),
             ),
             Err(ImportError::Database(e)) => return Err(e),
         })
@@ -345,12 +395,14 @@ impl Inbox {
                     ),
                     details,
                     advice,
+                    audit: audit::completions_detail(&report),
                 }
             }
             Err(CompletionError::Unreadable { reason, .. }) => Outcome::rejected(
                 "rejected: the file cannot be read as a completion report; nothing was recorded".into(),
                 vec![reason],
                 "Export the report again (CSV with a header row naming the learner and the completion date) and drop the new file into the folder.".into(),
+                bare(name, bytes),
             ),
             Err(CompletionError::Malformed(report)) => Outcome::rejected(
                 format!(
@@ -359,15 +411,22 @@ impl Inbox {
                 ),
                 report.malformed.iter().map(ToString::to_string).collect(),
                 "Correct the rows listed and drop the corrected report into the folder again: a report is recorded whole or not at all.".into(),
+                audit::completions_detail(&report),
             ),
             Err(CompletionError::Other(e)) if kind_of(&e) == ProblemKind::Invalid => Outcome::rejected(
                 "rejected: no campaign to credit; nothing was recorded".into(),
                 vec![format!("{e:#}").replace("--campaign SLUG", "inbox.campaign")],
                 "Set inbox.campaign to the campaign's slug and drop the file into the folder again.".into(),
+                bare(name, bytes),
             ),
             Err(CompletionError::Other(e)) => return Err(e),
         })
     }
+}
+
+/// What the trail keeps of a file that could not be read: its name and content hash.
+fn bare(name: &str, bytes: &[u8]) -> serde_json::Value {
+    json!({ "file": name, "sha256": audit::sha256_hex(bytes) })
 }
 
 /// The file's size, modification time and bytes; None when it is gone.
