@@ -745,6 +745,35 @@ mod tests {
     }
 
     #[test]
+    fn the_drop_folder_is_off_by_default_and_checked_when_set() {
+        let s = load(&[]).unwrap();
+        assert!(!s.inbox.enabled());
+        assert!(s.inbox.check_dir().is_ok(), "nothing to check when off");
+        let err = load(&[
+            ("AMBASSADOR__INBOX__DIR", "/srv/inbox"),
+            ("AMBASSADOR__INBOX__ROSTER_PATTERN", "roster[.csv"),
+        ])
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("inbox.roster_pattern"),
+            "{err:#}"
+        );
+        let folder = tempfile::tempdir().unwrap();
+        let missing = folder.path().join("inbox");
+        let s = load(&[
+            ("AMBASSADOR__INBOX__DIR", missing.to_str().unwrap()),
+            ("AMBASSADOR__INBOX__NOTIFY", "a@hospital.org,b@hospital.org"),
+        ])
+        .unwrap();
+        assert_eq!(s.inbox.notify.len(), 2);
+        let err = s.inbox.check_dir().unwrap_err();
+        assert!(format!("{err:#}").contains("inbox.dir"), "{err:#}");
+        std::fs::create_dir(&missing).unwrap();
+        s.inbox.check_dir().unwrap();
+        assert!(missing.join("processed").is_dir() && missing.join("rejected").is_dir());
+    }
+
+    #[test]
     fn defaults_load_without_any_file() {
         let s = load(&[]).unwrap();
         assert_eq!(s.smtp.transport, Transport::File);
