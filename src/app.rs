@@ -111,6 +111,21 @@ impl App {
         }
     }
 
+    /// The drop folder's task, when `inbox.dir` is set: the reports'
+    /// mailer and sender for its notices, this instance for its claims.
+    pub fn inbox(&self) -> Option<crate::inbox::Inbox> {
+        self.settings.inbox.enabled().then(|| {
+            crate::inbox::Inbox::new(
+                &self.settings,
+                self.store.clone(),
+                self.clock.clone(),
+                self.report_mailer.clone(),
+                self.composer.sender(),
+                self.instance.clone(),
+            )
+        })
+    }
+
     /// What the HTTP routes use.
     pub fn http_state(&self) -> crate::http::AppState {
         let parts = crate::http::Parts {
@@ -130,6 +145,11 @@ impl App {
             reports: self.reports(),
             timing: crate::schedule::Timing::from_settings(&self.settings),
             heartbeat: self.schedule_beat.clone(),
+            housekeeping: crate::schedule::Housekeeping::from_settings(
+                &self.settings,
+                self.store.clone(),
+                self.clock.clone(),
+            ),
         }
     }
 
@@ -145,7 +165,7 @@ impl App {
         Ok((plan, delivery))
     }
 
-    /// Runs HTTP, the scheduler and the delivery worker until `stop` is
+    /// Runs HTTP, the scheduler, the delivery worker and the drop folder until `stop` is
     /// cancelled or one of the tasks ends on its own (an error, a panic),
     /// then drains: open requests and in-flight messages finish, nothing
     /// stays claimed. A task that failed is returned as the error, so the
@@ -165,6 +185,9 @@ impl App {
             "the delivery worker",
             tokio::spawn(self.worker.clone().run(stop.clone())),
         );
+        if let Some(inbox) = self.inbox() {
+            tasks.spawn("the drop folder", tokio::spawn(inbox.run(stop.clone())));
+        }
         tracing::info!(worker = self.worker.id(), "ambassador is running");
         crate::service::ready();
         let watchdog = crate::service::spawn_watchdog(stop.clone(), self.watched());

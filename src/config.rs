@@ -43,6 +43,95 @@ pub struct Settings {
     pub templates: Templates,
     pub campaigns: Campaigns,
     pub completions: Completions,
+    pub inbox: Inbox,
+}
+
+/// `[inbox]`: the drop folder an HR system or a scheduled download writes
+/// roster exports and completion reports into, imported as they arrive.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inbox {
+    /// The folder watched; empty: off.
+    pub dir: PathBuf,
+    /// File names (a glob, case ignored) read as roster exports; empty: none by name.
+    pub roster_pattern: String,
+    /// File names read as completion reports; empty: none by name.
+    pub completions_pattern: String,
+    /// A file written in place is read once its size and modification time
+    /// have not changed for this long (a file renamed in is read at once).
+    pub settle: HumanDuration,
+    /// How often the folder is listed, besides the change notifications.
+    pub scan_every: HumanDuration,
+    /// The roster source and mode the folder's roster exports import as.
+    pub roster_source: crate::store::RosterSource,
+    pub roster_mode: crate::roster::ImportMode,
+    /// The campaign completion reports credit; empty: the only campaign.
+    pub campaign: String,
+    /// Who is told by email of a rejected file (and of every import with `notify_success`).
+    pub notify: Vec<crate::domain::EmailAddress>,
+    pub notify_success: bool,
+}
+
+impl Inbox {
+    /// Whether a drop folder is configured.
+    pub fn enabled(&self) -> bool {
+        !self.dir.as_os_str().is_empty()
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        for (key, pattern) in [
+            ("inbox.roster_pattern", &self.roster_pattern),
+            ("inbox.completions_pattern", &self.completions_pattern),
+        ] {
+            if let Err(e) = glob::Pattern::new(pattern) {
+                anyhow::bail!("{key} = {pattern:?} is not a file-name pattern ({e}); write e.g. \"roster*.csv\"");
+            }
+        }
+        for (key, value) in [
+            ("inbox.settle", self.settle),
+            ("inbox.scan_every", self.scan_every),
+        ] {
+            if value.as_std().is_zero() {
+                anyhow::bail!("{key} must be longer than 0s (e.g. \"10s\")");
+            }
+        }
+        Ok(())
+    }
+
+    /// The folder exists, is a folder, and `processed/` and `rejected/`
+    /// can be made and written in it: checked by `config check` and when
+    /// `serve` starts watching, not on every command.
+    pub fn check_dir(&self) -> anyhow::Result<()> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        let dir = &self.dir;
+        let meta = std::fs::metadata(dir).with_context(|| {
+            format!(
+                "inbox.dir = {}: cannot read it; create the folder or correct the path",
+                dir.display()
+            )
+        })?;
+        if !meta.is_dir() {
+            anyhow::bail!("inbox.dir = {} is not a folder", dir.display());
+        }
+        for sub in ["processed", "rejected"] {
+            let path = dir.join(sub);
+            std::fs::create_dir_all(&path).with_context(|| {
+                format!("inbox.dir: cannot create {}; give ambassador's user write access to the folder", path.display())
+            })?;
+            tempfile::tempfile_in(&path).with_context(|| {
+                format!(
+                    "inbox.dir: cannot write in {}; give ambassador's user write access to it",
+                    path.display()
+                )
+            })?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -190,7 +279,24 @@ pub struct Security {
     pub admin_token_file: PathBuf,
     pub token_key_file: PathBuf,
     /// Argon2 PHC string of the admin web page's password; empty: sign in with the admin token only.
+    /// Deprecated, like the admin token: named accounts (`ambassador admin add`) replace both.
     pub admin_password_hash: Secret,
+    /// An admin page session without a request for this long ends.
+    pub session_idle_timeout: HumanDuration,
+    /// A session ends this long after sign-in, however busy.
+    pub session_lifetime: HumanDuration,
+    /// How long audit entries are kept; older ones are purged daily (the
+    /// purge leaves its own entry).
+    pub audit_retention: HumanDuration,
+}
+
+impl Security {
+    /// Whether the deprecated shared credential (admin token or password) is configured.
+    pub fn has_shared_credential(&self) -> bool {
+        !self.admin_token.is_empty()
+            || !self.admin_token_sha256.is_empty()
+            || !self.admin_password_hash.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -311,6 +417,16 @@ impl Settings {
                 "report.recipients is empty, so the weekly summary goes to nobody; list leadership's addresses there, e.g. recipients = [\"cno@hospital.org\"]".to_string(),
             );
         }
+        if self.inbox.enabled() && self.inbox.notify.is_empty() {
+            advice.push(
+                "inbox.dir is set but inbox.notify is empty, so nobody is emailed when a dropped file is rejected; list the admins' addresses there".to_string(),
+            );
+        }
+        if self.security.has_shared_credential() {
+            advice.push(
+                "security.admin_token / admin_password_hash is a shared admin credential, deprecated: give each person an account (`ambassador admin add EMAIL --role ROLE`) and a personal API token (`ambassador admin token create`), then remove it".to_string(),
+            );
+        }
         advice
     }
 
@@ -353,6 +469,7 @@ impl Settings {
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("report.recipients")
+                .with_list_parse_key("inbox.notify")
                 .source(Some(env.clone()))
         };
         builder = builder.add_source(environment());
@@ -434,6 +551,7 @@ impl Settings {
             }
         }
         self.http.validate()?;
+        self.inbox.validate()?;
         if self.delivery.concurrency == 0 {
             anyhow::bail!("delivery.concurrency must be at least 1");
         }
@@ -624,6 +742,35 @@ mod tests {
             format!("{err:#}"),
             "roster.columns, \"Nick\": \"nickname\" is not a roster field; use one of: email, employee_id, first_name, last_name, department, role, facility, manager_email, time_zone, \"attributes.NAME\" or \"ignore\""
         );
+    }
+
+    #[test]
+    fn the_drop_folder_is_off_by_default_and_checked_when_set() {
+        let s = load(&[]).unwrap();
+        assert!(!s.inbox.enabled());
+        assert!(s.inbox.check_dir().is_ok(), "nothing to check when off");
+        let err = load(&[
+            ("AMBASSADOR__INBOX__DIR", "/srv/inbox"),
+            ("AMBASSADOR__INBOX__ROSTER_PATTERN", "roster[.csv"),
+        ])
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("inbox.roster_pattern"),
+            "{err:#}"
+        );
+        let folder = tempfile::tempdir().unwrap();
+        let missing = folder.path().join("inbox");
+        let s = load(&[
+            ("AMBASSADOR__INBOX__DIR", missing.to_str().unwrap()),
+            ("AMBASSADOR__INBOX__NOTIFY", "a@hospital.org,b@hospital.org"),
+        ])
+        .unwrap();
+        assert_eq!(s.inbox.notify.len(), 2);
+        let err = s.inbox.check_dir().unwrap_err();
+        assert!(format!("{err:#}").contains("inbox.dir"), "{err:#}");
+        std::fs::create_dir(&missing).unwrap();
+        s.inbox.check_dir().unwrap();
+        assert!(missing.join("processed").is_dir() && missing.join("rejected").is_dir());
     }
 
     #[test]

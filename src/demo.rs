@@ -232,8 +232,8 @@ async fn simulate_day(
         story.say(
             now,
             format!(
-                "TRAIN completion report: {} people completed the course",
-                report.newly_completed
+                "TRAIN completion report: {} completed the course",
+                crate::campaign::words::people_count(report.newly_completed)
             ),
         );
     }

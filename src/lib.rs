@@ -2,7 +2,9 @@
 //! system's staff. The binary in `main.rs` is a thin command line over this
 //! library; see docs/architecture.md for how the parts fit.
 
+pub mod accounts;
 pub mod app;
+pub mod audit;
 pub mod campaign;
 pub mod clock;
 pub mod completions;
@@ -12,6 +14,7 @@ pub mod demo;
 pub mod domain;
 pub mod heartbeat;
 pub mod http;
+pub mod inbox;
 pub mod metrics;
 pub mod problem;
 pub mod reload;

@@ -897,7 +897,10 @@ async fn the_campaign_page_lists_exemptions_escaped_and_undoes_one() {
     let html = page(&c).await.unwrap().text().await.unwrap();
     assert!(html.contains("&lt;b&gt;on leave&lt;/b&gt;"), "{html}");
     assert!(!html.contains("<b>on leave"), "the reason is escaped");
-    assert!(html.contains("admin (page)"), "who exempted: {html}");
+    assert!(
+        html.contains("shared admin credential (page)"),
+        "who exempted: {html}"
+    );
     assert!(
         html.contains("action=\"/admin/campaigns/test/unexempt\""),
         "{html}"
@@ -971,4 +974,68 @@ async fn the_dashboard_warns_of_a_campaign_whose_audience_matches_nobody() {
             && matched.contains("Active people the audience matches: 1."),
         "{matched}"
     );
+}
+
+#[tokio::test]
+async fn the_dashboard_lists_the_drop_folders_files_with_their_outcome_escaped() {
+    let s = AdminServer::start().await;
+    let folder = tempfile::tempdir().unwrap();
+    let mut settings = (*s.t.app.settings).clone();
+    settings.inbox.dir = folder.path().to_path_buf();
+    settings.inbox.settle = ambassador::domain::HumanDuration::parse("1h").unwrap();
+    settings.inbox.scan_every = ambassador::domain::HumanDuration::parse("100ms").unwrap();
+    let app = &s.t.app;
+    let inbox = ambassador::inbox::Inbox::new(
+        &settings,
+        app.store.clone(),
+        app.clock.clone(),
+        app.report_mailer.clone(),
+        app.composer.sender(),
+        app.instance.clone(),
+    );
+    let mut looks = inbox.looks();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(inbox.run(stop.clone()));
+    looks.changed().await.unwrap();
+    // A name as an uploader may choose it, markup included.
+    let name = "roster <i>June & co.csv";
+    let part = folder.path().join("upload.part");
+    std::fs::write(
+        &part,
+        format!("{HEADER}\nE1,Ann,Lee,not-an-address,Nursing,RN,Main,,\n"),
+    )
+    .unwrap();
+    std::fs::rename(&part, folder.path().join(name)).unwrap();
+    let rejected = folder.path().join("rejected");
+    tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while std::fs::read_dir(&rejected).unwrap().count() < 2 {
+            looks.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("the file is rejected within seconds");
+    stop.cancel();
+    task.await.unwrap().unwrap();
+
+    let c = client();
+    let (cookie, _) = signed_in(&s, &c).await;
+    let page = c
+        .get(s.url("/admin"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let start = page.find("data-inbox>").expect("the drop folder section");
+    let section = &page[start..start + page[start..].find("</section>").unwrap()];
+    assert!(
+        section.contains("data-inbox-file=\"roster &lt;i&gt;June &amp; co.csv\""),
+        "{section}"
+    );
+    assert!(!section.contains("<i>June"), "{section}");
+    assert!(section.contains("data-outcome=\"rejected\""), "{section}");
+    assert!(section.contains("1 row(s) cannot be imported"), "{section}");
+    assert!(section.contains("rejected/"), "{section}");
 }

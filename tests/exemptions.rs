@@ -453,7 +453,7 @@ async fn the_api_lists_exemptions_and_undoes_them() {
         .unwrap();
     assert_eq!(list["exemptions"][0]["email"], ANN);
     assert_eq!(list["exemptions"][0]["reason"], "on leave");
-    assert_eq!(list["exemptions"][0]["by"], "admin");
+    assert_eq!(list["exemptions"][0]["by"], "shared admin credential");
     assert_eq!(list["exemptions"][0]["channel"], "api");
 
     let undone = post("exemptions/undo", ANN, "back from leave")

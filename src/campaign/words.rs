@@ -68,3 +68,23 @@ mod tests {
         );
     }
 }
+
+/// "1 person", "2 people", "0 people": a count of people in a sentence.
+pub fn people_count(n: u64) -> String {
+    match n {
+        1 => "1 person".into(),
+        n => format!("{n} people"),
+    }
+}
+
+#[cfg(test)]
+mod people_tests {
+    use super::people_count;
+
+    #[test]
+    fn one_person_is_singular() {
+        assert_eq!(people_count(1), "1 person");
+        assert_eq!(people_count(0), "0 people");
+        assert_eq!(people_count(2), "2 people");
+    }
+}

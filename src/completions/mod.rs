@@ -10,8 +10,8 @@ mod parse;
 pub use manual::{add as add_one, ManualCompletion, ManualError};
 
 pub use parse::{
-    check_mapping, completion_time, parse as parse_report, parse_date, CompletionRow, ParsedReport,
-    ReportHeaderError,
+    check_mapping, completion_time, is_report_header, parse as parse_report, parse_date,
+    CompletionRow, ParsedReport, ReportHeaderError,
 };
 
 use crate::campaign;

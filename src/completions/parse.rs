@@ -85,6 +85,20 @@ pub fn check_mapping(target: &str) -> Result<(), String> {
     ))
 }
 
+/// Whether a header row reads as a completion report's rather than a
+/// roster's: it has a completion date column that says so ("Completion
+/// Date", "Date Completed", or one mapped in `[completions] columns`). An
+/// "End Date" alone is not enough: rosters carry contract end dates.
+pub fn is_report_header(header: &[&str], mappings: &BTreeMap<String, String>) -> bool {
+    header.iter().any(|h| {
+        let key = normalise_header(h);
+        let mapped = mappings.iter().any(|(m, to)| {
+            normalise_header(m) == key && named(&normalise_header(to)) == Some(Col::CompletedAt)
+        });
+        mapped || (key.contains("complet") && column_of(h, mappings) == Some(Col::CompletedAt))
+    })
+}
+
 /// The parsed rows, rows that are not completions, and malformed rows.
 #[derive(Debug, Default)]
 pub struct ParsedReport {

@@ -221,8 +221,9 @@ impl Summary<'_> {
     fn alt(&self) -> String {
         match self.report.weekly.last() {
             Some(w) => format!(
-                "Completion chart: {} people completed of a target of {} so far.",
-                w.completed, w.target
+                "Completion chart: {} completed of a target of {} so far.",
+                crate::campaign::words::people_count(w.completed),
+                w.target
             ),
             None => "Completion chart: no data yet.".into(),
         }

@@ -7,7 +7,9 @@ use crate::store::roster::StoredPerson;
 use std::collections::{HashMap, HashSet};
 
 /// Whether absent people are deactivated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ImportMode {
     /// The file is the whole truth for its source: absent people are deactivated.

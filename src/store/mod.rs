@@ -31,21 +31,25 @@ macro_rules! on_tx {
     };
 }
 
+pub mod accounts;
+pub mod audit;
 pub mod campaign;
 pub mod edit;
 pub mod enrolment;
 pub mod events;
 pub mod exemption;
+pub mod inbox;
 pub mod outbox;
 pub mod people;
 pub mod progress;
 pub mod report;
 pub mod roster;
+pub mod sessions;
 pub mod state;
 
 pub use state::{
-    CampaignStatus, EnrolmentStatus, ExemptionAction, ExemptionChannel, OutboxStatus, ReportKind,
-    ReportOutcome, RosterSource, StateError,
+    ActorKind, AuditOutcome, CampaignStatus, EnrolmentStatus, ExemptionAction, ExemptionChannel,
+    InboxOutcome, OutboxStatus, ReportKind, ReportOutcome, Role, RosterSource, StateError,
 };
 
 use anyhow::Context;

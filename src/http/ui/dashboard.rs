@@ -36,12 +36,46 @@ async fn show(
         });
         campaigns.push(campaign_view(&report, next));
     }
-    let data = json!({ "campaigns": campaigns, "as_of": when(now, tz) });
+    let inbox = inbox_view(app, tz).await?;
+    let data = json!({ "campaigns": campaigns, "as_of": when(now, tz), "inbox": inbox });
     state
         .ui
         .view
         .page("dashboard", "Dashboard", "dashboard", Some(&session), &data)
 }
+
+/// Files the drop folder took lately, newest first: shown while the folder
+/// is on, or while it has a history.
+async fn inbox_view(app: &crate::http::Parts, tz: chrono_tz::Tz) -> Result<Value, UiError> {
+    use crate::store::InboxOutcome;
+    let files: Vec<Value> = app
+        .store
+        .recent_inbox_files(INBOX_ROWS)
+        .await?
+        .into_iter()
+        .map(|f| {
+            let status_class = match f.outcome {
+                InboxOutcome::Imported => "active",
+                InboxOutcome::Rejected => "cancelled",
+                InboxOutcome::Importing | InboxOutcome::Duplicate => "paused",
+            };
+            json!({
+                "file_name": f.file_name,
+                "kind": f.kind,
+                "taken": when(from_millis(f.claimed_at), tz),
+                "outcome": f.outcome,
+                "status_class": status_class,
+                "summary": f.summary,
+                "moved_to": f.moved_to,
+            })
+        })
+        .collect();
+    let enabled = app.settings.inbox.enabled();
+    Ok(json!({ "shown": enabled || !files.is_empty(), "enabled": enabled, "files": files }))
+}
+
+/// Rows of the drop folder's table on the dashboard.
+const INBOX_ROWS: i64 = 20;
 
 /// A time as people here read it: "Mon 11 Jan 2027, 09:00 EST".
 pub fn when(at: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
