@@ -12,6 +12,23 @@ pub struct TrackedMessage {
     pub staff_id: Option<i64>,
 }
 
+/// One tracking event to insert (the `events` row, but its id).
+#[derive(Debug, Clone, Copy)]
+pub struct NewEvent {
+    /// Epoch milliseconds.
+    pub at: i64,
+    /// open | click | completion
+    pub kind: &'static str,
+    pub outbox_id: i64,
+    pub enrolment_id: Option<i64>,
+    pub campaign_id: i64,
+    /// course | video, for clicks.
+    pub link: Option<&'static str>,
+    /// human | proxy | scanner
+    pub ua_class: &'static str,
+    pub machine: bool,
+}
+
 /// Counts of events by kind and class, for metrics.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventCount {
@@ -31,29 +48,61 @@ impl Store {
         .await?)
     }
 
-    pub async fn insert_event(
-        &self,
-        at: i64,
-        kind: &str,
-        m: &TrackedMessage,
-        link: Option<&str>,
-        ua_class: &str,
-        machine: bool,
-    ) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO events (at, kind, outbox_id, enrolment_id, campaign_id, link, ua_class, machine)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(at)
-        .bind(kind)
-        .bind(m.outbox_id)
-        .bind(m.enrolment_id)
-        .bind(m.campaign_id)
-        .bind(link)
-        .bind(ua_class)
-        .bind(i64::from(machine))
-        .execute(self.pool())
-        .await?;
+    /// [`Store::tracked_message`] for many messages in one query (the
+    /// tracking writer's batch); ids with no message are left out.
+    pub async fn tracked_messages(&self, ids: &[i64]) -> anyhow::Result<Vec<TrackedMessage>> {
+        // One statement whatever the count: the ids travel as one JSON array.
+        let ids_in = match self.backend() {
+            super::Backend::Sqlite => "SELECT value FROM json_each($1)",
+            super::Backend::Postgres => "SELECT jsonb_array_elements_text($1::text::jsonb)::bigint",
+        };
+        let sql = format!(
+            "SELECT o.id AS outbox_id, o.campaign_id, o.enrolment_id, o.accepted_at, e.staff_id
+             FROM outbox o LEFT JOIN enrolments e ON e.id = o.enrolment_id WHERE o.id IN ({ids_in})"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(serde_json::to_string(ids)?)
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    /// Inserts `events` in one statement, so a batch is one commit: they
+    /// travel as one JSON array of rows, taken apart by the database.
+    pub async fn insert_events(&self, events: &[NewEvent]) -> anyhow::Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<_> = events
+            .iter()
+            .map(|e| {
+                (
+                    e.at,
+                    e.kind,
+                    e.outbox_id,
+                    e.enrolment_id,
+                    e.campaign_id,
+                    e.link,
+                    e.ua_class,
+                    i64::from(e.machine),
+                )
+            })
+            .collect();
+        let sql = match self.backend() {
+            super::Backend::Sqlite => {
+                "INSERT INTO events (at, kind, outbox_id, enrolment_id, campaign_id, link, ua_class, machine)
+                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7
+                 FROM json_each($1) ORDER BY key"
+            }
+            super::Backend::Postgres => {
+                "INSERT INTO events (at, kind, outbox_id, enrolment_id, campaign_id, link, ua_class, machine)
+                 SELECT (r ->> 0)::bigint, r ->> 1, (r ->> 2)::bigint, (r ->> 3)::bigint, (r ->> 4)::bigint, r ->> 5, r ->> 6, (r ->> 7)::bigint
+                 FROM jsonb_array_elements($1::text::jsonb) WITH ORDINALITY AS t (r, n) ORDER BY n"
+            }
+        };
+        sqlx::query(sql)
+            .bind(serde_json::to_string(&rows)?)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 
