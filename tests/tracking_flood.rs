@@ -1,7 +1,8 @@
 //! The real binary, flooded with open-pixel requests from many clients and
-//! killed with SIGKILL in the middle of the flood: every hit a client saw
-//! answered 200 is in the database. Hits are committed in groups, and a 200
-//! is sent only once the hit's own group has committed.
+//! killed with SIGKILL (or stopped with SIGTERM) in the middle of the flood:
+//! every hit a client saw answered 200 is in the database. Hits are
+//! committed in groups, and a 200 is sent only once the hit's own group has
+//! committed; on SIGTERM the open requests drain and their hits commit.
 
 mod common;
 
@@ -20,57 +21,15 @@ const KILL_AFTER: usize = 1_000;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_pixel_answered_200_is_recorded_when_serve_is_killed_mid_flood() {
-    let db = TestDb::create().await;
-    let smtp = SmtpServer::start(Faults::default()).await;
-    let settings = "[delivery]\nconcurrency = 4\nmax_per_second = 0\nplan_every = \"1s\"\n";
-    let config = deploy(db.dir.path(), &db.url, smtp.port(), PEOPLE, settings);
-    let mut served = Served::start_with(&config);
-    let mail = smtp.wait_for(PEOPLE, Duration::from_secs(60)).await;
-    let pixels: Arc<Vec<String>> = Arc::new(mail.iter().map(|m| served.url(&pixel(m))).collect());
-
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    let counts = Arc::new(Counts::default());
-    let reached = Arc::new(tokio::sync::Notify::new());
-    let flood: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let (client, pixels, counts, reached) = (
-                client.clone(),
-                pixels.clone(),
-                counts.clone(),
-                reached.clone(),
-            );
-            tokio::spawn(async move {
-                loop {
-                    let i = counts.sent.fetch_add(1, Ordering::SeqCst);
-                    match client.get(&pixels[i % pixels.len()]).send().await {
-                        Ok(r) if r.status() == reqwest::StatusCode::OK => {
-                            if counts.ok.fetch_add(1, Ordering::SeqCst) + 1 == KILL_AFTER {
-                                reached.notify_one();
-                            }
-                        }
-                        Ok(r) => panic!("a pixel answered {}", r.status()),
-                        // The server is gone.
-                        Err(_) => return,
-                    }
-                }
-            })
-        })
-        .collect();
-
-    reached.notified().await;
+    let flood = Flood::start().await;
+    flood.reached.notified().await;
+    let mut served = flood.served;
     served.child.kill().unwrap(); // SIGKILL, requests in flight
     served.child.wait().unwrap();
-    for client in flood {
-        client.await.unwrap();
-    }
-    let ok = counts.ok.load(Ordering::SeqCst);
-    let sent = counts.sent.load(Ordering::SeqCst);
+    let (ok, sent) = flood.counts.joined(flood.clients).await;
     assert!(ok >= KILL_AFTER, "{ok} answered before the kill");
 
-    let events = count_events(&db.url).await;
+    let events = count_events(&flood.db.url).await;
     assert!(
         events >= ok,
         "{ok} hits were answered 200, only {events} are recorded"
@@ -83,12 +42,108 @@ async fn every_pixel_answered_200_is_recorded_when_serve_is_killed_mid_flood() {
     assert!(!log.contains("cannot record tracking hits"), "{log}");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_mid_flood_commits_every_answered_hit_and_exits_cleanly() {
+    let flood = Flood::start().await;
+    flood.reached.notified().await;
+    let mut served = flood.served;
+    assert!(
+        common::process::terminate(&mut served.child),
+        "serve drains and exits with 0: {}",
+        served.log_text()
+    );
+    let (ok, sent) = flood.counts.joined(flood.clients).await;
+    let events = count_events(&flood.db.url).await;
+    assert!(
+        events >= ok,
+        "{ok} hits were answered 200, only {events} are recorded"
+    );
+    assert!(events <= sent, "{events} events for {sent} requests");
+}
+
+/// `serve` on a deployment of PEOPLE delivered messages, with CLIENTS
+/// clients requesting their pixels in turn until the server goes away.
+struct Flood {
+    db: TestDb,
+    served: Served,
+    counts: Arc<Counts>,
+    clients: Vec<tokio::task::JoinHandle<()>>,
+    /// Notified once KILL_AFTER requests were answered 200.
+    reached: Arc<tokio::sync::Notify>,
+    _smtp: SmtpServer,
+}
+
+impl Flood {
+    async fn start() -> Self {
+        let db = TestDb::create().await;
+        let smtp = SmtpServer::start(Faults::default()).await;
+        let settings = "[delivery]\nconcurrency = 4\nmax_per_second = 0\nplan_every = \"1s\"\n";
+        let config = deploy(db.dir.path(), &db.url, smtp.port(), PEOPLE, settings);
+        let served = Served::start_with(&config);
+        let mail = smtp.wait_for(PEOPLE, Duration::from_secs(60)).await;
+        let pixels: Arc<Vec<String>> =
+            Arc::new(mail.iter().map(|m| served.url(&pixel(m))).collect());
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let counts = Arc::new(Counts::default());
+        let reached = Arc::new(tokio::sync::Notify::new());
+        let clients = (0..CLIENTS)
+            .map(|_| {
+                let (client, pixels, counts, reached) = (
+                    client.clone(),
+                    pixels.clone(),
+                    counts.clone(),
+                    reached.clone(),
+                );
+                tokio::spawn(async move {
+                    loop {
+                        let i = counts.sent.fetch_add(1, Ordering::SeqCst);
+                        match client.get(&pixels[i % pixels.len()]).send().await {
+                            Ok(r) if r.status() == reqwest::StatusCode::OK => {
+                                if counts.ok.fetch_add(1, Ordering::SeqCst) + 1 == KILL_AFTER {
+                                    reached.notify_one();
+                                }
+                            }
+                            Ok(r) => panic!("a pixel answered {}", r.status()),
+                            // The server is gone.
+                            Err(_) => return,
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self {
+            db,
+            served,
+            counts,
+            clients,
+            reached,
+            _smtp: smtp,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Counts {
     /// Requests started.
     sent: AtomicUsize,
     /// Requests answered 200.
     ok: AtomicUsize,
+}
+
+impl Counts {
+    /// Waits for every client to see the server gone; (answered 200, started).
+    async fn joined(&self, clients: Vec<tokio::task::JoinHandle<()>>) -> (usize, usize) {
+        for client in clients {
+            client.await.unwrap();
+        }
+        (
+            self.ok.load(Ordering::SeqCst),
+            self.sent.load(Ordering::SeqCst),
+        )
+    }
 }
 
 /// The path of the open-tracking pixel in a message's HTML.
