@@ -39,79 +39,98 @@ pub struct EventCount {
 
 impl Store {
     pub async fn tracked_message(&self, outbox_id: i64) -> anyhow::Result<Option<TrackedMessage>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, |c| sqlx::query_as(
             "SELECT o.id AS outbox_id, o.campaign_id, o.enrolment_id, o.accepted_at, e.staff_id
              FROM outbox o LEFT JOIN enrolments e ON e.id = o.enrolment_id WHERE o.id = $1",
         )
         .bind(outbox_id)
-        .fetch_optional(self.pool())
-        .await?)
+        .fetch_optional(c)
+        .await?))
     }
 
     /// [`Store::tracked_message`] for many messages in one query (the
     /// tracking writer's batch); ids with no message are left out.
     pub async fn tracked_messages(&self, ids: &[i64]) -> anyhow::Result<Vec<TrackedMessage>> {
-        // One statement whatever the count: the ids travel as one JSON array.
-        let ids_in = match self.backend() {
-            super::Backend::Sqlite => "SELECT value FROM json_each($1)",
-            super::Backend::Postgres => "SELECT jsonb_array_elements_text($1::text::jsonb)::bigint",
-        };
-        let sql = format!(
+        const SELECT: &str =
             "SELECT o.id AS outbox_id, o.campaign_id, o.enrolment_id, o.accepted_at, e.staff_id
-             FROM outbox o LEFT JOIN enrolments e ON e.id = o.enrolment_id WHERE o.id IN ({ids_in})"
-        );
-        Ok(sqlx::query_as(&sql)
-            .bind(serde_json::to_string(ids)?)
-            .fetch_all(self.pool())
-            .await?)
+             FROM outbox o LEFT JOIN enrolments e ON e.id = o.enrolment_id";
+        // One statement whatever the count: an array on PostgreSQL, one
+        // JSON array on SQLite (which has no array type).
+        Ok(match self.native() {
+            super::Pool::Sqlite(c) => {
+                let sql = format!("{SELECT} WHERE o.id IN (SELECT value FROM json_each($1))");
+                sqlx::query_as(&sql)
+                    .bind(serde_json::to_string(ids)?)
+                    .fetch_all(c)
+                    .await?
+            }
+            super::Pool::Postgres(c) => {
+                let sql = format!("{SELECT} WHERE o.id = ANY($1)");
+                sqlx::query_as(&sql).bind(ids).fetch_all(c).await?
+            }
+        })
     }
 
-    /// Inserts `events` in one statement, so a batch is one commit: they
-    /// travel as one JSON array of rows, taken apart by the database.
+    /// Inserts `events` in one statement, so a batch is one commit: as one
+    /// array per column on PostgreSQL (`unnest`), as one JSON array of rows
+    /// on SQLite.
     pub async fn insert_events(&self, events: &[NewEvent]) -> anyhow::Result<()> {
         if events.is_empty() {
             return Ok(());
         }
-        let rows: Vec<_> = events
-            .iter()
-            .map(|e| {
-                (
-                    e.at,
-                    e.kind,
-                    e.outbox_id,
-                    e.enrolment_id,
-                    e.campaign_id,
-                    e.link,
-                    e.ua_class,
-                    i64::from(e.machine),
+        match self.native() {
+            super::Pool::Sqlite(c) => {
+                let rows: Vec<_> = events
+                    .iter()
+                    .map(|e| {
+                        (
+                            e.at,
+                            e.kind,
+                            e.outbox_id,
+                            e.enrolment_id,
+                            e.campaign_id,
+                            e.link,
+                            e.ua_class,
+                            i64::from(e.machine),
+                        )
+                    })
+                    .collect();
+                sqlx::query(
+                    "INSERT INTO events (at, kind, outbox_id, enrolment_id, campaign_id, link, ua_class, machine)
+                     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7
+                     FROM json_each($1) ORDER BY key",
                 )
-            })
-            .collect();
-        let sql = match self.backend() {
-            super::Backend::Sqlite => {
-                "INSERT INTO events (at, kind, outbox_id, enrolment_id, campaign_id, link, ua_class, machine)
-                 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7
-                 FROM json_each($1) ORDER BY key"
+                .bind(serde_json::to_string(&rows)?)
+                .execute(c)
+                .await?;
             }
-            super::Backend::Postgres => {
-                "INSERT INTO events (at, kind, outbox_id, enrolment_id, campaign_id, link, ua_class, machine)
-                 SELECT (r ->> 0)::bigint, r ->> 1, (r ->> 2)::bigint, (r ->> 3)::bigint, (r ->> 4)::bigint, r ->> 5, r ->> 6, (r ->> 7)::bigint
-                 FROM jsonb_array_elements($1::text::jsonb) WITH ORDINALITY AS t (r, n) ORDER BY n"
+            super::Pool::Postgres(c) => {
+                let column = |f: fn(&NewEvent) -> i64| events.iter().map(f).collect::<Vec<_>>();
+                sqlx::query(
+                    "INSERT INTO events (at, kind, outbox_id, enrolment_id, campaign_id, link, ua_class, machine)
+                     SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::bigint[])",
+                )
+                .bind(column(|e| e.at))
+                .bind(events.iter().map(|e| e.kind).collect::<Vec<_>>())
+                .bind(column(|e| e.outbox_id))
+                .bind(events.iter().map(|e| e.enrolment_id).collect::<Vec<_>>())
+                .bind(column(|e| e.campaign_id))
+                .bind(events.iter().map(|e| e.link).collect::<Vec<_>>())
+                .bind(events.iter().map(|e| e.ua_class).collect::<Vec<_>>())
+                .bind(column(|e| i64::from(e.machine)))
+                .execute(c)
+                .await?;
             }
-        };
-        sqlx::query(sql)
-            .bind(serde_json::to_string(&rows)?)
-            .execute(self.pool())
-            .await?;
+        }
         Ok(())
     }
 
     pub async fn event_counts(&self) -> anyhow::Result<Vec<EventCount>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, |c| sqlx::query_as(
             "SELECT kind, ua_class, COUNT(*) AS n FROM events GROUP BY kind, ua_class",
         )
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?))
     }
 
     /// Whether a completion report with this fingerprint was already imported for the campaign.
@@ -120,13 +139,13 @@ impl Store {
         campaign_id: i64,
         sha256: &str,
     ) -> anyhow::Result<bool> {
-        let n: i64 = sqlx::query_scalar(
+        let n: i64 = on_pool!(self, |c| sqlx::query_scalar(
             "SELECT COUNT(*) FROM completion_imports WHERE campaign_id = $1 AND sha256 = $2",
         )
         .bind(campaign_id)
         .bind(sha256)
-        .fetch_one(self.pool())
-        .await?;
+        .fetch_one(c)
+        .await?);
         Ok(n > 0)
     }
 
@@ -138,7 +157,8 @@ impl Store {
         sha256: &str,
         counts: [i64; 3],
     ) -> anyhow::Result<i64> {
-        Ok(sqlx::query_scalar(
+        Ok(on_pool!(self, |c| {
+            sqlx::query_scalar(
             "INSERT INTO completion_imports (imported_at, campaign_id, file_name, sha256, matched, newly_completed, unmatched)
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
@@ -149,14 +169,17 @@ impl Store {
         .bind(counts[0])
         .bind(counts[1])
         .bind(counts[2])
-        .fetch_one(self.pool())
-        .await?)
+        .fetch_one(c)
+        .await?
+        }))
     }
 
     /// Every person ever imported, for matching completion reports.
     pub async fn all_staff(&self) -> anyhow::Result<Vec<super::roster::StaffRow>> {
         let sql = format!("SELECT {} FROM staff", super::roster::STAFF_COLUMNS);
-        Ok(sqlx::query_as(&sql).fetch_all(self.pool()).await?)
+        Ok(on_pool!(self, |c| sqlx::query_as(&sql)
+            .fetch_all(c)
+            .await?))
     }
 }
 
@@ -167,13 +190,13 @@ impl Store {
         campaign_id: i64,
         staff_id: i64,
     ) -> anyhow::Result<Option<Option<i64>>> {
-        let row: Option<(Option<i64>,)> = sqlx::query_as(
+        let row: Option<(Option<i64>,)> = on_pool!(self, |c| sqlx::query_as(
             "SELECT completed_at FROM enrolments WHERE campaign_id = $1 AND staff_id = $2",
         )
         .bind(campaign_id)
         .bind(staff_id)
-        .fetch_optional(self.pool())
-        .await?;
+        .fetch_optional(c)
+        .await?);
         Ok(row.map(|(c,)| c))
     }
 }
@@ -181,10 +204,12 @@ impl Store {
 impl Store {
     /// Messages the relay accepted in [from, to): (outbox id, campaign id), oldest first.
     pub async fn accepted_between(&self, from: i64, to: i64) -> anyhow::Result<Vec<(i64, i64)>> {
-        Ok(sqlx::query_as("SELECT id, campaign_id FROM outbox WHERE status = 'sent' AND accepted_at >= $1 AND accepted_at < $2 ORDER BY id")
+        Ok(on_pool!(self, |c| {
+            sqlx::query_as("SELECT id, campaign_id FROM outbox WHERE status = 'sent' AND accepted_at >= $1 AND accepted_at < $2 ORDER BY id")
             .bind(from)
             .bind(to)
-            .fetch_all(self.pool())
-            .await?)
+            .fetch_all(c)
+            .await?
+        }))
     }
 }
