@@ -126,14 +126,15 @@ impl App {
         })
     }
 
-    /// What the HTTP routes use.
-    pub fn http_state(&self) -> crate::http::AppState {
+    /// What the HTTP routes use; their tracking hits go to `recorder`'s writer.
+    pub fn http_state(&self, recorder: crate::tracking::Recorder) -> crate::http::AppState {
         let parts = crate::http::Parts {
             settings: self.settings.clone(),
             store: self.store.clone(),
             clock: self.clock.clone(),
             composer: self.composer.clone(),
             tracker: self.tracker.clone(),
+            recorder,
         };
         crate::http::AppState::new(parts, self.metrics.clone())
     }
@@ -179,7 +180,18 @@ impl App {
             })?;
         tracing::info!(address = %listener.local_addr()?, "HTTP listening");
         let mut tasks = Tasks::default();
-        tasks.spawn("the HTTP server", self.spawn_http(listener, stop.clone()));
+        // The writer ends after the HTTP server, which holds its only
+        // recorder: open requests drain first, then their hits commit.
+        let (recorder, writer) = crate::tracking::writer(self.store.clone());
+        tasks.spawn("the tracking writer", tokio::spawn(writer.run()));
+        tasks.spawn(
+            "the HTTP server",
+            tokio::spawn(crate::http::serve(
+                listener,
+                self.http_state(recorder),
+                stop.clone(),
+            )),
+        );
         let scheduler = crate::schedule::start(self.schedule_jobs(), stop.clone()).await?;
         tasks.spawn(
             "the delivery worker",
@@ -221,13 +233,25 @@ impl App {
         ]
     }
 
-    /// Serves HTTP on an already bound listener (tests bind port 0).
+    /// Serves HTTP on an already bound listener (tests bind port 0), with
+    /// its own tracking writer, which ends after the server. The writer's
+    /// failure shows as failed tracking hits (`serve` supervises it).
     pub fn spawn_http(
         &self,
         listener: tokio::net::TcpListener,
         stop: CancellationToken,
     ) -> tokio::task::JoinHandle<anyhow::Result<()>> {
-        tokio::spawn(crate::http::serve(listener, self.http_state(), stop))
+        let (recorder, writer) = crate::tracking::writer(self.store.clone());
+        let writer = tokio::spawn(writer.run());
+        let http = crate::http::serve(listener, self.http_state(recorder), stop);
+        tokio::spawn(async move {
+            let served = http.await;
+            writer
+                .await
+                .unwrap_or_else(|e| Err(anyhow::anyhow!("panicked: {e}")))
+                .context("the tracking writer failed")?;
+            served
+        })
     }
 
     /// Replaces the templates with a fresh load; on error the running ones stay.

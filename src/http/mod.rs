@@ -23,7 +23,7 @@ use crate::config::Settings;
 use crate::delivery::Composer;
 use crate::metrics::Metrics;
 use crate::store::Store;
-use crate::tracking::Tracker;
+use crate::tracking::{Recorder, Tracker};
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -62,6 +62,8 @@ pub struct Parts {
     pub composer: Composer,
     /// Checks the tokens of tracking links.
     pub tracker: Tracker,
+    /// Queues tracking hits to the writer that commits them in groups.
+    pub recorder: Recorder,
 }
 
 /// Shared by every handler.

@@ -5,8 +5,9 @@
 use super::error::ApiError;
 use super::AppState;
 use crate::campaign::definition_of;
+use crate::clock::to_millis;
 use crate::completions::{self, Completion};
-use crate::tracking::{self, Claims, Hit, LinkKind};
+use crate::tracking::{self, Claims, LinkKind, Queued};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -35,7 +36,9 @@ fn verify(state: &AppState, token: &str, kinds: &[LinkKind]) -> Result<Claims, A
         .ok_or_else(ApiError::not_found)
 }
 
-/// Records a hit unless this message has had too many lately.
+/// Records a hit unless this message has had too many lately; returns once
+/// the event is committed (the tracking writer groups hits into one commit).
+/// False when the hit's message does not exist.
 async fn note(
     state: &AppState,
     claims: Claims,
@@ -53,13 +56,13 @@ async fn note(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let hit = Hit {
-        claims,
-        at: state.app.clock.now(),
-        user_agent,
-        head_request: method == Method::HEAD,
+    let hit = Queued {
+        outbox_id: claims.outbox_id,
+        kind: claims.kind,
+        at: to_millis(state.app.clock.now()),
+        class: tracking::classify_agent(user_agent, method == Method::HEAD),
     };
-    Ok(tracking::record(&state.app.store, &hit).await?.is_some())
+    Ok(state.app.recorder.record(hit).await?.is_some())
 }
 
 async fn open(

@@ -12,6 +12,23 @@ pub struct TrackedMessage {
     pub staff_id: Option<i64>,
 }
 
+/// One tracking event to insert (the `events` row, but its id).
+#[derive(Debug, Clone, Copy)]
+pub struct NewEvent {
+    /// Epoch milliseconds.
+    pub at: i64,
+    /// open | click | completion
+    pub kind: &'static str,
+    pub outbox_id: i64,
+    pub enrolment_id: Option<i64>,
+    pub campaign_id: i64,
+    /// course | video, for clicks.
+    pub link: Option<&'static str>,
+    /// human | proxy | scanner
+    pub ua_class: &'static str,
+    pub machine: bool,
+}
+
 /// Counts of events by kind and class, for metrics.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventCount {
@@ -31,31 +48,80 @@ impl Store {
         .await?))
     }
 
-    pub async fn insert_event(
-        &self,
-        at: i64,
-        kind: &str,
-        m: &TrackedMessage,
-        link: Option<&str>,
-        ua_class: &str,
-        machine: bool,
-    ) -> anyhow::Result<()> {
-        on_pool!(self, |c| {
-            sqlx::query(
-            "INSERT INTO events (at, kind, outbox_id, enrolment_id, campaign_id, link, ua_class, machine)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(at)
-        .bind(kind)
-        .bind(m.outbox_id)
-        .bind(m.enrolment_id)
-        .bind(m.campaign_id)
-        .bind(link)
-        .bind(ua_class)
-        .bind(i64::from(machine))
-        .execute(c)
-        .await?.rows_affected()
-        });
+    /// [`Store::tracked_message`] for many messages in one query (the
+    /// tracking writer's batch); ids with no message are left out.
+    pub async fn tracked_messages(&self, ids: &[i64]) -> anyhow::Result<Vec<TrackedMessage>> {
+        const SELECT: &str =
+            "SELECT o.id AS outbox_id, o.campaign_id, o.enrolment_id, o.accepted_at, e.staff_id
+             FROM outbox o LEFT JOIN enrolments e ON e.id = o.enrolment_id";
+        // One statement whatever the count: an array on PostgreSQL, one
+        // JSON array on SQLite (which has no array type).
+        Ok(match self.native() {
+            super::Pool::Sqlite(c) => {
+                let sql = format!("{SELECT} WHERE o.id IN (SELECT value FROM json_each($1))");
+                sqlx::query_as(&sql)
+                    .bind(serde_json::to_string(ids)?)
+                    .fetch_all(c)
+                    .await?
+            }
+            super::Pool::Postgres(c) => {
+                let sql = format!("{SELECT} WHERE o.id = ANY($1)");
+                sqlx::query_as(&sql).bind(ids).fetch_all(c).await?
+            }
+        })
+    }
+
+    /// Inserts `events` in one statement, so a batch is one commit: as one
+    /// array per column on PostgreSQL (`unnest`), as one JSON array of rows
+    /// on SQLite.
+    pub async fn insert_events(&self, events: &[NewEvent]) -> anyhow::Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        match self.native() {
+            super::Pool::Sqlite(c) => {
+                let rows: Vec<_> = events
+                    .iter()
+                    .map(|e| {
+                        (
+                            e.at,
+                            e.kind,
+                            e.outbox_id,
+                            e.enrolment_id,
+                            e.campaign_id,
+                            e.link,
+                            e.ua_class,
+                            i64::from(e.machine),
+                        )
+                    })
+                    .collect();
+                sqlx::query(
+                    "INSERT INTO events (at, kind, outbox_id, enrolment_id, campaign_id, link, ua_class, machine)
+                     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7
+                     FROM json_each($1) ORDER BY key",
+                )
+                .bind(serde_json::to_string(&rows)?)
+                .execute(c)
+                .await?;
+            }
+            super::Pool::Postgres(c) => {
+                let column = |f: fn(&NewEvent) -> i64| events.iter().map(f).collect::<Vec<_>>();
+                sqlx::query(
+                    "INSERT INTO events (at, kind, outbox_id, enrolment_id, campaign_id, link, ua_class, machine)
+                     SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::bigint[])",
+                )
+                .bind(column(|e| e.at))
+                .bind(events.iter().map(|e| e.kind).collect::<Vec<_>>())
+                .bind(column(|e| e.outbox_id))
+                .bind(events.iter().map(|e| e.enrolment_id).collect::<Vec<_>>())
+                .bind(column(|e| e.campaign_id))
+                .bind(events.iter().map(|e| e.link).collect::<Vec<_>>())
+                .bind(events.iter().map(|e| e.ua_class).collect::<Vec<_>>())
+                .bind(column(|e| i64::from(e.machine)))
+                .execute(c)
+                .await?;
+            }
+        }
         Ok(())
     }
 

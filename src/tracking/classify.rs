@@ -73,6 +73,13 @@ pub fn classify(
     head_request: bool,
     seconds_after_delivery: Option<i64>,
 ) -> UaClass {
+    classify_agent(user_agent, head_request).given_delivery(seconds_after_delivery)
+}
+
+/// What the request alone says (the user agent and the method), before the
+/// message's delivery time is known: the route knows this much, the
+/// tracking writer adds the rest ([`UaClass::given_delivery`]).
+pub fn classify_agent(user_agent: &str, head_request: bool) -> UaClass {
     let ua = user_agent.to_ascii_lowercase();
     if PROXIES.iter().any(|p| ua.contains(p)) {
         return UaClass::Proxy;
@@ -84,10 +91,22 @@ pub fn classify(
     if head_request || ua.trim().is_empty() || SCANNERS.iter().any(|s| ua.contains(s)) {
         return UaClass::Scanner;
     }
-    if seconds_after_delivery.is_some_and(|s| (0..super::SCANNER_WINDOW_SECS).contains(&s)) {
-        return UaClass::Scanner;
-    }
     UaClass::Human
+}
+
+impl UaClass {
+    /// The class once the delivery time is known: what looks like a person
+    /// but comes within [`super::SCANNER_WINDOW_SECS`] of delivery is a
+    /// scanner reacting to the message.
+    pub fn given_delivery(self, seconds_after_delivery: Option<i64>) -> UaClass {
+        let instant =
+            seconds_after_delivery.is_some_and(|s| (0..super::SCANNER_WINDOW_SECS).contains(&s));
+        if self == UaClass::Human && instant {
+            UaClass::Scanner
+        } else {
+            self
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,9 +8,11 @@
 
 mod classify;
 mod token;
+mod writer;
 
-pub use classify::{classify, UaClass};
+pub use classify::{classify, classify_agent, UaClass};
 pub use token::{load_or_create_key, Claims, LinkKind, TokenKey};
+pub use writer::{record_batch, writer, Queued, Recorder, Writer, GIVE_UP};
 
 use crate::campaign::Campaign;
 use crate::clock::to_millis;
@@ -99,29 +101,22 @@ pub struct Hit<'a> {
 /// How many seconds after delivery a hit is presumed to be a scanner.
 pub const SCANNER_WINDOW_SECS: i64 = 10;
 
-/// Records a hit against its message; returns the class it was given, or
-/// `None` when no such message exists (then nothing is recorded).
+/// Records a hit against its message on its own (the routes go through the
+/// [`Writer`] instead); returns the class it was given, or `None` when no
+/// such message exists (then nothing is recorded).
 pub async fn record(store: &Store, hit: &Hit<'_>) -> anyhow::Result<Option<UaClass>> {
-    let Some(message) = store.tracked_message(hit.claims.outbox_id).await? else {
-        return Ok(None);
-    };
-    let seconds_after_delivery = message.accepted_at.map(|t| (to_millis(hit.at) - t) / 1000);
-    let class = classify(hit.user_agent, hit.head_request, seconds_after_delivery);
-    let (kind, link) = match hit.claims.kind {
-        LinkKind::Open => ("open", None),
-        LinkKind::Course => ("click", Some("course")),
-        LinkKind::Video => ("click", Some("video")),
-        LinkKind::Complete => ("completion", None),
-    };
-    store
-        .insert_event(
-            to_millis(hit.at),
-            kind,
-            &message,
-            link,
-            class.as_str(),
-            class.is_machine(),
-        )
-        .await?;
-    Ok(Some(class))
+    let outcomes = record_batch(store, &[hit.queued()]).await?;
+    Ok(outcomes.into_iter().next().flatten())
+}
+
+impl Hit<'_> {
+    /// The hit as the writer takes it.
+    pub fn queued(&self) -> Queued {
+        Queued {
+            outbox_id: self.claims.outbox_id,
+            kind: self.claims.kind,
+            at: to_millis(self.at),
+            class: classify_agent(self.user_agent, self.head_request),
+        }
+    }
 }

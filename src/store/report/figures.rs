@@ -12,7 +12,7 @@
 //! - messages: CTE `msg`, the outbox per counted enrolment; reach and the
 //!   middle of the days from announcement to completion;
 //! - events: opens and clicks grouped per (enrolment, kind) with the least
-//!   `machine` flag (0 or 1: `Store::insert_event` binds a bool), so each
+//!   `machine` flag (0 or 1, as `Store::insert_events` writes it), so each
 //!   group says both "any" (it exists) and "by a person" (its minimum is
 //!   0); engagement.
 //!
