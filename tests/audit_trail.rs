@@ -471,7 +471,7 @@ async fn the_command_line_records_accounts_tokens_apply_cancel_and_exports_as_th
         &["admin", "token", "list", "--format", "json"],
     ))
     .unwrap();
-    assert_eq!(tokens[0]["revoked_at"].is_string(), true, "{tokens}");
+    assert!(tokens[0]["revoked_at"].is_string(), "{tokens}");
     check_each("admin token list", &tokens, &tables("admin token list")[0]);
     assert!(
         !tokens.to_string().contains(secret),
