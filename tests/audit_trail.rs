@@ -459,6 +459,20 @@ async fn the_command_line_records_accounts_tokens_apply_cancel_and_exports_as_th
         last(&s, Action::AccountDisable).await.actor_kind,
         ActorKind::Cli
     );
+    run(&["admin", "enable", "it@hospital.example.org"]);
+    assert_eq!(
+        last(&s, Action::AccountEnable).await.target,
+        "it@hospital.example.org"
+    );
+    run(&[
+        "admin",
+        "role",
+        "it@hospital.example.org",
+        "--role",
+        "viewer",
+    ]);
+    assert_eq!(last(&s, Action::AccountRole).await.detail["to"], "viewer");
+    run(&["admin", "disable", "it@hospital.example.org"]);
     let listed = stdout_of(&config, &["admin", "list"]);
     assert!(listed.contains("disabled"), "{listed}");
     // The JSON of `admin list` and `admin token list` is as docs/cli-json.md says.

@@ -59,7 +59,17 @@ const COVERED: &[(&str, &str)] = &[
         "service.rs::under_the_units_environment_it_notifies_ready_watchdog_and_stopping",
     ),
     ("demo", "demo_writes_every_message_it_reports"),
+    ("admin add", ADMIN_COMMANDS),
+    ("admin list", ADMIN_COMMANDS),
+    ("admin disable", ADMIN_COMMANDS),
+    ("admin enable", ADMIN_COMMANDS),
+    ("admin role", ADMIN_COMMANDS),
+    ("admin token", ADMIN_COMMANDS),
 ];
+
+/// Where the `admin` commands run (with their audit entries).
+const ADMIN_COMMANDS: &str =
+    "audit_trail.rs::the_command_line_records_accounts_tokens_apply_cancel_and_exports_as_the_os_user";
 
 /// The subcommands listed under "Commands:" in `ambassador ARGS --help`.
 fn commands_in_help(args: &[&str]) -> Vec<String> {
