@@ -110,8 +110,8 @@ async fn completions_exemptions_and_campaign_status_are_recorded() {
     let s = AdminServer::start().await;
     s.t.import(&roster()).await;
     s.t.apply(CAMPAIGN).await;
-    s.t.tick().await;
     s.t.clock.advance(chrono::Duration::days(2));
+    s.t.tick().await;
     let coordinator = account(&s, "coord@hospital.example.org", Role::Coordinator).await;
     let token = token_for(&s, &coordinator).await;
     let c = reqwest::Client::new();
@@ -396,7 +396,7 @@ async fn the_command_line_records_accounts_tokens_apply_cancel_and_exports_as_th
         "--name",
         "hr-sync",
         "--expires",
-        "30d",
+        "400d",
     ]);
     let secret = secret.trim();
     assert!(secret.starts_with("amb_"), "{secret}");
@@ -459,6 +459,20 @@ async fn the_command_line_records_accounts_tokens_apply_cancel_and_exports_as_th
         last(&s, Action::AccountDisable).await.actor_kind,
         ActorKind::Cli
     );
+    run(&["admin", "enable", "it@hospital.example.org"]);
+    assert_eq!(
+        last(&s, Action::AccountEnable).await.target,
+        "it@hospital.example.org"
+    );
+    run(&[
+        "admin",
+        "role",
+        "it@hospital.example.org",
+        "--role",
+        "viewer",
+    ]);
+    assert_eq!(last(&s, Action::AccountRole).await.detail["to"], "viewer");
+    run(&["admin", "disable", "it@hospital.example.org"]);
     let listed = stdout_of(&config, &["admin", "list"]);
     assert!(listed.contains("disabled"), "{listed}");
     // The JSON of `admin list` and `admin token list` is as docs/cli-json.md says.

@@ -453,3 +453,98 @@ async fn the_whole_flow(s: &AdminServer, c: &Client) {
         .path()
         .ends_with("/admin/sign-in"));
 }
+
+/// Signs in as a named account on the sign-in page the browser is at.
+async fn sign_in_as(c: &Client, email: &str) {
+    c.find(Locator::Css("#email"))
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    sign_in(c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_sees_no_upload_form_and_an_admin_manages_accounts_and_reads_the_trail() {
+    if !browser_available() {
+        return;
+    }
+    let s = AdminServer::start().await;
+    s.t.apply(CAMPAIGN).await;
+    common::admin::account(
+        &s,
+        "cno@hospital.example.org",
+        ambassador::accounts::Role::Viewer,
+    )
+    .await;
+    common::admin::account(
+        &s,
+        "it@hospital.example.org",
+        ambassador::accounts::Role::Admin,
+    )
+    .await;
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    let outcome = AssertUnwindSafe(roles_flow(&s, &c)).catch_unwind().await;
+    let _ = c.close().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn roles_flow(s: &AdminServer, c: &Client) {
+    let axe = axe_source();
+    c.goto(&s.url("/admin/sign-in")).await.unwrap();
+    sign_in_as(c, "cno@hospital.example.org").await;
+    let nav = text(c, "header nav").await;
+    assert!(
+        !nav.contains("Roster"),
+        "a viewer has no roster link: {nav}"
+    );
+    assert!(text(c, "header")
+        .await
+        .contains("cno@hospital.example.org (viewer)"));
+    c.goto(&s.url("/admin/roster")).await.unwrap();
+    text_with(c, "main h1", "Forbidden").await;
+    assert!(
+        c.find_all(Locator::Css("input[type=file]"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a viewer sees no upload form"
+    );
+    c.goto(&s.url("/admin/campaigns/test")).await.unwrap();
+    text(c, "main h1").await;
+    assert!(
+        c.find_all(Locator::Css("form[action$='/exempt']"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a viewer sees no exemption form"
+    );
+    click(c, "form.sign-out button").await;
+    text_with(c, "main h1", "Sign in").await;
+
+    sign_in_as(c, "it@hospital.example.org").await;
+    click(c, "a[href='/admin/accounts']").await;
+    text_with(c, "main h1", "Accounts").await;
+    check_page(c, &axe, "20-accounts").await;
+    c.find(Locator::Css("#add-email"))
+        .await
+        .unwrap()
+        .send_keys("coordinator@hospital.example.org")
+        .await
+        .unwrap();
+    click(c, "form[action='/admin/accounts'] button[type=submit]").await;
+    text_with(c, "main", "The account was added.").await;
+    click(c, "a[href='/admin/audit']").await;
+    text_with(c, "main h1", "Audit trail").await;
+    let entries = text(c, "table.audit").await;
+    assert!(entries.contains("account.add"), "{entries}");
+    assert!(
+        entries.contains("coordinator@hospital.example.org"),
+        "{entries}"
+    );
+    check_page(c, &axe, "21-audit").await;
+}

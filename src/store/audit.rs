@@ -82,7 +82,7 @@ impl Store {
              FROM audit_log
              WHERE ($1 = '' OR LOWER(actor) = $1)
                AND ($2 = '' OR action = $2)
-               AND ($3 = '' OR SUBSTR(action, 1, $4) = $3)
+               AND ($3 = '' OR SUBSTR(action, 1, CAST($4 AS INTEGER)) = $3)
                AND at >= $5 AND at < $6
              ORDER BY at DESC, id DESC LIMIT $7",
         )
