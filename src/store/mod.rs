@@ -12,6 +12,7 @@ pub mod events;
 pub mod exemption;
 pub mod outbox;
 pub mod people;
+pub mod planning;
 pub mod progress;
 pub mod report;
 pub mod roster;
