@@ -178,10 +178,18 @@ async fn plan_due(
         .collect();
     for d in &mut due {
         let id = d.state.enrolment_id;
-        if leave.contains(&id) || leavers.contains(&id) {
+        let moved = if leave.contains(&id) || leavers.contains(&id) {
             d.state.left_at = Some(now_ms);
+            true
         } else if restore.contains(&id) {
             d.state.left_at = None;
+            true
+        } else {
+            false
+        };
+        if moved {
+            // What the `enrolments_replan` trigger makes of this very write.
+            d.next_at = d.next_at.min(0) - 1;
         }
     }
     let gone: Vec<i64> = leave.iter().chain(&leavers).copied().collect();
