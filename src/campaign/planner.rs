@@ -173,7 +173,7 @@ async fn plan_due(
     let leavers: Vec<i64> = due
         .iter()
         .map(|d| &d.state)
-        .filter(|s| s.active != 1 && s.left_at.is_none() && s.completed_at.is_none())
+        .filter(|s| !s.active && s.left_at.is_none() && s.completed_at.is_none())
         .map(|s| s.enrolment_id)
         .collect();
     for d in &mut due {
@@ -230,7 +230,7 @@ async fn plan_due(
     let rows: Vec<PlanningRow> = due
         .iter()
         .map(|d| &d.state)
-        .filter(|s| s.exempted_at.is_none() && s.left_at.is_none() && s.active == 1)
+        .filter(|s| s.exempted_at.is_none() && s.left_at.is_none() && s.active)
         .map(|s| PlanningRow {
             enrolment_id: s.enrolment_id,
             staff_id: s.person.id,

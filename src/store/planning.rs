@@ -30,23 +30,28 @@ impl Store {
     /// the roster now): equal when no import, new person or removed
     /// enrolment can have brought anyone new.
     pub async fn roster_marks(&self, campaign_id: i64) -> anyhow::Result<(String, String)> {
-        let (seen, imports, top): (String, i64, i64) = sqlx::query_as(
+        let (seen, imports, top): (String, i64, i64) = on_pool!(self, |c| {
+            sqlx::query_as(
             "SELECT roster_seen, (SELECT COUNT(*) FROM roster_imports), (SELECT COALESCE(MAX(id), 0) FROM staff)
              FROM campaigns WHERE id = $1",
         )
         .bind(campaign_id)
-        .fetch_one(self.pool())
-        .await?;
+        .fetch_one(c)
+        .await?
+        });
         Ok((seen, format!("{imports}:{top}")))
     }
 
     /// Records which roster the campaign's tick looked at for people to enrol.
     pub async fn set_roster_seen(&self, campaign_id: i64, mark: &str) -> anyhow::Result<()> {
-        sqlx::query("UPDATE campaigns SET roster_seen = $1 WHERE id = $2")
-            .bind(mark)
-            .bind(campaign_id)
-            .execute(self.pool())
-            .await?;
+        on_pool!(self, |c| sqlx::query(
+            "UPDATE campaigns SET roster_seen = $1 WHERE id = $2"
+        )
+        .bind(mark)
+        .bind(campaign_id)
+        .execute(c)
+        .await?
+        .rows_affected());
         Ok(())
     }
 
@@ -58,17 +63,17 @@ impl Store {
         now: i64,
     ) -> anyhow::Result<Vec<DueEnrolment>> {
         let sql = format!(
-            "SELECT e.id AS enrolment_id, {}, s.active, e.enrolled_at, e.due_at,
+            "SELECT e.id AS enrolment_id, {}, (s.active = 1) AS active, e.enrolled_at, e.due_at,
                     e.completed_at, e.exempted_at, e.left_at, e.next_at
              FROM enrolments e JOIN staff s ON s.id = e.staff_id
              WHERE e.campaign_id = $1 AND e.next_at IS NOT NULL AND e.next_at <= $2",
             super::campaign::CANDIDATE_COLUMNS
         );
-        Ok(sqlx::query_as(&sql)
+        Ok(on_pool!(self, |c| sqlx::query_as(&sql)
             .bind(campaign_id)
             .bind(now)
-            .fetch_all(self.pool())
-            .await?)
+            .fetch_all(c)
+            .await?))
     }
 
     /// (enrolment id, step) of the messages already in the outbox for the
@@ -78,14 +83,14 @@ impl Store {
         campaign_id: i64,
         now: i64,
     ) -> anyhow::Result<Vec<(i64, String)>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, |c| sqlx::query_as(
             "SELECT o.enrolment_id, o.step FROM enrolments e JOIN outbox o ON o.enrolment_id = e.id
              WHERE e.campaign_id = $1 AND e.next_at IS NOT NULL AND e.next_at <= $2",
         )
         .bind(campaign_id)
         .bind(now)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?))
     }
 
     /// Cancels the pending messages of these enrolments (of `steps` only,
@@ -103,26 +108,26 @@ impl Store {
         let mut tx = self.begin().await?;
         let mut cancelled = 0;
         for id in enrolments {
-            let pending: Vec<(i64, String)> = sqlx::query_as(
+            let pending: Vec<(i64, String)> = on_tx!(tx, |c| sqlx::query_as(
                 "SELECT id, step FROM outbox WHERE enrolment_id = $1 AND status = 'pending'",
             )
             .bind(*id)
-            .fetch_all(&mut *tx)
-            .await?;
+            .fetch_all(&mut *c)
+            .await?);
             for (message, step) in pending {
                 if steps.is_some_and(|steps| !steps.contains(&step)) {
                     continue;
                 }
-                cancelled += sqlx::query(
+                cancelled += on_tx!(tx, |c| sqlx::query(
                     "UPDATE outbox SET status = 'cancelled', last_error = $1, updated_at = $2
                      WHERE id = $3 AND status = 'pending'",
                 )
                 .bind(reason)
                 .bind(now)
                 .bind(message)
-                .execute(&mut *tx)
+                .execute(&mut *c)
                 .await?
-                .rows_affected();
+                .rows_affected());
             }
         }
         tx.commit().await?;
@@ -137,12 +142,15 @@ impl Store {
         }
         let mut tx = self.begin().await?;
         for u in updates {
-            sqlx::query("UPDATE enrolments SET next_at = $1 WHERE id = $2 AND next_at = $3")
-                .bind(u.next_at)
-                .bind(u.enrolment_id)
-                .bind(u.read)
-                .execute(&mut *tx)
-                .await?;
+            on_tx!(tx, |c| sqlx::query(
+                "UPDATE enrolments SET next_at = $1 WHERE id = $2 AND next_at = $3"
+            )
+            .bind(u.next_at)
+            .bind(u.enrolment_id)
+            .bind(u.read)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
         }
         tx.commit().await?;
         Ok(())

@@ -406,12 +406,7 @@ impl Store {
         )?;
         let mut counts = ReportCounts::default();
         for row in people.into_iter().chain(messages).chain(events) {
-            let kind: String = row.try_get("kind")?;
-            let mut n = [0i64; 6];
-            for (i, v) in n.iter_mut().enumerate() {
-                *v = row.try_get(i + 2)?;
-            }
-            counts.add_row(&kind, row.try_get("grp")?, n)?;
+            counts.add_row(&row.kind, row.group, row.n)?;
         }
         Ok(counts)
     }
@@ -422,15 +417,35 @@ impl Store {
         &self,
         sql: &str,
         params: Vec<Param<'_>>,
-    ) -> anyhow::Result<Vec<sqlx::any::AnyRow>> {
-        let mut query = sqlx::query(sql);
-        for p in params {
-            query = match p {
-                Param::Int(i) => query.bind(i),
-                Param::Text(t) => query.bind(t),
-            };
-        }
-        Ok(query.fetch_all(self.pool()).await?)
+    ) -> anyhow::Result<Vec<ReportRow>> {
+        on_pool!(self, |c| {
+            let mut query = sqlx::query(sql);
+            for p in params {
+                query = match p {
+                    Param::Int(i) => query.bind(i),
+                    Param::Text(t) => query.bind(t),
+                };
+            }
+            let rows = query.fetch_all(c).await?;
+            rows.iter()
+                .map(|row| {
+                    // A literal or an INTEGER expression is INT4 on
+                    // PostgreSQL; counts are INT8.
+                    let mut n = [0i64; 6];
+                    for (i, v) in n.iter_mut().enumerate() {
+                        *v = match row.try_get::<i64, _>(i + 2) {
+                            Ok(v) => v,
+                            Err(_) => row.try_get::<i32, _>(i + 2)?.into(),
+                        };
+                    }
+                    Ok(ReportRow {
+                        kind: row.try_get("kind")?,
+                        group: row.try_get("grp")?,
+                        n,
+                    })
+                })
+                .collect()
+        })
     }
 }
 
@@ -451,11 +466,12 @@ impl Store {
         }
         wanted.sort();
         wanted.dedup_by(|a, b| a.0 == b.0);
-        let mut stored: Vec<(String, String)> =
+        let mut stored: Vec<(String, String)> = on_pool!(self, |c| {
             sqlx::query_as("SELECT step, role FROM report_steps WHERE campaign_id = $1")
                 .bind(q.campaign_id)
-                .fetch_all(self.pool())
-                .await?;
+                .fetch_all(c)
+                .await?
+        });
         stored.sort();
         if stored == wanted {
             return Ok(());
@@ -463,26 +479,31 @@ impl Store {
         let mut tx = self.begin().await?;
         if self.backend() == super::super::Backend::Postgres {
             // Marks committed while recounting would be lost to the recount.
-            sqlx::query("LOCK TABLE outbox IN SHARE MODE")
-                .execute(&mut *tx)
-                .await?;
+            on_tx!(tx, |c| sqlx::query("LOCK TABLE outbox IN SHARE MODE")
+                .execute(&mut *c)
+                .await?
+                .rows_affected());
         }
-        sqlx::query("DELETE FROM report_steps WHERE campaign_id = $1")
-            .bind(q.campaign_id)
-            .execute(&mut *tx)
-            .await?;
+        on_tx!(tx, |c| sqlx::query(
+            "DELETE FROM report_steps WHERE campaign_id = $1"
+        )
+        .bind(q.campaign_id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
         for (step, role) in &wanted {
-            sqlx::query(
+            on_tx!(tx, |c| sqlx::query(
                 "INSERT INTO report_steps (campaign_id, step, role) VALUES ($1, $2, $3)
                  ON CONFLICT (campaign_id, step) DO UPDATE SET role = EXCLUDED.role",
             )
             .bind(q.campaign_id)
             .bind(step.as_str())
             .bind(role.as_str())
-            .execute(&mut *tx)
-            .await?;
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
         }
-        sqlx::query(
+        on_tx!(tx, |c| sqlx::query(
             "UPDATE enrolments SET
                reminders_sent = (SELECT COUNT(*) FROM outbox o JOIN report_steps r
                    ON r.campaign_id = o.campaign_id AND r.step = o.step AND r.role = 'reminder'
@@ -495,8 +516,9 @@ impl Store {
              WHERE campaign_id = $1",
         )
         .bind(q.campaign_id)
-        .execute(&mut *tx)
-        .await?;
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
         tx.commit().await?;
         tracing::info!(
             campaign = q.campaign_id,
@@ -504,4 +526,13 @@ impl Store {
         );
         Ok(())
     }
+}
+
+/// One row of a [`report_sql`] statement: a section `kind`, a group name
+/// and the section's numbers.
+#[derive(Debug, Clone)]
+pub struct ReportRow {
+    pub kind: String,
+    pub group: String,
+    pub n: [i64; 6],
 }
