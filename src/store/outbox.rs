@@ -206,26 +206,50 @@ impl Store {
         self.mark_sent_many(worker, &[mark]).await
     }
 
-    /// [`Store::mark_sent`] for many messages in one transaction: SQLite
+    /// [`Store::mark_sent`] for many messages in one statement: SQLite
     /// commits one writer at a time, so one commit per accepted message would
-    /// cap delivery at the commit rate (see docs/benchmarks.md).
+    /// cap delivery at the commit rate, and one statement per message costs a
+    /// round trip each on PostgreSQL (see docs/benchmarks.md).
     pub async fn mark_sent_many(&self, worker: &str, marks: &[SentMark]) -> anyhow::Result<()> {
-        let mut tx = self.begin().await?;
-        for m in marks {
-            on_tx!(tx, |c| {
-                sqlx::query(
-                "UPDATE outbox SET status = 'sent', accepted_at = $1, smtp_reply = $2, lease_until = NULL, last_error = NULL, updated_at = $1
-                 WHERE id = $3 AND leased_by = $4",
-            )
-            .bind(m.accepted_at)
-            .bind(m.reply.as_str())
-            .bind(m.id)
-            .bind(worker)
-            .execute(&mut *c)
-            .await?.rows_affected()
-            });
+        if marks.is_empty() {
+            return Ok(());
         }
-        tx.commit().await?;
+        match self.native() {
+            super::Pool::Postgres(pool) => {
+                let ids: Vec<i64> = marks.iter().map(|m| m.id).collect();
+                let at: Vec<i64> = marks.iter().map(|m| m.accepted_at).collect();
+                let replies: Vec<&str> = marks.iter().map(|m| m.reply.as_str()).collect();
+                sqlx::query(
+                    "UPDATE outbox SET status = 'sent', accepted_at = m.at, smtp_reply = m.reply, lease_until = NULL, last_error = NULL, updated_at = m.at
+                     FROM unnest($1::int8[], $2::int8[], $3::text[]) AS m(id, at, reply)
+                     WHERE outbox.id = m.id AND outbox.leased_by = $4",
+                )
+                .bind(&ids)
+                .bind(&at)
+                .bind(&replies)
+                .bind(worker)
+                .execute(pool)
+                .await?;
+            }
+            super::Pool::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                // 300 marks (900 values) a statement; anonymous `?`, as in `enqueue`.
+                for batch in marks.chunks(300) {
+                    let sql = format!(
+                        "UPDATE outbox SET status = 'sent', accepted_at = m.column2, smtp_reply = m.column3, lease_until = NULL, last_error = NULL, updated_at = m.column2
+                         FROM (VALUES {}) AS m
+                         WHERE outbox.id = m.column1 AND outbox.leased_by = ?",
+                        placeholders(batch.len(), 3, false)
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for m in batch {
+                        q = q.bind(m.id).bind(m.accepted_at).bind(m.reply.as_str());
+                    }
+                    q.bind(worker).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
+        }
         Ok(())
     }
 
@@ -279,20 +303,38 @@ impl Store {
         Ok(())
     }
 
-    /// Gives claimed but unsent messages back (on shutdown), undoing the attempt.
+    /// Gives claimed but unsent messages back (on shutdown), undoing the
+    /// attempt: one statement for all of them (500 a statement on SQLite).
     pub async fn release(&self, ids: &[i64], worker: &str, now: i64) -> anyhow::Result<()> {
-        for id in ids {
-            on_pool!(self, |c| {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        match self.native() {
+            super::Pool::Postgres(pool) => {
                 sqlx::query(
-                "UPDATE outbox SET status = 'pending', lease_until = NULL, attempts = attempts - 1, updated_at = $1
-                 WHERE id = $2 AND leased_by = $3 AND status = 'sending'",
-            )
-            .bind(now)
-            .bind(*id)
-            .bind(worker)
-            .execute(c)
-            .await?.rows_affected()
-            });
+                    "UPDATE outbox SET status = 'pending', lease_until = NULL, attempts = attempts - 1, updated_at = $1
+                     WHERE id = ANY($2) AND leased_by = $3 AND status = 'sending'",
+                )
+                .bind(now)
+                .bind(ids)
+                .bind(worker)
+                .execute(pool)
+                .await?;
+            }
+            super::Pool::Sqlite(pool) => {
+                for batch in ids.chunks(500) {
+                    let sql = format!(
+                        "UPDATE outbox SET status = 'pending', lease_until = NULL, attempts = attempts - 1, updated_at = ?
+                         WHERE leased_by = ? AND status = 'sending' AND id IN {}",
+                        placeholders(1, batch.len(), false)
+                    );
+                    let mut q = sqlx::query(&sql).bind(now).bind(worker);
+                    for id in batch {
+                        q = q.bind(*id);
+                    }
+                    q.execute(pool).await?;
+                }
+            }
         }
         Ok(())
     }
