@@ -150,7 +150,6 @@ fn secs(d: Duration) -> f64 {
 /// statement, 40 people per manager.
 async fn fill_staff(store: &Store, people: usize, now: i64) -> anyhow::Result<()> {
     let numbered = store.backend() == ambassador::store::Backend::Postgres;
-    let mut tx = store.begin().await?;
     let ids: Vec<usize> = (1..=people).collect();
     for batch in ids.chunks(1000) {
         let mut values = Vec::with_capacity(batch.len());
@@ -180,8 +179,7 @@ async fn fill_staff(store: &Store, people: usize, now: i64) -> anyhow::Result<()
                 .bind(now)
                 .bind(now);
         }
-        q.execute(&mut *tx).await?;
+        q.execute(store.pool()).await?;
     }
-    tx.commit().await?;
     Ok(())
 }
