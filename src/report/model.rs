@@ -6,7 +6,7 @@
 use crate::campaign::{definition_of, Recipient, Trigger};
 use crate::clock::to_millis;
 use crate::store::campaign::CampaignRow;
-use crate::store::report::{GroupCounts, ReportCounts, ReportQuery};
+use crate::store::report::{CountsFrom, GroupCounts, ReportCounts, ReportQuery};
 use crate::store::Store;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -109,12 +109,25 @@ pub struct WeekPoint {
 }
 
 /// Builds the report for one campaign as of `as_of`.
-#[tracing::instrument(skip_all, fields(campaign = %row.slug))]
 pub async fn build(
     store: &Store,
     row: &CampaignRow,
     as_of: DateTime<Utc>,
     min_group_size: u32,
+) -> anyhow::Result<Report> {
+    build_from(store, row, as_of, min_group_size, CountsFrom::Facts).await
+}
+
+/// [`build`] with its counts from the report facts or from the whole
+/// history: the two must give the same report (examples/bench_report.rs
+/// and tests/report_facts.rs compare them).
+#[tracing::instrument(skip_all, fields(campaign = %row.slug))]
+pub async fn build_from(
+    store: &Store,
+    row: &CampaignRow,
+    as_of: DateTime<Utc>,
+    min_group_size: u32,
+    from: CountsFrom,
 ) -> anyhow::Result<Report> {
     let campaign = definition_of(row)?;
     let (audience_size, _) = crate::campaign::audience_size(store, &campaign).await?;
@@ -127,13 +140,16 @@ pub async fn build(
     let reminders: Vec<String> = person_steps.iter().skip(1).map(|s| s.to_string()).collect();
     let start = campaign.starts_at.with_timezone(&Utc);
     let c = store
-        .report_counts(&ReportQuery {
-            campaign_id: row.id,
-            as_of: to_millis(as_of),
-            start: to_millis(start),
-            announcement: person_steps.first().copied().unwrap_or(""),
-            reminders: &reminders,
-        })
+        .report_counts_from(
+            &ReportQuery {
+                campaign_id: row.id,
+                as_of: to_millis(as_of),
+                start: to_millis(start),
+                announcement: person_steps.first().copied().unwrap_or(""),
+                reminders: &reminders,
+            },
+            from,
+        )
         .await?;
     let completed = count(c.completed);
     let enrolled = count(c.enrolled);

@@ -41,6 +41,7 @@ pub mod exemption;
 pub mod inbox;
 pub mod outbox;
 pub mod people;
+pub mod planning;
 pub mod progress;
 pub mod report;
 pub mod roster;
