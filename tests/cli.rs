@@ -907,6 +907,18 @@ fn demo_writes_every_message_it_reports() {
     );
     let sent = messages_by_step(&summary);
     assert!(sent > 0, "{summary}");
+    // The last simulated day is today (or yesterday, if midnight passed while it ran).
+    let last_day = summary
+        .lines()
+        .filter_map(|l| chrono::NaiveDate::parse_from_str(l.get(..15)?, "%a %d %b %Y").ok())
+        .last()
+        .expect("the days of the demo");
+    let today = Utc::now().date_naive();
+    assert!(
+        last_day == today || last_day == today.pred_opt().unwrap(),
+        "the demo ends on {last_day}, not today ({today}):\n{summary}"
+    );
+    assert!(!summary.contains("1 people"), "{summary}");
     let emls = std::fs::read_dir(out.join("outbox")).unwrap().count();
     assert_eq!(
         emls,
@@ -926,11 +938,8 @@ fn demo_writes_every_message_it_reports() {
         ),
     );
     let totals = summary.lines().find(|l| l.ends_with(" completed")).unwrap();
-    // As of a day after the simulated rollout (which is in 2027).
-    let report = json_of(
-        &config,
-        &["report", "--format", "json", "--as-of", "2028-01-01"],
-    );
+    // The demo's timeline ends today: its figures are the report's as of now.
+    let report = json_of(&config, &["report", "--format", "json"]);
     let expected = format!(
         "{} enrolled, {} completed",
         report["population"]["enrolled"], report["outcome"]["completed"]
