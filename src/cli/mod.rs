@@ -82,7 +82,7 @@ pub enum Command {
 pub enum ConfigCommand {
     /// Validate the configuration and every secret; print the effective values with secrets redacted.
     #[command(
-        after_help = "Example:\n  AMBASSADOR__SMTP__PORT=2525 ambassador --config site.toml config check\n\nReads every *_file secret and checks it as serve does at start: admin_token_sha256 is 64 hex\ndigits, admin_password_hash is Argon2, the DKIM key is RSA; a secret given two ways is refused."
+        after_help = "Example:\n  AMBASSADOR__SMTP__PORT=2525 ambassador --config site.toml config check\n\nReads every *_file secret and checks it as serve does at start: admin_token_sha256 is 64 hex\ndigits, admin_password_hash is Argon2, the DKIM key is RSA, [oidc] has its client secret file; a secret given two ways is refused.\n[oidc] is checked too (issuer URL, client id, domains, roles); the provider itself is first contacted at sign-in."
     )]
     Check,
 }

@@ -43,20 +43,21 @@ async fn form(State(state): State<AppState>, Query(q): Query<Notice>) -> Result<
 }
 
 /// The form with a fresh anti-forgery token in a cookie and a hidden field.
-fn render(
+pub(super) fn render(
     state: &AppState,
     status: StatusCode,
     notice: Option<&str>,
     problem: Option<&str>,
 ) -> Result<Response, UiError> {
     let token = session::random_token();
-    let off = state.admin_digest.is_none() && state.ui.password_hash.is_none();
+    let sso = state.ui.sso.as_ref().map(|p| p.display_name());
+    let off = state.admin_digest.is_none() && state.ui.password_hash.is_none() && sso.is_none();
     let page = state.ui.view.page(
         "sign_in",
         "Sign in",
         "sign_in",
         None,
-        &json!({ "token": token, "notice": notice, "problem": problem, "off": off }),
+        &json!({ "token": token, "notice": notice, "problem": problem, "off": off, "sso": sso }),
     )?;
     let cookie = session::set_cookie(
         SIGN_IN_COOKIE,

@@ -1,0 +1,261 @@
+//! Sign-in through a real OpenID Connect provider (oidc-provider on
+//! loopback, tests/oidc/), driven over HTTP as a browser would: the start
+//! redirect, the provider's login page, the callback. Then every refusal:
+//! a state that is not this sign-in's, no pending sign-in, an address
+//! outside the allowed domains, an unverified address, nobody's account
+//! when accounts are not created at sign-in, the provider's own refusal
+//! (its words shown escaped), a wrong client secret.
+//!
+//! Without node or the package the tests say why and pass, unless
+//! AMBASSADOR_REQUIRE_OIDC=1 (CI).
+
+mod common;
+
+use common::admin::AdminServer;
+use common::oidc::{provider_available, SsoServer};
+use reqwest::{header, redirect, Client, StatusCode, Url};
+
+/// A browser's cookie jar, without following redirects: each hop is checked.
+fn browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn location(r: &reqwest::Response) -> Url {
+    let to = r
+        .headers()
+        .get(header::LOCATION)
+        .unwrap_or_else(|| panic!("no Location in a {} answer", r.status()))
+        .to_str()
+        .unwrap();
+    r.url().join(to).unwrap()
+}
+
+/// Starts a sign-in at ambassador and signs in as `login` at the provider;
+/// returns the callback URL the provider sent the browser back to (not
+/// yet visited).
+async fn through_provider(s: &SsoServer, c: &Client, login: &str) -> Url {
+    let start = c.get(s.url("/admin/sign-in/oidc")).send().await.unwrap();
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    let pending = start
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with("ambassador_oidc="))
+        .expect("the pending sign-in cookie");
+    assert!(
+        pending.contains("HttpOnly") && pending.contains("SameSite=Lax"),
+        "{pending}"
+    );
+    let mut url = location(&start);
+    assert!(url.as_str().starts_with(&s.provider.issuer), "{url}");
+    let query: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert!(!query["state"].is_empty() && !query["nonce"].is_empty());
+    for _ in 0..10 {
+        if url.as_str().starts_with(&s.base) {
+            return url;
+        }
+        let r = c.get(url.clone()).send().await.unwrap();
+        if r.status() == StatusCode::OK && url.path().starts_with("/interaction/") {
+            // The provider's login page: submit it.
+            let action = url.join(&format!("{}/login", url.path())).unwrap();
+            let r = c
+                .post(action)
+                .form(&[("login", login)])
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_redirection(), "{}", r.status());
+            url = location(&r);
+            continue;
+        }
+        assert!(
+            r.status().is_redirection(),
+            "{url}: {} {}",
+            r.status(),
+            r.text().await.unwrap_or_default()
+        );
+        url = location(&r);
+    }
+    panic!("the provider never sent the browser back");
+}
+
+fn session_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with("ambassador_session=") && !v.starts_with("ambassador_session=;"))
+}
+
+#[tokio::test]
+async fn a_person_signs_in_through_the_provider_and_reaches_the_dashboard() {
+    if !provider_available() {
+        return;
+    }
+    let s = SsoServer::start(|_| {}).await;
+    let c = browser();
+    let page = c.get(s.url("/admin/sign-in")).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("href=\"/admin/sign-in/oidc\">Sign in with Hospital Login</a>"),
+        "{page}"
+    );
+    let callback = through_provider(&s, &c, "carol").await;
+    assert_eq!(callback.path(), ambassador::config::CALLBACK_PATH);
+    let done = c.get(callback).send().await.unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    let cookie = session_cookie(&done).expect("a session starts");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    let onward = done.text().await.unwrap();
+    assert!(onward.contains("url=/admin\""), "{onward}");
+    let dashboard = c.get(s.url("/admin")).send().await.unwrap();
+    assert_eq!(dashboard.status(), StatusCode::OK);
+    let dashboard = dashboard.text().await.unwrap();
+    assert!(dashboard.contains("Dashboard"), "{dashboard}");
+}
+
+#[tokio::test]
+async fn the_sign_in_page_offers_no_provider_when_none_is_configured() {
+    let s = AdminServer::start().await;
+    let page = reqwest::get(s.url("/admin/sign-in"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"password\""), "{page}");
+    assert!(!page.contains("Sign in with"), "{page}");
+    let start = reqwest::get(s.url("/admin/sign-in/oidc")).await.unwrap();
+    assert_eq!(start.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_callback_for_another_sign_in_or_none_is_refused() {
+    if !provider_available() {
+        return;
+    }
+    let s = SsoServer::start(|_| {}).await;
+    let c = browser();
+    let callback = through_provider(&s, &c, "carol").await;
+
+    // Another state than the one this browser's sign-in began with.
+    let mut forged = callback.clone();
+    let pairs: Vec<(String, String)> = callback
+        .query_pairs()
+        .into_owned()
+        .map(|(k, v)| {
+            let v = if k == "state" { format!("{v}x") } else { v };
+            (k, v)
+        })
+        .collect();
+    forged.query_pairs_mut().clear().extend_pairs(pairs);
+    let r = c.get(forged).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(session_cookie(&r).is_none());
+    let page = r.text().await.unwrap();
+    assert!(page.contains("its state differs"), "{page}");
+
+    // The genuine answer in another browser: no pending sign-in there.
+    let r = browser().get(callback).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(session_cookie(&r).is_none());
+    let page = r.text().await.unwrap();
+    assert!(page.contains("began in another browser"), "{page}");
+}
+
+#[tokio::test]
+async fn an_address_outside_the_allowed_domains_is_refused() {
+    if !provider_available() {
+        return;
+    }
+    let s = SsoServer::start(|_| {}).await;
+    let c = browser();
+    let callback = through_provider(&s, &c, "eve").await;
+    let r = c.get(callback).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(session_cookie(&r).is_none());
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("eve@elsewhere.example.com: elsewhere.example.com is not among the domains that may sign in here"),
+        "{page}"
+    );
+    let r = c.get(s.url("/admin")).send().await.unwrap();
+    assert!(r.status().is_redirection(), "still signed out");
+}
+
+#[tokio::test]
+async fn an_unverified_address_is_refused() {
+    if !provider_available() {
+        return;
+    }
+    let s = SsoServer::start(|_| {}).await;
+    let c = browser();
+    let callback = through_provider(&s, &c, "uma").await;
+    let r = c.get(callback).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("is not verified"), "{page}");
+}
+
+#[tokio::test]
+async fn without_accounts_made_at_sign_in_a_person_with_none_is_refused() {
+    if !provider_available() {
+        return;
+    }
+    let s = SsoServer::start(|s| s.oidc.create_accounts = false).await;
+    let c = browser();
+    let callback = through_provider(&s, &c, "nadia").await;
+    let r = c.get(callback).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(session_cookie(&r).is_none());
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("nadia.new@hospital.example.org has no account here"),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn the_providers_refusal_is_shown_in_its_words_escaped() {
+    if !provider_available() {
+        return;
+    }
+    let s = SsoServer::start(|_| {}).await;
+    let c = browser();
+    let callback = through_provider(&s, &c, "<b>mallory</b>").await;
+    let r = c.get(callback).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("access_denied: no such person: &lt;b&gt;mallory&lt;&#x2F;b&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<b>mallory"), "{page}");
+}
+
+#[tokio::test]
+async fn a_wrong_client_secret_is_the_providers_refusal_not_a_sign_in() {
+    if !provider_available() {
+        return;
+    }
+    let s = SsoServer::start(|s| {
+        s.oidc.client_secret = ambassador::config::Secret::new("not-the-secret");
+    })
+    .await;
+    let c = browser();
+    let callback = through_provider(&s, &c, "carol").await;
+    let r = c.get(callback).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(session_cookie(&r).is_none());
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("The identity provider refused the sign-in: invalid_client"),
+        "{page}"
+    );
+}
