@@ -181,9 +181,12 @@ impl Provider {
             "{}{CALLBACK_PATH}",
             public_url.trim_end_matches('/')
         ))?;
-        // No redirects: the crate's advice, so a token request is never sent elsewhere.
+        // No redirects: the crate's advice, so a token request is never sent
+        // elsewhere. No idle connections kept: sign-ins are minutes apart, and a
+        // connection the provider closed meanwhile fails the next request.
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(0)
             .timeout(PROVIDER_TIMEOUT)
             .build()?;
         Ok(Some(Arc::new(Self {

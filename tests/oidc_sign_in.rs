@@ -85,6 +85,13 @@ async fn through_provider(s: &SsoServer, c: &Client, login: &str) -> Url {
     panic!("the provider never sent the browser back");
 }
 
+/// The callback's answer: status, whether a session started, the page.
+async fn answer(c: &Client, callback: Url) -> (StatusCode, Option<String>, String) {
+    let r = c.get(callback).send().await.unwrap();
+    let (status, cookie) = (r.status(), session_cookie(&r));
+    (status, cookie, r.text().await.unwrap())
+}
+
 fn session_cookie(r: &reqwest::Response) -> Option<String> {
     r.headers()
         .get_all(header::SET_COOKIE)
@@ -108,11 +115,10 @@ async fn a_person_signs_in_through_the_provider_and_reaches_the_dashboard() {
     );
     let callback = through_provider(&s, &c, "carol").await;
     assert_eq!(callback.path(), ambassador::config::CALLBACK_PATH);
-    let done = c.get(callback).send().await.unwrap();
-    assert_eq!(done.status(), StatusCode::OK);
-    let cookie = session_cookie(&done).expect("a session starts");
+    let (status, session, onward) = answer(&c, callback).await;
+    assert_eq!(status, StatusCode::OK, "{onward}");
+    let cookie = session.expect("a session starts");
     assert!(cookie.contains("SameSite=Strict"), "{cookie}");
-    let onward = done.text().await.unwrap();
     assert!(onward.contains("url=/admin\""), "{onward}");
     let dashboard = c.get(s.url("/admin")).send().await.unwrap();
     assert_eq!(dashboard.status(), StatusCode::OK);
@@ -162,10 +168,9 @@ async fn a_callback_for_another_sign_in_or_none_is_refused() {
     assert!(page.contains("its state differs"), "{page}");
 
     // The genuine answer in another browser: no pending sign-in there.
-    let r = browser().get(callback).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert!(session_cookie(&r).is_none());
-    let page = r.text().await.unwrap();
+    let (status, session, page) = answer(&browser(), callback).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(session.is_none());
     assert!(page.contains("began in another browser"), "{page}");
 }
 
@@ -177,10 +182,9 @@ async fn an_address_outside_the_allowed_domains_is_refused() {
     let s = SsoServer::start(|_| {}).await;
     let c = browser();
     let callback = through_provider(&s, &c, "eve").await;
-    let r = c.get(callback).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert!(session_cookie(&r).is_none());
-    let page = r.text().await.unwrap();
+    let (status, session, page) = answer(&c, callback).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(session.is_none());
     assert!(
         page.contains("eve@elsewhere.example.com: elsewhere.example.com is not among the domains that may sign in here"),
         "{page}"
@@ -197,9 +201,9 @@ async fn an_unverified_address_is_refused() {
     let s = SsoServer::start(|_| {}).await;
     let c = browser();
     let callback = through_provider(&s, &c, "uma").await;
-    let r = c.get(callback).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let page = r.text().await.unwrap();
+    let (status, session, page) = answer(&c, callback).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(session.is_none());
     assert!(page.contains("is not verified"), "{page}");
 }
 
@@ -211,10 +215,9 @@ async fn without_accounts_made_at_sign_in_a_person_with_none_is_refused() {
     let s = SsoServer::start(|s| s.oidc.create_accounts = false).await;
     let c = browser();
     let callback = through_provider(&s, &c, "nadia").await;
-    let r = c.get(callback).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert!(session_cookie(&r).is_none());
-    let page = r.text().await.unwrap();
+    let (status, session, page) = answer(&c, callback).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(session.is_none());
     assert!(
         page.contains("nadia.new@hospital.example.org has no account here"),
         "{page}"
@@ -229,11 +232,11 @@ async fn the_providers_refusal_is_shown_in_its_words_escaped() {
     let s = SsoServer::start(|_| {}).await;
     let c = browser();
     let callback = through_provider(&s, &c, "<b>mallory</b>").await;
-    let r = c.get(callback).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let page = r.text().await.unwrap();
+    let (status, session, page) = answer(&c, callback).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(session.is_none());
     assert!(
-        page.contains("access_denied: no such person: &lt;b&gt;mallory&lt;&#x2F;b&gt;"),
+        page.contains("access_denied: no such person: &lt;b&gt;mallory&lt;/b&gt;"),
         "{page}"
     );
     assert!(!page.contains("<b>mallory"), "{page}");
@@ -250,10 +253,9 @@ async fn a_wrong_client_secret_is_the_providers_refusal_not_a_sign_in() {
     .await;
     let c = browser();
     let callback = through_provider(&s, &c, "carol").await;
-    let r = c.get(callback).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert!(session_cookie(&r).is_none());
-    let page = r.text().await.unwrap();
+    let (status, session, page) = answer(&c, callback).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(session.is_none());
     assert!(
         page.contains("The identity provider refused the sign-in: invalid_client"),
         "{page}"

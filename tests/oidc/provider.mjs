@@ -29,6 +29,11 @@ const PEOPLE = {
   uma: { email: 'uma.unverified@hospital.example.org', name: 'Uma Unverified', groups: [], email_verified: false },
 };
 
+// Standard output carries only the issuer line (the test stops reading after
+// it). The package's development notices are dropped; errors go to stderr.
+process.stdout.on('error', () => {});
+console.log = console.info = console.warn = () => {};
+
 const escape = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 const server = http.createServer();
@@ -123,7 +128,7 @@ server.listen(0, '127.0.0.1', () => {
     }
   });
 
-  console.log(`issuer ${issuer}`);
+  process.stdout.write(`issuer ${issuer}\n`);
 });
 
 // The test holds our standard input; when it ends, so do we.
