@@ -130,6 +130,11 @@ impl App {
             reports: self.reports(),
             timing: crate::schedule::Timing::from_settings(&self.settings),
             heartbeat: self.schedule_beat.clone(),
+            housekeeping: crate::schedule::Housekeeping::from_settings(
+                &self.settings,
+                self.store.clone(),
+                self.clock.clone(),
+            ),
         }
     }
 

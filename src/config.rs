@@ -194,7 +194,24 @@ pub struct Security {
     pub admin_token_file: PathBuf,
     pub token_key_file: PathBuf,
     /// Argon2 PHC string of the admin web page's password; empty: sign in with the admin token only.
+    /// Deprecated, like the admin token: named accounts (`ambassador admin add`) replace both.
     pub admin_password_hash: Secret,
+    /// An admin page session without a request for this long ends.
+    pub session_idle_timeout: HumanDuration,
+    /// A session ends this long after sign-in, however busy.
+    pub session_lifetime: HumanDuration,
+    /// How long audit entries are kept; older ones are purged daily (the
+    /// purge leaves its own entry).
+    pub audit_retention: HumanDuration,
+}
+
+impl Security {
+    /// Whether the deprecated shared credential (admin token or password) is configured.
+    pub fn has_shared_credential(&self) -> bool {
+        !self.admin_token.is_empty()
+            || !self.admin_token_sha256.is_empty()
+            || !self.admin_password_hash.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -310,7 +327,8 @@ impl Settings {
     /// them and `serve` logs them, so an admin hears before the first week.
     pub fn advisories(&self) -> Vec<String> {
         let mut advice = Vec::new();
-        if self.oidc.enabled() && self.oidc.create_accounts && self.oidc.allowed_domains.is_empty() {
+        if self.oidc.enabled() && self.oidc.create_accounts && self.oidc.allowed_domains.is_empty()
+        {
             advice.push(format!(
                 "oidc.allowed_domains is empty and oidc.create_accounts is on, so anyone the provider signs in gets an account ({}); list your domains, e.g. allowed_domains = [\"hospital.org\"]",
                 self.oidc.default_role.as_str()
@@ -319,6 +337,11 @@ impl Settings {
         if self.report.recipients.is_empty() {
             advice.push(
                 "report.recipients is empty, so the weekly summary goes to nobody; list leadership's addresses there, e.g. recipients = [\"cno@hospital.org\"]".to_string(),
+            );
+        }
+        if self.security.has_shared_credential() {
+            advice.push(
+                "security.admin_token / admin_password_hash is a shared admin credential, deprecated: give each person an account (`ambassador admin add EMAIL --role ROLE`) and a personal API token (`ambassador admin token create`), then remove it".to_string(),
             );
         }
         advice

@@ -413,7 +413,10 @@ mod tests {
             let now: DateTime<Utc> = now.parse().unwrap();
             let (text, launch) = campaign_ending_by(now).unwrap();
             let end = launch + Duration::days(RUN_DAYS);
-            assert!(end <= now && now < end + Duration::days(7), "{now}: {launch}");
+            assert!(
+                end <= now && now < end + Duration::days(7),
+                "{now}: {launch}"
+            );
             let local = launch.with_timezone(&ny);
             assert_eq!(local.weekday(), Weekday::Mon, "{now}: {local}");
             assert_eq!((local.hour(), local.minute()), (9, 0), "{now}: {local}");

@@ -2,7 +2,9 @@
 //! system's staff. The binary in `main.rs` is a thin command line over this
 //! library; see docs/architecture.md for how the parts fit.
 
+pub mod accounts;
 pub mod app;
+pub mod audit;
 pub mod campaign;
 pub mod clock;
 pub mod completions;

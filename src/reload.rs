@@ -65,7 +65,20 @@ impl NeverSignal {
 /// One reload, its outcome logged: operators read it in the journal.
 pub async fn reload_and_log(app: &App) {
     tracing::info!("reload requested");
-    match reload(app).await {
+    let result = reload(app).await;
+    let detail = match &result {
+        Ok(applied) => serde_json::json!({
+            "campaigns": applied.len(),
+            "changed": applied.iter().filter(|a| a.changed).count(),
+        }),
+        Err(_) => serde_json::json!({}),
+    };
+    let (outcome, detail) = crate::audit::outcome_of(&result, detail);
+    let now = crate::clock::to_millis(app.clock.now());
+    let actor = crate::audit::Actor::system();
+    let action = crate::audit::Action::ConfigReload;
+    crate::audit::record(&app.store, now, &actor, action, "SIGHUP", outcome, detail).await;
+    match result {
         Ok(applied) => tracing::info!(
             campaigns = applied.len(),
             changed = applied.iter().filter(|a| a.changed).count(),
@@ -130,6 +143,29 @@ async fn apply_campaigns(app: &App, files: &[CampaignFile]) -> anyhow::Result<Ve
         )
         .await?;
         log_outcome(&file.name, &outcome);
+        if outcome.created || outcome.changed {
+            let detail = serde_json::json!({
+                "file": file.name,
+                "created": outcome.created,
+                "changes": outcome.changes.len(),
+            });
+            let now = crate::clock::to_millis(app.clock.now());
+            let (actor, action) = (
+                crate::audit::Actor::system(),
+                crate::audit::Action::CampaignApply,
+            );
+            let success = crate::store::AuditOutcome::Success;
+            crate::audit::record(
+                &app.store,
+                now,
+                &actor,
+                action,
+                &outcome.slug,
+                success,
+                detail,
+            )
+            .await;
+        }
         applied.push(outcome);
     }
     Ok(applied)

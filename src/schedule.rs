@@ -20,6 +20,72 @@ pub struct Jobs {
     pub timing: Timing,
     /// Beaten when a planning tick starts and when it ends; the watchdog reads it.
     pub heartbeat: Heartbeat,
+    pub housekeeping: Housekeeping,
+}
+
+/// Purges what has outlived its time: admin page sessions past their
+/// limits (hourly) and audit entries past `security.audit_retention`
+/// (daily, leaving an entry of its own).
+#[derive(Debug, Clone)]
+pub struct Housekeeping {
+    pub store: crate::store::Store,
+    pub clock: crate::clock::SharedClock,
+    pub audit_retention_ms: i64,
+    pub session_limits: crate::store::sessions::SessionLimits,
+}
+
+impl Housekeeping {
+    pub fn from_settings(
+        settings: &crate::config::Settings,
+        store: crate::store::Store,
+        clock: crate::clock::SharedClock,
+    ) -> Self {
+        let retention = settings.security.audit_retention.as_std().as_millis();
+        Self {
+            store,
+            clock,
+            audit_retention_ms: i64::try_from(retention).unwrap_or(i64::MAX),
+            session_limits: crate::accounts::session::limits(&settings.security),
+        }
+    }
+
+    /// Deletes expired sessions; returns how many.
+    pub async fn purge_sessions(&self) -> anyhow::Result<u64> {
+        let now = crate::clock::to_millis(self.clock.now());
+        self.store.purge_sessions(now, self.session_limits).await
+    }
+
+    /// Deletes audit entries older than the retention; the purge is audited.
+    pub async fn purge_audit(&self) -> anyhow::Result<u64> {
+        let now = crate::clock::to_millis(self.clock.now());
+        crate::audit::purge(&self.store, now, self.audit_retention_ms).await
+    }
+}
+
+/// Hourly: expired sessions. Daily at 03:30: old audit entries.
+fn housekeeping_jobs(jobs: &Jobs) -> anyhow::Result<Vec<Job>> {
+    let (hourly, daily) = (jobs.housekeeping.clone(), jobs.housekeeping.clone());
+    let sessions = Job::new_async_tz("0 7 * * * *", jobs.timing.time_zone, move |_id, _lock| {
+        let work = hourly.clone();
+        Box::pin(async move {
+            match work.purge_sessions().await {
+                Ok(n) => tracing::debug!(sessions = n, "expired admin sessions purged"),
+                Err(e) => tracing::error!(error = %crate::telemetry::scrub(&format!("{e:#}")), "cannot purge expired sessions; the next hour retries"),
+            }
+        })
+    })
+    .context("cannot create the session purge job")?;
+    let audit = Job::new_async_tz("0 30 3 * * *", jobs.timing.time_zone, move |_id, _lock| {
+        let work = daily.clone();
+        Box::pin(async move {
+            match work.purge_audit().await {
+                Ok(n) => tracing::info!(entries = n, "audit entries past security.audit_retention purged"),
+                Err(e) => tracing::error!(error = %crate::telemetry::scrub(&format!("{e:#}")), "cannot purge old audit entries; tomorrow retries"),
+            }
+        })
+    })
+    .context("cannot create the audit purge job")?;
+    Ok(vec![sessions, audit])
 }
 
 /// When the jobs run.
@@ -132,6 +198,12 @@ pub async fn start(jobs: Jobs, stop: CancellationToken) -> anyhow::Result<Schedu
             .add(team_digest_job(&jobs)?)
             .await
             .context("cannot schedule the manager digests")?;
+    }
+    for job in housekeeping_jobs(&jobs)? {
+        scheduler
+            .add(job)
+            .await
+            .context("cannot schedule the housekeeping")?;
     }
     scheduler
         .start()

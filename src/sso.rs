@@ -20,8 +20,8 @@ use openidconnect::core::{
 };
 use openidconnect::{
     reqwest, AdditionalClaims, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
-    CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet,
-    IdTokenFields, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields,
+    IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
     StandardErrorResponse, StandardTokenResponse, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
@@ -90,7 +90,9 @@ pub enum SsoError {
     NoEmail(String),
     #[error("The identity provider says the address {0} is not verified.")]
     EmailNotVerified(String),
-    #[error("{email}: {domain} is not among the domains that may sign in here (oidc.allowed_domains).")]
+    #[error(
+        "{email}: {domain} is not among the domains that may sign in here (oidc.allowed_domains)."
+    )]
     DomainNotAllowed { email: String, domain: String },
 }
 

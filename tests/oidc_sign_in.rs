@@ -3,14 +3,17 @@
 //! redirect, the provider's login page, the callback. Then every refusal:
 //! a state that is not this sign-in's, no pending sign-in, an address
 //! outside the allowed domains, an unverified address, nobody's account
-//! when accounts are not created at sign-in, the provider's own refusal
-//! (its words shown escaped), a wrong client secret.
+//! when accounts are not created at sign-in, a disabled account, the
+//! provider's own refusal (its words shown escaped), a wrong client secret.
+//! And the role: the groups claim mapped, written to the account, audited.
 //!
 //! Without node or the package the tests say why and pass, unless
 //! AMBASSADOR_REQUIRE_OIDC=1 (CI).
 
 mod common;
 
+use ambassador::accounts::Role;
+use ambassador::store::AuditOutcome;
 use common::admin::AdminServer;
 use common::oidc::{provider_available, SsoServer};
 use reqwest::{header, redirect, Client, StatusCode, Url};
@@ -124,6 +127,122 @@ async fn a_person_signs_in_through_the_provider_and_reaches_the_dashboard() {
     assert_eq!(dashboard.status(), StatusCode::OK);
     let dashboard = dashboard.text().await.unwrap();
     assert!(dashboard.contains("Dashboard"), "{dashboard}");
+    // Made at first sign-in, with the role its groups claim maps to.
+    assert!(
+        dashboard.contains("carol.coord@hospital.example.org (coordinator)"),
+        "{dashboard}"
+    );
+    let account = account(&s, "carol.coord@hospital.example.org").await;
+    assert_eq!(account.role, Role::Coordinator);
+    assert_eq!(account.created_by, "sign-in");
+    assert!(account.password_hash.is_none());
+    let entries = audit(&s, "account.add").await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].target, "carol.coord@hospital.example.org");
+    let sign_ins = audit(&s, "sign_in").await;
+    assert_eq!(sign_ins.len(), 1, "{sign_ins:?}");
+    assert_eq!(sign_ins[0].outcome, AuditOutcome::Success);
+    assert!(
+        sign_ins[0].detail.contains("openid connect"),
+        "{sign_ins:?}"
+    );
+    // A coordinator reaches the roster page.
+    let roster = c.get(s.url("/admin/roster")).send().await.unwrap();
+    assert_eq!(roster.status(), StatusCode::OK);
+}
+
+async fn account(s: &SsoServer, email: &str) -> ambassador::accounts::Account {
+    ambassador::accounts::find_by_email(s.t.store(), email)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no account for {email}"))
+}
+
+async fn audit(s: &SsoServer, action: &str) -> Vec<ambassador::store::audit::EntryRow> {
+    let filter = ambassador::store::audit::EntryFilter {
+        action: action.into(),
+        limit: 100,
+        ..Default::default()
+    };
+    s.t.store().audit_entries(&filter).await.unwrap()
+}
+
+/// An account as an admin adds it (`ambassador admin add`), with no password.
+async fn add_account(s: &SsoServer, email: &str, role: Role) -> ambassador::accounts::Account {
+    let email = ambassador::domain::EmailAddress::parse(email).unwrap();
+    ambassador::accounts::create(s.t.store(), &email, role, None, "root", 0)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_role_claim_decides_the_role_at_every_sign_in_and_nothing_maps_to_the_default() {
+    if !provider_available() {
+        return;
+    }
+    let s = SsoServer::start(|_| {}).await;
+    // Added as a viewer; the provider says she is in the admins' group.
+    add_account(&s, "alice.admin@hospital.example.org", Role::Viewer).await;
+    let c = browser();
+    let callback = through_provider(&s, &c, "alice").await;
+    let (status, session, page) = answer(&c, callback).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(session.is_some());
+    let alice = account(&s, "alice.admin@hospital.example.org").await;
+    assert_eq!(alice.role, Role::Admin);
+    let changes = audit(&s, "account.role").await;
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert!(
+        changes[0].detail.contains("\"to\":\"admin\""),
+        "{changes:?}"
+    );
+
+    // Victor's groups map to nothing: a new account gets the default, viewer,
+    // and a viewer gets no roster page.
+    let c = browser();
+    let callback = through_provider(&s, &c, "victor").await;
+    let (status, _, page) = answer(&c, callback).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(
+        account(&s, "victor.viewer@hospital.example.org").await.role,
+        Role::Viewer
+    );
+    let dashboard = c
+        .get(s.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        dashboard.contains("victor.viewer@hospital.example.org (viewer)"),
+        "{dashboard}"
+    );
+    let roster = c.get(s.url("/admin/roster")).send().await.unwrap();
+    assert_eq!(roster.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_disabled_account_is_refused() {
+    if !provider_available() {
+        return;
+    }
+    let s = SsoServer::start(|_| {}).await;
+    let nadia = add_account(&s, "nadia.new@hospital.example.org", Role::Coordinator).await;
+    assert!(s.t.store().disable_account(nadia.id, 1).await.unwrap());
+    let c = browser();
+    let callback = through_provider(&s, &c, "nadia").await;
+    let (status, session, page) = answer(&c, callback).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(session.is_none());
+    assert!(
+        page.contains("The account nadia.new@hospital.example.org is disabled"),
+        "{page}"
+    );
+    let failures = audit(&s, "sign_in").await;
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].outcome, AuditOutcome::Failure);
 }
 
 #[tokio::test]
@@ -222,6 +341,20 @@ async fn without_accounts_made_at_sign_in_a_person_with_none_is_refused() {
         page.contains("nadia.new@hospital.example.org has no account here"),
         "{page}"
     );
+    assert!(
+        ambassador::accounts::find_by_email(s.t.store(), "nadia.new@hospital.example.org")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Someone an admin added signs in all the same.
+    add_account(&s, "victor.viewer@hospital.example.org", Role::Viewer).await;
+    let c = browser();
+    let callback = through_provider(&s, &c, "victor").await;
+    let (status, session, page) = answer(&c, callback).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(session.is_some());
 }
 
 #[tokio::test]

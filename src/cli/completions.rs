@@ -125,6 +125,20 @@ async fn import(
         &options,
     )
     .await;
+    if !dry_run {
+        let detail = match &result {
+            Ok(report) => ambassador::audit::completions_detail(report),
+            Err(CompletionError::Malformed(report)) => {
+                ambassador::audit::completions_detail(report)
+            }
+            Err(_) => serde_json::json!({
+                "file": options.file_name,
+                "sha256": ambassador::audit::sha256_hex(&bytes),
+            }),
+        };
+        let action = ambassador::audit::Action::CompletionsImport;
+        super::audit(&store, action, &options.file_name, &result, detail).await;
+    }
     store.close().await;
     match result {
         Ok(report) => {

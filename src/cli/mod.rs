@@ -1,5 +1,6 @@
 //! Argument definitions (clap) and the dispatch to each command.
 
+mod admin;
 mod campaign;
 mod completions;
 mod db;
@@ -64,6 +65,9 @@ pub enum Command {
         #[arg(long)]
         undo: bool,
     },
+    /// Named accounts with roles, and their personal API tokens.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
     /// Run the daemon: planning on a schedule, delivery workers, until SIGTERM.
     #[command(
         after_help = "Example:\n  ambassador --config /etc/ambassador/ambassador.toml serve"
@@ -132,6 +136,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             reason,
             undo,
         } => campaign::exempt(&settings, &email, &campaign, &reason, undo).await,
+        Command::Admin(cmd) => admin::run(cmd, &settings).await,
         Command::Serve => serve::serve(settings).await,
         Command::Demo { out } => serve::demo(&settings, &out).await,
     }
@@ -140,4 +145,44 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Opens the configured database, applying pending migrations.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<ambassador::store::Store> {
     ambassador::store::Store::open(&settings.database.url, settings.database.max_connections).await
+}
+
+/// Who runs the command, for the exemption history and the audit trail:
+/// the login name, or the numeric user id when the environment names nobody.
+pub(crate) fn os_user() -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|u| !u.trim().is_empty())
+        // SAFETY: getuid has no preconditions and cannot fail.
+        .unwrap_or_else(|| format!("uid {}", unsafe { libc::getuid() }))
+}
+
+/// Records a command's action in the audit trail, as the OS user: success,
+/// or failure with the error.
+pub(crate) async fn audit<T, E: std::fmt::Display>(
+    store: &ambassador::store::Store,
+    action: ambassador::audit::Action,
+    target: &str,
+    result: &Result<T, E>,
+    detail: serde_json::Value,
+) {
+    use ambassador::clock::Clock;
+    let (outcome, detail) = ambassador::audit::outcome_of(result, detail);
+    let now = ambassador::clock::to_millis(ambassador::clock::SystemClock.now());
+    let actor = ambassador::audit::Actor::cli(os_user());
+    ambassador::audit::record(store, now, &actor, action, target, outcome, detail).await;
+}
+
+/// A value for one line of terminal output: control characters shown escaped.
+pub(crate) fn text_cell(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -226,6 +226,19 @@ async fn render_report(
             Format::Html => render::html(&r),
         }
     };
+    let format = if args.evidence {
+        "evidence".to_string()
+    } else {
+        format!("{:?}", args.format).to_lowercase()
+    };
+    let written: Result<(), &str> = Ok(());
+    let detail = serde_json::json!({
+        "format": format,
+        "channel": "cli",
+        "out": args.out.as_ref().map(|p| p.display().to_string()),
+    });
+    let action = ambassador::audit::Action::ReportExport;
+    super::audit(store, action, &row.slug, &written, detail).await;
     match &args.out {
         Some(path) => {
             std::fs::write(path, text)

@@ -108,6 +108,20 @@ pub async fn run(cmd: RosterCommand, settings: &Settings) -> anyhow::Result<Exit
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
+            if !options.dry_run {
+                let detail = match &result {
+                    Ok(report) => ambassador::audit::roster_detail(report),
+                    Err(e) => match e.report() {
+                        Some(report) => ambassador::audit::roster_detail(report),
+                        None => serde_json::json!({
+                            "file": options.file_name,
+                            "sha256": ambassador::audit::sha256_hex(&bytes),
+                        }),
+                    },
+                };
+                let action = ambassador::audit::Action::RosterImport;
+                super::audit(&store, action, &options.file_name, &result, detail).await;
+            }
             store.close().await;
             print_import(result, format)
         }

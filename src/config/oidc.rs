@@ -104,7 +104,9 @@ impl Oidc {
             anyhow::bail!("oidc.issuer_url must be an http(s) URL such as \"https://login.microsoftonline.com/TENANT-ID/v2.0\" (got a value starting with {:?})", issuer.split(':').next().unwrap_or(""));
         }
         if issuer.starts_with("http://") && !is_loopback_url(issuer) {
-            anyhow::bail!("oidc.issuer_url must use https (only a provider on this machine may use http)");
+            anyhow::bail!(
+                "oidc.issuer_url must use https (only a provider on this machine may use http)"
+            );
         }
         if self.client_id.trim().is_empty() {
             anyhow::bail!("oidc.client_id is empty but oidc.issuer_url is set; copy the client (application) id the provider gave this app");
@@ -120,7 +122,11 @@ impl Oidc {
         }
         for domain in &self.allowed_domains {
             let d = domain.trim();
-            if d.is_empty() || d.contains('@') || d.contains(char::is_whitespace) || !d.contains('.') {
+            if d.is_empty()
+                || d.contains('@')
+                || d.contains(char::is_whitespace)
+                || !d.contains('.')
+            {
                 anyhow::bail!("oidc.allowed_domains: {domain:?} is not a domain; write e.g. \"hospital.org\" (no @)");
             }
         }

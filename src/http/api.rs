@@ -3,10 +3,12 @@
 //! responses are JSON (uploads: a CSV body or a multipart form with `file`).
 //! docs/openapi.json describes it and is served at /api/openapi.json.
 
+use super::access::Caller;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery, JSON_LIMIT};
 use super::spool::{Mapped, SpoolError, Spooled};
 use super::AppState;
+use crate::audit::{self, Action};
 use crate::campaign::ExemptError;
 use crate::campaign::{self, definition_of, Status};
 use crate::clock::{from_millis, to_millis};
@@ -18,7 +20,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::{header, Method};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use futures::StreamExt;
 use serde::Deserialize;
 
@@ -57,10 +59,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(unexempt).layer(DefaultBodyLimit::max(JSON_LIMIT)),
         )
         .route("/reports/{slug}", get(report))
-        .layer(axum::middleware::from_fn_with_state(
-            state,
-            super::auth::require_token,
-        ))
+        .route("/audit", get(audit_trail))
         .route(
             "/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
@@ -157,6 +156,7 @@ struct RosterParams {
 
 async fn upload_roster(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiQuery(p): ApiQuery<RosterParams>,
     request: Request,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -177,7 +177,7 @@ async fn upload_roster(
         file_name,
     };
     let app = &state.app;
-    match roster::import_listing(
+    let result = roster::import_listing(
         &app.store,
         app.clock.as_ref(),
         &app.settings.roster,
@@ -187,8 +187,23 @@ async fn upload_roster(
         // Pages the import has read leave the resident set as it goes.
         &mut |_, _| bytes.release(),
     )
-    .await
-    {
+    .await;
+    if !options.dry_run {
+        let detail = match &result {
+            Ok(report) => audit::roster_detail(report),
+            Err(e) => match e.report() {
+                Some(report) => audit::roster_detail(report),
+                None => {
+                    serde_json::json!({ "file": options.file_name, "sha256": audit::sha256_hex(&bytes) })
+                }
+            },
+        };
+        let target = options.file_name.as_str();
+        state
+            .audit_result(&caller, Action::RosterImport, target, &result, detail)
+            .await;
+    }
+    match result {
         Ok(report) => Ok(Json(report)),
         Err(ImportError::Database(e)) => Err(e.into()),
         Err(e) => {
@@ -207,6 +222,7 @@ struct CompletionParams {
 
 async fn upload_completions(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiQuery(p): ApiQuery<CompletionParams>,
     request: Request,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -219,7 +235,7 @@ async fn upload_completions(
     };
     let app = &state.app;
     let tz = app.settings.organisation.time_zone.0;
-    match completions::import(
+    let result = completions::import(
         &app.store,
         app.clock.as_ref(),
         tz,
@@ -227,8 +243,21 @@ async fn upload_completions(
         &bytes,
         &options,
     )
-    .await
-    {
+    .await;
+    if !options.dry_run {
+        let detail = match &result {
+            Ok(report) => audit::completions_detail(report),
+            Err(CompletionError::Malformed(report)) => audit::completions_detail(report),
+            Err(_) => {
+                serde_json::json!({ "file": options.file_name, "sha256": audit::sha256_hex(&bytes) })
+            }
+        };
+        let target = options.file_name.as_str();
+        state
+            .audit_result(&caller, Action::CompletionsImport, target, &result, detail)
+            .await;
+    }
+    match result {
         Ok(report) => Ok(Json(report)),
         Err(CompletionError::Malformed(report)) => Err(ApiError::Unprocessable {
             message: format!(
@@ -282,12 +311,23 @@ async fn show_campaign(
 
 async fn set_status(
     state: &AppState,
+    caller: &Caller,
     slug: &str,
     status: Status,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     find(state, slug).await?;
     // A cancelled campaign is a conflict (409); a database failure is ours.
-    campaign::set_status(&state.app.store, state.app.clock.as_ref(), slug, status).await?;
+    let result =
+        campaign::set_status(&state.app.store, state.app.clock.as_ref(), slug, status).await;
+    let action = match status {
+        Status::Paused => Action::CampaignPause,
+        Status::Active => Action::CampaignResume,
+        _ => Action::CampaignCancel,
+    };
+    state
+        .audit_result(caller, action, slug, &result, serde_json::json!({}))
+        .await;
+    result?;
     Ok(Json(
         serde_json::json!({ "slug": slug, "status": status.as_str() }),
     ))
@@ -295,16 +335,18 @@ async fn set_status(
 
 async fn pause(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiPath(slug): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    set_status(&state, &slug, Status::Paused).await
+    set_status(&state, &caller, &slug, Status::Paused).await
 }
 
 async fn resume(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiPath(slug): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    set_status(&state, &slug, Status::Active).await
+    set_status(&state, &caller, &slug, Status::Active).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -346,21 +388,24 @@ struct ExemptionRequest {
 
 async fn exempt(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiJson(req): ApiJson<ExemptionRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    change_exemption(&state, req, false).await
+    change_exemption(&state, &caller, req, false).await
 }
 
 /// Undoes an exemption; the reason is kept in the history.
 async fn unexempt(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiJson(req): ApiJson<ExemptionRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    change_exemption(&state, req, true).await
+    change_exemption(&state, &caller, req, true).await
 }
 
 async fn change_exemption(
     state: &AppState,
+    caller: &Caller,
     req: ExemptionRequest,
     undo: bool,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -379,12 +424,22 @@ async fn change_exemption(
     }
     let row = find(state, &req.campaign).await?;
     let now = to_millis(state.app.clock.now());
-    let (store, reason, actor) = (&state.app.store, req.reason.trim(), Actor::api());
+    let actor = Actor::api(caller.principal.name());
+    let (store, reason) = (&state.app.store, req.reason.trim());
     let done = if undo {
         campaign::unexempt(store, &row, &email, reason, now, &actor).await
     } else {
         campaign::exempt(store, &row, &email, reason, now, &actor).await
     };
+    let action = if undo {
+        Action::Unexempt
+    } else {
+        Action::Exempt
+    };
+    let detail = serde_json::json!({ "campaign": row.slug, "reason": reason });
+    state
+        .audit_result(caller, action, email.as_str(), &done, detail)
+        .await;
     done.map_err(|e| match e {
         ExemptError::Store(e) => ApiError::from(e),
         refused => ApiError::of_kind(refused.kind(), refused.into(), None),
@@ -416,6 +471,7 @@ struct CompletionRequest {
 /// Records one completion by hand (`ambassador completions add`).
 async fn add_completion(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiPath(slug): ApiPath<String>,
     ApiJson(req): ApiJson<CompletionRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -427,7 +483,19 @@ async fn add_completion(
     let row = find(&state, &slug).await?;
     let app = &state.app;
     let tz = app.settings.organisation.time_zone.0;
-    match completions::add_one(&app.store, app.clock.as_ref(), tz, &row, &email, &req.date).await {
+    let result =
+        completions::add_one(&app.store, app.clock.as_ref(), tz, &row, &email, &req.date).await;
+    let detail = serde_json::json!({ "campaign": row.slug, "date": req.date });
+    state
+        .audit_result(
+            &caller,
+            Action::CompletionAdd,
+            email.as_str(),
+            &result,
+            detail,
+        )
+        .await;
+    match result {
         Ok(done) => Ok(Json(done)),
         Err(completions::ManualError::Store(e)) => Err(ApiError::from(e)),
         Err(refused) => Err(ApiError::of_kind(refused.kind(), refused.into(), None)),
@@ -436,6 +504,7 @@ async fn add_completion(
 
 async fn report(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiPath(slug): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let row = find(&state, &slug).await?;
@@ -446,6 +515,67 @@ async fn report(
         now,
         state.app.settings.report.min_group_size,
     )
-    .await?;
-    Ok(Json(report))
+    .await;
+    let detail = serde_json::json!({ "format": "json", "channel": "api" });
+    state
+        .audit_result(&caller, Action::ReportExport, &slug, &report, detail)
+        .await;
+    Ok(Json(report?))
+}
+
+#[derive(Debug, Deserialize)]
+struct AuditParams {
+    #[serde(flatten)]
+    query: audit::Query,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// The audit trail, filtered, as JSON (default) or spreadsheet-safe CSV.
+async fn audit_trail(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiQuery(p): ApiQuery<AuditParams>,
+) -> Result<axum::response::Response, ApiError> {
+    let csv = match p.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "format: unknown value {other:?}; use json or csv"
+            )))
+        }
+    };
+    let tz = state.app.settings.organisation.time_zone.0;
+    let filter = p.query.filter(tz)?;
+    let entries = audit::entries(&state.app.store, &filter).await?;
+    let detail = serde_json::json!({
+        "format": if csv { "csv" } else { "json" },
+        "entries": entries.len(),
+        "filter": { "actor": p.query.actor, "action": p.query.action, "from": p.query.from, "to": p.query.to },
+    });
+    state
+        .audit(
+            &caller.actor(),
+            Action::AuditExport,
+            "audit_log",
+            crate::store::AuditOutcome::Success,
+            detail,
+        )
+        .await;
+    if csv {
+        let body = audit::to_csv(&entries)?;
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"audit.csv\"",
+                ),
+            ],
+            body,
+        )
+            .into_response());
+    }
+    Ok(Json(entries).into_response())
 }

@@ -14,6 +14,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("missing or wrong bearer token")]
     Unauthorized,
+    /// The token is good, its role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("this path does not take the {0} method; the Allow header lists those it takes")]
@@ -48,6 +51,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => Kind::BadRequest,
             ApiError::Unauthorized => Kind::Unauthorised,
+            ApiError::Forbidden(_) => Kind::Forbidden,
             ApiError::NotFound(_) => Kind::NotFound,
             ApiError::MethodNotAllowed(_) => Kind::MethodNotAllowed,
             ApiError::Conflict(_) => Kind::Conflict,
@@ -66,7 +70,8 @@ impl ApiError {
         let message = format!("{cause:#}");
         match kind {
             Kind::BadRequest => ApiError::BadRequest(message),
-            Kind::Unauthorised | Kind::Forbidden => ApiError::Unauthorized,
+            Kind::Unauthorised => ApiError::Unauthorized,
+            Kind::Forbidden => ApiError::Forbidden(message),
             Kind::NotFound => ApiError::NotFound(message),
             Kind::MethodNotAllowed => ApiError::MethodNotAllowed(message),
             Kind::Conflict => ApiError::Conflict(message),

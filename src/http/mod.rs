@@ -2,6 +2,7 @@
 //! under /api, the admin web page under /admin, and /healthz, /readyz, /metrics. Each resource file exposes
 //! `router()`; limits (body size, per-token rate, timeouts) are set here.
 
+pub(crate) mod access;
 mod api;
 mod auth;
 mod error;
@@ -96,6 +97,33 @@ impl AppState {
 }
 
 impl AppState {
+    /// Appends an audit entry, as of the clock's now.
+    async fn audit(
+        &self,
+        actor: &crate::audit::Actor,
+        action: crate::audit::Action,
+        target: &str,
+        outcome: crate::store::AuditOutcome,
+        detail: serde_json::Value,
+    ) {
+        let now = crate::clock::to_millis(self.app.clock.now());
+        crate::audit::record(&self.app.store, now, actor, action, target, outcome, detail).await
+    }
+
+    /// Records how `result` ended: success, or failure with its error.
+    async fn audit_result<T, E: std::fmt::Display>(
+        &self,
+        caller: &access::Caller,
+        action: crate::audit::Action,
+        target: &str,
+        result: &Result<T, E>,
+        detail: serde_json::Value,
+    ) {
+        let (outcome, detail) = crate::audit::outcome_of(result, detail);
+        self.audit(&caller.actor(), action, target, outcome, detail)
+            .await
+    }
+
     /// Who sent `request`, as far as per-client limits are concerned.
     fn client(
         &self,
@@ -115,6 +143,12 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", api::router(state.clone()))
         .nest("/admin", ui::router(state.clone()))
         .merge(health::router())
+        // Every route's rule (http::access): who the caller is, and whether
+        // their role may use it.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::authorise,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             count_requests,

@@ -7,8 +7,8 @@ use super::campaign::{Candidate, CANDIDATE_COLUMNS};
 use super::state::{ExemptionAction, ExemptionChannel};
 use super::Store;
 
-/// Who changes an exemption: the OS user on the command line, "admin" on the
-/// web page and the API (they have one shared credential).
+/// Who changes an exemption: the OS user on the command line, the signed-in
+/// account on the web page, the token's account on the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     pub name: String,
@@ -16,18 +16,18 @@ pub struct Actor {
 }
 
 impl Actor {
-    /// The admin behind the API's bearer token.
-    pub fn api() -> Self {
+    /// The account behind the API's bearer token.
+    pub fn api(name: impl Into<String>) -> Self {
         Actor {
-            name: "admin".into(),
+            name: name.into(),
             channel: ExemptionChannel::Api,
         }
     }
 
-    /// The admin signed in to the web page.
-    pub fn page() -> Self {
+    /// The account signed in to the web page.
+    pub fn page(name: impl Into<String>) -> Self {
         Actor {
-            name: "admin".into(),
+            name: name.into(),
             channel: ExemptionChannel::Page,
         }
     }

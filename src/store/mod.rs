@@ -5,6 +5,8 @@
 //! Conventions that keep one code path for both backends: `$N` placeholders,
 //! every integer column 64-bit (`i64` in Rust), instants as epoch milliseconds.
 
+pub mod accounts;
+pub mod audit;
 pub mod campaign;
 pub mod edit;
 pub mod enrolment;
@@ -15,11 +17,12 @@ pub mod people;
 pub mod progress;
 pub mod report;
 pub mod roster;
+pub mod sessions;
 pub mod state;
 
 pub use state::{
-    CampaignStatus, EnrolmentStatus, ExemptionAction, ExemptionChannel, OutboxStatus, ReportKind,
-    ReportOutcome, RosterSource, StateError,
+    ActorKind, AuditOutcome, CampaignStatus, EnrolmentStatus, ExemptionAction, ExemptionChannel,
+    OutboxStatus, ReportKind, ReportOutcome, Role, RosterSource, StateError,
 };
 
 use anyhow::Context;

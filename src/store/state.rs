@@ -155,6 +155,58 @@ text_state!(
     }
 );
 
+text_state!(
+    /// What an admin account may do (`accounts.role`), least to most.
+    Role, "role", {
+        /// Dashboards and reports only.
+        Viewer => "viewer",
+        /// Rosters, completions, exemptions, campaigns and previews too.
+        Coordinator => "coordinator",
+        /// Everything, including accounts and the audit trail.
+        Admin => "admin",
+    }
+);
+
+impl Role {
+    /// Whether this role may do what `needed` may (roles are nested).
+    pub fn allows(self, needed: Role) -> bool {
+        self.rank() >= needed.rank()
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            Role::Viewer => 0,
+            Role::Coordinator => 1,
+            Role::Admin => 2,
+        }
+    }
+}
+
+text_state!(
+    /// Who an audit entry names (`audit_log.actor_kind`).
+    ActorKind, "actor kind", {
+        /// A named account (page, API token).
+        Account => "account",
+        /// The OS user who ran a command.
+        Cli => "cli",
+        /// The daemon itself: scheduled jobs, reloads.
+        System => "system",
+        /// The configured shared admin token or password (deprecated).
+        Shared => "shared",
+        /// Nobody known yet: a failed sign-in.
+        Anonymous => "anonymous",
+    }
+);
+
+text_state!(
+    /// How an audited action ended (`audit_log.outcome`).
+    AuditOutcome, "audit outcome", {
+        Success => "success",
+        /// Refused: bad input, a conflict, a wrong password.
+        Failure => "failure",
+    }
+);
+
 /// What happened to one weekly summary or team digest
 /// (`weekly_reports.outcome`, and what `report send-weekly` prints).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -3,6 +3,7 @@
 mod apply;
 mod show;
 
+use ambassador::audit::Action;
 use ambassador::campaign::{self, definition_of, ExemptionListing, Status};
 use ambassador::clock::{from_millis, to_millis, Clock, SystemClock};
 use ambassador::config::{SecretUse, Settings};
@@ -134,7 +135,23 @@ async fn dispatch(cmd: CampaignCommand, store: &Store, settings: &Settings) -> a
                 &file.display().to_string(),
                 &options,
             )
-            .await?;
+            .await;
+            if !dry_run {
+                let target = match &outcome {
+                    Ok(o) => o.slug.clone(),
+                    Err(_) => file.display().to_string(),
+                };
+                let detail = match &outcome {
+                    Ok(o) => serde_json::json!({
+                        "file": file.display().to_string(),
+                        "created": o.created,
+                        "changes": o.changes.len(),
+                    }),
+                    Err(_) => serde_json::json!({ "file": file.display().to_string() }),
+                };
+                super::audit(store, Action::CampaignApply, &target, &outcome, detail).await;
+            }
+            let outcome = outcome?;
             apply::print(&outcome, format, &mut out)?;
         }
         CampaignCommand::List => {
@@ -228,7 +245,14 @@ async fn set(
     status: Status,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    campaign::set_status(store, clock, slug, status).await?;
+    let result = campaign::set_status(store, clock, slug, status).await;
+    let action = match status {
+        Status::Paused => Action::CampaignPause,
+        Status::Active => Action::CampaignResume,
+        Status::Cancelled => Action::CampaignCancel,
+    };
+    super::audit(store, action, slug, &result, serde_json::json!({})).await;
+    result?;
     writeln!(out, "campaign {slug}: {}", status.as_str())?;
     Ok(())
 }
@@ -270,18 +294,7 @@ fn print_exemptions(listing: &ExemptionListing, out: &mut impl Write) -> anyhow:
     Ok(())
 }
 
-/// A value for one line of terminal output: control characters shown escaped.
-fn text_cell(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+use super::text_cell;
 
 /// `ambassador exempt EMAIL --campaign SLUG --reason TEXT [--undo]`.
 pub async fn exempt(
@@ -318,22 +331,18 @@ async fn exempt_in(
 ) -> anyhow::Result<()> {
     let row = campaign::find(store, slug).await?;
     let now = to_millis(SystemClock.now());
-    let actor = Actor::cli(os_user());
-    if undo {
-        campaign::unexempt(store, &row, address, reason, now, &actor).await?;
+    let actor = Actor::cli(super::os_user());
+    let result = if undo {
+        campaign::unexempt(store, &row, address, reason, now, &actor).await
     } else {
-        campaign::exempt(store, &row, address, reason, now, &actor).await?;
-    }
-    Ok(())
-}
-
-/// Who runs the command, for the exemption history: the login name, or the
-/// numeric user id when the environment names nobody.
-fn os_user() -> String {
-    ["USER", "LOGNAME"]
-        .iter()
-        .filter_map(|v| std::env::var(v).ok())
-        .find(|u| !u.trim().is_empty())
-        // SAFETY: getuid has no preconditions and cannot fail.
-        .unwrap_or_else(|| format!("uid {}", unsafe { libc::getuid() }))
+        campaign::exempt(store, &row, address, reason, now, &actor).await
+    };
+    let action = if undo {
+        Action::Unexempt
+    } else {
+        Action::Exempt
+    };
+    let detail = serde_json::json!({ "campaign": row.slug, "reason": reason });
+    super::audit(store, action, address.as_str(), &result, detail).await;
+    Ok(result?)
 }

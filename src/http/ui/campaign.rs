@@ -4,8 +4,10 @@
 
 use super::session::SignedIn;
 use super::{check_csrf, AppState, UiError};
+use crate::audit::Action;
 use crate::campaign::{self, definition_of, ExemptError, Recipient, Status};
 use crate::clock::to_millis;
+use crate::http::access::Caller;
 use crate::store::campaign::CampaignRow;
 use crate::store::exemption::Actor;
 use axum::extract::{Path, Query, State};
@@ -214,34 +216,52 @@ struct CsrfOnly {
 async fn pause(
     State(state): State<AppState>,
     Extension(session): Extension<SignedIn>,
+    Extension(caller): Extension<Caller>,
     Path(slug): Path<String>,
     Form(f): Form<CsrfOnly>,
 ) -> Result<Redirect, UiError> {
-    set_status(&state, &session, &slug, &f.csrf, Status::Paused).await
+    set_status(&state, &session, &caller, &slug, &f.csrf, Status::Paused).await
 }
 
 async fn resume(
     State(state): State<AppState>,
     Extension(session): Extension<SignedIn>,
+    Extension(caller): Extension<Caller>,
     Path(slug): Path<String>,
     Form(f): Form<CsrfOnly>,
 ) -> Result<Redirect, UiError> {
-    set_status(&state, &session, &slug, &f.csrf, Status::Active).await
+    set_status(&state, &session, &caller, &slug, &f.csrf, Status::Active).await
 }
 
 async fn set_status(
     state: &AppState,
     session: &SignedIn,
+    caller: &Caller,
     slug: &str,
     csrf: &str,
     status: Status,
 ) -> Result<Redirect, UiError> {
     check_csrf(session, csrf)?;
     let row = find(state, slug).await?;
+    let action = if status == Status::Paused {
+        Action::CampaignPause
+    } else {
+        Action::CampaignResume
+    };
     let notice = if row.status == Status::Cancelled {
+        let refused: Result<(), &str> = Err("the campaign is cancelled");
+        let detail = json!({});
+        state
+            .audit_result(caller, action, slug, &refused, detail)
+            .await;
         "cancelled"
     } else {
-        campaign::set_status(&state.app.store, state.app.clock.as_ref(), slug, status).await?;
+        let result =
+            campaign::set_status(&state.app.store, state.app.clock.as_ref(), slug, status).await;
+        state
+            .audit_result(caller, action, slug, &result, json!({}))
+            .await;
+        result?;
         tracing::info!(
             campaign = slug,
             status = status.as_str(),
@@ -286,25 +306,28 @@ struct Exemption {
 async fn exempt(
     State(state): State<AppState>,
     Extension(session): Extension<SignedIn>,
+    Extension(caller): Extension<Caller>,
     Path(slug): Path<String>,
     Form(f): Form<Exemption>,
 ) -> Result<Redirect, UiError> {
-    change_exemption(&state, &session, &slug, f, false).await
+    change_exemption(&state, &session, &caller, &slug, f, false).await
 }
 
 async fn unexempt(
     State(state): State<AppState>,
     Extension(session): Extension<SignedIn>,
+    Extension(caller): Extension<Caller>,
     Path(slug): Path<String>,
     Form(f): Form<Exemption>,
 ) -> Result<Redirect, UiError> {
-    change_exemption(&state, &session, &slug, f, true).await
+    change_exemption(&state, &session, &caller, &slug, f, true).await
 }
 
 /// Exempts, or undoes an exemption, and answers with a fixed notice.
 async fn change_exemption(
     state: &AppState,
     session: &SignedIn,
+    caller: &Caller,
     slug: &str,
     f: Exemption,
     undo: bool,
@@ -317,12 +340,21 @@ async fn change_exemption(
         return Ok(back(slug, "bad-exemption"));
     };
     let now = to_millis(state.app.clock.now());
-    let (store, actor) = (&state.app.store, Actor::page());
+    let (store, actor) = (&state.app.store, Actor::page(caller.principal.name()));
     let done = if undo {
         campaign::unexempt(store, &row, &email, reason, now, &actor).await
     } else {
         campaign::exempt(store, &row, &email, reason, now, &actor).await
     };
+    let action = if undo {
+        Action::Unexempt
+    } else {
+        Action::Exempt
+    };
+    let detail = json!({ "campaign": row.slug, "reason": reason });
+    state
+        .audit_result(caller, action, email.as_str(), &done, detail)
+        .await;
     let notice = match done {
         Ok(()) if undo => "unexempted",
         Ok(()) => "exempted",
@@ -353,6 +385,7 @@ struct ManualCompletionForm {
 async fn add_completion(
     State(state): State<AppState>,
     Extension(session): Extension<SignedIn>,
+    Extension(caller): Extension<Caller>,
     Path(slug): Path<String>,
     Form(f): Form<ManualCompletionForm>,
 ) -> Result<Redirect, UiError> {
@@ -364,16 +397,20 @@ async fn add_completion(
     let app = &state.app;
     let tz = app.settings.organisation.time_zone.0;
     use crate::completions::ManualError;
-    let notice = match crate::completions::add_one(
-        &app.store,
-        app.clock.as_ref(),
-        tz,
-        &row,
-        &email,
-        &f.date,
-    )
-    .await
-    {
+    let result =
+        crate::completions::add_one(&app.store, app.clock.as_ref(), tz, &row, &email, &f.date)
+            .await;
+    let detail = json!({ "campaign": row.slug, "date": f.date });
+    state
+        .audit_result(
+            &caller,
+            Action::CompletionAdd,
+            email.as_str(),
+            &result,
+            detail,
+        )
+        .await;
+    let notice = match result {
         Ok(done) if done.recorded => "completion-recorded",
         Ok(_) => "completion-stands",
         Err(ManualError::BadDate(_)) => "completion-bad-date",

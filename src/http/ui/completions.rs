@@ -3,7 +3,9 @@
 
 use super::session::{SignedIn, Upload, UploadKind};
 use super::{upload, AppState, UiError};
+use crate::audit::{self, Action};
 use crate::completions::{self, CompletionError, CompletionOptions, CompletionReport};
+use crate::http::access::Caller;
 use axum::extract::{Multipart, State};
 use axum::response::Html;
 use axum::routing::{get, post};
@@ -46,6 +48,7 @@ async fn form(
 async fn preview(
     State(state): State<AppState>,
     Extension(session): Extension<SignedIn>,
+    Extension(caller): Extension<Caller>,
     form: Multipart,
 ) -> Result<Html<String>, UiError> {
     let file = upload::read(
@@ -56,9 +59,9 @@ async fn preview(
         state.app.settings.roster.max_file_bytes,
     )
     .await?;
-    let outcome = run(&state, &file, true).await?;
+    let outcome = run(&state, &caller, &file, true).await?;
     let upload_id = match &outcome {
-        Ok(_) => state.ui.sessions.stash(&session.id, file.clone()),
+        Ok(_) => Some(state.ui.uploads.stash(&session.id, file.clone())),
         Err(_) => None,
     };
     let data = result_view(&file, &outcome, upload_id);
@@ -74,10 +77,11 @@ async fn preview(
 async fn apply(
     State(state): State<AppState>,
     Extension(session): Extension<SignedIn>,
+    Extension(caller): Extension<Caller>,
     Form(confirm): Form<upload::Confirm>,
 ) -> Result<Html<String>, UiError> {
     let file = upload::take(&state, &session, &confirm, UploadKind::Completions)?;
-    let outcome = run(&state, &file, false).await?;
+    let outcome = run(&state, &caller, &file, false).await?;
     let data = result_view(&file, &outcome, None);
     state.ui.view.page(
         "completions_result",
@@ -91,7 +95,12 @@ async fn apply(
 /// The import's report, or why it recorded nothing (with its report when there is one).
 type Outcome = Result<CompletionReport, (String, Option<CompletionReport>)>;
 
-async fn run(state: &AppState, file: &Upload, dry_run: bool) -> Result<Outcome, UiError> {
+async fn run(
+    state: &AppState,
+    caller: &Caller,
+    file: &Upload,
+    dry_run: bool,
+) -> Result<Outcome, UiError> {
     let options = CompletionOptions {
         campaign: (!file.choice.is_empty()).then(|| file.choice.clone()),
         dry_run,
@@ -108,6 +117,17 @@ async fn run(state: &AppState, file: &Upload, dry_run: bool) -> Result<Outcome, 
         &options,
     )
     .await;
+    if !dry_run {
+        let detail = match &result {
+            Ok(report) => audit::completions_detail(report),
+            Err(CompletionError::Malformed(report)) => audit::completions_detail(report),
+            Err(_) => json!({ "file": file.file_name, "sha256": audit::sha256_hex(&bytes) }),
+        };
+        let name = file.file_name.as_str();
+        state
+            .audit_result(caller, Action::CompletionsImport, name, &result, detail)
+            .await;
+    }
     match result {
         Ok(report) => Ok(Ok(report)),
         Err(CompletionError::Malformed(report)) => {

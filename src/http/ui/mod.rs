@@ -4,6 +4,8 @@
 //! session (see [`session`]); every form carries the session's CSRF token;
 //! every page is sent with a strict Content-Security-Policy.
 
+mod accounts;
+mod audit;
 mod campaign;
 mod completions;
 mod dashboard;
@@ -12,7 +14,7 @@ mod oidc;
 mod overview;
 mod reports;
 mod roster;
-mod session;
+pub(super) mod session;
 mod signin;
 mod upload;
 mod view;
@@ -20,21 +22,21 @@ mod view;
 pub use error::UiError;
 
 use super::AppState;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderValue};
-use axum::middleware::{from_fn, from_fn_with_state, Next};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::middleware::{from_fn, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use session::{SignedIn, COOKIE};
+use session::SignedIn;
 use subtle::ConstantTimeEq;
-
-/// How long a sign-in lasts: a working day, then sign in again.
-const SESSION_HOURS: i64 = 12;
 
 /// What the admin page keeps between requests.
 pub struct UiState {
-    sessions: session::Sessions,
+    /// Uploads waiting for "apply", in this process.
+    uploads: session::Uploads,
+    /// Idle and absolute session limits (`security.session_*`).
+    pub(super) limits: crate::store::sessions::SessionLimits,
     view: view::View,
     /// The Argon2 PHC string, when a password is configured.
     password_hash: Option<String>,
@@ -48,7 +50,8 @@ impl UiState {
     pub fn new(settings: &crate::config::Settings) -> Self {
         let hash = settings.security.admin_password_hash.expose().trim();
         Self {
-            sessions: session::Sessions::new(chrono::Duration::hours(SESSION_HOURS)),
+            uploads: session::Uploads::default(),
+            limits: crate::accounts::session::limits(&settings.security),
             view: view::View::new(),
             password_hash: (!hash.is_empty()).then(|| hash.to_string()),
             secure_cookies: settings.http.public_url.starts_with("https:"),
@@ -71,8 +74,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(completions::router())
         .merge(campaign::router())
         .merge(reports::router())
-        .merge(signin::sign_out_router())
-        .layer(from_fn_with_state(state, require_session));
+        .merge(accounts::router())
+        .merge(audit::router())
+        .merge(signin::sign_out_router());
     Router::new()
         .merge(private)
         .merge(signin::router())
@@ -100,24 +104,6 @@ async fn stylesheet() -> impl IntoResponse {
         ],
         include_str!("../../../templates/ui/admin.css"),
     )
-}
-
-/// Pages without a live session go to the sign-in page.
-async fn require_session(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let now = state.app.clock.now();
-    let found =
-        session::cookie(request.headers(), COOKIE).and_then(|id| state.ui.sessions.find(id, now));
-    match found {
-        Some(signed_in) => {
-            request.extensions_mut().insert(signed_in);
-            next.run(request).await
-        }
-        None => Redirect::to("/admin/sign-in").into_response(),
-    }
 }
 
 /// CSP, framing, referrer and caching rules for every admin response; a

@@ -3,11 +3,13 @@
 
 use super::campaign::{find, urlencode};
 use super::{AppState, UiError};
+use crate::audit::Action;
+use crate::http::access::Caller;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -15,16 +17,27 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns/{slug}/report.csv", get(report_csv))
 }
 
-async fn build_report(state: &AppState, slug: &str) -> Result<crate::report::Report, UiError> {
+/// The report, its export recorded in the audit trail.
+async fn build_report(
+    state: &AppState,
+    caller: &Caller,
+    slug: &str,
+    format: &str,
+) -> Result<crate::report::Report, UiError> {
     let row = find(state, slug).await?;
     let app = &state.app;
-    Ok(crate::report::build(
+    let report = crate::report::build(
         &app.store,
         &row,
         app.clock.now(),
         app.settings.report.min_group_size,
     )
-    .await?)
+    .await;
+    let detail = serde_json::json!({ "format": format, "channel": "page" });
+    state
+        .audit_result(caller, Action::ReportExport, slug, &report, detail)
+        .await;
+    Ok(report?)
 }
 
 fn attachment(slug: &str, ext: &str) -> String {
@@ -33,9 +46,10 @@ fn attachment(slug: &str, ext: &str) -> String {
 
 async fn report_json(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(slug): Path<String>,
 ) -> Result<Response, UiError> {
-    let report = build_report(&state, &slug).await?;
+    let report = build_report(&state, &caller, &slug, "json").await?;
     Ok((
         [(header::CONTENT_DISPOSITION, attachment(&slug, "json"))],
         Json(report),
@@ -45,9 +59,10 @@ async fn report_json(
 
 async fn report_csv(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(slug): Path<String>,
 ) -> Result<Response, UiError> {
-    let report = build_report(&state, &slug).await?;
+    let report = build_report(&state, &caller, &slug, "csv").await?;
     let headers = [
         (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
         (header::CONTENT_DISPOSITION, attachment(&slug, "csv")),

@@ -4,6 +4,8 @@
 
 use super::session::{SignedIn, Upload, UploadKind};
 use super::{upload, AppState, UiError};
+use crate::audit::{self, Action};
+use crate::http::access::Caller;
 use crate::roster::{self, ImportError, ImportMode, ImportOptions, ImportReport};
 use crate::store::people::StaffSearch;
 use crate::store::RosterSource;
@@ -104,6 +106,7 @@ async fn form(
 async fn preview(
     State(state): State<AppState>,
     Extension(session): Extension<SignedIn>,
+    Extension(caller): Extension<Caller>,
     form: Multipart,
 ) -> Result<Html<String>, UiError> {
     let file = upload::read(
@@ -114,13 +117,13 @@ async fn preview(
         state.app.settings.roster.max_file_bytes,
     )
     .await?;
-    let outcome = run(&state, &file, true, false).await?;
+    let outcome = run(&state, &caller, &file, true, false).await?;
     // A refusal as a whole (an old file again, a mass deactivation) can be
     // overridden, as with --force: keep the upload for that confirmation.
     let upload_id = match &outcome {
-        Ok(_) => state.ui.sessions.stash(&session.id, file.clone()),
+        Ok(_) => Some(state.ui.uploads.stash(&session.id, file.clone())),
         Err((_, Some(report))) if report.refused.is_some() => {
-            state.ui.sessions.stash(&session.id, file.clone())
+            Some(state.ui.uploads.stash(&session.id, file.clone()))
         }
         Err(_) => None,
     };
@@ -138,10 +141,11 @@ async fn preview(
 async fn apply(
     State(state): State<AppState>,
     Extension(session): Extension<SignedIn>,
+    Extension(caller): Extension<Caller>,
     Form(confirm): Form<upload::Confirm>,
 ) -> Result<Html<String>, UiError> {
     let file = upload::take(&state, &session, &confirm, UploadKind::Roster)?;
-    let outcome = run(&state, &file, false, confirm.force).await?;
+    let outcome = run(&state, &caller, &file, false, confirm.force).await?;
     let data = result_view(&file, &outcome, None);
     state.ui.view.page(
         "roster_result",
@@ -164,6 +168,7 @@ type Outcome = Result<ImportReport, (String, Option<ImportReport>)>;
 
 async fn run(
     state: &AppState,
+    caller: &Caller,
     file: &Upload,
     dry_run: bool,
     force: bool,
@@ -188,6 +193,19 @@ async fn run(
         &mut |_, _| bytes.release(),
     )
     .await;
+    if !dry_run {
+        let detail = match &result {
+            Ok(report) => audit::roster_detail(report),
+            Err(e) => match e.report() {
+                Some(report) => audit::roster_detail(report),
+                None => json!({ "file": file.file_name, "sha256": audit::sha256_hex(&bytes) }),
+            },
+        };
+        let name = file.file_name.as_str();
+        state
+            .audit_result(caller, Action::RosterImport, name, &result, detail)
+            .await;
+    }
     match result {
         Ok(report) => Ok(Ok(report)),
         Err(ImportError::Database(e)) => Err(UiError::Internal(e)),

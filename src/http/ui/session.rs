@@ -1,23 +1,27 @@
-//! Admin page sessions, kept in this process's memory. One instance serves
-//! the page, so that is enough; a restart signs everyone out, and several
-//! instances behind one address would need sticky routing (or a table).
+//! The admin page's side of sessions: the cookie, and the uploads waiting
+//! for confirmation. Sessions themselves live in the database
+//! ([`crate::accounts::session`]): every instance accepts the same cookie,
+//! a restart keeps it, and signing out ends it everywhere.
 //!
-//! A session holds its CSRF token and the uploads waiting for confirmation,
-//! so "apply" writes exactly the bytes that were previewed. A waiting upload
-//! is an unnamed temporary file, not memory.
+//! A waiting upload is an unnamed temporary file of the instance that
+//! received it, not memory and not the database, so "apply" writes exactly
+//! the bytes that were previewed. Behind several instances, "apply" on
+//! another instance than the preview answers "upload the file again".
 
+use crate::accounts::Principal;
 use crate::http::spool::Spooled;
 use axum::http::HeaderMap;
-use chrono::{DateTime, Duration, Utc};
-use rand::RngCore;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+pub use crate::accounts::session::random_token;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "ambassador_session";
 /// Uploads kept per session awaiting confirmation; older ones are dropped.
 const MAX_UPLOADS: usize = 4;
-/// Sessions kept at once; beyond this the oldest is signed out (bounded memory).
+/// Sessions with waiting uploads kept at once; beyond this the oldest
+/// session's uploads are dropped (bounded disk).
 const MAX_SESSIONS: usize = 1000;
 
 /// What an upload is, so a roster id cannot be confirmed as completions.
@@ -46,110 +50,62 @@ pub struct Upload {
 pub struct SignedIn {
     pub id: String,
     pub csrf: String,
+    pub principal: Principal,
 }
 
-struct Session {
-    csrf: String,
-    created_at: DateTime<Utc>,
-    uploads: Vec<(String, Upload)>,
+/// Each session's waiting uploads, with the tick of its last stash.
+type Waiting = HashMap<String, (u64, Vec<(String, Upload)>)>;
+
+/// Uploads waiting for "apply", per session, in this process.
+#[derive(Default)]
+pub struct Uploads {
+    inner: Mutex<Waiting>,
+    /// Orders sessions by their last stash, to drop the oldest first.
+    counter: std::sync::atomic::AtomicU64,
 }
 
-/// Every live session of this process.
-pub struct Sessions {
-    ttl: Duration,
-    inner: Mutex<HashMap<String, Session>>,
-}
-
-impl Sessions {
-    pub fn new(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            inner: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// How long a session lasts after sign-in.
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+impl Uploads {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Starts a session (sign-in): a fresh random id, never one the browser offered.
-    pub fn create(&self, now: DateTime<Utc>) -> SignedIn {
+    /// Keeps an upload for confirmation; returns its random id.
+    pub fn stash(&self, session_id: &str, upload: Upload) -> String {
+        let tick = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut sessions = self.lock();
-        sessions.retain(|_, s| s.created_at + self.ttl > now);
-        if sessions.len() >= MAX_SESSIONS {
+        if !sessions.contains_key(session_id) && sessions.len() >= MAX_SESSIONS {
             let oldest = sessions
                 .iter()
-                .min_by_key(|(_, s)| s.created_at)
+                .min_by_key(|(_, (t, _))| *t)
                 .map(|(id, _)| id.clone());
             oldest.map(|id| sessions.remove(&id));
         }
-        let signed_in = SignedIn {
-            id: random_token(),
-            csrf: random_token(),
-        };
-        sessions.insert(
-            signed_in.id.clone(),
-            Session {
-                csrf: signed_in.csrf.clone(),
-                created_at: now,
-                uploads: Vec::new(),
-            },
-        );
-        signed_in
-    }
-
-    /// The live session with this id; an expired one is removed.
-    pub fn find(&self, id: &str, now: DateTime<Utc>) -> Option<SignedIn> {
-        let mut sessions = self.lock();
-        let session = sessions.get(id)?;
-        if session.created_at + self.ttl <= now {
-            sessions.remove(id);
-            return None;
-        }
-        Some(SignedIn {
-            id: id.to_string(),
-            csrf: session.csrf.clone(),
-        })
-    }
-
-    /// Signs out.
-    pub fn end(&self, id: &str) {
-        self.lock().remove(id);
-    }
-
-    /// Keeps an upload for confirmation; returns its random id.
-    pub fn stash(&self, session_id: &str, upload: Upload) -> Option<String> {
-        let mut sessions = self.lock();
-        let session = sessions.get_mut(session_id)?;
-        if session.uploads.len() >= MAX_UPLOADS {
-            session.uploads.remove(0);
+        let (last, uploads) = sessions.entry(session_id.to_string()).or_default();
+        *last = tick;
+        if uploads.len() >= MAX_UPLOADS {
+            uploads.remove(0);
         }
         let id = random_token();
-        session.uploads.push((id.clone(), upload));
-        Some(id)
+        uploads.push((id.clone(), upload));
+        id
     }
 
     /// Takes an upload back, once: a second "apply" finds nothing.
     pub fn take(&self, session_id: &str, upload_id: &str, kind: UploadKind) -> Option<Upload> {
         let mut sessions = self.lock();
-        let uploads = &mut sessions.get_mut(session_id)?.uploads;
+        let (_, uploads) = sessions.get_mut(session_id)?;
         let at = uploads
             .iter()
             .position(|(id, u)| id == upload_id && u.kind == kind)?;
         Some(uploads.remove(at).1)
     }
-}
 
-/// 256 random bits, hex: session ids, CSRF tokens, upload ids.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    hex::encode(bytes)
+    /// Drops a signed-out session's uploads.
+    pub fn forget(&self, session_id: &str) {
+        self.lock().remove(session_id);
+    }
 }
 
 /// The value of one cookie of the request.
@@ -174,19 +130,9 @@ pub fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, secure: boo
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_session_expires_after_its_ttl() {
-        let sessions = Sessions::new(Duration::hours(12));
-        let t0 = Utc::now();
-        let s = sessions.create(t0);
-        assert!(sessions.find(&s.id, t0 + Duration::hours(11)).is_some());
-        assert!(sessions.find(&s.id, t0 + Duration::hours(12)).is_none());
-    }
-
     #[tokio::test]
     async fn an_upload_is_taken_once_and_only_as_its_kind() {
-        let sessions = Sessions::new(Duration::hours(1));
-        let s = sessions.create(Utc::now());
+        let uploads = Uploads::default();
         let upload = Upload {
             kind: UploadKind::Roster,
             file_name: "a.csv".into(),
@@ -198,9 +144,10 @@ mod tests {
             choice: "sync".into(),
             skip_invalid: false,
         };
-        let id = sessions.stash(&s.id, upload).unwrap();
-        assert!(sessions.take(&s.id, &id, UploadKind::Completions).is_none());
-        assert!(sessions.take(&s.id, &id, UploadKind::Roster).is_some());
-        assert!(sessions.take(&s.id, &id, UploadKind::Roster).is_none());
+        let id = uploads.stash("s1", upload);
+        assert!(uploads.take("s2", &id, UploadKind::Roster).is_none());
+        assert!(uploads.take("s1", &id, UploadKind::Completions).is_none());
+        assert!(uploads.take("s1", &id, UploadKind::Roster).is_some());
+        assert!(uploads.take("s1", &id, UploadKind::Roster).is_none());
     }
 }

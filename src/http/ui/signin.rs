@@ -5,6 +5,10 @@
 
 use super::session::{self, SignedIn, COOKIE};
 use super::{check_csrf, AppState, UiError};
+use crate::accounts::{self, Principal};
+use crate::audit::{self, Action};
+use crate::clock::to_millis;
+use crate::store::AuditOutcome;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
@@ -12,7 +16,6 @@ use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
 use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 
@@ -39,7 +42,8 @@ async fn form(State(state): State<AppState>, Query(q): Query<Notice>) -> Result<
         Some("signed-out") => Some("You are signed out."),
         _ => None,
     };
-    render(&state, StatusCode::OK, notice, None)
+    let off = sign_in_off(&state).await?;
+    render(&state, StatusCode::OK, notice, None, off)
 }
 
 /// The form with a fresh anti-forgery token in a cookie and a hidden field.
@@ -48,10 +52,10 @@ pub(super) fn render(
     status: StatusCode,
     notice: Option<&str>,
     problem: Option<&str>,
+    off: bool,
 ) -> Result<Response, UiError> {
     let token = session::random_token();
     let sso = state.ui.sso.as_ref().map(|p| p.display_name());
-    let off = state.admin_digest.is_none() && state.ui.password_hash.is_none() && sso.is_none();
     let page = state.ui.view.page(
         "sign_in",
         "Sign in",
@@ -69,10 +73,21 @@ pub(super) fn render(
     Ok((status, [(header::SET_COOKIE, cookie)], page).into_response())
 }
 
+/// Sign-in is off when there is neither a shared credential nor an
+/// account, nor an identity provider.
+pub(super) async fn sign_in_off(state: &AppState) -> Result<bool, UiError> {
+    Ok(state.admin_digest.is_none()
+        && state.ui.password_hash.is_none()
+        && state.ui.sso.is_none()
+        && state.app.store.accounts().await?.is_empty())
+}
+
 #[derive(Debug, Deserialize)]
 struct SignInForm {
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
+    email: String,
     #[serde(default)]
     password: String,
 }
@@ -88,61 +103,154 @@ async fn sign_in(
         return Err(UiError::Forbidden);
     }
     let client = state.client(&extensions, &headers);
+    let now = to_millis(state.app.clock.now());
+    let tried = f.email.trim().chars().take(200).collect::<String>();
     if state.auth_failures.blocked(client).is_some() {
+        let actor = audit::Actor::anonymous(&tried, client);
+        let detail = json!({ "reason": "too many attempts from this address" });
+        let store = &state.app.store;
+        audit::record(
+            store,
+            now,
+            &actor,
+            Action::SignIn,
+            &tried,
+            AuditOutcome::Failure,
+            detail,
+        )
+        .await;
         let problem = "Too many sign-in attempts. Wait a minute, then try again.";
-        return render(&state, StatusCode::TOO_MANY_REQUESTS, None, Some(problem));
+        return render(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            None,
+            Some(problem),
+            false,
+        );
     }
-    if !password_matches(&state, f.password).await {
+    let Some(principal) = who_signs_in(&state, &tried, f.password).await? else {
         state.auth_failures.failed(client);
         tracing::warn!(%client, "admin page: failed sign-in");
+        let actor = audit::Actor::anonymous(&tried, client);
+        let detail = json!({ "reason": "wrong email or password, or the account is disabled" });
+        let store = &state.app.store;
+        audit::record(
+            store,
+            now,
+            &actor,
+            Action::SignIn,
+            &tried,
+            AuditOutcome::Failure,
+            detail,
+        )
+        .await;
         tokio::time::sleep(FAILURE_DELAY).await;
-        let problem = "That password is not right. Check it and try again.";
-        return render(&state, StatusCode::UNAUTHORIZED, None, Some(problem));
+        let problem = "That email and password do not match an account that may sign in. Check them and try again.";
+        return render(&state, StatusCode::UNAUTHORIZED, None, Some(problem), false);
+    };
+    let method = match principal {
+        Principal::Shared => "shared credential",
+        Principal::Account(_) => "password",
+    };
+    sign_in_as(&state, &principal, method, client).await
+}
+
+/// Starts a session for `principal` (signed in by `method`: "password",
+/// single sign-on...), records it in the audit trail, and answers with the
+/// session cookie and a redirect to the dashboard. Every way of signing in
+/// ends here.
+pub(super) async fn sign_in_as(
+    state: &AppState,
+    principal: &Principal,
+    method: &str,
+    client: std::net::IpAddr,
+) -> Result<Response, UiError> {
+    let cookies = start_session(state, principal, method, client).await?;
+    Ok((cookies, Redirect::to("/admin")).into_response())
+}
+
+/// The session of [`sign_in_as`], started and recorded: its cookie, and
+/// the sign-in form's cookie cleared. For a sign-in that must not answer
+/// with a redirect (single sign-on, see `oidc`).
+pub(super) async fn start_session(
+    state: &AppState,
+    principal: &Principal,
+    method: &str,
+    client: std::net::IpAddr,
+) -> Result<AppendHeaders<[(header::HeaderName, String); 2]>, UiError> {
+    let now = to_millis(state.app.clock.now());
+    let store = &state.app.store;
+    let started =
+        accounts::session::start(store, principal.account_id(), now, state.ui.limits).await?;
+    if *principal == Principal::Shared {
+        super::super::access::warn_shared();
     }
-    let signed_in = state.ui.sessions.create(state.app.clock.now());
-    tracing::info!("admin page: signed in");
-    let max_age = state.ui.sessions.ttl().num_seconds();
+    tracing::info!(method, "admin page: signed in");
+    let actor = audit::Actor::principal(principal, client);
+    let detail = json!({ "method": method, "role": principal.role() });
+    let name = principal.name();
+    audit::record(
+        store,
+        now,
+        &actor,
+        Action::SignIn,
+        name,
+        AuditOutcome::Success,
+        detail,
+    )
+    .await;
+    let max_age = state.ui.limits.absolute_ms / 1000;
     let secure = state.ui.secure_cookies;
     // Two Set-Cookie headers: AppendHeaders keeps both (an array would keep the last).
     let cookies = AppendHeaders([
         (
             header::SET_COOKIE,
-            session::set_cookie(COOKIE, &signed_in.id, "/admin", max_age, secure),
+            session::set_cookie(COOKIE, &started.id, "/admin", max_age, secure),
         ),
         (
             header::SET_COOKIE,
             session::set_cookie(SIGN_IN_COOKIE, "", "/admin/sign-in", 0, secure),
         ),
     ]);
-    Ok((cookies, Redirect::to("/admin")).into_response())
+    Ok(cookies)
 }
 
-/// The admin token, or the password against its Argon2 hash (off the async threads: it is slow on purpose).
-async fn password_matches(state: &AppState, presented: String) -> bool {
+/// Who the form's email and password sign in: an enabled account with that
+/// local password, or (email left empty) the shared admin token or password.
+async fn who_signs_in(
+    state: &AppState,
+    email: &str,
+    presented: String,
+) -> Result<Option<Principal>, UiError> {
     if presented.is_empty() {
-        return false;
+        return Ok(None);
     }
-    if let Some(expected) = state.admin_digest.as_deref() {
-        let digest = Sha256::digest(presented.trim().as_bytes());
-        if bool::from(digest.as_slice().ct_eq(expected)) {
-            return true;
+    if email.is_empty() {
+        if super::super::access::is_shared_token(state, &presented) {
+            return Ok(Some(Principal::Shared));
         }
+        let Some(phc) = state.ui.password_hash.clone() else {
+            return Ok(None);
+        };
+        let matches = verify_off_thread(phc, presented).await;
+        return Ok(matches.then_some(Principal::Shared));
     }
-    let Some(phc) = state.ui.password_hash.clone() else {
-        return false;
+    let account = accounts::find_by_email(&state.app.store, email).await?;
+    let Some(account) = account.filter(|a| !a.disabled()) else {
+        return Ok(None);
     };
-    tokio::task::spawn_blocking(move || verify_password(&phc, &presented))
+    let Some(phc) = account.password_hash.clone() else {
+        return Ok(None);
+    };
+    let matches = verify_off_thread(phc, presented).await;
+    Ok(matches.then_some(Principal::Account(account)))
+}
+
+/// Argon2 off the async threads: it is slow on purpose.
+async fn verify_off_thread(phc: String, presented: String) -> bool {
+    tokio::task::spawn_blocking(move || accounts::password::verify(&phc, &presented))
         .await
         .unwrap_or(false)
-}
-
-fn verify_password(phc: &str, presented: &str) -> bool {
-    use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    PasswordHash::new(phc).is_ok_and(|hash| {
-        argon2::Argon2::default()
-            .verify_password(presented.as_bytes(), &hash)
-            .is_ok()
-    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,33 +261,33 @@ struct CsrfOnly {
 
 async fn sign_out(
     State(state): State<AppState>,
+    extensions: axum::http::Extensions,
+    headers: HeaderMap,
     Extension(session): Extension<SignedIn>,
     Form(f): Form<CsrfOnly>,
 ) -> Result<Response, UiError> {
     check_csrf(&session, &f.csrf)?;
-    state.ui.sessions.end(&session.id);
+    let store = &state.app.store;
+    accounts::session::end(store, &session.id).await?;
+    state.ui.uploads.forget(&session.id);
+    let client = state.client(&extensions, &headers);
+    let now = to_millis(state.app.clock.now());
+    let actor = audit::Actor::principal(&session.principal, client);
+    let name = session.principal.name();
+    audit::record(
+        store,
+        now,
+        &actor,
+        Action::SignOut,
+        name,
+        AuditOutcome::Success,
+        json!({}),
+    )
+    .await;
     let cookie = session::set_cookie(COOKIE, "", "/admin", 0, state.ui.secure_cookies);
     Ok((
         [(header::SET_COOKIE, cookie)],
         Redirect::to("/admin/sign-in?notice=signed-out"),
     )
         .into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use argon2::password_hash::{PasswordHasher, SaltString};
-
-    #[test]
-    fn an_argon2_hash_verifies_only_its_password() {
-        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
-        let phc = argon2::Argon2::default()
-            .hash_password(b"open sesame", &salt)
-            .unwrap()
-            .to_string();
-        assert!(verify_password(&phc, "open sesame"));
-        assert!(!verify_password(&phc, "open sesame!"));
-        assert!(!verify_password("not a hash", "open sesame"));
-    }
 }

@@ -110,11 +110,11 @@ pub fn take(
     check_csrf(session, &confirm.csrf)?;
     state
         .ui
-        .sessions
+        .uploads
         .take(&session.id, &confirm.upload, kind)
         .ok_or_else(|| {
             UiError::BadRequest(
-                "That upload is no longer waiting (it was applied already, or the session is new). Upload the file again.".into(),
+                "That upload is no longer waiting (it was applied already, or another instance of the server or a restart does not have it). Upload the file again.".into(),
             )
         })
 }

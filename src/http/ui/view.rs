@@ -4,6 +4,7 @@
 
 use super::session::SignedIn;
 use super::UiError;
+use crate::accounts::Role;
 use axum::response::Html;
 use handlebars::Handlebars;
 use serde_json::{json, Value};
@@ -40,6 +41,11 @@ const PAGES: &[(&str, &str)] = &[
         "campaign",
         include_str!("../../../templates/ui/campaign.hbs"),
     ),
+    (
+        "accounts",
+        include_str!("../../../templates/ui/accounts.hbs"),
+    ),
+    ("audit", include_str!("../../../templates/ui/audit.hbs")),
 ];
 
 /// The compiled page templates.
@@ -71,8 +77,13 @@ impl View {
         data: &Value,
     ) -> Result<Html<String>, UiError> {
         let mut data = data.clone();
+        let may = |role: Role| session.is_some_and(|s| s.principal.role().allows(role));
         if let Some(s) = session {
             data["csrf"] = json!(s.csrf);
+            // What the page offers follows the role: a viewer sees no form
+            // it could not send (the server refuses it anyway).
+            data["may_coordinate"] = json!(may(Role::Coordinator));
+            data["may_admin"] = json!(may(Role::Admin));
         }
         let body = self.pages.render(name, &data)?;
         let page = self.pages.render(
@@ -81,6 +92,10 @@ impl View {
                 "title": title,
                 "body": body,
                 "signed_in": session.is_some(),
+                "who": session.map(|s| s.principal.name()),
+                "role": session.map(|s| s.principal.role().as_str()),
+                "may_coordinate": may(Role::Coordinator),
+                "may_admin": may(Role::Admin),
                 "csrf": session.map(|s| s.csrf.as_str()),
                 "nav": { nav: true },
             }),
