@@ -47,6 +47,62 @@ pub struct DemoSummary {
     /// people and leavers who never completed are not counted.
     pub enrolled: u64,
     pub completed: u64,
+    /// The sample admin and viewer, to sign in to the admin page with.
+    pub accounts: Vec<DemoAccount>,
+}
+
+/// A sample account the demo made, and its password (random, shown once).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DemoAccount {
+    pub email: String,
+    pub role: crate::accounts::Role,
+    pub password: String,
+}
+
+/// The sample accounts: an admin (everything) and a viewer (dashboards and reports).
+const DEMO_ACCOUNTS: [(&str, crate::accounts::Role); 2] = [
+    (
+        "admin@riverside-health.example.org",
+        crate::accounts::Role::Admin,
+    ),
+    (
+        "viewer@riverside-health.example.org",
+        crate::accounts::Role::Viewer,
+    ),
+];
+
+/// Makes the sample accounts with fresh random passwords, recorded in the
+/// audit trail as the demo's doing.
+async fn sample_accounts(app: &App, now: DateTime<Utc>) -> anyhow::Result<Vec<DemoAccount>> {
+    use rand::RngCore;
+    let mut made = Vec::new();
+    for (email, role) in DEMO_ACCOUNTS {
+        let mut bytes = [0u8; 9];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let password = hex::encode(bytes);
+        let typed = password.clone();
+        let hash =
+            tokio::task::spawn_blocking(move || crate::accounts::password::hash(&typed)).await??;
+        let address = crate::domain::EmailAddress::parse(email)?;
+        let at = to_millis(now);
+        crate::accounts::create(&app.store, &address, role, Some(&hash), "demo", at).await?;
+        crate::audit::record(
+            &app.store,
+            at,
+            &crate::audit::Actor::cli("demo"),
+            crate::audit::Action::AccountAdd,
+            email,
+            crate::store::AuditOutcome::Success,
+            serde_json::json!({ "role": role, "password": true }),
+        )
+        .await;
+        made.push(DemoAccount {
+            email: email.into(),
+            role,
+            password,
+        });
+    }
+    Ok(made)
 }
 
 /// Runs the demo into `out_dir` (its demo.db and outbox/ are replaced),
@@ -201,6 +257,7 @@ pub async fn run_until(
             report_path.display()
         ),
     );
+    let accounts = sample_accounts(&app, clock.now()).await?;
     let by_step = app.store.messages_by_step().await?;
     let (enrolled, completed) = (report.population.enrolled, report.outcome.completed);
     app.store.close().await;
@@ -212,6 +269,7 @@ pub async fn run_until(
         messages_by_step: by_step,
         enrolled,
         completed,
+        accounts,
     })
 }
 

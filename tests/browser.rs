@@ -493,5 +493,10 @@ async fn sign_in_through_the_provider(s: &common::oidc::SsoServer, c: &Client) {
     click(c, "form button[type=submit]").await;
     text_with(c, "main h1", "Dashboard").await;
     assert_eq!(c.current_url().await.unwrap().as_str(), s.url("/admin"));
+    // The groups claim's training-coordinators maps to coordinator.
+    assert_eq!(
+        text(c, ".who").await,
+        "carol.coord@hospital.example.org (coordinator)"
+    );
     check_page(c, &axe, "21-dashboard-after-provider").await;
 }

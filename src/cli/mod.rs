@@ -73,8 +73,10 @@ pub enum Command {
         after_help = "Example:\n  ambassador --config /etc/ambassador/ambassador.toml serve"
     )]
     Serve,
-    /// A whole rollout on embedded defaults and a simulated clock: no server, no config.
-    #[command(after_help = "Example:\n  ambassador demo --out demo-out && ls demo-out/outbox")]
+    /// A whole rollout on embedded defaults and a simulated clock, ending today: no server, no config.
+    #[command(
+        after_help = "Example:\n  ambassador demo --out demo-out && ls demo-out/outbox\n\nThe campaign is moved by whole weeks so the rollout ends today. A sample admin and viewer\nare made with random passwords, printed with the serve command that opens the demo at /admin."
+    )]
     Demo {
         /// Where the demo database and the .eml files go (replaced on each run).
         #[arg(long, default_value = "demo-out")]
