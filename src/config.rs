@@ -4,8 +4,10 @@
 //! Secret files are read later, per command ([`Settings::load_secrets`]).
 
 pub mod ca;
+pub mod oidc;
 mod secrets;
 
+pub use oidc::{Oidc, RoleName, CALLBACK_PATH};
 pub use secrets::{dkim_signing_key, read_tracking_key, SecretError, SecretUse};
 
 use crate::domain::HumanDuration;
@@ -38,6 +40,8 @@ pub struct Settings {
     pub delivery: Delivery,
     pub http: Http,
     pub security: Security,
+    /// `[oidc]`: sign-in through the organisation's identity provider.
+    pub oidc: Oidc,
     pub report: Report,
     pub roster: Roster,
     pub templates: Templates,
@@ -412,6 +416,13 @@ impl Settings {
     /// them and `serve` logs them, so an admin hears before the first week.
     pub fn advisories(&self) -> Vec<String> {
         let mut advice = Vec::new();
+        if self.oidc.enabled() && self.oidc.create_accounts && self.oidc.allowed_domains.is_empty()
+        {
+            advice.push(format!(
+                "oidc.allowed_domains is empty and oidc.create_accounts is on, so anyone the provider signs in gets an account ({}); list your domains, e.g. allowed_domains = [\"hospital.org\"]",
+                self.oidc.default_role.as_str()
+            ));
+        }
         if self.report.recipients.is_empty() {
             advice.push(
                 "report.recipients is empty, so the weekly summary goes to nobody; list leadership's addresses there, e.g. recipients = [\"cno@hospital.org\"]".to_string(),
@@ -511,6 +522,7 @@ impl Settings {
             &mut self.smtp.dkim_key_file,
             &mut self.security.admin_token_file,
             &mut self.security.token_key_file,
+            &mut self.oidc.client_secret_file,
         ] {
             if path.as_os_str().is_empty() || path.is_absolute() {
                 continue;
@@ -561,6 +573,7 @@ impl Settings {
             );
         }
         self.validate_smtp_security()?;
+        self.oidc.validate(&self.http.public_url)?;
         if !self.smtp.from.contains('@') {
             anyhow::bail!("smtp.from must be an address like \"Name <ambassador@hospital.org>\"");
         }

@@ -23,6 +23,7 @@ pub mod roster;
 pub mod schedule;
 pub mod service;
 pub mod shutdown;
+pub mod sso;
 pub mod store;
 pub mod telemetry;
 pub mod tracking;

@@ -13,7 +13,7 @@ pub struct SecretUse {
     pub smtp_login: bool,
     /// `smtp.dkim_*`: signing campaign messages.
     pub dkim: bool,
-    /// `security.admin_token*` and `admin_password_hash`: the API and /admin.
+    /// `security.admin_token*`, `admin_password_hash` and `oidc.client_secret_file`: the API and /admin.
     pub admin: bool,
     /// `security.token_key_file`, when it exists: tracking links.
     pub tracking_key: bool,
@@ -94,6 +94,8 @@ impl Settings {
             self.security.admin_token_file = PathBuf::new();
             self.security.admin_token_sha256 = Secret::default();
             self.security.admin_password_hash = Secret::default();
+            self.oidc.client_secret = Secret::default();
+            self.oidc.client_secret_file = PathBuf::new();
         }
         if uses.tracking_key {
             read_tracking_key(&self.security.token_key_file)?;
@@ -155,7 +157,12 @@ impl Settings {
             security.admin_token =
                 read_secret(&security.admin_token_file, "security.admin_token_file")?;
         }
-        check_password_hash(security.admin_password_hash.expose())
+        check_password_hash(security.admin_password_hash.expose())?;
+        if self.oidc.enabled() {
+            self.oidc.client_secret =
+                read_secret(&self.oidc.client_secret_file, "oidc.client_secret_file")?;
+        }
+        Ok(())
     }
 }
 
