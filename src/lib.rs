@@ -3,6 +3,7 @@
 //! library; see docs/architecture.md for how the parts fit.
 
 pub mod app;
+pub mod bounces;
 pub mod campaign;
 pub mod clock;
 pub mod completions;

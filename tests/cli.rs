@@ -387,6 +387,8 @@ fn check_report_json(config: &Path) {
         );
     }
     check_each("report.weekly", &json["weekly"], &doc[6]);
+    check("report.bounces", &json["bounces"], &doc[7]);
+    check_each("report.bounces.people", &json["bounces"]["people"], &doc[8]);
     let campaign: Vec<&str> = json["campaign"]
         .as_object()
         .unwrap()

@@ -5,6 +5,7 @@
 //! Conventions that keep one code path for both backends: `$N` placeholders,
 //! every integer column 64-bit (`i64` in Rust), instants as epoch milliseconds.
 
+pub mod bounces;
 pub mod campaign;
 pub mod edit;
 pub mod enrolment;

@@ -112,6 +112,8 @@ pub async fn record(store: &Store, hit: &Hit<'_>) -> anyhow::Result<Option<UaCla
         LinkKind::Course => ("click", Some("course")),
         LinkKind::Video => ("click", Some("video")),
         LinkKind::Complete => ("completion", None),
+        // A return path is no link: nothing to record.
+        LinkKind::Bounce => return Ok(None),
     };
     store
         .insert_event(
