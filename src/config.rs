@@ -86,15 +86,13 @@ impl Bounces {
     fn validate(&self) -> anyhow::Result<()> {
         let rp = self.return_path.trim();
         if !rp.is_empty() {
-            let ok = rp
-                .split_once('@')
-                .is_some_and(|(local, domain)| {
-                    !local.is_empty()
-                        && !domain.is_empty()
-                        && !local.contains('+')
-                        && local.len() + 1 + 50 <= 64
-                        && !rp.contains(|c: char| c.is_whitespace() || c == '<' || c == '>')
-                });
+            let ok = rp.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && !domain.is_empty()
+                    && !local.contains('+')
+                    && local.len() + 1 + 50 <= 64
+                    && !rp.contains(|c: char| c.is_whitespace() || c == '<' || c == '>')
+            });
             if !ok {
                 anyhow::bail!("bounces.return_path = {rp:?} must be a plain address such as \"bounce@hospital.org\" (no '+', a local part of at most 13 characters: the 50-character token is added to it)");
             }

@@ -27,10 +27,18 @@ const REQUIRE: &str = "AMBASSADOR_REQUIRE_DOVECOT";
 /// ann and cat exist; dan's server is unreachable (4.4.1, given up at
 /// once); bob, and anyone else, is unknown (5.1.1).
 fn servers() -> Option<MailServers> {
-    match MailServers::start(&["ann", "cat"], &["dan"], "ambassador", "hospital.example.org") {
+    match MailServers::start(
+        &["ann", "cat"],
+        &["dan"],
+        "ambassador",
+        "hospital.example.org",
+    ) {
         Ok(s) => Some(s),
         Err(why) => {
-            skip(&format!("no Postfix and Dovecot to test bounces against: {why}"), Some(REQUIRE));
+            skip(
+                &format!("no Postfix and Dovecot to test bounces against: {why}"),
+                Some(REQUIRE),
+            );
             None
         }
     }
@@ -65,7 +73,10 @@ async fn ambassador(servers: &MailServers, verp: bool, soft_limit: u32) -> TestA
             "AMBASSADOR__BOUNCES__IMAP_PASSWORD_FILE",
             servers.password_file.to_str().unwrap(),
         ),
-        ("AMBASSADOR__BOUNCES__CA_FILE", servers.ca_file.to_str().unwrap()),
+        (
+            "AMBASSADOR__BOUNCES__CA_FILE",
+            servers.ca_file.to_str().unwrap(),
+        ),
         ("AMBASSADOR__BOUNCES__SOFT_LIMIT", limit.as_str()),
     ];
     let return_path = format!("bounce@{BOUNCE_DOMAIN}");
@@ -74,9 +85,13 @@ async fn ambassador(servers: &MailServers, verp: bool, soft_limit: u32) -> TestA
     }
     let smtp_port = servers.smtp_port;
     // The test relay is not used: every message goes to Postfix.
-    let t = TestApp::spawn_on(SmtpServer::start(Faults::default()).await, &env, move |s: &mut Settings| {
-        s.smtp.port = smtp_port;
-    })
+    let t = TestApp::spawn_on(
+        SmtpServer::start(Faults::default()).await,
+        &env,
+        move |s: &mut Settings| {
+            s.smtp.port = smtp_port;
+        },
+    )
     .await;
     t.apply(CAMPAIGN).await;
     t
@@ -85,9 +100,10 @@ async fn ambassador(servers: &MailServers, verp: bool, soft_limit: u32) -> TestA
 /// Sends one raw message to the bounce mailbox through Postfix, as a
 /// vacation program or a person would.
 async fn mail_to_bounce_mailbox(servers: &MailServers, raw: &str) {
-    let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
-        .port(servers.smtp_port)
-        .build();
+    let transport =
+        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
+            .port(servers.smtp_port)
+            .build();
     let envelope = lettre::address::Envelope::new(
         Some("someone@elsewhere.test".parse().unwrap()),
         vec![format!("bounce@{BOUNCE_DOMAIN}").parse().unwrap()],
@@ -182,38 +198,61 @@ async fn a_postfix_bounce_marks_the_address_and_no_reminder_follows() {
         "both bounces name their message by the VERP return path"
     );
     assert!(t.store().address_bounced(&bob).await.unwrap());
-    assert!(!t.store().address_bounced(&format!("dan@{STAFF_DOMAIN}")).await.unwrap(), "one soft bounce of three");
+    assert!(
+        !t.store()
+            .address_bounced(&format!("dan@{STAFF_DOMAIN}"))
+            .await
+            .unwrap(),
+        "one soft bounce of three"
+    );
     // Nothing deleted: bounces processed, the stray message unmatched, the auto-reply left.
     assert_eq!(servers.count("Ambassador-Processed"), 2);
     let unmatched = servers.files("Ambassador-Unmatched");
     assert_eq!(unmatched.len(), 1);
-    assert!(std::fs::read_to_string(&unmatched[0]).unwrap().contains("Question about the course"));
+    assert!(std::fs::read_to_string(&unmatched[0])
+        .unwrap()
+        .contains("Question about the course"));
     let inbox = servers.files("INBOX");
     assert_eq!(inbox.len(), 1);
-    assert!(std::fs::read_to_string(&inbox[0]).unwrap().contains("Automatic reply"));
+    assert!(std::fs::read_to_string(&inbox[0])
+        .unwrap()
+        .contains("Automatic reply"));
     // The auto-reply is read once, not on every run.
     assert_eq!(read_mailbox(&t).await, MailboxRun::default());
     assert_eq!(servers.count("INBOX"), 1);
 
     // The report and the dashboard's figures: Bob bounced, not reached.
     let row = ambassador::campaign::find(t.store(), "test").await.unwrap();
-    let report = ambassador::report::build(t.store(), &row, days(1), 3).await.unwrap();
+    let report = ambassador::report::build(t.store(), &row, days(1), 3)
+        .await
+        .unwrap();
     assert_eq!(report.bounces.people_bounced, 1);
     assert_eq!(report.reach.people_reached, 3);
     let listed = &report.bounces.people;
     assert_eq!(listed.len(), 1);
     assert_eq!(
-        (listed[0].email.as_str(), listed[0].employee_id.as_deref(), listed[0].status.as_str()),
+        (
+            listed[0].email.as_str(),
+            listed[0].employee_id.as_deref(),
+            listed[0].status.as_str()
+        ),
         (bob.as_str(), Some("E2"), "5.1.1")
     );
-    assert!(listed[0].diagnostic.contains("unknown user"), "{}", listed[0].diagnostic);
+    assert!(
+        listed[0].diagnostic.contains("unknown user"),
+        "{}",
+        listed[0].diagnostic
+    );
     assert!(ambassador::report::render::table(&report).contains(&format!("address bounced  {bob}")));
 
     // The first reminder goes to everyone but Bob.
     let (_, sent) = t.tick_at(days(7)).await;
     assert_eq!(sent.sent, 3);
     assert_eq!(status_of(&t, &bob, "reminder-1").await, "cancelled");
-    assert_eq!(status_of(&t, &format!("ann@{STAFF_DOMAIN}"), "reminder-1").await, "sent");
+    assert_eq!(
+        status_of(&t, &format!("ann@{STAFF_DOMAIN}"), "reminder-1").await,
+        "sent"
+    );
 
     // HR fixes the address: the mark is gone and the last call goes out.
     let robert = format!("robert.bob@{STAFF_DOMAIN}");
@@ -240,14 +279,21 @@ async fn soft_bounces_to_the_limit_make_a_hard_one() {
     t.tick_at(launch()).await;
     servers.wait_for_inbox(2, std::time::Duration::from_secs(30));
     let first = read_mailbox(&t).await;
-    assert_eq!((first.marked, first.counted), (1, 1), "Bob marked, Dan counted");
+    assert_eq!(
+        (first.marked, first.counted),
+        (1, 1),
+        "Bob marked, Dan counted"
+    );
     assert!(!t.store().address_bounced(&dan).await.unwrap());
 
     t.tick_at(days(7)).await;
     servers.wait_for_inbox(1, std::time::Duration::from_secs(30));
     let second = read_mailbox(&t).await;
 
-    assert_eq!(second.marked, 1, "Dan's second soft bounce reaches the limit of 2");
+    assert_eq!(
+        second.marked, 1,
+        "Dan's second soft bounce reaches the limit of 2"
+    );
     assert!(t.store().address_bounced(&dan).await.unwrap());
     t.tick_at(days(12)).await;
     assert_eq!(status_of(&t, &dan, "last-call").await, "cancelled");
@@ -274,7 +320,11 @@ async fn without_verp_a_bounce_is_matched_by_the_returned_message_id() {
         matched_by(&t).await,
         [
             (bob.clone(), "hard".into(), "message_id".into()),
-            (format!("dan@{STAFF_DOMAIN}"), "soft".into(), "message_id".into()),
+            (
+                format!("dan@{STAFF_DOMAIN}"),
+                "soft".into(),
+                "message_id".into()
+            ),
         ]
     );
     assert!(t.store().address_bounced(&bob).await.unwrap());
@@ -290,14 +340,30 @@ async fn a_wrong_password_or_an_untrusted_certificate_fails_the_run_and_moves_no
 
     let mut wrong = t.app.settings.bounces.clone();
     wrong.imap_password = ambassador::config::Secret::new("not the password");
-    let job = ambassador::bounces::BounceJob::new(t.store().clone(), t.app.clock.clone(), t.app.tracker.key().clone(), wrong);
+    let job = ambassador::bounces::BounceJob::new(
+        t.store().clone(),
+        t.app.clock.clone(),
+        t.app.tracker.key().clone(),
+        wrong,
+    );
     let error = format!("{:#}", job.run().await.unwrap_err());
-    assert!(error.contains("refused the login of bounces.imap_user \"bounces\""), "{error}");
-    assert!(!error.contains("not the password"), "the password is never shown: {error}");
+    assert!(
+        error.contains("refused the login of bounces.imap_user \"bounces\""),
+        "{error}"
+    );
+    assert!(
+        !error.contains("not the password"),
+        "the password is never shown: {error}"
+    );
 
     let mut untrusted = t.app.settings.bounces.clone();
     untrusted.ca_file = std::path::PathBuf::new();
-    let job = ambassador::bounces::BounceJob::new(t.store().clone(), t.app.clock.clone(), t.app.tracker.key().clone(), untrusted);
+    let job = ambassador::bounces::BounceJob::new(
+        t.store().clone(),
+        t.app.clock.clone(),
+        t.app.tracker.key().clone(),
+        untrusted,
+    );
     let error = format!("{:#}", job.run().await.unwrap_err());
     assert!(error.contains("TLS with the bounce mailbox"), "{error}");
 
@@ -327,7 +393,10 @@ fn a_postfix_dsn_gives_status_recipient_token_and_message_id() {
     assert!(b.diagnostic.contains("unknown user"), "{}", b.diagnostic);
     assert_eq!(b.verp_tokens.len(), 1);
     assert_eq!(b.verp_tokens[0].len(), 50);
-    assert!(b.original_message_id.as_deref().is_some_and(|id| id.ends_with("@hospital.example.org>")));
+    assert!(b
+        .original_message_id
+        .as_deref()
+        .is_some_and(|id| id.ends_with("@hospital.example.org>")));
 }
 
 #[test]
@@ -336,7 +405,11 @@ fn a_postfix_soft_dsn_is_a_failed_4xx() {
         panic!("not a bounce")
     };
     assert_eq!((b.action, b.status.as_str()), (Action::Failed, "4.4.1"));
-    assert!(b.diagnostic.contains("Connection refused"), "folded diagnostic joined: {}", b.diagnostic);
+    assert!(
+        b.diagnostic.contains("Connection refused"),
+        "folded diagnostic joined: {}",
+        b.diagnostic
+    );
     assert!(b.is_soft() && !b.is_hard());
 }
 
@@ -383,12 +456,21 @@ Subject: Fwd: Undelivered Mail Returned to Sender
 #[test]
 fn auto_replies_are_told_by_header_or_subject_and_other_mail_is_neither() {
     assert_eq!(classify(AUTO_REPLY.as_bytes()), Classified::AutoReply);
-    let by_subject = AUTO_REPLY.replace("Auto-Submitted: auto-replied\n", "").replace("Automatic reply", "Out of Office");
+    let by_subject = AUTO_REPLY
+        .replace("Auto-Submitted: auto-replied\n", "")
+        .replace("Automatic reply", "Out of Office");
     assert_eq!(classify(by_subject.as_bytes()), Classified::AutoReply);
     let exchange_oof = AUTO_REPLY
-        .replace("Auto-Submitted: auto-replied\n", "X-Auto-Response-Suppress: All\n")
+        .replace(
+            "Auto-Submitted: auto-replied\n",
+            "X-Auto-Response-Suppress: All\n",
+        )
         .replace("Automatic reply: ", "");
-    assert_eq!(classify(exchange_oof.as_bytes()), Classified::Other, "suppression alone is no reply");
+    assert_eq!(
+        classify(exchange_oof.as_bytes()),
+        Classified::Other,
+        "suppression alone is no reply"
+    );
     assert_eq!(classify(STRAY.as_bytes()), Classified::Other);
     assert_eq!(classify(b"\xff\xfe not mail at all"), Classified::Other);
 }

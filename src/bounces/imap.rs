@@ -40,7 +40,10 @@ fn tls_config(settings: &BounceSettings) -> anyhow::Result<ClientConfig> {
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if !settings.ca_file.as_os_str().is_empty() {
         let pem = std::fs::read(&settings.ca_file).with_context(|| {
-            format!("bounces.ca_file: cannot read {}", settings.ca_file.display())
+            format!(
+                "bounces.ca_file: cannot read {}",
+                settings.ca_file.display()
+            )
         })?;
         for cert in CertificateDer::pem_slice_iter(&pem) {
             let cert = cert.map_err(|e| {
@@ -98,10 +101,7 @@ impl Mailbox {
         .await?;
         let mut session = timed("login", async {
             client
-                .login(
-                    settings.imap_user.as_str(),
-                    settings.imap_password.expose(),
-                )
+                .login(settings.imap_user.as_str(), settings.imap_password.expose())
                 .await
                 .map_err(|(e, _)| {
                     anyhow::anyhow!(
@@ -118,11 +118,11 @@ impl Mailbox {
         for folder in [&settings.processed_folder, &settings.unmatched_folder] {
             // An existing folder answers NO; a folder that cannot be made
             // shows when the first message is moved there.
-            let _ = timed("create", async { Ok(session.create(quoted(folder)).await?) }).await;
+            let _ = timed("create", async { Ok(session.create(folder).await?) }).await;
         }
         timed("select", async {
             session
-                .select(quoted(&settings.imap_folder))
+                .select(&settings.imap_folder)
                 .await
                 .with_context(|| {
                     format!("cannot open bounces.imap_folder {:?}", settings.imap_folder)
@@ -153,9 +153,7 @@ impl Mailbox {
                 .await?
                 .try_collect()
                 .await?;
-            Ok(fetches
-                .iter()
-                .find_map(|f| f.body().map(<[u8]>::to_vec)))
+            Ok(fetches.iter().find_map(|f| f.body().map(<[u8]>::to_vec)))
         })
         .await
     }
@@ -164,12 +162,12 @@ impl Mailbox {
     /// COPY, then delete and expunge that one message.
     pub async fn move_to(&mut self, uid: u32, folder: &str) -> anyhow::Result<()> {
         let set = uid.to_string();
-        let folder = quoted(folder);
         timed("move", async {
             if self.can_move {
-                self.session.uid_mv(&set, &folder).await?;
+                self.session.uid_mv(&set, folder).await?;
             } else {
-                self.session.uid_copy(&set, &folder).await?;
+                // COPY, unlike MOVE, takes the name as it is given.
+                self.session.uid_copy(&set, format!("\"{folder}\"")).await?;
                 let _: Vec<_> = self
                     .session
                     .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
@@ -203,10 +201,4 @@ impl Mailbox {
     pub async fn close(mut self) {
         let _ = tokio::time::timeout(TIMEOUT, self.session.logout()).await;
     }
-}
-
-/// A folder name as an IMAP quoted string (the settings refuse quotes,
-/// backslashes and control characters in folder names).
-fn quoted(folder: &str) -> String {
-    format!("\"{folder}\"")
 }

@@ -166,7 +166,9 @@ fn verp_tokens(message: &mail_parser::Message<'_>) -> Vec<String> {
             };
             if token.len() == 50
                 && token.bytes().all(|b| b.is_ascii_hexdigit())
-                && !tokens.iter().any(|t: &String| t.eq_ignore_ascii_case(token))
+                && !tokens
+                    .iter()
+                    .any(|t: &String| t.eq_ignore_ascii_case(token))
             {
                 tokens.push(token.to_ascii_lowercase());
             }
@@ -240,14 +242,15 @@ fn recipient_fields(text: &str) -> Vec<RecipientFields> {
     let mut current = RecipientFields::default();
     let mut has_recipient = false;
     let mut last: Option<String> = None;
-    let finish = |current: &mut RecipientFields, has: &mut bool, groups: &mut Vec<RecipientFields>| {
-        if *has {
-            groups.push(std::mem::take(current));
-        } else {
-            *current = RecipientFields::default();
-        }
-        *has = false;
-    };
+    let finish =
+        |current: &mut RecipientFields, has: &mut bool, groups: &mut Vec<RecipientFields>| {
+            if *has {
+                groups.push(std::mem::take(current));
+            } else {
+                *current = RecipientFields::default();
+            }
+            *has = false;
+        };
     for line in text.lines().chain(std::iter::once("")) {
         if line.trim().is_empty() {
             finish(&mut current, &mut has_recipient, &mut groups);
@@ -313,8 +316,7 @@ fn text_bounce(message: &mail_parser::Message<'_>) -> Option<Bounce> {
         let inner = l.strip_prefix('<')?.split_once('>')?.0;
         inner.contains('@').then(|| inner.to_string())
     });
-    let original_message_id =
-        original_message_id(message).or_else(|| message_id_in_text(&text));
+    let original_message_id = original_message_id(message).or_else(|| message_id_in_text(&text));
     Some(Bounce {
         action: Action::Failed,
         status,
@@ -362,7 +364,10 @@ fn message_id_in_text(text: &str) -> Option<String> {
         let mut value = value.trim().to_string();
         if value.is_empty() {
             // Folded onto the next line.
-            value = lines.peek().map(|l| l.trim().to_string()).unwrap_or_default();
+            value = lines
+                .peek()
+                .map(|l| l.trim().to_string())
+                .unwrap_or_default();
         }
         let inner = value
             .trim()
@@ -379,14 +384,19 @@ fn message_id_in_text(text: &str) -> Option<String> {
 }
 
 fn bracket(id: &str) -> String {
-    format!("<{}>", id.trim().trim_start_matches('<').trim_end_matches('>'))
+    format!(
+        "<{}>",
+        id.trim().trim_start_matches('<').trim_end_matches('>')
+    )
 }
 
 /// The first enhanced status code (class 4 or 5) in text: `5.1.1`.
 fn enhanced_code(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     for (i, &b) in bytes.iter().enumerate() {
-        if !(b == b'4' || b == b'5') || (i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'.')) {
+        if !(b == b'4' || b == b'5')
+            || (i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'.'))
+        {
             continue;
         }
         let rest = &text[i..];
@@ -428,15 +438,27 @@ mod tests {
 
     #[test]
     fn enhanced_codes_are_found_and_lookalikes_are_not() {
-        assert_eq!(enhanced_code("said: 550 5.1.1 <a@b>").as_deref(), Some("5.1.1"));
-        assert_eq!(enhanced_code("x4.2.2 mailbox full 4.2.2").as_deref(), Some("4.2.2"));
+        assert_eq!(
+            enhanced_code("said: 550 5.1.1 <a@b>").as_deref(),
+            Some("5.1.1")
+        );
+        assert_eq!(
+            enhanced_code("x4.2.2 mailbox full 4.2.2").as_deref(),
+            Some("4.2.2")
+        );
         assert_eq!(enhanced_code("version 15.20.1234.5 from 10.5.1.1"), None);
-        assert_eq!(basic_code("host said: 552 too big").as_deref(), Some("5.0.0"));
+        assert_eq!(
+            basic_code("host said: 552 too big").as_deref(),
+            Some("5.0.0")
+        );
     }
 
     #[test]
     fn folded_message_ids_in_returned_headers_are_read() {
         let text = "From: a@b\nMessage-ID:\n <abc@example.org>\nSubject: x\n";
-        assert_eq!(message_id_in_text(text).as_deref(), Some("<abc@example.org>"));
+        assert_eq!(
+            message_id_in_text(text).as_deref(),
+            Some("<abc@example.org>")
+        );
     }
 }

@@ -47,8 +47,15 @@ pub async fn run(cmd: BouncesCommand, settings: &Settings) -> anyhow::Result<Exi
             run.marked, run.counted, run.ignored, run.auto_replies, run.unmatched
         );
         if run.errors > 0 {
-            eprintln!("{} message(s) could not be recorded and stay in the mailbox (see the log)", run.errors);
+            eprintln!(
+                "{} message(s) could not be recorded and stay in the mailbox (see the log)",
+                run.errors
+            );
         }
     }
-    Ok(if run.errors > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if run.errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

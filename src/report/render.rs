@@ -159,7 +159,12 @@ pub fn csv(r: &Report) -> anyhow::Result<String> {
     }
     for b in &r.bounces.people {
         let email = spreadsheet_cell(&b.email);
-        w.write_record(["address bounced", &email, "status", &spreadsheet_cell(&b.status)])?;
+        w.write_record([
+            "address bounced",
+            &email,
+            "status",
+            &spreadsheet_cell(&b.status),
+        ])?;
     }
     for p in &r.weekly {
         let week = p.week_ending.format("%Y-%m-%d").to_string();

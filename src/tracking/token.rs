@@ -197,8 +197,14 @@ mod tests {
         assert_eq!(key().verify_bounce(&token.to_ascii_uppercase()), Some(7));
         let mut altered = token.clone().into_bytes();
         altered[0] = if altered[0] == b'0' { b'1' } else { b'0' };
-        assert_eq!(key().verify_bounce(std::str::from_utf8(&altered).unwrap()), None);
-        assert_eq!(TokenKey::new(b"another key entirely!").verify_bounce(&token), None);
+        assert_eq!(
+            key().verify_bounce(std::str::from_utf8(&altered).unwrap()),
+            None
+        );
+        assert_eq!(
+            TokenKey::new(b"another key entirely!").verify_bounce(&token),
+            None
+        );
         let link = key().sign(Claims {
             outbox_id: 7,
             kind: LinkKind::Open,

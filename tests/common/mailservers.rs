@@ -142,8 +142,11 @@ impl MailServers {
         std::fs::write(d.join("cert.pem"), cert).map_err(|e| e.to_string())?;
         std::fs::write(d.join("key.pem"), key).map_err(|e| e.to_string())?;
         set_mode(&d.join("key.pem"), 0o600);
-        std::fs::write(d.join("users"), format!("{IMAP_USER}:{{PLAIN}}{IMAP_PASSWORD}\n"))
-            .map_err(|e| e.to_string())?;
+        std::fs::write(
+            d.join("users"),
+            format!("{IMAP_USER}:{{PLAIN}}{IMAP_PASSWORD}\n"),
+        )
+        .map_err(|e| e.to_string())?;
         std::fs::write(&self.password_file, format!("{IMAP_PASSWORD}\n"))
             .map_err(|e| e.to_string())?;
         let mail = self.dir.path().join("mail");
@@ -227,9 +230,8 @@ service imap-login {{
             ),
         )
         .map_err(|e| e.to_string())?;
-        let alternatives = |locals: &[&str]| {
-            locals.iter().map(|k| dot(k)).collect::<Vec<_>>().join("|")
-        };
+        let alternatives =
+            |locals: &[&str]| locals.iter().map(|k| dot(k)).collect::<Vec<_>>().join("|");
         std::fs::write(
             conf.join("transport"),
             format!(
