@@ -371,6 +371,72 @@ async fn a_wrong_password_or_an_untrusted_certificate_fails_the_run_and_moves_no
     assert!(matched_by(&t).await.is_empty());
 }
 
+#[tokio::test]
+async fn the_fetch_command_reads_the_mailbox_once_and_prints_what_it_did() {
+    let Some(servers) = servers() else { return };
+    let t = ambassador(&servers, true, 3).await;
+    t.import(&roster(&format!("bob@{STAFF_DOMAIN}"))).await;
+    t.tick_at(launch()).await;
+    servers.wait_for_inbox(2, std::time::Duration::from_secs(30));
+    let port = servers.imap_port.to_string();
+    let key = t.db.dir.path().join("token.key");
+    let command = |format: &str| {
+        let mut c = assert_cmd::Command::cargo_bin("ambassador").unwrap();
+        c.args(["bounces", "fetch", "--format", format])
+            .env("AMBASSADOR__DATABASE__URL", &t.db.url)
+            .env("AMBASSADOR__SECURITY__TOKEN_KEY_FILE", &key)
+            .env("AMBASSADOR__BOUNCES__IMAP_HOST", "127.0.0.1")
+            .env("AMBASSADOR__BOUNCES__IMAP_PORT", &port)
+            .env("AMBASSADOR__BOUNCES__IMAP_USER", IMAP_USER)
+            .env(
+                "AMBASSADOR__BOUNCES__IMAP_PASSWORD_FILE",
+                &servers.password_file,
+            )
+            .env("AMBASSADOR__BOUNCES__CA_FILE", &servers.ca_file);
+        c.output().unwrap()
+    };
+
+    let out = command("json");
+
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    common::cli_json::check(
+        "bounces fetch",
+        &json,
+        &common::cli_json::tables("bounces fetch")[0],
+    );
+    assert_eq!(
+        (json["marked"].as_u64(), json["counted"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(t
+        .store()
+        .address_bounced(&format!("bob@{STAFF_DOMAIN}"))
+        .await
+        .unwrap());
+    let again = command("text");
+    assert!(again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("0 address(es) marked undeliverable"),
+        "nothing left to read: {}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+
+    // Without a mailbox configured it says what to set, and reads nothing.
+    let none = assert_cmd::Command::cargo_bin("ambassador")
+        .unwrap()
+        .args(["bounces", "fetch"])
+        .env("AMBASSADOR__DATABASE__URL", &t.db.url)
+        .output()
+        .unwrap();
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("set bounces.imap_host"));
+}
+
 // Parsing stored samples: no server needed.
 
 fn fixture(name: &str) -> Vec<u8> {

@@ -59,6 +59,10 @@ const COVERED: &[(&str, &str)] = &[
         "service.rs::under_the_units_environment_it_notifies_ready_watchdog_and_stopping",
     ),
     ("demo", "demo_writes_every_message_it_reports"),
+    (
+        "bounces fetch",
+        "bounces.rs::the_fetch_command_reads_the_mailbox_once_and_prints_what_it_did",
+    ),
 ];
 
 /// The subcommands listed under "Commands:" in `ambassador ARGS --help`.
