@@ -679,6 +679,54 @@ mod tests {
     }
 
     #[test]
+    fn a_bounce_mailbox_is_checked_naming_the_key() {
+        let err =
+            load(&[("AMBASSADOR__BOUNCES__RETURN_PATH", "bounce+x@hospital.org")]).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("bounces.return_path"),
+            "{err:#}"
+        );
+        let err = load(&[("AMBASSADOR__BOUNCES__IMAP_HOST", "mail.hospital.org")]).unwrap_err();
+        assert!(format!("{err:#}").contains("bounces.imap_user"), "{err:#}");
+        let mailbox = [
+            ("AMBASSADOR__BOUNCES__IMAP_HOST", "mail.hospital.org"),
+            ("AMBASSADOR__BOUNCES__IMAP_USER", "bounce@hospital.org"),
+            ("AMBASSADOR__BOUNCES__IMAP_PASSWORD_FILE", "bounce-password"),
+        ];
+        let err = load(&[
+            mailbox[0],
+            mailbox[1],
+            mailbox[2],
+            ("AMBASSADOR__BOUNCES__PROCESSED_FOLDER", "INBOX"),
+        ])
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("bounces.processed_folder"),
+            "{err:#}"
+        );
+        let err = load(&[
+            mailbox[0],
+            mailbox[1],
+            mailbox[2],
+            ("AMBASSADOR__BOUNCES__UNMATCHED_FOLDER", "Bounces \"old\""),
+        ])
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("bounces.unmatched_folder"),
+            "{err:#}"
+        );
+        let s = load(&[
+            mailbox[0],
+            mailbox[1],
+            mailbox[2],
+            ("AMBASSADOR__BOUNCES__RETURN_PATH", "bounce@hospital.org"),
+        ])
+        .unwrap();
+        assert!(s.bounces.reads_mailbox());
+        assert_eq!(s.bounces.soft_limit, 3);
+    }
+
+    #[test]
     fn unusable_http_limits_are_refused_naming_the_key() {
         let err = load(&[("AMBASSADOR__HTTP__MAX_CONNECTIONS", "1")]).unwrap_err();
         assert!(

@@ -540,3 +540,25 @@ fn auto_replies_are_told_by_header_or_subject_and_other_mail_is_neither() {
     assert_eq!(classify(STRAY.as_bytes()), Classified::Other);
     assert_eq!(classify(b"\xff\xfe not mail at all"), Classified::Other);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// Whatever arrives in the mailbox, reading it never panics: arbitrary
+    /// bytes, and a real DSN cut short or with a byte changed.
+    #[test]
+    fn no_message_makes_the_parser_panic(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000),
+        cut in 0usize..4000,
+        at in 0usize..4000,
+        byte in proptest::prelude::any::<u8>(),
+    ) {
+        let _ = classify(&bytes);
+        let mut dsn = fixture("postfix-unknown-user.eml");
+        dsn.truncate(cut.max(1));
+        if let Some(b) = dsn.get_mut(at) {
+            *b = byte;
+        }
+        let _ = classify(&dsn);
+    }
+}
