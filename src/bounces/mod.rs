@@ -134,7 +134,11 @@ impl BounceJob {
 
     /// Classifies, matches and records one message; says where it goes.
     pub async fn handle(&self, raw: &[u8]) -> anyhow::Result<Disposition> {
-        let bounce = match parse::classify(raw) {
+        // A parser bug must cost one message, not the job: treated as
+        // unmatched, it is moved aside for a person to look at.
+        let classified =
+            std::panic::catch_unwind(|| parse::classify(raw)).unwrap_or(Classified::Other);
+        let bounce = match classified {
             Classified::AutoReply => return Ok(Disposition::AutoReply),
             Classified::Other => return Ok(Disposition::Unmatched),
             Classified::Bounce(b) => b,

@@ -98,7 +98,12 @@ const BOUNCE_SUBJECTS: [&str; 9] = [
 
 /// Reads one raw message (RFC 5322 bytes as the mailbox holds them).
 pub fn classify(raw: &[u8]) -> Classified {
-    let Some(message) = MessageParser::default().parse(raw) else {
+    // mail-parser 0.9 indexes a message's first part unchecked (found by
+    // tests/bounces.rs's proptest): a message without parts is nothing here.
+    let Some(message) = MessageParser::default()
+        .parse(raw)
+        .filter(|m| !m.parts.is_empty())
+    else {
         return Classified::Other;
     };
     let verp_tokens = verp_tokens(&message);
@@ -332,7 +337,10 @@ fn text_bounce(message: &mail_parser::Message<'_>) -> Option<Bounce> {
 fn original_message_id(message: &mail_parser::Message<'_>) -> Option<String> {
     for part in message.parts.iter().skip(1) {
         if let PartType::Message(inner) = &part.body {
-            if let Some(id) = inner.message_id() {
+            if let Some(id) = (!inner.parts.is_empty())
+                .then(|| inner.message_id())
+                .flatten()
+            {
                 return Some(bracket(id));
             }
         }
