@@ -350,7 +350,7 @@ struct Person {
 async fn fill(store: &Store, a: &Args, campaign_id: i64, start: i64) -> anyhow::Result<[usize; 4]> {
     let mut rng = StdRng::seed_from_u64(2027);
     let people: Vec<Person> = (0..a.people).map(|_| person(&mut rng, start)).collect();
-    let mut tx = store.begin().await?;
+    let mut tx = store.pool().begin().await?;
 
     let staff: Vec<Vec<V>> = people
         .iter()

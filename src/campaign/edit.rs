@@ -243,7 +243,7 @@ enum Move {
 }
 
 fn audience_move(state: &EnrolmentState, audience: &super::Audience) -> Option<Move> {
-    let active = state.active == 1;
+    let active = state.active;
     let in_audience = active && audience.matches(&state.person);
     if active && !in_audience && state.left_at.is_none() {
         Some(Move::Leave)

@@ -359,7 +359,7 @@ impl Composer {
         message_id: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Message> {
-        let parts = self.templates().render(template, context)?;
+        let parts = self.templates().render_encoded(template, context)?;
         let reply_to = if self.reply_to.is_empty() {
             campaign.contact.to_string()
         } else {
@@ -377,7 +377,7 @@ impl Composer {
             step: &context.step.name,
             list_id: &list_id,
         };
-        let mut message = build(&parts, &headers).map_err(|e| anyhow::anyhow!(e))?;
+        let mut message = build(parts, &headers).map_err(|e| anyhow::anyhow!(e))?;
         self.sender.sign(&mut message);
         Ok(message)
     }

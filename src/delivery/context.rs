@@ -7,6 +7,18 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// The parts of a [`MessageContext`] that differ from one message to the
+/// next, as paths from its root; the rest is the same for every message of a
+/// step on a given day. Composition renders what is the same once and fills
+/// these in (where the template only prints them).
+pub const PER_MESSAGE: &[&[&str]] = &[
+    &["person"],
+    &["links"],
+    &["pixel_url"],
+    &["campaign", "due_date"],
+    &["manager"],
+];
+
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageContext {
     pub organisation: Organisation,

@@ -3,7 +3,7 @@
 //! `Mailbox::new` panics on CR, LF or NUL in a display name, and no roster
 //! value may ever add a header.
 
-use super::templates::RenderedEmail;
+use super::templates::EncodedEmail;
 use chrono::{DateTime, Utc};
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
@@ -25,7 +25,7 @@ pub struct Headers<'a> {
 }
 
 /// Builds the multipart/alternative message (text first, HTML preferred).
-pub fn build(parts: &RenderedEmail, h: &Headers<'_>) -> Result<Message, String> {
+pub fn build(parts: EncodedEmail, h: &Headers<'_>) -> Result<Message, String> {
     let to_address = h
         .to_email
         .parse()
@@ -66,12 +66,12 @@ pub fn build(parts: &RenderedEmail, h: &Headers<'_>) -> Result<Message, String> 
                 .singlepart(
                     SinglePart::builder()
                         .header(ContentType::TEXT_PLAIN)
-                        .body(parts.text.clone()),
+                        .body(parts.text),
                 )
                 .singlepart(
                     SinglePart::builder()
                         .header(ContentType::TEXT_HTML)
-                        .body(parts.html.clone()),
+                        .body(parts.html),
                 ),
         )
         .map_err(|e| format!("cannot build the message: {e}"))
@@ -95,12 +95,13 @@ pub fn header_safe(value: &str) -> String {
 mod tests {
     use super::*;
 
-    fn parts() -> RenderedEmail {
-        RenderedEmail {
+    fn parts() -> EncodedEmail {
+        crate::delivery::RenderedEmail {
             subject: "Hi".into(),
             html: "<p>Hi</p>".into(),
             text: "Hi".into(),
         }
+        .into()
     }
 
     #[test]
@@ -117,7 +118,7 @@ mod tests {
             step: "announcement",
             list_id: "<soar.example.org>",
         };
-        let raw = String::from_utf8(build(&parts(), &h).unwrap().formatted()).unwrap();
+        let raw = String::from_utf8(build(parts(), &h).unwrap().formatted()).unwrap();
         assert!(!raw.lines().any(|l| l.starts_with("Bcc:")), "{raw}");
         assert!(raw.contains("X-Ambassador-Step: announcement"));
     }

@@ -9,11 +9,13 @@
 
 mod compose;
 pub mod context;
+mod encode;
 pub(crate) mod mailer;
 mod marks;
 mod message;
 pub mod owner;
 mod preview;
+mod reuse;
 mod templates;
 mod worker;
 
@@ -22,5 +24,5 @@ pub use context::MessageContext;
 pub use mailer::{Mailer, SendOutcome};
 pub use message::header_safe;
 pub use preview::{NoMessage, Preview, PreviewOutcome};
-pub use templates::{RenderedEmail, TemplateError, Templates};
+pub use templates::{EncodedEmail, RenderedEmail, TemplateError, Templates};
 pub use worker::{DeliveryReport, Worker, CLAIM_ATTEMPTS, IDLE_POLL};

@@ -4,9 +4,12 @@
 //! nothing to escape into). Roster values are data, never template source.
 
 use super::context::{sample_context, MessageContext};
+use super::encode;
+use super::reuse::Reuse;
 use crate::campaign::Campaign;
 use crate::config::Language;
-use handlebars::Handlebars;
+use handlebars::{Handlebars, Template};
+use lettre::message::Body;
 use std::path::Path;
 
 /// The templates shipped in the binary, from `templates/email/$dir`:
@@ -57,12 +60,33 @@ pub struct RenderedEmail {
     pub text: String,
 }
 
+/// One message's parts with the bodies MIME-encoded: what a message is built from.
+#[derive(Debug, Clone)]
+pub struct EncodedEmail {
+    pub subject: String,
+    pub html: Body,
+    pub text: Body,
+}
+
+impl From<RenderedEmail> for EncodedEmail {
+    fn from(rendered: RenderedEmail) -> Self {
+        Self {
+            html: encode::body(&rendered.html),
+            text: encode::body(&rendered.text),
+            subject: rendered.subject,
+        }
+    }
+}
+
 /// A compiled set of email templates.
 #[derive(Debug)]
 pub struct Templates {
     html: Handlebars<'static>,
     plain: Handlebars<'static>,
     names: Vec<String>,
+    /// What campaign messages say to everyone, rendered and encoded once
+    /// (`None`: every message rendered whole).
+    reuse: Option<Reuse>,
 }
 
 /// Why templates cannot be loaded or rendered.
@@ -140,7 +164,19 @@ impl Templates {
                 names.push(name);
             }
         }
-        Ok(Self { html, plain, names })
+        Ok(Self {
+            html,
+            plain,
+            names,
+            reuse: Some(Reuse::default()),
+        })
+    }
+
+    /// The same templates rendering every message whole, as a reference for
+    /// tests and benchmarks of the reuse (the bytes are the same).
+    pub fn without_reuse(mut self) -> Self {
+        self.reuse = None;
+        self
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -156,9 +192,58 @@ impl Templates {
         self.render_data(name, context)
     }
 
+    /// A campaign message's parts, the bodies MIME-encoded; what is the same
+    /// for everyone comes from the cache (see `reuse`). The same bytes as
+    /// [`Templates::render`] encoded whole.
+    pub fn render_encoded(
+        &self,
+        name: &str,
+        context: &MessageContext,
+    ) -> Result<EncodedEmail, TemplateError> {
+        if let Some(encoded) = self
+            .reuse
+            .as_ref()
+            .and_then(|r| r.render(self, name, context))
+        {
+            return Ok(encoded);
+        }
+        Ok(self.render(name, context)?.into())
+    }
+
+    /// How many keys the reuse cache holds (none when it is off): tests and
+    /// benchmarks check that messages really come from it.
+    pub fn reused_keys(&self) -> usize {
+        self.reuse.as_ref().map_or(0, Reuse::keys)
+    }
+
+    /// The parsed parts of a template (subject, HTML, text) and the layout,
+    /// for the reuse to read what they do with values.
+    pub(super) fn parsed(&self, name: &str) -> Option<(Vec<&Template>, Option<&Template>)> {
+        if !self.has(name) {
+            return None;
+        }
+        let parts = vec![
+            self.plain.get_template(&format!("{name}.subject"))?,
+            self.html.get_template(&format!("{name}.html"))?,
+            self.plain.get_template(&format!("{name}.txt"))?,
+        ];
+        Some((parts, self.html.get_template("layout")))
+    }
+
     /// Renders all three parts of a template with any serialisable context:
     /// the weekly summary and the team digest have their own.
     pub fn render_data<T: serde::Serialize>(
+        &self,
+        name: &str,
+        context: &T,
+    ) -> Result<RenderedEmail, TemplateError> {
+        let mut rendered = self.render_unlined(name, context)?;
+        rendered.subject = one_line(&rendered.subject);
+        Ok(rendered)
+    }
+
+    /// [`Templates::render_data`] with the subject as the template wrote it.
+    pub(super) fn render_unlined<T: serde::Serialize>(
         &self,
         name: &str,
         context: &T,
@@ -175,7 +260,7 @@ impl Templates {
                 })
         };
         Ok(RenderedEmail {
-            subject: one_line(&render(&self.plain, "subject")?),
+            subject: render(&self.plain, "subject")?,
             html: render(&self.html, "html")?,
             text: render(&self.plain, "txt")?,
         })
@@ -192,7 +277,7 @@ impl Templates {
 }
 
 /// A subject is one line of text: control characters become spaces.
-fn one_line(subject: &str) -> String {
+pub(super) fn one_line(subject: &str) -> String {
     let cleaned: String = subject
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })

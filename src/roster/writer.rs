@@ -4,8 +4,7 @@
 use super::parse::PersonRecord;
 use super::ImportReport;
 use crate::store::roster::{self as q, ImportRecord, NewStaff, StaffChange};
-use crate::store::Store;
-use sqlx::{Any, Transaction};
+use crate::store::{Store, Tx};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -49,7 +48,7 @@ pub(super) struct Writer {
     /// The connection settings to put back before the transaction ends.
     pub restore: q::BulkWriteRestore,
     batches: mpsc::Sender<BoundBatch>,
-    task: JoinHandle<anyhow::Result<Transaction<'static, Any>>>,
+    task: JoinHandle<anyhow::Result<Tx>>,
 }
 
 impl Writer {
@@ -97,7 +96,7 @@ impl Writer {
         };
         let people: Vec<NewStaff<'_>> = batch.inserts.iter().map(new_staff).collect();
         let inserts = q::BoundStaffInsert::bind(
-            store.numbered(),
+            store.backend(),
             &report.source,
             active.import_id,
             now,
@@ -113,7 +112,7 @@ impl Writer {
     }
 
     /// Waits for every batch to be written; the transaction is still open.
-    pub async fn finish(self) -> anyhow::Result<Transaction<'static, Any>> {
+    pub async fn finish(self) -> anyhow::Result<Tx> {
         drop(self.batches);
         self.task
             .await
@@ -138,7 +137,7 @@ impl Writer {
 }
 
 async fn write_batch(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     import_id: i64,
     now: i64,
     batch: BoundBatch,

@@ -11,7 +11,6 @@ pub struct CampaignRow {
     pub slug: String,
     pub name: String,
     pub definition: String,
-    #[sqlx(try_from = "String")]
     pub status: CampaignStatus,
     pub starts_at: i64,
     pub created_at: i64,
@@ -79,23 +78,25 @@ impl Store {
 
     pub async fn campaign_by_slug(&self, slug: &str) -> anyhow::Result<Option<CampaignRow>> {
         let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE slug = $1");
-        Ok(sqlx::query_as(&sql)
+        Ok(on_pool!(self, |c| sqlx::query_as(&sql)
             .bind(slug)
-            .fetch_optional(self.pool())
-            .await?)
+            .fetch_optional(c)
+            .await?))
     }
 
     pub async fn campaign_by_id(&self, id: i64) -> anyhow::Result<Option<CampaignRow>> {
         let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1");
-        Ok(sqlx::query_as(&sql)
+        Ok(on_pool!(self, |c| sqlx::query_as(&sql)
             .bind(id)
-            .fetch_optional(self.pool())
-            .await?)
+            .fetch_optional(c)
+            .await?))
     }
 
     pub async fn campaigns(&self) -> anyhow::Result<Vec<CampaignRow>> {
         let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY starts_at, slug");
-        Ok(sqlx::query_as(&sql).fetch_all(self.pool()).await?)
+        Ok(on_pool!(self, |c| sqlx::query_as(&sql)
+            .fetch_all(c)
+            .await?))
     }
 
     /// Sets the status; returns false when no campaign has this slug.
@@ -105,13 +106,16 @@ impl Store {
         status: CampaignStatus,
         now: i64,
     ) -> anyhow::Result<bool> {
-        let done = sqlx::query("UPDATE campaigns SET status = $1, updated_at = $2 WHERE slug = $3")
-            .bind(status.as_str())
-            .bind(now)
-            .bind(slug)
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected() > 0)
+        let done = on_pool!(self, |c| sqlx::query(
+            "UPDATE campaigns SET status = $1, updated_at = $2 WHERE slug = $3"
+        )
+        .bind(status.as_str())
+        .bind(now)
+        .bind(slug)
+        .execute(c)
+        .await?
+        .rows_affected());
+        Ok(done > 0)
     }
 
     /// Active people not yet enrolled in the campaign.
@@ -121,10 +125,10 @@ impl Store {
              WHERE s.active = 1 AND NOT EXISTS
                (SELECT 1 FROM enrolments e WHERE e.campaign_id = $1 AND e.staff_id = s.id)"
         );
-        Ok(sqlx::query_as(&sql)
+        Ok(on_pool!(self, |c| sqlx::query_as(&sql)
             .bind(campaign_id)
-            .fetch_all(self.pool())
-            .await?)
+            .fetch_all(c)
+            .await?))
     }
 
     /// Enrols people; (staff id, enrolled at, due at). Existing enrolments are kept.
@@ -147,25 +151,29 @@ impl Store {
         time_steps: &[String],
     ) -> anyhow::Result<(u64, u64)> {
         let mut tx = self.begin().await?;
-        let left = sqlx::query(
+        let left = on_tx!(tx, |c| {
+            sqlx::query(
             "UPDATE enrolments SET left_at = $1 WHERE campaign_id = $2 AND left_at IS NULL AND completed_at IS NULL
              AND staff_id IN (SELECT id FROM staff WHERE active = 0)",
         )
         .bind(now)
         .bind(campaign_id)
-        .execute(&mut *tx)
+        .execute(&mut *c)
         .await?
-        .rows_affected();
-        let mut cancelled = sqlx::query(
+        .rows_affected()
+        });
+        let mut cancelled = on_tx!(tx, |c| {
+            sqlx::query(
             "UPDATE outbox SET status = 'cancelled', last_error = 'left the roster or exempted', updated_at = $1
              WHERE campaign_id = $2 AND status = 'pending' AND enrolment_id IN
                (SELECT id FROM enrolments WHERE campaign_id = $2 AND (left_at IS NOT NULL OR exempted_at IS NOT NULL))",
         )
         .bind(now)
         .bind(campaign_id)
-        .execute(&mut *tx)
+        .execute(&mut *c)
         .await?
-        .rows_affected();
+        .rows_affected()
+        });
         if !time_steps.is_empty() {
             let names = (0..time_steps.len())
                 .map(|i| format!("${}", i + 3))
@@ -176,11 +184,13 @@ impl Store {
                  WHERE campaign_id = $2 AND status = 'pending' AND step IN ({names}) AND enrolment_id IN
                    (SELECT id FROM enrolments WHERE campaign_id = $2 AND completed_at IS NOT NULL)"
             );
-            let mut q = sqlx::query(&sql).bind(now).bind(campaign_id);
-            for s in time_steps {
-                q = q.bind(s.as_str());
-            }
-            cancelled += q.execute(&mut *tx).await?.rows_affected();
+            cancelled += on_tx!(tx, |c| {
+                let mut q = sqlx::query(&sql).bind(now).bind(campaign_id);
+                for s in time_steps {
+                    q = q.bind(s.as_str());
+                }
+                q.execute(&mut *c).await?.rows_affected()
+            });
         }
         tx.commit().await?;
         Ok((left, cancelled))
@@ -188,23 +198,27 @@ impl Store {
 
     /// Enrolments still to be messaged: not exempted, not left.
     pub async fn planning_rows(&self, campaign_id: i64) -> anyhow::Result<Vec<PlanningRow>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, |c| {
+            sqlx::query_as(
             "SELECT e.id AS enrolment_id, e.staff_id, e.enrolled_at, e.due_at, e.completed_at,
                     s.time_zone, s.manager_email, s.email
              FROM enrolments e JOIN staff s ON s.id = e.staff_id
              WHERE e.campaign_id = $1 AND e.exempted_at IS NULL AND e.left_at IS NULL AND s.active = 1",
         )
         .bind(campaign_id)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?
+        }))
     }
 
     /// (enrolment id, step) pairs already in the outbox, whatever their status.
     pub async fn enqueued_steps(&self, campaign_id: i64) -> anyhow::Result<Vec<(i64, String)>> {
-        Ok(sqlx::query_as("SELECT enrolment_id, step FROM outbox WHERE campaign_id = $1 AND enrolment_id IS NOT NULL")
+        Ok(on_pool!(self, |c| {
+            sqlx::query_as("SELECT enrolment_id, step FROM outbox WHERE campaign_id = $1 AND enrolment_id IS NOT NULL")
             .bind(campaign_id)
-            .fetch_all(self.pool())
-            .await?)
+            .fetch_all(c)
+            .await?
+        }))
     }
 
     /// Records a completion; returns false when already completed or not enrolled.
@@ -215,7 +229,7 @@ impl Store {
         at: i64,
         source: &str,
     ) -> anyhow::Result<bool> {
-        let done = sqlx::query(
+        let done = on_pool!(self, |c| sqlx::query(
             "UPDATE enrolments SET completed_at = $1, completion_source = $2
              WHERE campaign_id = $3 AND staff_id = $4 AND completed_at IS NULL",
         )
@@ -223,9 +237,10 @@ impl Store {
         .bind(source)
         .bind(campaign_id)
         .bind(staff_id)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() > 0)
+        .execute(c)
+        .await?
+        .rows_affected());
+        Ok(done > 0)
     }
 }
 
@@ -248,7 +263,7 @@ impl Store {
         manager_email: &str,
         now: i64,
     ) -> anyhow::Result<Vec<OverdueRow>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, |c| sqlx::query_as(
             "SELECT s.first_name, s.last_name, s.email, s.department, s.role, e.due_at
              FROM enrolments e JOIN staff s ON s.id = e.staff_id
              WHERE e.campaign_id = $1 AND s.manager_email = $2 AND s.active = 1 AND e.due_at < $3
@@ -258,8 +273,8 @@ impl Store {
         .bind(campaign_id)
         .bind(manager_email)
         .bind(now)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?))
     }
 
     /// A person by address, active or not.
@@ -271,10 +286,10 @@ impl Store {
             "SELECT {} FROM staff WHERE email = $1",
             super::roster::STAFF_COLUMNS
         );
-        Ok(sqlx::query_as(&sql)
+        Ok(on_pool!(self, |c| sqlx::query_as(&sql)
             .bind(email)
-            .fetch_optional(self.pool())
-            .await?)
+            .fetch_optional(c)
+            .await?))
     }
 
     /// The enrolment of a person in a campaign: (id, due_at).
@@ -283,13 +298,13 @@ impl Store {
         campaign_id: i64,
         staff_id: i64,
     ) -> anyhow::Result<Option<(i64, i64)>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, |c| sqlx::query_as(
             "SELECT id, due_at FROM enrolments WHERE campaign_id = $1 AND staff_id = $2",
         )
         .bind(campaign_id)
         .bind(staff_id)
-        .fetch_optional(self.pool())
-        .await?)
+        .fetch_optional(c)
+        .await?))
     }
 }
 
@@ -309,7 +324,6 @@ pub struct EnrolmentView {
     pub completed_at: Option<i64>,
     pub completion_source: Option<String>,
     pub exempt_reason: Option<String>,
-    #[sqlx(try_from = "String")]
     pub status: EnrolmentStatus,
 }
 
@@ -321,7 +335,8 @@ impl Store {
         department: Option<&str>,
         now: i64,
     ) -> anyhow::Result<Vec<EnrolmentView>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, |c| {
+            sqlx::query_as(
             "SELECT c.slug AS campaign, s.email, s.first_name, s.last_name, s.department, s.role, s.facility, s.manager_email,
                     e.enrolled_at, e.due_at, e.completed_at, e.completion_source, e.exempt_reason,
                     CASE WHEN e.completed_at IS NOT NULL THEN 'completed'
@@ -336,15 +351,16 @@ impl Store {
         .bind(now)
         .bind(campaign.unwrap_or(""))
         .bind(department.unwrap_or(""))
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?
+        }))
     }
 }
 
 /// Enrolls people inside a transaction; (staff id, enrolled at, due at).
 /// Existing enrolments are kept. Returns how many were new.
 pub(super) async fn insert_enrolments(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut super::Tx,
     numbered: bool,
     campaign_id: i64,
     rows: &[(i64, i64, i64)],
@@ -355,15 +371,17 @@ pub(super) async fn insert_enrolments(
             "INSERT INTO enrolments (campaign_id, staff_id, enrolled_at, due_at) VALUES {} ON CONFLICT (campaign_id, staff_id) DO NOTHING",
             placeholders(batch.len(), 4, numbered)
         );
-        let mut q = sqlx::query(&sql);
-        for (staff_id, enrolled_at, due_at) in batch {
-            q = q
-                .bind(campaign_id)
-                .bind(*staff_id)
-                .bind(*enrolled_at)
-                .bind(*due_at);
-        }
-        added += q.execute(&mut **tx).await?.rows_affected();
+        added += on_tx!(tx, |c| {
+            let mut q = sqlx::query(&sql);
+            for (staff_id, enrolled_at, due_at) in batch {
+                q = q
+                    .bind(campaign_id)
+                    .bind(*staff_id)
+                    .bind(*enrolled_at)
+                    .bind(*due_at);
+            }
+            q.execute(&mut *c).await?.rows_affected()
+        });
     }
     Ok(added)
 }

@@ -4,7 +4,7 @@
 
 use super::campaign::{Candidate, CANDIDATE_COLUMNS};
 use super::Store;
-use sqlx::{Any, Transaction};
+use super::Tx;
 
 /// One enrolment with the person's audience fields.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -12,7 +12,8 @@ pub struct EnrolmentState {
     pub enrolment_id: i64,
     #[sqlx(flatten)]
     pub person: Candidate,
-    pub active: i64,
+    /// Whether the person is in the roster.
+    pub active: bool,
     pub enrolled_at: i64,
     pub due_at: i64,
     pub completed_at: Option<i64>,
@@ -89,25 +90,27 @@ impl Store {
         and: &str,
     ) -> anyhow::Result<Vec<EnrolmentState>> {
         let sql = format!(
-            "SELECT e.id AS enrolment_id, {CANDIDATE_COLUMNS}, s.active, e.enrolled_at, e.due_at,
+            "SELECT e.id AS enrolment_id, {CANDIDATE_COLUMNS}, (s.active = 1) AS active, e.enrolled_at, e.due_at,
                     e.completed_at, e.exempted_at, e.left_at
              FROM enrolments e JOIN staff s ON s.id = e.staff_id WHERE e.campaign_id = $1{and}"
         );
-        Ok(sqlx::query_as(&sql)
+        Ok(on_pool!(self, |c| sqlx::query_as(&sql)
             .bind(campaign_id)
-            .fetch_all(self.pool())
-            .await?)
+            .fetch_all(c)
+            .await?))
     }
 
     /// Everyone active in the roster, with the fields audiences look at.
     pub async fn active_people(&self) -> anyhow::Result<Vec<Candidate>> {
         let sql = format!("SELECT {CANDIDATE_COLUMNS} FROM staff s WHERE s.active = 1");
-        Ok(sqlx::query_as(&sql).fetch_all(self.pool()).await?)
+        Ok(on_pool!(self, |c| sqlx::query_as(&sql)
+            .fetch_all(c)
+            .await?))
     }
 
     /// A campaign's messages waiting in the outbox, not claimed.
     pub async fn pending_messages(&self, campaign_id: i64) -> anyhow::Result<Vec<PendingMessage>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, |c| sqlx::query_as(
             "SELECT o.id, o.enrolment_id, o.step, o.dedupe_key, o.recipient, o.scheduled_at,
                     o.not_before, o.attempts, s.time_zone
              FROM outbox o LEFT JOIN enrolments e ON e.id = o.enrolment_id
@@ -115,8 +118,8 @@ impl Store {
              WHERE o.campaign_id = $1 AND o.status = 'pending'",
         )
         .bind(campaign_id)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?))
     }
 
     /// Like `placed_per_hour`, without pending messages: the places an edit
@@ -126,15 +129,17 @@ impl Store {
         campaign_id: i64,
         from_hour: i64,
     ) -> anyhow::Result<Vec<(i64, i64)>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, |c| {
+            sqlx::query_as(
             "SELECT not_before / 3600000 AS hour, COUNT(*) FROM outbox
              WHERE campaign_id = $1 AND not_before >= $2 AND status NOT IN ('skipped', 'cancelled', 'pending')
              GROUP BY not_before / 3600000",
         )
         .bind(campaign_id)
         .bind(from_hour * 3_600_000)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?
+        }))
     }
 
     /// Writes a campaign and what its edit changes, in one transaction.
@@ -149,30 +154,37 @@ impl Store {
         let mut tx = self.begin().await?;
         let (id, created) = upsert_campaign(&mut tx, campaign, now).await?;
         for (enrolment, due_at) in &writes.due_dates {
-            sqlx::query("UPDATE enrolments SET due_at = $1 WHERE id = $2 AND completed_at IS NULL")
-                .bind(*due_at)
-                .bind(*enrolment)
-                .execute(&mut *tx)
-                .await?;
+            on_tx!(tx, |c| sqlx::query(
+                "UPDATE enrolments SET due_at = $1 WHERE id = $2 AND completed_at IS NULL"
+            )
+            .bind(*due_at)
+            .bind(*enrolment)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
         }
         set_left(&mut tx, &writes.leave, Some(now)).await?;
         set_left(&mut tx, &writes.restore, None).await?;
         for (message, reason) in &writes.cancel {
-            sqlx::query("UPDATE outbox SET status = 'cancelled', last_error = $1, updated_at = $2 WHERE id = $3 AND status = 'pending'")
+            on_tx!(tx, |c| {
+                sqlx::query("UPDATE outbox SET status = 'cancelled', last_error = $1, updated_at = $2 WHERE id = $3 AND status = 'pending'")
                 .bind(*reason)
                 .bind(now)
                 .bind(*message)
-                .execute(&mut *tx)
-                .await?;
+                .execute(&mut *c)
+                .await?.rows_affected()
+            });
         }
         for (message, scheduled_at, not_before) in &writes.moves {
-            sqlx::query("UPDATE outbox SET scheduled_at = $1, not_before = $2, updated_at = $3 WHERE id = $4 AND status = 'pending'")
+            on_tx!(tx, |c| {
+                sqlx::query("UPDATE outbox SET scheduled_at = $1, not_before = $2, updated_at = $3 WHERE id = $4 AND status = 'pending'")
                 .bind(*scheduled_at)
                 .bind(*not_before)
                 .bind(now)
                 .bind(*message)
-                .execute(&mut *tx)
-                .await?;
+                .execute(&mut *c)
+                .await?.rows_affected()
+            });
         }
         super::campaign::insert_enrolments(&mut tx, self.numbered(), id, &writes.enrol).await?;
         tx.commit().await?;
@@ -195,43 +207,47 @@ impl Store {
     }
 }
 
-async fn set_left(
-    tx: &mut Transaction<'static, Any>,
-    ids: &[i64],
-    left_at: Option<i64>,
-) -> anyhow::Result<()> {
+async fn set_left(tx: &mut Tx, ids: &[i64], left_at: Option<i64>) -> anyhow::Result<()> {
     for id in ids {
-        sqlx::query("UPDATE enrolments SET left_at = $1 WHERE id = $2 AND completed_at IS NULL")
-            .bind(left_at)
-            .bind(*id)
-            .execute(&mut **tx)
-            .await?;
+        on_tx!(tx, |c| sqlx::query(
+            "UPDATE enrolments SET left_at = $1 WHERE id = $2 AND completed_at IS NULL"
+        )
+        .bind(left_at)
+        .bind(*id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
     }
     Ok(())
 }
 
 /// Inserts or updates a campaign by slug; returns (id, created).
 pub(super) async fn upsert_campaign(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     c: &CampaignWrite<'_>,
     now: i64,
 ) -> anyhow::Result<(i64, bool)> {
-    let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM campaigns WHERE slug = $1")
-        .bind(c.slug)
-        .fetch_optional(&mut **tx)
-        .await?;
+    let existing: Option<i64> = on_tx!(tx, |conn| sqlx::query_scalar(
+        "SELECT id FROM campaigns WHERE slug = $1"
+    )
+    .bind(c.slug)
+    .fetch_optional(&mut *conn)
+    .await?);
     if let Some(id) = existing {
-        sqlx::query("UPDATE campaigns SET name = $1, definition = $2, starts_at = $3, updated_at = $4 WHERE id = $5")
+        on_tx!(tx, |conn| {
+            sqlx::query("UPDATE campaigns SET name = $1, definition = $2, starts_at = $3, updated_at = $4 WHERE id = $5")
             .bind(c.name)
             .bind(c.definition)
             .bind(c.starts_at)
             .bind(now)
             .bind(id)
-            .execute(&mut **tx)
-            .await?;
+            .execute(&mut *conn)
+            .await?.rows_affected()
+        });
         return Ok((id, false));
     }
-    let id: i64 = sqlx::query_scalar(
+    let id: i64 = on_tx!(tx, |conn| {
+        sqlx::query_scalar(
         "INSERT INTO campaigns (slug, name, definition, status, starts_at, created_at, updated_at)
          VALUES ($1, $2, $3, 'active', $4, $5, $5) RETURNING id",
     )
@@ -240,7 +256,8 @@ pub(super) async fn upsert_campaign(
     .bind(c.definition)
     .bind(c.starts_at)
     .bind(now)
-    .fetch_one(&mut **tx)
-    .await?;
+    .fetch_one(&mut *conn)
+    .await?
+    });
     Ok((id, true))
 }

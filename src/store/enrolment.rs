@@ -19,7 +19,6 @@ pub struct EnrolmentDetail {
 /// One step's message to one enrolment, as the planner placed it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PlannedStep {
-    #[sqlx(try_from = "String")]
     pub status: super::OutboxStatus,
     /// When it may go out: inside the window, after spread and limits.
     pub not_before: i64,
@@ -42,14 +41,14 @@ impl Store {
         campaign_id: i64,
         staff_id: i64,
     ) -> anyhow::Result<Option<EnrolmentDetail>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, |c| sqlx::query_as(
             "SELECT id, enrolled_at, due_at, completed_at, exempted_at, exempt_reason, left_at
              FROM enrolments WHERE campaign_id = $1 AND staff_id = $2",
         )
         .bind(campaign_id)
         .bind(staff_id)
-        .fetch_optional(self.pool())
-        .await?)
+        .fetch_optional(c)
+        .await?))
     }
 
     /// The message of `step` planned for one enrolment, if the planner has placed it.
@@ -58,14 +57,14 @@ impl Store {
         enrolment_id: i64,
         step: &str,
     ) -> anyhow::Result<Option<PlannedStep>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, |c| sqlx::query_as(
             "SELECT status, not_before, accepted_at, last_error FROM outbox
              WHERE enrolment_id = $1 AND step = $2",
         )
         .bind(enrolment_id)
         .bind(step)
-        .fetch_optional(self.pool())
-        .await?)
+        .fetch_optional(c)
+        .await?))
     }
 
     /// A manager's active people enrolled in the campaign and still to
@@ -75,7 +74,7 @@ impl Store {
         campaign_id: i64,
         manager_email: &str,
     ) -> anyhow::Result<Vec<OpenReport>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, |c| sqlx::query_as(
             "SELECT e.enrolled_at, e.due_at
              FROM enrolments e JOIN staff s ON s.id = e.staff_id
              WHERE e.campaign_id = $1 AND s.manager_email = $2 AND s.active = 1
@@ -83,8 +82,8 @@ impl Store {
         )
         .bind(campaign_id)
         .bind(manager_email)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?))
     }
 
     /// A manager's active people not (yet) enrolled in the campaign: whom
@@ -100,10 +99,10 @@ impl Store {
              ORDER BY s.last_name, s.first_name, s.email",
             super::roster::STAFF_COLUMNS
         );
-        Ok(sqlx::query_as(&sql)
+        Ok(on_pool!(self, |c| sqlx::query_as(&sql)
             .bind(campaign_id)
             .bind(manager_email)
-            .fetch_all(self.pool())
-            .await?)
+            .fetch_all(c)
+            .await?))
     }
 }

@@ -22,13 +22,13 @@ pub struct EventCount {
 
 impl Store {
     pub async fn tracked_message(&self, outbox_id: i64) -> anyhow::Result<Option<TrackedMessage>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, |c| sqlx::query_as(
             "SELECT o.id AS outbox_id, o.campaign_id, o.enrolment_id, o.accepted_at, e.staff_id
              FROM outbox o LEFT JOIN enrolments e ON e.id = o.enrolment_id WHERE o.id = $1",
         )
         .bind(outbox_id)
-        .fetch_optional(self.pool())
-        .await?)
+        .fetch_optional(c)
+        .await?))
     }
 
     pub async fn insert_event(
@@ -40,7 +40,8 @@ impl Store {
         ua_class: &str,
         machine: bool,
     ) -> anyhow::Result<()> {
-        sqlx::query(
+        on_pool!(self, |c| {
+            sqlx::query(
             "INSERT INTO events (at, kind, outbox_id, enrolment_id, campaign_id, link, ua_class, machine)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -52,17 +53,18 @@ impl Store {
         .bind(link)
         .bind(ua_class)
         .bind(i64::from(machine))
-        .execute(self.pool())
-        .await?;
+        .execute(c)
+        .await?.rows_affected()
+        });
         Ok(())
     }
 
     pub async fn event_counts(&self) -> anyhow::Result<Vec<EventCount>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, |c| sqlx::query_as(
             "SELECT kind, ua_class, COUNT(*) AS n FROM events GROUP BY kind, ua_class",
         )
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?))
     }
 
     /// Whether a completion report with this fingerprint was already imported for the campaign.
@@ -71,13 +73,13 @@ impl Store {
         campaign_id: i64,
         sha256: &str,
     ) -> anyhow::Result<bool> {
-        let n: i64 = sqlx::query_scalar(
+        let n: i64 = on_pool!(self, |c| sqlx::query_scalar(
             "SELECT COUNT(*) FROM completion_imports WHERE campaign_id = $1 AND sha256 = $2",
         )
         .bind(campaign_id)
         .bind(sha256)
-        .fetch_one(self.pool())
-        .await?;
+        .fetch_one(c)
+        .await?);
         Ok(n > 0)
     }
 
@@ -89,7 +91,8 @@ impl Store {
         sha256: &str,
         counts: [i64; 3],
     ) -> anyhow::Result<i64> {
-        Ok(sqlx::query_scalar(
+        Ok(on_pool!(self, |c| {
+            sqlx::query_scalar(
             "INSERT INTO completion_imports (imported_at, campaign_id, file_name, sha256, matched, newly_completed, unmatched)
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
@@ -100,14 +103,17 @@ impl Store {
         .bind(counts[0])
         .bind(counts[1])
         .bind(counts[2])
-        .fetch_one(self.pool())
-        .await?)
+        .fetch_one(c)
+        .await?
+        }))
     }
 
     /// Every person ever imported, for matching completion reports.
     pub async fn all_staff(&self) -> anyhow::Result<Vec<super::roster::StaffRow>> {
         let sql = format!("SELECT {} FROM staff", super::roster::STAFF_COLUMNS);
-        Ok(sqlx::query_as(&sql).fetch_all(self.pool()).await?)
+        Ok(on_pool!(self, |c| sqlx::query_as(&sql)
+            .fetch_all(c)
+            .await?))
     }
 }
 
@@ -118,13 +124,13 @@ impl Store {
         campaign_id: i64,
         staff_id: i64,
     ) -> anyhow::Result<Option<Option<i64>>> {
-        let row: Option<(Option<i64>,)> = sqlx::query_as(
+        let row: Option<(Option<i64>,)> = on_pool!(self, |c| sqlx::query_as(
             "SELECT completed_at FROM enrolments WHERE campaign_id = $1 AND staff_id = $2",
         )
         .bind(campaign_id)
         .bind(staff_id)
-        .fetch_optional(self.pool())
-        .await?;
+        .fetch_optional(c)
+        .await?);
         Ok(row.map(|(c,)| c))
     }
 }
@@ -132,10 +138,12 @@ impl Store {
 impl Store {
     /// Messages the relay accepted in [from, to): (outbox id, campaign id), oldest first.
     pub async fn accepted_between(&self, from: i64, to: i64) -> anyhow::Result<Vec<(i64, i64)>> {
-        Ok(sqlx::query_as("SELECT id, campaign_id FROM outbox WHERE status = 'sent' AND accepted_at >= $1 AND accepted_at < $2 ORDER BY id")
+        Ok(on_pool!(self, |c| {
+            sqlx::query_as("SELECT id, campaign_id FROM outbox WHERE status = 'sent' AND accepted_at >= $1 AND accepted_at < $2 ORDER BY id")
             .bind(from)
             .bind(to)
-            .fetch_all(self.pool())
-            .await?)
+            .fetch_all(c)
+            .await?
+        }))
     }
 }

@@ -73,7 +73,6 @@ pub struct ExemptionView {
     /// Who made it and how; "unknown" for exemptions older than the history.
     #[sqlx(rename = "actor")]
     pub by: String,
-    #[sqlx(try_from = "String")]
     pub channel: ExemptionChannel,
 }
 
@@ -81,13 +80,11 @@ pub struct ExemptionView {
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct ExemptionChange {
     pub email: String,
-    #[sqlx(try_from = "String")]
     pub action: ExemptionAction,
     #[serde(serialize_with = "instant")]
     pub at: i64,
     #[sqlx(rename = "actor")]
     pub by: String,
-    #[sqlx(try_from = "String")]
     pub channel: ExemptionChannel,
     pub reason: String,
 }
@@ -108,28 +105,30 @@ impl Store {
         struct Person {
             #[sqlx(flatten)]
             candidate: Candidate,
-            active: i64,
+            active: bool,
         }
-        let sql = format!("SELECT {CANDIDATE_COLUMNS}, s.active FROM staff s WHERE s.email = $1");
-        let person: Option<Person> = sqlx::query_as(&sql)
+        let sql = format!(
+            "SELECT {CANDIDATE_COLUMNS}, (s.active = 1) AS active FROM staff s WHERE s.email = $1"
+        );
+        let person: Option<Person> = on_pool!(self, |c| sqlx::query_as(&sql)
             .bind(email)
-            .fetch_optional(self.pool())
-            .await?;
+            .fetch_optional(c)
+            .await?);
         let Some(Person { candidate, active }) = person else {
             return Ok(None);
         };
         let id = candidate.id;
-        let enrolment: Option<EnrolmentState> = sqlx::query_as(
+        let enrolment: Option<EnrolmentState> = on_pool!(self, |c| sqlx::query_as(
             "SELECT id, enrolled_at, completed_at, exempted_at, exempt_reason FROM enrolments
              WHERE campaign_id = $1 AND staff_id = $2",
         )
         .bind(campaign_id)
         .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
+        .fetch_optional(c)
+        .await?);
         Ok(Some(ExemptionTarget {
             person: candidate,
-            active: active == 1,
+            active,
             enrolment,
         }))
     }
@@ -147,16 +146,19 @@ impl Store {
         actor: &Actor,
     ) -> anyhow::Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query(
+        on_tx!(tx, |c| {
+            sqlx::query(
             "INSERT INTO enrolments (campaign_id, staff_id, enrolled_at, due_at) VALUES ($1, $2, $3, $3)
              ON CONFLICT (campaign_id, staff_id) DO NOTHING",
         )
         .bind(campaign_id)
         .bind(staff_id)
         .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let done = sqlx::query(
+        .execute(&mut *c)
+        .await?.rows_affected()
+        });
+        let done = on_tx!(tx, |c| {
+            sqlx::query(
             "UPDATE enrolments SET exempted_at = $1, exempt_reason = $2
              WHERE campaign_id = $3 AND staff_id = $4 AND exempted_at IS NULL AND completed_at IS NULL",
         )
@@ -164,20 +166,23 @@ impl Store {
         .bind(reason)
         .bind(campaign_id)
         .bind(staff_id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
+        .execute(&mut *c)
+        .await?.rows_affected()
+        });
+        if done != 1 {
             return Err(Raced.into()); // the transaction rolls back on drop
         }
-        sqlx::query(
+        on_tx!(tx, |c| {
+            sqlx::query(
             "UPDATE outbox SET status = 'cancelled', last_error = 'exempted', updated_at = $1
              WHERE status = 'pending' AND enrolment_id = (SELECT id FROM enrolments WHERE campaign_id = $2 AND staff_id = $3)",
         )
         .bind(now)
         .bind(campaign_id)
         .bind(staff_id)
-        .execute(&mut *tx)
-        .await?;
+        .execute(&mut *c)
+        .await?.rows_affected()
+        });
         record(
             &mut tx,
             campaign_id,
@@ -207,42 +212,45 @@ impl Store {
         actor: &Actor,
     ) -> anyhow::Result<()> {
         let mut tx = self.begin().await?;
-        let enrolment: Option<(i64, i64, i64)> = sqlx::query_as(
+        let enrolment: Option<(i64, i64, i64)> = on_tx!(tx, |c| sqlx::query_as(
             "SELECT id, enrolled_at, exempted_at FROM enrolments
              WHERE campaign_id = $1 AND staff_id = $2 AND exempted_at IS NOT NULL",
         )
         .bind(campaign_id)
         .bind(staff_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        .fetch_optional(&mut *c)
+        .await?);
         let Some((enrolment_id, enrolled_at, exempted_at)) = enrolment else {
             return Err(Raced.into());
         };
-        sqlx::query(
+        on_tx!(tx, |c| {
+            sqlx::query(
             "DELETE FROM outbox WHERE enrolment_id = $1 AND status = 'cancelled' AND last_error = 'exempted'
              AND accepted_at IS NULL AND NOT EXISTS (SELECT 1 FROM events ev WHERE ev.outbox_id = outbox.id)",
         )
         .bind(enrolment_id)
-        .execute(&mut *tx)
-        .await?;
+        .execute(&mut *c)
+        .await?.rows_affected()
+        });
         let dropped = enrolled_at == exempted_at
-            && sqlx::query(
+            && on_tx!(tx, |c| sqlx::query(
                 "DELETE FROM enrolments WHERE id = $1 AND completed_at IS NULL
                  AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.enrolment_id = $1)
                  AND NOT EXISTS (SELECT 1 FROM events ev WHERE ev.enrolment_id = $1)",
             )
             .bind(enrolment_id)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await?
-            .rows_affected()
+            .rows_affected())
                 == 1;
         if !dropped {
-            sqlx::query(
+            on_tx!(tx, |c| sqlx::query(
                 "UPDATE enrolments SET exempted_at = NULL, exempt_reason = NULL WHERE id = $1",
             )
             .bind(enrolment_id)
-            .execute(&mut *tx)
-            .await?;
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
         }
         record(
             &mut tx,
@@ -260,7 +268,8 @@ impl Store {
 
     /// The campaign's current exemptions, each with its latest history entry.
     pub async fn exemptions(&self, campaign_id: i64) -> anyhow::Result<Vec<ExemptionView>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, |c| {
+            sqlx::query_as(
             "SELECT s.email, s.first_name, s.last_name, s.department, e.exempted_at,
                     COALESCE(e.exempt_reason, '') AS reason,
                     COALESCE(h.actor, 'unknown') AS actor, COALESCE(h.channel, 'unknown') AS channel
@@ -272,8 +281,9 @@ impl Store {
              ORDER BY s.last_name, s.first_name, s.email",
         )
         .bind(campaign_id)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?
+        }))
     }
 
     /// Every exemption and removal in the campaign, oldest first.
@@ -281,19 +291,19 @@ impl Store {
         &self,
         campaign_id: i64,
     ) -> anyhow::Result<Vec<ExemptionChange>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, |c| sqlx::query_as(
             "SELECT s.email, h.action, h.at, h.actor, h.channel, h.reason
              FROM exemption_changes h JOIN staff s ON s.id = h.staff_id
              WHERE h.campaign_id = $1 ORDER BY h.at, h.id",
         )
         .bind(campaign_id)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?))
     }
 }
 
 async fn record(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut super::Tx,
     campaign_id: i64,
     staff_id: i64,
     action: ExemptionAction,
@@ -301,7 +311,7 @@ async fn record(
     actor: &Actor,
     reason: &str,
 ) -> anyhow::Result<()> {
-    sqlx::query(
+    on_tx!(tx, |c| sqlx::query(
         "INSERT INTO exemption_changes (campaign_id, staff_id, action, at, actor, channel, reason)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
@@ -312,8 +322,9 @@ async fn record(
     .bind(actor.name.as_str())
     .bind(actor.channel.as_str())
     .bind(reason)
-    .execute(&mut **tx)
-    .await?;
+    .execute(&mut *c)
+    .await?
+    .rows_affected());
     Ok(())
 }
 

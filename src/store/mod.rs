@@ -1,9 +1,35 @@
-//! The database: one `sqlx::Any` pool for SQLite and PostgreSQL, embedded
-//! migrations per backend, and queries named for what they mean. All SQL lives
-//! below this module; dialect differences stay here too.
+//! The database: a native pool per backend (`SqlitePool` or `PgPool`),
+//! embedded migrations per backend, and queries named for what they mean. All
+//! SQL lives below this module; dialect differences stay here too.
 //!
-//! Conventions that keep one code path for both backends: `$N` placeholders,
-//! every integer column 64-bit (`i64` in Rust), instants as epoch milliseconds.
+//! Conventions that keep one SQL text for both backends where the dialects
+//! agree: `$N` placeholders, every integer column 64-bit (`i64` in Rust),
+//! instants as epoch milliseconds. [`on_pool!`] and [`on_tx!`] expand one
+//! query expression into one match arm per backend, so each arm is checked
+//! and run against its own driver's types.
+
+/// Evaluates `$body` once per backend with `$c` bound to the store's native
+/// pool (`&SqlitePool` or `&PgPool`): one query text, two typed drivers.
+macro_rules! on_pool {
+    ($store:expr, |$c:ident| $body:expr) => {
+        match $store.native() {
+            $crate::store::Pool::Sqlite($c) => $body,
+            $crate::store::Pool::Postgres($c) => $body,
+        }
+    };
+}
+
+/// Like [`on_pool!`] for a transaction: `$c` is the transaction's native
+/// connection (`&mut SqliteConnection` or `&mut PgConnection`); use it as
+/// `&mut *$c` to run more than one statement.
+macro_rules! on_tx {
+    ($tx:expr, |$c:ident| $body:expr) => {
+        match $tx.conn() {
+            $crate::store::Conn::Sqlite($c) => $body,
+            $crate::store::Conn::Postgres($c) => $body,
+        }
+    };
+}
 
 pub mod bounces;
 pub mod campaign;
@@ -25,9 +51,15 @@ pub use state::{
 
 use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{
+    AnyPool, ConnectOptions, Executor, PgConnection, PgPool, Postgres, Sqlite, SqliteConnection,
+    SqlitePool, Transaction,
+};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Which engine a URL points at.
@@ -37,20 +69,78 @@ pub enum Backend {
     Postgres,
 }
 
+/// The native pool of one backend.
+#[derive(Debug, Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A transaction on either backend; dropped without [`Tx::commit`] it rolls back.
+#[derive(Debug)]
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// A transaction's native connection, for [`on_tx!`].
+pub(crate) enum Conn<'a> {
+    Sqlite(&'a mut SqliteConnection),
+    Postgres(&'a mut PgConnection),
+}
+
+impl Tx {
+    pub(crate) fn conn(&mut self) -> Conn<'_> {
+        match self {
+            Tx::Sqlite(tx) => Conn::Sqlite(tx),
+            Tx::Postgres(tx) => Conn::Postgres(tx),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Tx::Sqlite(_) => Backend::Sqlite,
+            Tx::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await,
+            Tx::Postgres(tx) => tx.commit().await,
+        }
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.rollback().await,
+            Tx::Postgres(tx) => tx.rollback().await,
+        }
+    }
+}
+
 /// Handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: AnyPool,
+    pool: Pool,
     backend: Backend,
+    /// For [`Store::pool`]: opened on first use only.
+    any: Arc<OnceLock<AnyPool>>,
+    url: Arc<str>,
+    max_connections: u32,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
+/// sqlx warns about any statement over 1 s, quoting all of it: a 3,000-row
+/// insert is 100 KB of SQL, and `roster list` of 100,000 people takes about
+/// that long. Warn only when something is wrong.
+const SLOW_STATEMENT: Duration = Duration::from_secs(10);
+
 impl Store {
     /// Connects (creating a SQLite file if needed). Does not migrate.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
-        sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
         } else {
@@ -63,32 +153,48 @@ impl Store {
             }
             _ => url.to_string(),
         };
-        let options = AnyConnectOptions::from_str(&url)
-            .with_context(|| format!("database.url is not a valid {backend:?} URL"))?
-            // sqlx warns about any statement over 1 s, quoting all of it: a
-            // 3,000-row insert is 100 KB of SQL, and `roster list` of 100,000
-            // people takes about that long. Warn only when something is wrong.
-            .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(10));
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers (reports, backups) run beside the writer;
-                        // the busy timeout makes writers queue instead of failing.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
-            .await
-            .with_context(|| format!("cannot open the {backend:?} database at database.url"))?;
-        Ok(Self { pool, backend })
+        let invalid = || format!("database.url is not a valid {backend:?} URL");
+        let cannot_open = || format!("cannot open the {backend:?} database at database.url");
+        let max = max_connections.max(1);
+        let pool = match backend {
+            Backend::Sqlite => {
+                // WAL lets readers (reports, backups) run beside the writer;
+                // the busy timeout makes writers queue instead of failing.
+                let options = SqliteConnectOptions::from_str(&url)
+                    .with_context(invalid)?
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .log_slow_statements(log::LevelFilter::Warn, SLOW_STATEMENT);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await
+                    .with_context(cannot_open)?;
+                Pool::Sqlite(pool)
+            }
+            Backend::Postgres => {
+                let options = PgConnectOptions::from_str(&url)
+                    .with_context(invalid)?
+                    .log_slow_statements(log::LevelFilter::Warn, SLOW_STATEMENT);
+                let pool = PgPoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await
+                    .with_context(cannot_open)?;
+                Pool::Postgres(pool)
+            }
+        };
+        Ok(Self {
+            pool,
+            backend,
+            any: Arc::default(),
+            url: url.into(),
+            max_connections: max,
+        })
     }
 
     /// Connects and applies any pending migrations.
@@ -100,14 +206,11 @@ impl Store {
 
     #[tracing::instrument(skip_all, fields(backend = ?self.backend))]
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator
-            .run(&self.pool)
-            .await
-            .context("cannot apply database migrations")?;
+        match &self.pool {
+            Pool::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+            Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+        }
+        .context("cannot apply database migrations")?;
         Ok(())
     }
 
@@ -118,13 +221,14 @@ impl Store {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         let latest = migrator.iter().map(|m| m.version).max().unwrap_or(0);
-        let applied: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = $1")
-                .bind(true)
-                .fetch_one(&self.pool)
-                .await
-                .ok()
-                .flatten();
+        let applied: Option<i64> = on_pool!(self, |c| sqlx::query_scalar(
+            "SELECT MAX(version) FROM _sqlx_migrations WHERE success = $1"
+        )
+        .bind(true)
+        .fetch_one(c)
+        .await
+        .ok()
+        .flatten());
         Ok(applied.unwrap_or(0) >= latest)
     }
 
@@ -132,11 +236,11 @@ impl Store {
     /// writing (SQLite `VACUUM INTO`). PostgreSQL is backed up with pg_dump.
     #[tracing::instrument(skip_all)]
     pub async fn backup(&self, dest: &Path) -> anyhow::Result<()> {
-        if self.backend != Backend::Sqlite {
+        let Pool::Sqlite(pool) = &self.pool else {
             anyhow::bail!(
                 "db backup copies SQLite databases; for PostgreSQL use pg_dump (see README, Backups)"
             );
-        }
+        };
         if dest.exists() {
             anyhow::bail!(
                 "{} already exists; choose a new file name so no backup is overwritten",
@@ -148,13 +252,43 @@ impl Store {
             .context("the backup path must be valid UTF-8")?;
         sqlx::query("VACUUM INTO $1")
             .bind(dest)
-            .execute(&self.pool)
+            .execute(pool)
             .await
             .with_context(|| format!("cannot write the backup to {dest}"))?;
         Ok(())
     }
 
+    /// A `sqlx::Any` pool on the same database, for ad-hoc SQL written once
+    /// for both backends (tests and tools). The store's own queries run on
+    /// the native pool; this one connects on first use, with the same
+    /// connection settings.
     pub fn pool(&self) -> &AnyPool {
+        self.any.get_or_init(|| {
+            sqlx::any::install_default_drivers();
+            let backend = self.backend;
+            let options = AnyConnectOptions::from_str(&self.url)
+                .expect("the URL was parsed when the store connected")
+                .log_slow_statements(log::LevelFilter::Warn, SLOW_STATEMENT);
+            AnyPoolOptions::new()
+                .max_connections(self.max_connections)
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                        }
+                        Ok(())
+                    })
+                })
+                .connect_lazy_with(options)
+        })
+    }
+
+    /// The native pool, for [`on_pool!`].
+    pub(crate) fn native(&self) -> &Pool {
         &self.pool
     }
 
@@ -169,7 +303,20 @@ impl Store {
         self.backend == Backend::Postgres
     }
 
+    pub async fn begin(&self) -> anyhow::Result<Tx> {
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
     pub async fn close(&self) {
-        self.pool.close().await;
+        if let Some(any) = self.any.get() {
+            any.close().await;
+        }
+        match &self.pool {
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
     }
 }

@@ -32,13 +32,13 @@ pub struct ClaimedMessage {
     pub recipient: String,
     pub message_id: String,
     pub attempts: i64,
-    #[sqlx(try_from = "String")]
     pub campaign_status: CampaignStatus,
     pub due_at: Option<i64>,
     pub completed_at: Option<i64>,
     pub exempted_at: Option<i64>,
     pub left_at: Option<i64>,
-    pub staff_active: Option<i64>,
+    /// Whether the person is in the roster (`None` for manager digests).
+    pub staff_active: Option<bool>,
     /// The person's current address (it may have changed since planning).
     pub staff_email: Option<String>,
     pub first_name: Option<String>,
@@ -84,22 +84,24 @@ impl Store {
                  VALUES {} ON CONFLICT (dedupe_key) DO NOTHING",
                 placeholders(batch.len(), 11, self.numbered())
             );
-            let mut q = sqlx::query(&sql);
-            for m in batch {
-                q = q
-                    .bind(m.dedupe_key.as_str())
-                    .bind(m.campaign_id)
-                    .bind(m.enrolment_id)
-                    .bind(m.step.as_str())
-                    .bind(m.recipient.as_str())
-                    .bind(m.message_id.as_str())
-                    .bind(m.scheduled_at)
-                    .bind(m.not_before)
-                    .bind(m.status.as_str())
-                    .bind(now)
-                    .bind(now);
-            }
-            added += q.execute(&mut *tx).await?.rows_affected();
+            added += on_tx!(tx, |c| {
+                let mut q = sqlx::query(&sql);
+                for m in batch {
+                    q = q
+                        .bind(m.dedupe_key.as_str())
+                        .bind(m.campaign_id)
+                        .bind(m.enrolment_id)
+                        .bind(m.step.as_str())
+                        .bind(m.recipient.as_str())
+                        .bind(m.message_id.as_str())
+                        .bind(m.scheduled_at)
+                        .bind(m.not_before)
+                        .bind(m.status.as_str())
+                        .bind(now)
+                        .bind(now);
+                }
+                q.execute(&mut *c).await?.rows_affected()
+            });
         }
         tx.commit().await?;
         Ok(added)
@@ -143,13 +145,13 @@ impl Store {
                    ORDER BY o.not_before, o.id LIMIT $4 {lock})
                  RETURNING id"
             );
-            let claimed: Vec<i64> = sqlx::query_scalar(&claim)
+            let claimed: Vec<i64> = on_tx!(tx, |c| sqlx::query_scalar(&claim)
                 .bind(lease_until)
                 .bind(worker)
                 .bind(now)
                 .bind(wanted)
-                .fetch_all(&mut *tx)
-                .await?;
+                .fetch_all(&mut *c)
+                .await?);
             ids.extend(claimed);
         }
         if ids.is_empty() {
@@ -160,28 +162,32 @@ impl Store {
         let sql = format!(
             "SELECT o.id, o.campaign_id, o.enrolment_id, o.step, o.recipient, o.message_id, o.attempts,
                     c.status AS campaign_status, e.due_at, e.completed_at, e.exempted_at, e.left_at,
-                    s.active AS staff_active, s.email AS staff_email, s.first_name, s.last_name, s.department, s.role, s.facility, s.attributes,
+                    (s.active = 1) AS staff_active, s.email AS staff_email, s.first_name, s.last_name, s.department, s.role, s.facility, s.attributes,
                     CAST(CASE WHEN s.bounced_email = s.email THEN 1 ELSE 0 END AS BIGINT) AS address_bounced
              FROM outbox o JOIN campaigns c ON c.id = o.campaign_id
              LEFT JOIN enrolments e ON e.id = o.enrolment_id
              LEFT JOIN staff s ON s.id = e.staff_id
              WHERE o.id IN {list} ORDER BY o.not_before, o.id"
         );
-        let mut q = sqlx::query_as::<_, ClaimedMessage>(&sql);
-        for id in &ids {
-            q = q.bind(*id);
-        }
-        let claimed = q.fetch_all(&mut *tx).await?;
+        let claimed = on_tx!(tx, |c| {
+            let mut q = sqlx::query_as::<_, ClaimedMessage>(&sql);
+            for id in &ids {
+                q = q.bind(*id);
+            }
+            q.fetch_all(&mut *c).await?
+        });
         let (eligible, stale): (Vec<_>, Vec<_>) = claimed
             .into_iter()
             .partition(|m| still_wanted(m, thanks_steps));
         for m in &stale {
-            sqlx::query("UPDATE outbox SET status = 'cancelled', last_error = $1, lease_until = NULL, updated_at = $2 WHERE id = $3")
+            on_tx!(tx, |c| {
+                sqlx::query("UPDATE outbox SET status = 'cancelled', last_error = $1, lease_until = NULL, updated_at = $2 WHERE id = $3")
                 .bind(why_unwanted(m))
                 .bind(now)
                 .bind(m.id)
-                .execute(&mut *tx)
-                .await?;
+                .execute(&mut *c)
+                .await?.rows_affected()
+            });
         }
         tx.commit().await?;
         Ok(eligible)
@@ -203,24 +209,50 @@ impl Store {
         self.mark_sent_many(worker, &[mark]).await
     }
 
-    /// [`Store::mark_sent`] for many messages in one transaction: SQLite
+    /// [`Store::mark_sent`] for many messages in one statement: SQLite
     /// commits one writer at a time, so one commit per accepted message would
-    /// cap delivery at the commit rate (see docs/benchmarks.md).
+    /// cap delivery at the commit rate, and one statement per message costs a
+    /// round trip each on PostgreSQL (see docs/benchmarks.md).
     pub async fn mark_sent_many(&self, worker: &str, marks: &[SentMark]) -> anyhow::Result<()> {
-        let mut tx = self.begin().await?;
-        for m in marks {
-            sqlx::query(
-                "UPDATE outbox SET status = 'sent', accepted_at = $1, smtp_reply = $2, lease_until = NULL, last_error = NULL, updated_at = $1
-                 WHERE id = $3 AND leased_by = $4",
-            )
-            .bind(m.accepted_at)
-            .bind(m.reply.as_str())
-            .bind(m.id)
-            .bind(worker)
-            .execute(&mut *tx)
-            .await?;
+        if marks.is_empty() {
+            return Ok(());
         }
-        tx.commit().await?;
+        match self.native() {
+            super::Pool::Postgres(pool) => {
+                let ids: Vec<i64> = marks.iter().map(|m| m.id).collect();
+                let at: Vec<i64> = marks.iter().map(|m| m.accepted_at).collect();
+                let replies: Vec<&str> = marks.iter().map(|m| m.reply.as_str()).collect();
+                sqlx::query(
+                    "UPDATE outbox SET status = 'sent', accepted_at = m.at, smtp_reply = m.reply, lease_until = NULL, last_error = NULL, updated_at = m.at
+                     FROM unnest($1::int8[], $2::int8[], $3::text[]) AS m(id, at, reply)
+                     WHERE outbox.id = m.id AND outbox.leased_by = $4",
+                )
+                .bind(&ids)
+                .bind(&at)
+                .bind(&replies)
+                .bind(worker)
+                .execute(pool)
+                .await?;
+            }
+            super::Pool::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                // 300 marks (900 values) a statement; anonymous `?`, as in `enqueue`.
+                for batch in marks.chunks(300) {
+                    let sql = format!(
+                        "UPDATE outbox SET status = 'sent', accepted_at = m.column2, smtp_reply = m.column3, lease_until = NULL, last_error = NULL, updated_at = m.column2
+                         FROM (VALUES {}) AS m
+                         WHERE outbox.id = m.column1 AND outbox.leased_by = ?",
+                        placeholders(batch.len(), 3, false)
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for m in batch {
+                        q = q.bind(m.id).bind(m.accepted_at).bind(m.reply.as_str());
+                    }
+                    q.bind(worker).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
+        }
         Ok(())
     }
 
@@ -233,7 +265,8 @@ impl Store {
         retry_at: i64,
         error: &str,
     ) -> anyhow::Result<()> {
-        sqlx::query(
+        on_pool!(self, |c| {
+            sqlx::query(
             "UPDATE outbox SET status = 'pending', not_before = $1, last_error = $2, lease_until = NULL, updated_at = $3
              WHERE id = $4 AND leased_by = $5",
         )
@@ -242,8 +275,9 @@ impl Store {
         .bind(now)
         .bind(id)
         .bind(worker)
-        .execute(self.pool())
-        .await?;
+        .execute(c)
+        .await?.rows_affected()
+        });
         Ok(())
     }
 
@@ -256,7 +290,8 @@ impl Store {
         status: OutboxStatus,
         reply: &str,
     ) -> anyhow::Result<()> {
-        sqlx::query(
+        on_pool!(self, |c| {
+            sqlx::query(
             "UPDATE outbox SET status = $1, smtp_reply = $2, last_error = $2, lease_until = NULL, updated_at = $3
              WHERE id = $4 AND leased_by = $5",
         )
@@ -265,58 +300,83 @@ impl Store {
         .bind(now)
         .bind(id)
         .bind(worker)
-        .execute(self.pool())
-        .await?;
+        .execute(c)
+        .await?.rows_affected()
+        });
         Ok(())
     }
 
-    /// Gives claimed but unsent messages back (on shutdown), undoing the attempt.
+    /// Gives claimed but unsent messages back (on shutdown), undoing the
+    /// attempt: one statement for all of them (500 a statement on SQLite).
     pub async fn release(&self, ids: &[i64], worker: &str, now: i64) -> anyhow::Result<()> {
-        for id in ids {
-            sqlx::query(
-                "UPDATE outbox SET status = 'pending', lease_until = NULL, attempts = attempts - 1, updated_at = $1
-                 WHERE id = $2 AND leased_by = $3 AND status = 'sending'",
-            )
-            .bind(now)
-            .bind(*id)
-            .bind(worker)
-            .execute(self.pool())
-            .await?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        match self.native() {
+            super::Pool::Postgres(pool) => {
+                sqlx::query(
+                    "UPDATE outbox SET status = 'pending', lease_until = NULL, attempts = attempts - 1, updated_at = $1
+                     WHERE id = ANY($2) AND leased_by = $3 AND status = 'sending'",
+                )
+                .bind(now)
+                .bind(ids)
+                .bind(worker)
+                .execute(pool)
+                .await?;
+            }
+            super::Pool::Sqlite(pool) => {
+                for batch in ids.chunks(500) {
+                    let sql = format!(
+                        "UPDATE outbox SET status = 'pending', lease_until = NULL, attempts = attempts - 1, updated_at = ?
+                         WHERE leased_by = ? AND status = 'sending' AND id IN {}",
+                        placeholders(1, batch.len(), false)
+                    );
+                    let mut q = sqlx::query(&sql).bind(now).bind(worker);
+                    for id in batch {
+                        q = q.bind(*id);
+                    }
+                    q.execute(pool).await?;
+                }
+            }
         }
         Ok(())
     }
 
     /// Whose leases hold messages in flight: the distinct claim holders.
     pub async fn claim_holders(&self) -> anyhow::Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
+        Ok(on_pool!(self, |c| {
+            sqlx::query_scalar(
             "SELECT DISTINCT leased_by FROM outbox WHERE status = 'sending' AND leased_by IS NOT NULL",
         )
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?
+        }))
     }
 
     /// Ends the leases `holder` holds, so the next claim takes its messages
     /// at once: for a holder known to be dead. Returns how many.
     pub async fn expire_leases(&self, holder: &str, now: i64) -> anyhow::Result<u64> {
-        Ok(sqlx::query(
+        Ok(on_pool!(self, |c| {
+            sqlx::query(
             "UPDATE outbox SET lease_until = $1, updated_at = $2 WHERE status = 'sending' AND leased_by = $3",
         )
         .bind(now - 1)
         .bind(now)
         .bind(holder)
-        .execute(self.pool())
+        .execute(c)
         .await?
-        .rows_affected())
+        .rows_affected()
+        }))
     }
 
     /// How many messages `worker` holds claimed (status `sending`).
     pub async fn claimed_by(&self, worker: &str) -> anyhow::Result<i64> {
-        Ok(sqlx::query_scalar(
+        Ok(on_pool!(self, |c| sqlx::query_scalar(
             "SELECT COUNT(*) FROM outbox WHERE status = 'sending' AND leased_by = $1",
         )
         .bind(worker)
-        .fetch_one(self.pool())
-        .await?)
+        .fetch_one(c)
+        .await?))
     }
 
     /// Cancels every pending message of a campaign.
@@ -326,23 +386,25 @@ impl Store {
         now: i64,
         reason: &str,
     ) -> anyhow::Result<u64> {
-        Ok(sqlx::query("UPDATE outbox SET status = 'cancelled', last_error = $1, updated_at = $2 WHERE campaign_id = $3 AND status = 'pending'")
+        Ok(on_pool!(self, |c| {
+            sqlx::query("UPDATE outbox SET status = 'cancelled', last_error = $1, updated_at = $2 WHERE campaign_id = $3 AND status = 'pending'")
             .bind(reason)
             .bind(now)
             .bind(campaign_id)
-            .execute(self.pool())
+            .execute(c)
             .await?
-            .rows_affected())
+            .rows_affected()
+        }))
     }
 
     /// The earliest `not_before` of pending messages of active campaigns.
     pub async fn next_due(&self) -> anyhow::Result<Option<i64>> {
-        Ok(sqlx::query_scalar(
+        Ok(on_pool!(self, |c| sqlx::query_scalar(
             "SELECT MIN(o.not_before) FROM outbox o JOIN campaigns c ON c.id = o.campaign_id
              WHERE o.status = 'pending' AND c.status = 'active'",
         )
-        .fetch_one(self.pool())
-        .await?)
+        .fetch_one(c)
+        .await?))
     }
 
     /// How many messages of a campaign are placed in each clock hour (UTC,
@@ -354,27 +416,29 @@ impl Store {
         campaign_id: i64,
         from_hour: i64,
     ) -> anyhow::Result<Vec<(i64, i64)>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, |c| sqlx::query_as(
             "SELECT not_before / 3600000 AS hour, COUNT(*) FROM outbox
              WHERE campaign_id = $1 AND not_before >= $2 AND status NOT IN ('skipped', 'cancelled')
              GROUP BY not_before / 3600000",
         )
         .bind(campaign_id)
         .bind(from_hour * 3_600_000)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?))
     }
 
     pub async fn outbox_counts(&self, campaign_id: Option<i64>) -> anyhow::Result<OutboxCounts> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
+        let rows: Vec<(OutboxStatus, i64)> = on_pool!(self, |c| {
+            sqlx::query_as(
             "SELECT status, COUNT(*) FROM outbox WHERE ($1 = 0 OR campaign_id = $1) GROUP BY status",
         )
         .bind(campaign_id.unwrap_or(0))
-        .fetch_all(self.pool())
-        .await?;
+        .fetch_all(c)
+        .await?
+        });
         let mut c = OutboxCounts::default();
         for (status, n) in rows {
-            let slot = match status.parse::<OutboxStatus>()? {
+            let slot = match status {
                 OutboxStatus::Pending => &mut c.pending,
                 OutboxStatus::Sending => &mut c.sending,
                 OutboxStatus::Sent => &mut c.sent,
@@ -395,7 +459,7 @@ fn still_wanted(m: &ClaimedMessage, thanks_steps: &[String]) -> bool {
         return true; // manager digests are checked when rendered
     }
     let thanks = thanks_steps.contains(&m.step);
-    m.staff_active == Some(1)
+    m.staff_active == Some(true)
         && m.exempted_at.is_none()
         && m.left_at.is_none()
         && m.address_bounced == 0
@@ -417,8 +481,10 @@ fn why_unwanted(m: &ClaimedMessage) -> &'static str {
 impl Store {
     /// Messages accepted by the relay, per step, in campaign order of first send.
     pub async fn messages_by_step(&self) -> anyhow::Result<Vec<(String, i64)>> {
-        Ok(sqlx::query_as("SELECT step, COUNT(*) FROM outbox WHERE status = 'sent' GROUP BY step ORDER BY MIN(accepted_at)")
-            .fetch_all(self.pool())
-            .await?)
+        Ok(on_pool!(self, |c| {
+            sqlx::query_as("SELECT step, COUNT(*) FROM outbox WHERE status = 'sent' GROUP BY step ORDER BY MIN(accepted_at)")
+            .fetch_all(c)
+            .await?
+        }))
     }
 }

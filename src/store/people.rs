@@ -38,18 +38,20 @@ impl Store {
             "SELECT {STAFF_COLUMNS} FROM staff WHERE {MATCHES}
              ORDER BY last_name, first_name, email LIMIT $3 OFFSET $4"
         );
-        let people = sqlx::query_as(&sql)
+        let people = on_pool!(self, |c| sqlx::query_as(&sql)
             .bind(&pattern)
             .bind(inactive)
             .bind(search.limit)
             .bind(search.offset)
-            .fetch_all(self.pool())
-            .await?;
-        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM staff WHERE {MATCHES}"))
-            .bind(&pattern)
-            .bind(inactive)
-            .fetch_one(self.pool())
-            .await?;
+            .fetch_all(c)
+            .await?);
+        let total: i64 = on_pool!(self, |c| sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM staff WHERE {MATCHES}"
+        ))
+        .bind(&pattern)
+        .bind(inactive)
+        .fetch_one(c)
+        .await?);
         Ok(StaffPage { people, total })
     }
 }

@@ -23,15 +23,14 @@ impl Store {
         &self,
         campaign_id: i64,
     ) -> anyhow::Result<Vec<(String, OutboxStatus, i64)>> {
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        Ok(on_pool!(self, |c| {
+            sqlx::query_as(
             "SELECT step, status, COUNT(*) FROM outbox WHERE campaign_id = $1 GROUP BY step, status",
         )
         .bind(campaign_id)
-        .fetch_all(self.pool())
-        .await?;
-        rows.into_iter()
-            .map(|(step, status, n)| Ok((step, status.parse()?, n)))
-            .collect()
+        .fetch_all(c)
+        .await?
+        }))
     }
 
     /// People enrolled and still in the roster (completed and exempted included).
@@ -39,10 +38,10 @@ impl Store {
         let sql = format!(
             "SELECT COUNT(*) FROM enrolments e JOIN staff s ON s.id = e.staff_id WHERE {OPEN}"
         );
-        Ok(sqlx::query_scalar(&sql)
+        Ok(on_pool!(self, |c| sqlx::query_scalar(&sql)
             .bind(campaign_id)
-            .fetch_one(self.pool())
-            .await?)
+            .fetch_one(c)
+            .await?))
     }
 
     /// The first `limit` people still to complete, soonest due first, and
@@ -53,21 +52,21 @@ impl Store {
         limit: i64,
     ) -> anyhow::Result<(Vec<OpenPerson>, i64)> {
         let open = format!("{OPEN} AND e.completed_at IS NULL AND e.exempted_at IS NULL");
-        let people = sqlx::query_as(&format!(
+        let people = on_pool!(self, |c| sqlx::query_as(&format!(
             "SELECT s.first_name, s.last_name, s.email, s.department, s.manager_email, e.due_at
              FROM enrolments e JOIN staff s ON s.id = e.staff_id WHERE {open}
              ORDER BY e.due_at, s.last_name, s.first_name, s.email LIMIT $2"
         ))
         .bind(campaign_id)
         .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        let total = sqlx::query_scalar(&format!(
+        .fetch_all(c)
+        .await?);
+        let total = on_pool!(self, |c| sqlx::query_scalar(&format!(
             "SELECT COUNT(*) FROM enrolments e JOIN staff s ON s.id = e.staff_id WHERE {open}"
         ))
         .bind(campaign_id)
-        .fetch_one(self.pool())
-        .await?;
+        .fetch_one(c)
+        .await?);
         Ok((people, total))
     }
 }

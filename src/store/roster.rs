@@ -1,8 +1,9 @@
 //! Queries behind roster import and listing.
 
-use super::{Backend, Store};
-use sqlx::any::AnyArguments;
-use sqlx::{Any, Arguments, Transaction};
+use super::{Backend, Conn, Store, Tx};
+use sqlx::postgres::PgArguments;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::Arguments;
 
 /// A person as stored.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
@@ -158,17 +159,19 @@ impl Store {
         let sql = format!(
             "SELECT {aggregate}({person}, $3) FROM staff WHERE source = $1 GROUP BY id / {PEOPLE_PER_ROW}"
         );
-        let mut rows = sqlx::query_scalar::<_, String>(&sql)
-            .bind(source)
-            .bind(StoredPerson::SEPARATOR.to_string())
-            .bind(RECORD_SEPARATOR.to_string())
-            .fetch(self.pool());
         let mut people = Vec::new();
-        while let Some(packed) = rows.try_next().await? {
-            for record in packed.split(RECORD_SEPARATOR) {
-                people.push(StoredPerson::unpack(record)?);
+        on_pool!(self, |c| {
+            let mut rows = sqlx::query_scalar::<_, String>(&sql)
+                .bind(source)
+                .bind(StoredPerson::SEPARATOR.to_string())
+                .bind(RECORD_SEPARATOR.to_string())
+                .fetch(c);
+            while let Some(packed) = rows.try_next().await? {
+                for record in packed.split(RECORD_SEPARATOR) {
+                    people.push(StoredPerson::unpack(record)?);
+                }
             }
-        }
+        });
         Ok(people)
     }
 
@@ -177,12 +180,12 @@ impl Store {
         &self,
         source: &str,
     ) -> anyhow::Result<Vec<(String, String)>> {
-        Ok(
-            sqlx::query_as("SELECT email, source FROM staff WHERE source <> $1")
-                .bind(source)
-                .fetch_all(self.pool())
-                .await?,
+        Ok(on_pool!(self, |c| sqlx::query_as(
+            "SELECT email, source FROM staff WHERE source <> $1"
         )
+        .bind(source)
+        .fetch_all(c)
+        .await?))
     }
 
     /// People for `roster list`, ordered by name.
@@ -195,7 +198,9 @@ impl Store {
         let sql = format!(
             "SELECT {STAFF_COLUMNS} FROM staff {filter} ORDER BY last_name, first_name, email"
         );
-        Ok(sqlx::query_as(&sql).fetch_all(self.pool()).await?)
+        Ok(on_pool!(self, |c| sqlx::query_as(&sql)
+            .fetch_all(c)
+            .await?))
     }
 
     /// The last import of this file's content for the source, when another
@@ -206,35 +211,31 @@ impl Store {
         source: &str,
         sha256: &str,
     ) -> anyhow::Result<Option<SupersededImport>> {
-        let earlier: Option<(i64, i64, String)> = sqlx::query_as(
+        let earlier: Option<(i64, i64, String)> = on_pool!(self, |c| sqlx::query_as(
             "SELECT id, imported_at, file_name FROM roster_imports
              WHERE source = $1 AND sha256 = $2 ORDER BY id DESC LIMIT 1",
         )
         .bind(source)
         .bind(sha256)
-        .fetch_optional(self.pool())
-        .await?;
+        .fetch_optional(c)
+        .await?);
         let Some((id, imported_at, file_name)) = earlier else {
             return Ok(None);
         };
-        let later: Option<(i64, String)> = sqlx::query_as(
+        let later: Option<(i64, String)> = on_pool!(self, |c| sqlx::query_as(
             "SELECT imported_at, file_name FROM roster_imports
              WHERE source = $1 AND id > $2 ORDER BY id LIMIT 1",
         )
         .bind(source)
         .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
+        .fetch_optional(c)
+        .await?);
         Ok(later.map(|(later_at, later_file)| SupersededImport {
             imported_at,
             file_name,
             later_at,
             later_file,
         }))
-    }
-
-    pub async fn begin(&self) -> anyhow::Result<Transaction<'static, Any>> {
-        Ok(self.pool().begin().await?)
     }
 }
 
@@ -251,11 +252,9 @@ pub struct SupersededImport {
 
 /// Records the import, with zero counts until [`set_import_counts`], and
 /// returns its id.
-pub async fn insert_import(
-    tx: &mut Transaction<'_, Any>,
-    import: &ImportRecord<'_>,
-) -> anyhow::Result<i64> {
-    let id: i64 = sqlx::query_scalar(
+pub async fn insert_import(tx: &mut Tx, import: &ImportRecord<'_>) -> anyhow::Result<i64> {
+    let id: i64 = on_tx!(tx, |c| {
+        sqlx::query_scalar(
         "INSERT INTO roster_imports (imported_at, source, file_name, sha256, mode, added, updated, unchanged, deactivated, reactivated, rejected)
          VALUES ($1, $2, $3, $4, $5, 0, 0, 0, 0, 0, 0) RETURNING id",
     )
@@ -264,8 +263,9 @@ pub async fn insert_import(
     .bind(import.file_name)
     .bind(import.sha256)
     .bind(import.mode)
-    .fetch_one(&mut **tx)
-    .await?;
+    .fetch_one(&mut *c)
+    .await?
+    });
     Ok(id)
 }
 
@@ -276,18 +276,25 @@ pub async fn insert_import(
 /// transaction only executes, so the database is not left waiting between
 /// statements (docs/benchmarks.md, "Roster import").
 pub struct BoundStaffInsert {
-    statements: Vec<(String, AnyArguments<'static>)>,
+    statements: BoundStatements,
+}
+
+/// Statements with their arguments, in the backend's own argument type.
+enum BoundStatements {
+    Sqlite(Vec<(String, SqliteArguments<'static>)>),
+    Postgres(Vec<(String, PgArguments)>),
 }
 
 impl BoundStaffInsert {
-    /// Binds `people` in multi-row statements; `numbered` for PostgreSQL.
+    /// Binds `people` in multi-row statements for `backend`.
     pub fn bind(
-        numbered: bool,
+        backend: Backend,
         source: &str,
         import_id: i64,
         now: i64,
         people: &[NewStaff<'_>],
     ) -> anyhow::Result<Self> {
+        let numbered = backend == Backend::Postgres;
         const COLUMNS: &str = "source, created_at, updated_at, import_id, employee_id, email, first_name, last_name, department, role, facility, manager_email, time_zone, attributes";
         let values: Vec<String> = (1..=10).map(|i| format!("column{i}")).collect();
         let shared = if numbered {
@@ -295,40 +302,84 @@ impl BoundStaffInsert {
         } else {
             "?, ?, ?, ?"
         };
-        let mut statements = Vec::new();
-        for batch in people.chunks(INSERT_BATCH) {
+        let sql = people.chunks(INSERT_BATCH).map(|batch| {
             let rows = placeholders_from(batch.len(), 10, numbered.then_some(5));
             let sql = format!(
                 "INSERT INTO staff ({COLUMNS}) SELECT {shared}, {} FROM (VALUES {rows}) AS v",
                 values.join(", ")
             );
-            let mut arguments = AnyArguments::default();
-            arguments.reserve(4 + 10 * batch.len(), 0);
-            arguments
-                .add(source.to_string())
-                .map_err(anyhow::Error::msg)?;
-            arguments.add(now).map_err(anyhow::Error::msg)?;
-            arguments.add(now).map_err(anyhow::Error::msg)?;
-            arguments.add(import_id).map_err(anyhow::Error::msg)?;
-            for p in batch {
-                for value in p.values() {
-                    // Owned, so the driver takes the value as it is.
-                    arguments
-                        .add(value.map(str::to_string))
-                        .map_err(anyhow::Error::msg)?;
-                }
-            }
-            statements.push((sql, arguments));
-        }
+            (sql, batch)
+        });
+        let statements = match backend {
+            Backend::Sqlite => BoundStatements::Sqlite(
+                sql.map(|(sql, batch)| {
+                    Ok((
+                        sql,
+                        staff_arguments::<sqlx::Sqlite>(source, import_id, now, batch)?,
+                    ))
+                })
+                .collect::<anyhow::Result<_>>()?,
+            ),
+            Backend::Postgres => BoundStatements::Postgres(
+                sql.map(|(sql, batch)| {
+                    Ok((
+                        sql,
+                        staff_arguments::<sqlx::Postgres>(source, import_id, now, batch)?,
+                    ))
+                })
+                .collect::<anyhow::Result<_>>()?,
+            ),
+        };
         Ok(Self { statements })
     }
 
-    pub async fn execute(self, tx: &mut Transaction<'_, Any>) -> anyhow::Result<()> {
-        for (sql, arguments) in self.statements {
-            sqlx::query_with(&sql, arguments).execute(&mut **tx).await?;
+    pub async fn execute(self, tx: &mut Tx) -> anyhow::Result<()> {
+        match (self.statements, tx.conn()) {
+            (BoundStatements::Sqlite(statements), Conn::Sqlite(c)) => {
+                for (sql, arguments) in statements {
+                    sqlx::query_with(&sql, arguments).execute(&mut *c).await?;
+                }
+            }
+            (BoundStatements::Postgres(statements), Conn::Postgres(c)) => {
+                for (sql, arguments) in statements {
+                    sqlx::query_with(&sql, arguments).execute(&mut *c).await?;
+                }
+            }
+            _ => anyhow::bail!("roster rows bound for one database were given to the other"),
         }
         Ok(())
     }
+}
+
+/// One statement's values: the shared four, then ten per person.
+fn staff_arguments<DB: sqlx::Database>(
+    source: &str,
+    import_id: i64,
+    now: i64,
+    batch: &[NewStaff<'_>],
+) -> anyhow::Result<<DB as sqlx::Database>::Arguments<'static>>
+where
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut arguments = <DB as sqlx::Database>::Arguments::<'static>::default();
+    arguments.reserve(4 + 10 * batch.len(), 0);
+    arguments
+        .add(source.to_string())
+        .map_err(anyhow::Error::msg)?;
+    arguments.add(now).map_err(anyhow::Error::msg)?;
+    arguments.add(now).map_err(anyhow::Error::msg)?;
+    arguments.add(import_id).map_err(anyhow::Error::msg)?;
+    for p in batch {
+        for value in p.values() {
+            // Owned, so the driver takes the value as it is.
+            arguments
+                .add(value.map(str::to_string))
+                .map_err(anyhow::Error::msg)?;
+        }
+    }
+    Ok(arguments)
 }
 
 impl NewStaff<'_> {
@@ -362,15 +413,13 @@ pub struct BulkWriteRestore {
 /// and journals pages to a temporary file, a third of the writer's time
 /// (docs/benchmarks.md). Memory stays bounded: 8 MB of cache, and a
 /// statement journal holds at most the pages one statement touches.
-pub async fn tune_for_bulk_write(
-    tx: &mut Transaction<'_, Any>,
-) -> anyhow::Result<BulkWriteRestore> {
+pub async fn tune_for_bulk_write(tx: &mut Tx) -> anyhow::Result<BulkWriteRestore> {
     if numbered(tx) {
         return Ok(BulkWriteRestore { cache_size: None });
     }
-    let cache_size: i64 = sqlx::query_scalar("PRAGMA cache_size")
-        .fetch_one(&mut **tx)
-        .await?;
+    let cache_size: i64 = on_tx!(tx, |c| sqlx::query_scalar("PRAGMA cache_size")
+        .fetch_one(&mut *c)
+        .await?);
     execute_each(
         tx,
         &["PRAGMA cache_size = -8192", "PRAGMA temp_store = MEMORY"],
@@ -383,7 +432,7 @@ pub async fn tune_for_bulk_write(
 
 /// Undoes [`tune_for_bulk_write`] before the connection goes back to the pool.
 pub async fn restore_after_bulk_write(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Tx,
     restore: BulkWriteRestore,
 ) -> anyhow::Result<()> {
     if let Some(cache_size) = restore.cache_size {
@@ -393,21 +442,25 @@ pub async fn restore_after_bulk_write(
     Ok(())
 }
 
-async fn execute_each(tx: &mut Transaction<'_, Any>, statements: &[&str]) -> anyhow::Result<()> {
+async fn execute_each(tx: &mut Tx, statements: &[&str]) -> anyhow::Result<()> {
     for statement in statements {
-        sqlx::query(statement).execute(&mut **tx).await?;
+        on_tx!(tx, |c| sqlx::query(statement)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
     }
     Ok(())
 }
 
 /// Writes an import's final counts, known only once the whole file is read.
 pub async fn set_import_counts(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Tx,
     import_id: i64,
     counts: [i64; 6],
 ) -> anyhow::Result<()> {
     let [added, updated, unchanged, deactivated, reactivated, rejected] = counts;
-    sqlx::query(
+    on_tx!(tx, |c| {
+        sqlx::query(
         "UPDATE roster_imports SET added = $1, updated = $2, unchanged = $3, deactivated = $4, reactivated = $5, rejected = $6 WHERE id = $7",
     )
     .bind(added)
@@ -417,19 +470,16 @@ pub async fn set_import_counts(
     .bind(reactivated)
     .bind(rejected)
     .bind(import_id)
-    .execute(&mut **tx)
-    .await?;
+    .execute(&mut *c)
+    .await?.rows_affected()
+    });
     Ok(())
 }
 
 /// Overwrites a person's fields and marks them active.
-pub async fn update_staff(
-    tx: &mut Transaction<'_, Any>,
-    id: i64,
-    now: i64,
-    p: &NewStaff<'_>,
-) -> anyhow::Result<()> {
-    sqlx::query(
+pub async fn update_staff(tx: &mut Tx, id: i64, now: i64, p: &NewStaff<'_>) -> anyhow::Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query(
         "UPDATE staff SET employee_id = $1, email = $2, first_name = $3, last_name = $4, department = $5,
          role = $6, facility = $7, manager_email = $8, time_zone = $9, attributes = $10,
          active = 1, deactivated_at = NULL, updated_at = $11 WHERE id = $12",
@@ -446,32 +496,30 @@ pub async fn update_staff(
     .bind(p.attributes)
     .bind(now)
     .bind(id)
-    .execute(&mut **tx)
-    .await?;
+    .execute(&mut *c)
+    .await?.rows_affected()
+    });
     Ok(())
 }
 
 /// Marks people inactive; their rows and history stay.
-pub async fn deactivate_staff(
-    tx: &mut Transaction<'_, Any>,
-    ids: &[i64],
-    now: i64,
-) -> anyhow::Result<()> {
+pub async fn deactivate_staff(tx: &mut Tx, ids: &[i64], now: i64) -> anyhow::Result<()> {
     for id in ids {
-        sqlx::query(
+        on_tx!(tx, |c| sqlx::query(
             "UPDATE staff SET active = 0, deactivated_at = $1, updated_at = $1 WHERE id = $2",
         )
         .bind(now)
         .bind(*id)
-        .execute(&mut **tx)
-        .await?;
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
     }
     Ok(())
 }
 
 /// Appends history entries for one import.
 pub async fn insert_changes(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Tx,
     import_id: i64,
     changes: &[StaffChange],
 ) -> anyhow::Result<()> {
@@ -480,15 +528,17 @@ pub async fn insert_changes(
             "INSERT INTO roster_changes (import_id, staff_id, change, detail) VALUES {}",
             placeholders(batch.len(), 4, numbered(tx))
         );
-        let mut query = sqlx::query(&sql);
-        for c in batch {
-            query = query
-                .bind(import_id)
-                .bind(c.staff_id)
-                .bind(c.change)
-                .bind(c.detail.clone());
-        }
-        query.execute(&mut **tx).await?;
+        on_tx!(tx, |conn| {
+            let mut query = sqlx::query(&sql);
+            for c in batch {
+                query = query
+                    .bind(import_id)
+                    .bind(c.staff_id)
+                    .bind(c.change)
+                    .bind(c.detail.clone());
+            }
+            query.execute(&mut *conn).await?.rows_affected()
+        });
     }
     Ok(())
 }
@@ -498,12 +548,12 @@ pub async fn changes_of(
     store: &Store,
     staff_id: i64,
 ) -> anyhow::Result<Vec<(i64, String, String)>> {
-    Ok(sqlx::query_as(
+    Ok(on_pool!(store, |c| sqlx::query_as(
         "SELECT import_id, change, detail FROM roster_changes WHERE staff_id = $1 ORDER BY id",
     )
     .bind(staff_id)
-    .fetch_all(store.pool())
-    .await?)
+    .fetch_all(c)
+    .await?))
 }
 
 /// Whether a multi-row statement should number its parameters (`$N`).
@@ -512,8 +562,8 @@ pub async fn changes_of(
 /// up with `sqlite3_bind_parameter_name`, a linear scan: a 7,000-value INSERT
 /// costs O(n²) and made a 100k-row import take 20 s instead of 0.3 s. Plain
 /// `?` parameters are anonymous and bind in order, so SQLite gets those.
-fn numbered(tx: &Transaction<'_, Any>) -> bool {
-    tx.backend_name() != <sqlx::Sqlite as sqlx::Database>::NAME
+fn numbered(tx: &Tx) -> bool {
+    tx.backend() == Backend::Postgres
 }
 
 /// `($1, $2), ($3, $4)` for `rows` rows of `columns` values, or `(?, ?), (?, ?)`

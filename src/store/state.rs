@@ -1,5 +1,5 @@
 //! The states the database keeps as text, as types. Each is parsed once where
-//! a row is read (`sqlx` decodes through `TryFrom<String>`), so code above the
+//! a row is read (the types decode and bind natively on both backends), so code above the
 //! store matches variants, never string literals; an unknown value is an
 //! error naming it and the values expected, not a silent default.
 
@@ -28,8 +28,8 @@ impl fmt::Display for StateError {
 impl std::error::Error for StateError {}
 
 /// Defines a closed set of text states with `as_str`, `FromStr`,
-/// `TryFrom<String>` (for `#[sqlx(try_from = "String")]`), `Display` and
-/// serialisation as the stored text.
+/// `TryFrom<String>`, `Display`, serialisation as the stored text, and sqlx
+/// `Type`/`Encode`/`Decode` as that text on every backend.
 macro_rules! text_state {
     ($(#[$meta:meta])* $name:ident, $what:literal, { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -80,6 +80,41 @@ macro_rules! text_state {
         impl serde::Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $name
+        where
+            str: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <str as sqlx::Type<DB>>::type_info()
+            }
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <str as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for $name
+        where
+            &'q str: sqlx::Encode<'q, DB>,
+        {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <DB as sqlx::Database>::ArgumentBuffer<'q>,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&'q str as sqlx::Encode<'q, DB>>::encode(self.as_str(), buf)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $name
+        where
+            &'r str: sqlx::Decode<'r, DB>,
+        {
+            fn decode(
+                value: <DB as sqlx::Database>::ValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                Ok(<&'r str as sqlx::Decode<'r, DB>>::decode(value)?.parse()?)
             }
         }
     };

@@ -318,12 +318,7 @@ impl Store {
         )?;
         let mut counts = ReportCounts::default();
         for row in people.into_iter().chain(messages).chain(events) {
-            let kind: String = row.try_get("kind")?;
-            let mut n = [0i64; 6];
-            for (i, v) in n.iter_mut().enumerate() {
-                *v = row.try_get(i + 2)?;
-            }
-            counts.add_row(&kind, row.try_get("grp")?, n)?;
+            counts.add_row(&row.kind, row.group, row.n)?;
         }
         Ok(counts)
     }
@@ -334,14 +329,43 @@ impl Store {
         &self,
         sql: &str,
         params: Vec<Param<'_>>,
-    ) -> anyhow::Result<Vec<sqlx::any::AnyRow>> {
-        let mut query = sqlx::query(sql);
-        for p in params {
-            query = match p {
-                Param::Int(i) => query.bind(i),
-                Param::Text(t) => query.bind(t),
-            };
-        }
-        Ok(query.fetch_all(self.pool()).await?)
+    ) -> anyhow::Result<Vec<ReportRow>> {
+        on_pool!(self, |c| {
+            let mut query = sqlx::query(sql);
+            for p in params {
+                query = match p {
+                    Param::Int(i) => query.bind(i),
+                    Param::Text(t) => query.bind(t),
+                };
+            }
+            let rows = query.fetch_all(c).await?;
+            rows.iter()
+                .map(|row| {
+                    // A literal or an INTEGER expression is INT4 on
+                    // PostgreSQL; counts are INT8.
+                    let mut n = [0i64; 6];
+                    for (i, v) in n.iter_mut().enumerate() {
+                        *v = match row.try_get::<i64, _>(i + 2) {
+                            Ok(v) => v,
+                            Err(_) => row.try_get::<i32, _>(i + 2)?.into(),
+                        };
+                    }
+                    Ok(ReportRow {
+                        kind: row.try_get("kind")?,
+                        group: row.try_get("grp")?,
+                        n,
+                    })
+                })
+                .collect()
+        })
     }
+}
+
+/// One row of a [`report_sql`] statement: a section `kind`, a group name
+/// and the section's numbers.
+#[derive(Debug, Clone)]
+pub struct ReportRow {
+    pub kind: String,
+    pub group: String,
+    pub n: [i64; 6],
 }

@@ -31,7 +31,8 @@ pub struct EvidenceRow {
 
 impl Store {
     pub async fn evidence(&self, campaign_id: i64) -> anyhow::Result<Vec<EvidenceRow>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, |c| {
+            sqlx::query_as(
             "SELECT s.email, s.first_name, s.last_name, s.department, e.enrolled_at, e.due_at, e.completed_at,
                     e.completion_source, e.exempt_reason, e.left_at,
                     o.step, o.status, o.attempts, o.accepted_at, o.smtp_reply, o.message_id
@@ -41,8 +42,9 @@ impl Store {
              ORDER BY s.last_name, s.first_name, s.email, o.scheduled_at, o.id",
         )
         .bind(campaign_id)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?
+        }))
     }
 }
 
@@ -64,7 +66,6 @@ pub struct UnsentReport {
 struct UnsentRow {
     report_key: String,
     campaign_id: i64,
-    #[sqlx(try_from = "String")]
     kind: ReportKind,
     recipients: String,
 }
@@ -114,7 +115,8 @@ impl Store {
         recipients: &[String],
     ) -> anyhow::Result<bool> {
         let recipients = serde_json::to_string(recipients)?;
-        let done = sqlx::query(
+        let done = on_pool!(self, |c| {
+            sqlx::query(
             "INSERT INTO weekly_reports (report_key, kind, campaign_id, claimed_by, claimed_at, recipients) VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (report_key) DO NOTHING",
         )
@@ -124,9 +126,10 @@ impl Store {
         .bind(holder)
         .bind(now)
         .bind(recipients.as_str())
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .execute(c)
+        .await?.rows_affected()
+        });
+        Ok(done == 1)
     }
 
     /// Claims that were taken and not sent, oldest first.
@@ -134,12 +137,12 @@ impl Store {
         let sql = format!(
             "SELECT report_key, campaign_id, kind, recipients FROM weekly_reports WHERE {UNSENT} ORDER BY claimed_at, report_key"
         );
-        let rows: Vec<UnsentRow> = sqlx::query_as(&sql)
+        let rows: Vec<UnsentRow> = on_pool!(self, |c| sqlx::query_as(&sql)
             .bind(window.stale_before)
             .bind(window.since)
             .bind(window.max_attempts)
-            .fetch_all(self.pool())
-            .await?;
+            .fetch_all(c)
+            .await?);
         Ok(rows.into_iter().filter_map(UnsentRow::decode).collect())
     }
 
@@ -156,40 +159,43 @@ impl Store {
             "UPDATE weekly_reports SET claimed_by = $4, claimed_at = $5, attempts = attempts + 1, sent_at = NULL, outcome = NULL
              WHERE report_key = $6 AND {UNSENT}"
         );
-        let done = sqlx::query(&sql)
+        let done = on_pool!(self, |c| sqlx::query(&sql)
             .bind(window.stale_before)
             .bind(window.since)
             .bind(window.max_attempts)
             .bind(holder)
             .bind(now)
             .bind(key)
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected() == 1)
+            .execute(c)
+            .await?
+            .rows_affected());
+        Ok(done == 1)
     }
 
     /// Who holds scheduled report claims that were not sent.
     pub async fn report_claim_holders(&self) -> anyhow::Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
+        Ok(on_pool!(self, |c| {
+            sqlx::query_scalar(
             "SELECT DISTINCT claimed_by FROM weekly_reports WHERE kind <> 'manual' AND (outcome IS NULL OR outcome <> 'sent')",
         )
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?
+        }))
     }
 
     /// Ages `holder`'s unsent scheduled claims by `lease` milliseconds, so
     /// the next retry pass takes them over at once: for a holder known to
     /// be dead. Returns how many.
     pub async fn age_report_claims(&self, holder: &str, lease: i64) -> anyhow::Result<u64> {
-        Ok(sqlx::query(
+        Ok(on_pool!(self, |c| sqlx::query(
             "UPDATE weekly_reports SET claimed_at = claimed_at - $1
              WHERE claimed_by = $2 AND kind <> 'manual' AND (outcome IS NULL OR outcome <> 'sent')",
         )
         .bind(lease)
         .bind(holder)
-        .execute(self.pool())
+        .execute(c)
         .await?
-        .rows_affected())
+        .rows_affected()))
     }
 
     /// Records how a claimed send ended, unless the claim has since passed to
@@ -201,26 +207,30 @@ impl Store {
         now: i64,
         outcome: &ReportOutcome,
     ) -> anyhow::Result<()> {
-        sqlx::query(
+        on_pool!(self, |c| {
+            sqlx::query(
             "UPDATE weekly_reports SET sent_at = $1, outcome = $2 WHERE report_key = $3 AND claimed_by = $4",
         )
         .bind(now)
         .bind(outcome.to_string())
         .bind(key)
         .bind(holder)
-        .execute(self.pool())
-        .await?;
+        .execute(c)
+        .await?.rows_affected()
+        });
         Ok(())
     }
 }
 impl Store {
     /// What is scheduled next for a campaign: pending messages and the earliest `not_before`.
     pub async fn next_scheduled(&self, campaign_id: i64) -> anyhow::Result<(i64, Option<i64>)> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, |c| {
+            sqlx::query_as(
             "SELECT COUNT(*), MIN(not_before) FROM outbox WHERE campaign_id = $1 AND status = 'pending'",
         )
         .bind(campaign_id)
-        .fetch_one(self.pool())
-        .await?)
+        .fetch_one(c)
+        .await?
+        }))
     }
 }
