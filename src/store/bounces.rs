@@ -116,7 +116,8 @@ impl Store {
         soft_limit: u32,
     ) -> anyhow::Result<BounceEffect> {
         let mut tx = self.begin().await?;
-        let inserted = sqlx::query(
+        let inserted = on_tx!(tx, |c| {
+            sqlx::query(
             "INSERT INTO bounces (received_at, outbox_id, staff_id, address, kind, status, diagnostic, matched_by)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (outbox_id, kind) DO NOTHING",
         )
@@ -128,9 +129,10 @@ impl Store {
         .bind(bounce.status)
         .bind(bounce.diagnostic)
         .bind(bounce.matched_by)
-        .execute(&mut *tx)
+        .execute(&mut *c)
         .await?
-        .rows_affected();
+        .rows_affected()
+        });
         if inserted == 0 {
             tx.commit().await?;
             return Ok(BounceEffect::Duplicate);
@@ -150,13 +152,15 @@ impl Store {
         let mark = match bounce.kind {
             BounceKind::Hard => true,
             BounceKind::Soft => {
-                let soft: i64 = sqlx::query_scalar(
+                let soft: i64 = on_tx!(tx, |c| {
+                    sqlx::query_scalar(
                     "SELECT COUNT(*) FROM bounces b JOIN staff s ON s.id = b.staff_id
                      WHERE b.staff_id = $1 AND b.kind = 'soft' AND LOWER(b.address) = LOWER(s.email)",
                 )
                 .bind(staff_id)
-                .fetch_one(&mut *tx)
-                .await?;
+                .fetch_one(&mut *c)
+                .await?
+                });
                 soft >= i64::from(soft_limit)
             }
         };
@@ -164,19 +168,23 @@ impl Store {
             tx.commit().await?;
             return Ok(BounceEffect::Counted);
         }
-        sqlx::query(
+        on_tx!(tx, |c| sqlx::query(
             "UPDATE staff SET bounced_email = email, bounced_at = $1
              WHERE id = $2 AND (bounced_email IS NULL OR bounced_email <> email)",
         )
         .bind(bounce.received_at)
         .bind(staff_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE bounces SET marked = 1 WHERE outbox_id = $1 AND kind = $2")
-            .bind(message.outbox_id)
-            .bind(bounce.kind.as_str())
-            .execute(&mut *tx)
-            .await?;
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        on_tx!(tx, |c| sqlx::query(
+            "UPDATE bounces SET marked = 1 WHERE outbox_id = $1 AND kind = $2"
+        )
+        .bind(message.outbox_id)
+        .bind(bounce.kind.as_str())
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
         tx.commit().await?;
         Ok(BounceEffect::Marked)
     }
