@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod app;
 pub mod audit;
+pub mod bounces;
 pub mod campaign;
 pub mod clock;
 pub mod completions;

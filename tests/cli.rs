@@ -65,6 +65,10 @@ const COVERED: &[(&str, &str)] = &[
     ("admin enable", ADMIN_COMMANDS),
     ("admin role", ADMIN_COMMANDS),
     ("admin token", ADMIN_COMMANDS),
+    (
+        "bounces fetch",
+        "bounces.rs::the_fetch_command_reads_the_mailbox_once_and_prints_what_it_did",
+    ),
 ];
 
 /// Where the `admin` commands run (with their audit entries).
@@ -397,6 +401,8 @@ fn check_report_json(config: &Path) {
         );
     }
     check_each("report.weekly", &json["weekly"], &doc[6]);
+    check("report.bounces", &json["bounces"], &doc[7]);
+    check_each("report.bounces.people", &json["bounces"]["people"], &doc[8]);
     let campaign: Vec<&str> = json["campaign"]
         .as_object()
         .unwrap()

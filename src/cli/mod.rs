@@ -1,6 +1,7 @@
 //! Argument definitions (clap) and the dispatch to each command.
 
 mod admin;
+mod bounces;
 mod campaign;
 mod completions;
 mod db;
@@ -47,6 +48,9 @@ pub enum Command {
     Campaign(campaign::CampaignCommand),
     /// Rollout metrics: table, CSV, JSON, HTML, evidence; the weekly summary.
     Report(report::ReportArgs),
+    /// Read the bounce mailbox now (the daemon reads it every bounces.every).
+    #[command(subcommand)]
+    Bounces(bounces::BouncesCommand),
     /// Record completions from the learning network's reports.
     #[command(subcommand)]
     Completions(completions::CompletionsCommand),
@@ -106,6 +110,7 @@ impl Command {
             Command::Serve | Command::Config(ConfigCommand::Check) => SecretUse::ALL,
             Command::Report(args) => report::secrets_used(args),
             Command::Campaign(cmd) => campaign::secrets_used(cmd),
+            Command::Bounces(_) => bounces::secrets_used(),
             _ => SecretUse::NONE,
         }
     }
@@ -132,6 +137,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Roster(cmd) => roster::run(cmd, &settings).await,
         Command::Campaign(cmd) => campaign::run(cmd, &settings).await,
         Command::Completions(cmd) => completions::run(cmd, &settings).await,
+        Command::Bounces(cmd) => bounces::run(cmd, &settings).await,
         Command::Report(args) => report::run(args, &settings).await,
         Command::Exempt {
             email,

@@ -17,6 +17,8 @@ pub struct SecretUse {
     pub admin: bool,
     /// `security.token_key_file`, when it exists: tracking links.
     pub tracking_key: bool,
+    /// `bounces.imap_password_file`, when a bounce mailbox is configured.
+    pub bounce_mailbox: bool,
 }
 
 impl SecretUse {
@@ -26,6 +28,7 @@ impl SecretUse {
         dkim: false,
         admin: false,
         tracking_key: false,
+        bounce_mailbox: false,
     };
     /// `serve` and `config check`.
     pub const ALL: Self = Self {
@@ -33,6 +36,7 @@ impl SecretUse {
         dkim: true,
         admin: true,
         tracking_key: true,
+        bounce_mailbox: true,
     };
 }
 
@@ -74,6 +78,15 @@ impl Settings {
     /// Reads and checks the secrets `uses` names and drops the others, so
     /// the same settings can go to `App::build` without touching them.
     pub fn load_secrets(&mut self, uses: SecretUse) -> Result<(), SecretError> {
+        if uses.bounce_mailbox && self.bounces.reads_mailbox() {
+            self.bounces.imap_password = read_secret(
+                &self.bounces.imap_password_file,
+                "bounces.imap_password_file",
+            )?;
+        } else {
+            self.bounces.imap_password = Secret::default();
+            self.bounces.imap_password_file = PathBuf::new();
+        }
         if uses.smtp_login {
             self.load_smtp_login()?;
         } else {

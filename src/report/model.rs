@@ -26,6 +26,8 @@ pub struct Report {
     /// Completions in the 7 days before `as_of`.
     pub completed_last_7_days: u64,
     pub min_group_size: u32,
+    /// Bounced addresses: how many, and whose.
+    pub bounces: Bounces,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -52,10 +54,60 @@ pub struct Population {
 pub struct Reach {
     /// Messages to enrolled people accepted by the relay.
     pub messages_sent: u64,
-    /// Enrolled people with at least one message accepted.
+    /// Enrolled people with at least one message accepted, and whose
+    /// address has not bounced.
     pub people_reached: u64,
     /// Enrolled people with a message refused permanently (5xx).
     pub people_undeliverable: u64,
+}
+
+/// Bounces read from the bounce mailbox.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Bounces {
+    /// Enrolled people whose address is marked undeliverable by a bounce
+    /// (as of the report's instant): no reminder goes to them, and they
+    /// are not counted as reached.
+    pub people_bounced: u64,
+    /// "Address bounced": those people now, with their roster row, so the
+    /// admin can fix the HR record. Ordered by address.
+    pub people: Vec<BouncedPerson>,
+}
+
+/// A person whose address bounced, with their roster row.
+#[derive(Debug, Clone, Serialize)]
+pub struct BouncedPerson {
+    pub email: String,
+    pub employee_id: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    pub department: String,
+    pub role: String,
+    pub facility: String,
+    pub manager_email: Option<String>,
+    /// When the address was marked undeliverable.
+    pub bounced_at: DateTime<Utc>,
+    /// The enhanced status code of the bounce, e.g. "5.1.1".
+    pub status: String,
+    /// What the bouncing system said.
+    pub diagnostic: String,
+}
+
+impl From<crate::store::bounces::BouncedPerson> for BouncedPerson {
+    fn from(p: crate::store::bounces::BouncedPerson) -> Self {
+        Self {
+            email: p.email,
+            employee_id: p.employee_id,
+            first_name: p.first_name,
+            last_name: p.last_name,
+            department: p.department,
+            role: p.role,
+            facility: p.facility,
+            manager_email: p.manager_email,
+            bounced_at: crate::clock::from_millis(p.bounced_at),
+            status: p.status,
+            diagnostic: p.diagnostic,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -192,6 +244,15 @@ pub async fn build_from(
         weekly: weekly(&c, start, as_of),
         completed_last_7_days: count(c.completed_last_7_days),
         min_group_size,
+        bounces: Bounces {
+            people_bounced: count(c.people_bounced),
+            people: store
+                .bounced_people(Some(row.id))
+                .await?
+                .into_iter()
+                .map(BouncedPerson::from)
+                .collect(),
+        },
     })
 }
 

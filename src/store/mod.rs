@@ -33,6 +33,7 @@ macro_rules! on_tx {
 
 pub mod accounts;
 pub mod audit;
+pub mod bounces;
 pub mod campaign;
 pub mod edit;
 pub mod enrolment;

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod app;
 pub mod cli_json;
 pub mod oidc;
+pub mod mailservers;
 pub mod process;
 pub mod roster;
 pub mod skip;

@@ -8,8 +8,8 @@
 //!   their overdue flag and week buckets); population, outcome, the four
 //!   breakdowns and the weekly histograms;
 //! - messages: CTE `msg`, one row per counted enrolment with its messages
-//!   sent and reminders by then, whether one was undeliverable and when the
-//!   announcement went; reach and the middle of the days from announcement
+//!   sent and reminders by then, whether one was undeliverable, whether the
+//!   person's address bounced and when the announcement went; reach and the middle of the days from announcement
 //!   to completion;
 //! - events: whether each counted enrolment opened and clicked by then, by
 //!   anyone and by a person; engagement.
@@ -71,6 +71,8 @@ pub struct ReportCounts {
     pub messages_sent: i64,
     pub people_reached: i64,
     pub people_undeliverable: i64,
+    /// Enrolled people whose address is marked undeliverable by a bounce.
+    pub people_bounced: i64,
     /// Reminder messages accepted for enrolled people.
     pub reminders_sent: i64,
     pub opened_human: i64,
@@ -112,7 +114,8 @@ impl ReportCounts {
                     self.people_reached,
                     self.people_undeliverable,
                     self.reminders_sent,
-                ] = [n[0], n[1], n[2], n[3]]
+                    self.people_bounced,
+                ] = [n[0], n[1], n[2], n[3], n[4]]
             }
             "engagement" => {
                 [
@@ -222,7 +225,9 @@ fn history_messages_sql(reminders: usize) -> String {
     format!(
         "WITH msg AS MATERIALIZED (
   SELECT m.sent, m.reminders, m.undeliverable, m.announced_at, e.enrolled_at,
-         CASE WHEN e.completed_at <= $2 THEN e.completed_at END AS completed_at
+         CASE WHEN e.completed_at <= $2 THEN e.completed_at END AS completed_at,
+         CASE WHEN EXISTS (SELECT 1 FROM staff s WHERE s.id = e.staff_id AND s.bounced_email = s.email
+                           AND s.bounced_at <= $2) THEN 1 ELSE 0 END AS bounced
   FROM enrolments e
   LEFT JOIN (SELECT enrolment_id,
                MIN(CASE WHEN step = $3 AND status = 'sent' AND accepted_at <= $2 THEN accepted_at END) AS announced_at,
@@ -286,7 +291,9 @@ fn messages_sql(reminders: usize) -> String {
          CASE WHEN e.last_sent_at <= $2 THEN e.reminders_sent WHEN e.first_sent_at <= $2 THEN {reminders_sent} ELSE 0 END AS reminders,
          CASE WHEN e.undeliverable_at <= $2 THEN 1 ELSE 0 END AS undeliverable,
          CASE WHEN e.announced_at <= $2 THEN e.announced_at END AS announced_at, e.enrolled_at,
-         CASE WHEN e.completed_at <= $2 THEN e.completed_at END AS completed_at
+         CASE WHEN e.completed_at <= $2 THEN e.completed_at END AS completed_at,
+         CASE WHEN EXISTS (SELECT 1 FROM staff s WHERE s.id = e.staff_id AND s.bounced_email = s.email
+                           AND s.bounced_at <= $2) THEN 1 ELSE 0 END AS bounced
   FROM enrolments e
   WHERE {COUNTED}
 ),
@@ -304,8 +311,9 @@ const DONE: &str = "done AS MATERIALIZED (
               ELSE 0 END AS d
   FROM msg WHERE completed_at IS NOT NULL
 )
-SELECT 'reach' AS kind, '' AS grp, CAST(COALESCE(SUM(sent), 0) AS BIGINT) AS n0, COUNT(CASE WHEN sent > 0 THEN 1 END) AS n1,
-       COUNT(CASE WHEN undeliverable > 0 THEN 1 END) AS n2, CAST(COALESCE(SUM(reminders), 0) AS BIGINT) AS n3, 0 AS n4, 0 AS n5
+SELECT 'reach' AS kind, '' AS grp, CAST(COALESCE(SUM(sent), 0) AS BIGINT) AS n0, COUNT(CASE WHEN sent > 0 AND bounced = 0 THEN 1 END) AS n1,
+       COUNT(CASE WHEN undeliverable > 0 THEN 1 END) AS n2, CAST(COALESCE(SUM(reminders), 0) AS BIGINT) AS n3,
+       COUNT(CASE WHEN bounced = 1 THEN 1 END) AS n4, 0 AS n5
 FROM msg
 UNION ALL
 SELECT 'median', '', d, n, 0, 0, 0, 0
