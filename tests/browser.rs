@@ -549,7 +549,6 @@ async fn roles_flow(s: &AdminServer, c: &Client) {
     check_page(c, &axe, "21-audit").await;
 }
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_coordinator_signs_in_through_the_identity_provider() {
     if !browser_available() || !common::oidc::provider_available() {

@@ -928,7 +928,7 @@ fn demo_writes_every_message_it_reports() {
     let last_day = summary
         .lines()
         .filter_map(|l| chrono::NaiveDate::parse_from_str(l.get(..15)?, "%a %d %b %Y").ok())
-        .last()
+        .next_back()
         .expect("the days of the demo");
     let today = Utc::now().date_naive();
     assert!(
