@@ -74,16 +74,6 @@ impl Store {
         self.enrolment_states_where(campaign_id, "").await
     }
 
-    /// [`Store::enrolment_states`] of people who have not completed: what
-    /// each planning tick compares with the audience.
-    pub async fn uncompleted_enrolment_states(
-        &self,
-        campaign_id: i64,
-    ) -> anyhow::Result<Vec<EnrolmentState>> {
-        self.enrolment_states_where(campaign_id, " AND e.completed_at IS NULL")
-            .await
-    }
-
     async fn enrolment_states_where(
         &self,
         campaign_id: i64,
