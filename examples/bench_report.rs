@@ -1,8 +1,10 @@
 //! Report benchmark: the full rollout report (`report::build`) over a large,
-//! realistic history, with `Store::report_counts` and each of its three
+//! realistic history, from the report facts and, as the anchor, from the
+//! whole history, with `Store::report_counts` and each of its three
 //! aggregate statements timed alone and their query plans printed and
-//! checked for full scans of the big tables, on SQLite or PostgreSQL. See
-//! docs/benchmarks.md.
+//! checked for full scans of the big tables, on SQLite or PostgreSQL. The
+//! two reports are first checked byte for byte (JSON) at several as-of
+//! instants. See docs/benchmarks.md.
 //!
 //! ```text
 //! bench_report [--people 100000] [--events 1000000] [--runs 5]
@@ -20,7 +22,7 @@
 
 use ambassador::campaign::Campaign;
 use ambassador::clock::{from_millis, to_millis};
-use ambassador::store::report::{report_params, report_sql, Param, ReportQuery};
+use ambassador::store::report::{report_params, report_sql, CountsFrom, Param, ReportQuery};
 use ambassador::store::{Backend, Store};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -138,22 +140,49 @@ async fn run(a: &Args, url: &str) -> anyhow::Result<()> {
         .campaign_by_id(campaign_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("the campaign vanished"))?;
-    let report = ambassador::report::build(&store, &row, as_of, 5).await?; // warm-up
-    let build = median(a.runs, || async {
-        ambassador::report::build(&store, &row, as_of, 5).await?;
-        Ok(())
-    })
-    .await?;
+    // The facts must give the report the whole history gives, byte for
+    // byte, as of any instant: before the start, mid-rollout (people with
+    // messages on both sides of the instant), at the report's instant and
+    // after everything. The first report writes report_steps and recounts.
+    let started = Instant::now();
+    let instants = [-1, 3, 10, 24, 45, 70, 120].map(|d| from_millis(start + d * DAY));
+    for at in instants {
+        let facts = ambassador::report::build_from(&store, &row, at, 5, CountsFrom::Facts).await?;
+        let history =
+            ambassador::report::build_from(&store, &row, at, 5, CountsFrom::History).await?;
+        let (facts, history) = (
+            serde_json::to_string(&facts)?,
+            serde_json::to_string(&history)?,
+        );
+        anyhow::ensure!(
+            facts == history,
+            "the report from the facts differs from the history's as of {at}:\nfacts   {facts}\nhistory {history}"
+        );
+    }
     println!(
-        "report::build: median {:.3} s of {} runs (enrolled {}, completed {}, messages {}, opened_all {}, {} weekly points)",
-        build.as_secs_f64(),
-        a.runs,
-        report.population.enrolled,
-        report.outcome.completed,
-        report.reach.messages_sent,
-        report.engagement.opened_all,
-        report.weekly.len()
+        "report JSON from the facts identical to the history's as of {} instants (checked in {:.1} s)",
+        instants.len(),
+        started.elapsed().as_secs_f64()
     );
+
+    for from in [CountsFrom::History, CountsFrom::Facts] {
+        let built = ambassador::report::build_from(&store, &row, as_of, 5, from).await?; // warm-up
+        let build = median(a.runs, || async {
+            ambassador::report::build_from(&store, &row, as_of, 5, from).await?;
+            Ok(())
+        })
+        .await?;
+        println!(
+            "report::build from the {from:?}: median {:.3} s of {} runs (enrolled {}, completed {}, messages {}, opened_all {}, {} weekly points)",
+            build.as_secs_f64(),
+            a.runs,
+            built.population.enrolled,
+            built.outcome.completed,
+            built.reach.messages_sent,
+            built.engagement.opened_all,
+            built.weekly.len()
+        );
+    }
 
     let reminders: Vec<String> = ["reminder-1", "reminder-2", "last-call"]
         .map(String::from)
@@ -181,8 +210,8 @@ async fn run(a: &Args, url: &str) -> anyhow::Result<()> {
     );
 
     let mut full = Vec::new();
-    for (name, sql) in report_sql(reminders.len()) {
-        let params = report_params(name, &query);
+    for (name, sql) in report_sql(CountsFrom::Facts, reminders.len()) {
+        let params = report_params(CountsFrom::Facts, name, &query);
         let alone = median(a.runs, || async {
             store.report_rows(&sql, params.clone()).await?;
             Ok(())

@@ -139,9 +139,23 @@ impl App {
         crate::http::AppState::new(parts, self.metrics.clone())
     }
 
+    /// What reads the bounce mailbox; `None` when `bounces.imap_host` is
+    /// empty. The settings' secrets must be loaded (the mailbox password).
+    pub fn bounces(&self) -> Option<crate::bounces::BounceJob> {
+        self.settings.bounces.reads_mailbox().then(|| {
+            crate::bounces::BounceJob::new(
+                self.store.clone(),
+                self.clock.clone(),
+                self.tracker.key().clone(),
+                self.settings.bounces.clone(),
+            )
+        })
+    }
+
     /// What the scheduled jobs use.
     fn schedule_jobs(&self) -> crate::schedule::Jobs {
         crate::schedule::Jobs {
+            bounces: self.bounces(),
             planning: self.planning.clone(),
             reports: self.reports(),
             timing: crate::schedule::Timing::from_settings(&self.settings),

@@ -4,8 +4,10 @@
 //! Secret files are read later, per command ([`Settings::load_secrets`]).
 
 pub mod ca;
+pub mod oidc;
 mod secrets;
 
+pub use oidc::{Oidc, RoleName, CALLBACK_PATH};
 pub use secrets::{dkim_signing_key, read_tracking_key, SecretError, SecretUse};
 
 use crate::domain::HumanDuration;
@@ -38,12 +40,15 @@ pub struct Settings {
     pub delivery: Delivery,
     pub http: Http,
     pub security: Security,
+    /// `[oidc]`: sign-in through the organisation's identity provider.
+    pub oidc: Oidc,
     pub report: Report,
     pub roster: Roster,
     pub templates: Templates,
     pub campaigns: Campaigns,
     pub completions: Completions,
     pub inbox: Inbox,
+    pub bounces: Bounces,
 }
 
 /// `[inbox]`: the drop folder an HR system or a scheduled download writes
@@ -129,6 +134,94 @@ impl Inbox {
                     path.display()
                 )
             })?;
+        }
+        Ok(())
+    }
+}
+
+/// `[bounces]`: the VERP return path and the bounce mailbox read over IMAP.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bounces {
+    /// `bounce@hospital.org`: messages leave with the envelope sender
+    /// `bounce+TOKEN@hospital.org`, so a bounce names its message whatever
+    /// the bouncing system did to the body. Empty: off (the sender is `smtp.from`).
+    pub return_path: String,
+    /// The bounce mailbox's IMAP server (implicit TLS); empty: none is read.
+    pub imap_host: String,
+    pub imap_port: u16,
+    pub imap_user: String,
+    /// The mailbox password, read from this file (or systemd credential).
+    pub imap_password_file: PathBuf,
+    /// Read by [`Settings::load_secrets`] from `imap_password_file`.
+    #[serde(skip)]
+    pub imap_password: Secret,
+    /// The folder bounces arrive in.
+    pub imap_folder: String,
+    /// Where matched bounces are moved.
+    pub processed_folder: String,
+    /// Where messages that match no message of ours are moved (never deleted).
+    pub unmatched_folder: String,
+    /// PEM file of CA certificates to trust for the IMAP server besides the public roots.
+    pub ca_file: PathBuf,
+    /// How often the mailbox is read.
+    pub every: HumanDuration,
+    /// Soft bounces (4.x.x) to one address that count as a hard one.
+    pub soft_limit: u32,
+}
+
+impl Bounces {
+    /// Whether a bounce mailbox is configured.
+    pub fn reads_mailbox(&self) -> bool {
+        !self.imap_host.trim().is_empty()
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let rp = self.return_path.trim();
+        if !rp.is_empty() {
+            let ok = rp.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && !domain.is_empty()
+                    && !local.contains('+')
+                    && local.len() + 1 + 50 <= 64
+                    && !rp.contains(|c: char| c.is_whitespace() || c == '<' || c == '>')
+            });
+            if !ok {
+                anyhow::bail!("bounces.return_path = {rp:?} must be a plain address such as \"bounce@hospital.org\" (no '+', a local part of at most 13 characters: the 50-character token is added to it)");
+            }
+        }
+        if !self.reads_mailbox() {
+            return Ok(());
+        }
+        if self.imap_user.trim().is_empty() {
+            anyhow::bail!("bounces.imap_host is set but bounces.imap_user is empty; set the bounce mailbox's login");
+        }
+        if self.imap_password_file.as_os_str().is_empty() {
+            anyhow::bail!("bounces.imap_host is set but bounces.imap_password_file is empty; set the file holding the mailbox password");
+        }
+        for (key, folder) in [
+            ("bounces.imap_folder", &self.imap_folder),
+            ("bounces.processed_folder", &self.processed_folder),
+            ("bounces.unmatched_folder", &self.unmatched_folder),
+        ] {
+            if folder.trim().is_empty()
+                || !folder.is_ascii()
+                || folder.contains(|c: char| c.is_control() || c == '"' || c == '\\')
+            {
+                anyhow::bail!("{key} = {folder:?} must be a folder name in ASCII without quotes, backslashes or control characters");
+            }
+        }
+        if self.processed_folder == self.imap_folder || self.unmatched_folder == self.imap_folder {
+            anyhow::bail!("bounces.processed_folder and bounces.unmatched_folder must differ from bounces.imap_folder");
+        }
+        if self.every.as_std().is_zero() {
+            anyhow::bail!("bounces.every must be longer than 0s (e.g. \"5m\")");
+        }
+        if self.soft_limit == 0 {
+            anyhow::bail!("bounces.soft_limit must be at least 1 (the default is 3)");
+        }
+        if !self.ca_file.as_os_str().is_empty() {
+            ca::read_ca_file(&self.ca_file).map_err(|e| anyhow::anyhow!("bounces.ca_file: {e}"))?;
         }
         Ok(())
     }
@@ -412,6 +505,13 @@ impl Settings {
     /// them and `serve` logs them, so an admin hears before the first week.
     pub fn advisories(&self) -> Vec<String> {
         let mut advice = Vec::new();
+        if self.oidc.enabled() && self.oidc.create_accounts && self.oidc.allowed_domains.is_empty()
+        {
+            advice.push(format!(
+                "oidc.allowed_domains is empty and oidc.create_accounts is on, so anyone the provider signs in gets an account ({}); list your domains, e.g. allowed_domains = [\"hospital.org\"]",
+                self.oidc.default_role.as_str()
+            ));
+        }
         if self.report.recipients.is_empty() {
             advice.push(
                 "report.recipients is empty, so the weekly summary goes to nobody; list leadership's addresses there, e.g. recipients = [\"cno@hospital.org\"]".to_string(),
@@ -511,6 +611,8 @@ impl Settings {
             &mut self.smtp.dkim_key_file,
             &mut self.security.admin_token_file,
             &mut self.security.token_key_file,
+            &mut self.oidc.client_secret_file,
+            &mut self.bounces.imap_password_file,
         ] {
             if path.as_os_str().is_empty() || path.is_absolute() {
                 continue;
@@ -561,6 +663,8 @@ impl Settings {
             );
         }
         self.validate_smtp_security()?;
+        self.oidc.validate(&self.http.public_url)?;
+        self.bounces.validate()?;
         if !self.smtp.from.contains('@') {
             anyhow::bail!("smtp.from must be an address like \"Name <ambassador@hospital.org>\"");
         }
@@ -703,6 +807,54 @@ mod tests {
             load_file("[organization]\nnmae = \"x\"\n", &[]).unwrap_err()
         );
         assert!(err.contains("nmae"), "an unknown key is still named: {err}");
+    }
+
+    #[test]
+    fn a_bounce_mailbox_is_checked_naming_the_key() {
+        let err =
+            load(&[("AMBASSADOR__BOUNCES__RETURN_PATH", "bounce+x@hospital.org")]).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("bounces.return_path"),
+            "{err:#}"
+        );
+        let err = load(&[("AMBASSADOR__BOUNCES__IMAP_HOST", "mail.hospital.org")]).unwrap_err();
+        assert!(format!("{err:#}").contains("bounces.imap_user"), "{err:#}");
+        let mailbox = [
+            ("AMBASSADOR__BOUNCES__IMAP_HOST", "mail.hospital.org"),
+            ("AMBASSADOR__BOUNCES__IMAP_USER", "bounce@hospital.org"),
+            ("AMBASSADOR__BOUNCES__IMAP_PASSWORD_FILE", "bounce-password"),
+        ];
+        let err = load(&[
+            mailbox[0],
+            mailbox[1],
+            mailbox[2],
+            ("AMBASSADOR__BOUNCES__PROCESSED_FOLDER", "INBOX"),
+        ])
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("bounces.processed_folder"),
+            "{err:#}"
+        );
+        let err = load(&[
+            mailbox[0],
+            mailbox[1],
+            mailbox[2],
+            ("AMBASSADOR__BOUNCES__UNMATCHED_FOLDER", "Bounces \"old\""),
+        ])
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("bounces.unmatched_folder"),
+            "{err:#}"
+        );
+        let s = load(&[
+            mailbox[0],
+            mailbox[1],
+            mailbox[2],
+            ("AMBASSADOR__BOUNCES__RETURN_PATH", "bounce@hospital.org"),
+        ])
+        .unwrap();
+        assert!(s.bounces.reads_mailbox());
+        assert_eq!(s.bounces.soft_limit, 3);
     }
 
     #[test]

@@ -2,8 +2,14 @@
 //! clock. It drives the same code paths as the daemon (roster import,
 //! campaign apply, planner, outbox worker, file transport); only time and the
 //! people who complete the course are simulated.
+//!
+//! The rollout's timeline ends today: the shipped campaign is moved by whole
+//! weeks (the same weekdays, holidays moved with it) so that its
+//! [`RUN_DAYS`] end within the last week, and the simulation runs up to now.
+//! So `serve` over the demo's database shows the rollout as of now.
 
 use crate::app::App;
+use crate::campaign::words::people_count;
 use crate::clock::to_millis;
 use crate::clock::{Clock, ManualClock, SharedClock};
 use crate::completions::{self, CompletionOptions};
@@ -17,6 +23,8 @@ use std::sync::Arc;
 const ROSTER: &[u8] = include_bytes!("../examples/roster.csv");
 const ROSTER_MONTH2: &[u8] = include_bytes!("../examples/roster-month2.csv");
 const CAMPAIGN: &str = include_str!("../config/campaigns/soar.toml");
+/// Days from launch the rollout needs: every step, the last completions, the escalations.
+pub const RUN_DAYS: i64 = 45;
 
 /// One simulated day: what was sent and read, and what happened.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -40,10 +48,116 @@ pub struct DemoSummary {
     /// people and leavers who never completed are not counted.
     pub enrolled: u64,
     pub completed: u64,
+    /// The sample admin and viewer, to sign in to the admin page with.
+    pub accounts: Vec<DemoAccount>,
 }
 
-/// Runs the demo into `out_dir` (its demo.db and outbox/ are replaced).
+/// A sample account the demo made, and its password (random, shown once).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DemoAccount {
+    pub email: String,
+    pub role: crate::accounts::Role,
+    pub password: String,
+}
+
+/// The sample accounts: an admin (everything) and a viewer (dashboards and reports).
+const DEMO_ACCOUNTS: [(&str, crate::accounts::Role); 2] = [
+    (
+        "admin@riverside-health.example.org",
+        crate::accounts::Role::Admin,
+    ),
+    (
+        "viewer@riverside-health.example.org",
+        crate::accounts::Role::Viewer,
+    ),
+];
+
+/// Makes the sample accounts with fresh random passwords, recorded in the
+/// audit trail as the demo's doing.
+async fn sample_accounts(app: &App, now: DateTime<Utc>) -> anyhow::Result<Vec<DemoAccount>> {
+    use rand::RngCore;
+    let mut made = Vec::new();
+    for (email, role) in DEMO_ACCOUNTS {
+        let mut bytes = [0u8; 9];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let password = hex::encode(bytes);
+        let typed = password.clone();
+        let hash =
+            tokio::task::spawn_blocking(move || crate::accounts::password::hash(&typed)).await??;
+        let address = crate::domain::EmailAddress::parse(email)?;
+        let at = to_millis(now);
+        crate::accounts::create(&app.store, &address, role, Some(&hash), "demo", at).await?;
+        crate::audit::record(
+            &app.store,
+            at,
+            &crate::audit::Actor::cli("demo"),
+            crate::audit::Action::AccountAdd,
+            email,
+            crate::store::AuditOutcome::Success,
+            serde_json::json!({ "role": role, "password": true }),
+        )
+        .await;
+        made.push(DemoAccount {
+            email: email.into(),
+            role,
+            password,
+        });
+    }
+    Ok(made)
+}
+
+/// Runs the demo into `out_dir` (its demo.db and outbox/ are replaced),
+/// its timeline ending now.
 pub async fn run(base: &Settings, out_dir: &Path) -> anyhow::Result<DemoSummary> {
+    run_until(base, out_dir, Utc::now()).await
+}
+
+/// The shipped campaign moved by whole weeks so that its first
+/// [`RUN_DAYS`] end at most a week before `now`: its text and its launch.
+pub fn campaign_ending_by(now: DateTime<Utc>) -> anyhow::Result<(String, DateTime<Utc>)> {
+    use chrono::TimeZone;
+    let mut doc: toml::Table = CAMPAIGN.parse()?;
+    let text = |v: Option<&toml::Value>, what: &str| {
+        v.and_then(|v| v.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| anyhow::anyhow!("the demo's campaign has no {what}"))
+    };
+    let starts_at = DateTime::parse_from_rfc3339(&text(doc.get("starts_at"), "starts_at")?)?;
+    let window = doc
+        .get_mut("send_window")
+        .and_then(|w| w.as_table_mut())
+        .ok_or_else(|| anyhow::anyhow!("the demo's campaign has no send_window"))?;
+    let tz: chrono_tz::Tz = text(window.get("time_zone"), "send_window.time_zone")?
+        .parse()
+        .map_err(|e| anyhow::anyhow!("the demo's campaign: {e}"))?;
+    const WEEK: i64 = 7 * 86_400;
+    let behind = now - (starts_at.with_timezone(&Utc) + Duration::days(RUN_DAYS));
+    let shift = Duration::days(7 * behind.num_seconds().div_euclid(WEEK));
+    // The same local time of day, whatever daylight saving does in between.
+    let local = starts_at.with_timezone(&tz).naive_local() + shift;
+    let launch = tz
+        .from_local_datetime(&local)
+        .earliest()
+        .ok_or_else(|| anyhow::anyhow!("the demo's launch {local} does not exist in {tz}"))?;
+    if let Some(holidays) = window.get_mut("holidays").and_then(|h| h.as_array_mut()) {
+        for day in holidays.iter_mut() {
+            let date: chrono::NaiveDate = text(Some(day), "holiday date")?.parse()?;
+            *day = toml::Value::String((date + shift).to_string());
+        }
+    }
+    doc.insert(
+        "starts_at".into(),
+        toml::Value::String(launch.fixed_offset().to_rfc3339()),
+    );
+    Ok((toml::to_string(&doc)?, launch.with_timezone(&Utc)))
+}
+
+/// As [`run`], with the timeline ending at `ends` (tests pin it).
+pub async fn run_until(
+    base: &Settings,
+    out_dir: &Path,
+    ends: DateTime<Utc>,
+) -> anyhow::Result<DemoSummary> {
     std::fs::create_dir_all(out_dir)?;
     let database = out_dir.join("demo.db");
     let outbox_dir = out_dir.join("outbox");
@@ -68,8 +182,8 @@ pub async fn run(base: &Settings, out_dir: &Path) -> anyhow::Result<DemoSummary>
         "leadership@riverside-health.example.org",
     )?];
 
-    let campaign = crate::campaign::Campaign::from_toml(CAMPAIGN, "soar.toml")?;
-    let launch = campaign.starts_at.with_timezone(&Utc);
+    let (campaign_text, launch) = campaign_ending_by(ends)?;
+    let campaign = crate::campaign::Campaign::from_toml(&campaign_text, "soar.toml")?;
     let clock = ManualClock::new(launch - Duration::days(3));
     let shared: SharedClock = Arc::new(clock.clone());
     let app = App::build(settings, shared).await?;
@@ -79,8 +193,8 @@ pub async fn run(base: &Settings, out_dir: &Path) -> anyhow::Result<DemoSummary>
     story.say(
         clock.now(),
         format!(
-            "imported examples/roster.csv: {} people",
-            report.counts.added
+            "imported examples/roster.csv: {}",
+            people_count(report.counts.added)
         ),
     );
     let templates = app.composer.templates();
@@ -88,7 +202,7 @@ pub async fn run(base: &Settings, out_dir: &Path) -> anyhow::Result<DemoSummary>
         &app.store,
         &clock,
         &templates,
-        CAMPAIGN,
+        &campaign_text,
         "config/campaigns/soar.toml",
         &crate::campaign::ApplyOptions {
             dry_run: false,
@@ -107,14 +221,14 @@ pub async fn run(base: &Settings, out_dir: &Path) -> anyhow::Result<DemoSummary>
         ),
     );
 
-    let end = launch + Duration::days(45);
+    // Up to now, never past it: what is recorded has happened "as of now".
     let mut day = 0;
-    while clock.now() < end {
+    while clock.now() + Duration::hours(1) <= ends {
         clock.advance(Duration::hours(1));
         let now = clock.now();
         let (plan, sent) = app.plan_and_deliver().await?;
         if plan.enrolled > 0 {
-            story.say(now, format!("{} people enrolled", plan.enrolled));
+            story.say(now, format!("{} enrolled", people_count(plan.enrolled)));
         }
         if sent.sent > 0 {
             story.day(now).sent += sent.sent;
@@ -144,6 +258,7 @@ pub async fn run(base: &Settings, out_dir: &Path) -> anyhow::Result<DemoSummary>
             report_path.display()
         ),
     );
+    let accounts = sample_accounts(&app, clock.now()).await?;
     let by_step = app.store.messages_by_step().await?;
     let (enrolled, completed) = (report.population.enrolled, report.outcome.completed);
     app.store.close().await;
@@ -155,6 +270,7 @@ pub async fn run(base: &Settings, out_dir: &Path) -> anyhow::Result<DemoSummary>
         messages_by_step: by_step,
         enrolled,
         completed,
+        accounts,
     })
 }
 
@@ -233,7 +349,7 @@ async fn simulate_day(
             now,
             format!(
                 "TRAIN completion report: {} completed the course",
-                crate::campaign::words::people_count(report.newly_completed)
+                people_count(report.newly_completed)
             ),
         );
     }
@@ -327,5 +443,43 @@ impl Story {
 
     fn say(&mut self, at: DateTime<Utc>, what: String) {
         self.day(at).notes.push(what);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Datelike, Timelike, Weekday};
+
+    #[test]
+    fn the_campaign_moves_by_whole_weeks_to_end_within_the_last_week() {
+        let ny = chrono_tz::America::New_York;
+        for now in [
+            "2026-11-30T14:43:00Z",
+            "2026-03-20T03:00:00Z",
+            "2027-02-25T14:00:00Z",
+            "2031-07-04T23:59:00Z",
+        ] {
+            let now: DateTime<Utc> = now.parse().unwrap();
+            let (text, launch) = campaign_ending_by(now).unwrap();
+            let end = launch + Duration::days(RUN_DAYS);
+            assert!(
+                end <= now && now < end + Duration::days(7),
+                "{now}: {launch}"
+            );
+            let local = launch.with_timezone(&ny);
+            assert_eq!(local.weekday(), Weekday::Mon, "{now}: {local}");
+            assert_eq!((local.hour(), local.minute()), (9, 0), "{now}: {local}");
+            let campaign = crate::campaign::Campaign::from_toml(&text, "soar.toml").unwrap();
+            assert_eq!(campaign.starts_at.with_timezone(&Utc), launch);
+            let doc: toml::Table = text.parse().unwrap();
+            let holidays = doc["send_window"]["holidays"].as_array().unwrap();
+            assert_eq!(holidays.len(), 2);
+            for day in holidays {
+                let day: chrono::NaiveDate = day.as_str().unwrap().parse().unwrap();
+                assert_eq!(day.weekday(), Weekday::Mon, "{now}: {day}");
+                assert!(day > local.date_naive() && day < end.date_naive());
+            }
+        }
     }
 }

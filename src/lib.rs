@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod app;
 pub mod audit;
+pub mod bounces;
 pub mod campaign;
 pub mod clock;
 pub mod completions;
@@ -23,6 +24,7 @@ pub mod roster;
 pub mod schedule;
 pub mod service;
 pub mod shutdown;
+pub mod sso;
 pub mod store;
 pub mod telemetry;
 pub mod tracking;

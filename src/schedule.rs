@@ -1,5 +1,6 @@
 //! Time-driven jobs (tokio-cron-scheduler): the planning tick every
-//! `delivery.plan_every`, and the weekly summary on `report.weekly_cron`.
+//! `delivery.plan_every`, the weekly summary on `report.weekly_cron`, and
+//! the bounce mailbox every `bounces.every` when one is configured.
 //! Both are safe to run on several instances at once: planning is
 //! idempotent, and the weekly send is claimed with a unique key. Each
 //! planning tick also sends again what a dead instance claimed and never
@@ -16,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone)]
 pub struct Jobs {
     pub planning: Planning,
+    /// Reads the bounce mailbox; `None`: no `bounces.imap_host`.
+    pub bounces: Option<crate::bounces::BounceJob>,
     pub reports: ReportJobs,
     pub timing: Timing,
     /// Beaten when a planning tick starts and when it ends; the watchdog reads it.
@@ -169,6 +172,31 @@ fn team_digest_job(jobs: &Jobs) -> anyhow::Result<Job> {
     .with_context(|| format!("report.manager_digest_cron = {cron:?} is not a valid six-field cron expression, e.g. \"0 0 8 * * Fri\""))
 }
 
+/// The bounce mailbox, every `bounces.every`. Runs on every instance:
+/// recording a bounce is idempotent and a message moved by one instance
+/// is simply gone for the others.
+fn bounce_job(bounces: &crate::bounces::BounceJob) -> anyhow::Result<Job> {
+    let bounces = bounces.clone();
+    let every = bounces.every();
+    Job::new_repeated_async(every, move |_id, _lock| {
+        let bounces = bounces.clone();
+        Box::pin(async move {
+            match bounces.run().await {
+                Ok(run) => tracing::info!(
+                    marked = run.marked,
+                    counted = run.counted,
+                    auto_replies = run.auto_replies,
+                    unmatched = run.unmatched,
+                    errors = run.errors,
+                    "bounce mailbox read"
+                ),
+                Err(e) => tracing::error!(error = %crate::telemetry::scrub(&format!("{e:#}")), "cannot read the bounce mailbox; the next run tries again"),
+            }
+        })
+    })
+    .context("cannot create the bounce mailbox job")
+}
+
 /// Starts the jobs. The first planning tick runs at once.
 pub async fn start(jobs: Jobs, stop: CancellationToken) -> anyhow::Result<Scheduler> {
     let scheduler = JobScheduler::new()
@@ -204,6 +232,12 @@ pub async fn start(jobs: Jobs, stop: CancellationToken) -> anyhow::Result<Schedu
             .add(job)
             .await
             .context("cannot schedule the housekeeping")?;
+    }
+    if let Some(bounces) = &jobs.bounces {
+        scheduler
+            .add(bounce_job(bounces)?)
+            .await
+            .context("cannot schedule the bounce mailbox")?;
     }
     scheduler
         .start()

@@ -37,6 +37,8 @@ const TABLE: &[(&str, &str, Needs)] = &[
     ("GET", "/api/openapi.json", Public),
     ("GET", "/admin/sign-in", Public),
     ("POST", "/admin/sign-in", Public),
+    ("GET", "/admin/sign-in/oidc", Public),
+    ("GET", "/admin/sign-in/oidc/callback", Public),
     ("GET", "/admin/admin.css", Public),
     ("POST", "/admin/sign-out", Viewer),
     ("GET", "/admin", Viewer),

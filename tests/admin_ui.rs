@@ -1039,3 +1039,72 @@ async fn the_dashboard_lists_the_drop_folders_files_with_their_outcome_escaped()
     assert!(section.contains("1 row(s) cannot be imported"), "{section}");
     assert!(section.contains("rejected/"), "{section}");
 }
+
+#[tokio::test]
+async fn the_dashboard_lists_a_bounced_address_with_its_roster_row_escaped() {
+    let s = AdminServer::start().await;
+    let bob = "bob.ray@hospital.example.org";
+    let roster = format!(
+        "{HEADER}\n{}\nE2,<b>Bob</b>,Ray,{bob},Procurement,Buyer,Main,,\n",
+        person(1, "Ann", "Lee", "Procurement", "Buyer", "")
+    );
+    s.t.import(&roster).await;
+    s.t.apply(CAMPAIGN).await;
+    s.t.tick_at(launch()).await;
+    let message_id: String =
+        sqlx::query_scalar("SELECT message_id FROM outbox WHERE recipient = $1")
+            .bind(bob)
+            .fetch_one(s.t.store().pool())
+            .await
+            .unwrap();
+    let message =
+        s.t.store()
+            .bounced_message_by_id(&message_id)
+            .await
+            .unwrap()
+            .expect("the message is found by its Message-ID");
+    let effect =
+        s.t.store()
+            .record_bounce(
+                &message,
+                &ambassador::store::bounces::NewBounce {
+                    received_at: ambassador::clock::to_millis(launch()),
+                    kind: ambassador::store::bounces::BounceKind::Hard,
+                    status: "5.1.1",
+                    diagnostic: "<script>alert(1)</script> unknown user",
+                    matched_by: "message_id",
+                },
+                3,
+            )
+            .await
+            .unwrap();
+    assert_eq!(effect, ambassador::store::bounces::BounceEffect::Marked);
+    let c = client();
+    let (cookie, _) = signed_in(&s, &c).await;
+
+    let (_, dashboard) = page_of(&s, &c, &cookie, "/admin").await;
+
+    let at = dashboard
+        .find("<h3>Address bounced</h3>")
+        .expect(&dashboard);
+    let section = &dashboard[at..dashboard[at..].find("</table>").unwrap() + at];
+    assert!(section.contains("<strong>1</strong>"), "{section}");
+    assert!(
+        section.contains(&format!("data-bounced=\"{bob}\"")),
+        "{section}"
+    );
+    assert!(section.contains("<td>E2</td>"), "the roster row: {section}");
+    assert!(
+        section.contains("&lt;b&gt;Bob&lt;/b&gt; Ray"),
+        "escaped: {section}"
+    );
+    assert!(section.contains("address bounced (5.1.1)"), "{section}");
+    assert!(
+        !dashboard.contains("<script>alert(1)"),
+        "the diagnostic is escaped"
+    );
+    assert!(
+        dashboard.contains("data-metric=\"reached\">1<"),
+        "two reached by the relay, one of them bounced: {dashboard}"
+    );
+}

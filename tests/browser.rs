@@ -548,3 +548,50 @@ async fn roles_flow(s: &AdminServer, c: &Client) {
     );
     check_page(c, &axe, "21-audit").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_signs_in_through_the_identity_provider() {
+    if !browser_available() || !common::oidc::provider_available() {
+        return;
+    }
+    let s = common::oidc::SsoServer::start(|_| {}).await;
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    let outcome = AssertUnwindSafe(sign_in_through_the_provider(&s, &c))
+        .catch_unwind()
+        .await;
+    let _ = c.close().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// The sign-in page's provider button, the provider's own login page (on
+/// another site: localhost, not 127.0.0.1), back to the dashboard.
+async fn sign_in_through_the_provider(s: &common::oidc::SsoServer, c: &Client) {
+    let axe = axe_source();
+    c.set_window_size(1280, 1000).await.unwrap();
+    c.goto(&s.url("/admin")).await.unwrap();
+    let button = text_with(c, "a[href='/admin/sign-in/oidc']", "Sign in with").await;
+    assert_eq!(button, "Sign in with Hospital Login");
+    check_page(c, &axe, "30-sign-in-with-provider").await;
+    click(c, "a[href='/admin/sign-in/oidc']").await;
+    text_with(c, "h1", "Test provider").await;
+    let at = c.current_url().await.unwrap();
+    assert!(at.as_str().starts_with(&s.provider.issuer), "{at}");
+    c.find(Locator::Css("#login"))
+        .await
+        .unwrap()
+        .send_keys("carol")
+        .await
+        .unwrap();
+    click(c, "form button[type=submit]").await;
+    text_with(c, "main h1", "Dashboard").await;
+    assert_eq!(c.current_url().await.unwrap().as_str(), s.url("/admin"));
+    // The groups claim's training-coordinators maps to coordinator.
+    assert_eq!(
+        text(c, ".who").await,
+        "carol.coord@hospital.example.org (coordinator)"
+    );
+    check_page(c, &axe, "31-dashboard-after-provider").await;
+}

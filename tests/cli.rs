@@ -65,6 +65,10 @@ const COVERED: &[(&str, &str)] = &[
     ("admin enable", ADMIN_COMMANDS),
     ("admin role", ADMIN_COMMANDS),
     ("admin token", ADMIN_COMMANDS),
+    (
+        "bounces fetch",
+        "bounces.rs::the_fetch_command_reads_the_mailbox_once_and_prints_what_it_did",
+    ),
 ];
 
 /// Where the `admin` commands run (with their audit entries).
@@ -397,6 +401,8 @@ fn check_report_json(config: &Path) {
         );
     }
     check_each("report.weekly", &json["weekly"], &doc[6]);
+    check("report.bounces", &json["bounces"], &doc[7]);
+    check_each("report.bounces.people", &json["bounces"]["people"], &doc[8]);
     let campaign: Vec<&str> = json["campaign"]
         .as_object()
         .unwrap()
@@ -918,6 +924,52 @@ fn demo_writes_every_message_it_reports() {
     );
     let sent = messages_by_step(&summary);
     assert!(sent > 0, "{summary}");
+    // The last simulated day is today (or yesterday, if midnight passed while it ran).
+    let last_day = summary
+        .lines()
+        .filter_map(|l| chrono::NaiveDate::parse_from_str(l.get(..15)?, "%a %d %b %Y").ok())
+        .next_back()
+        .expect("the days of the demo");
+    let today = Utc::now().date_naive();
+    assert!(
+        last_day == today || last_day == today.pred_opt().unwrap(),
+        "the demo ends on {last_day}, not today ({today}):\n{summary}"
+    );
+    assert!(!summary.contains("1 people"), "{summary}");
+    // A sample admin and viewer, whose printed passwords sign them in.
+    let accounts: Vec<(String, String)> = summary
+        .lines()
+        .filter(|l| l.contains(" password "))
+        .map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            (words[0].to_string(), words[2].to_string())
+        })
+        .collect();
+    assert_eq!(accounts.len(), 2, "{summary}");
+    let url = format!("sqlite://{}", out.join("demo.db").display());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let stored = runtime.block_on(async {
+        let store = ambassador::store::Store::open(&url, 1).await.unwrap();
+        let mut stored = Vec::new();
+        for (email, _) in &accounts {
+            stored.push(
+                ambassador::accounts::find_by_email(&store, email)
+                    .await
+                    .unwrap()
+                    .unwrap(),
+            );
+        }
+        stored
+    });
+    let roles: Vec<String> = stored.iter().map(|a| a.role.to_string()).collect();
+    assert_eq!(roles, ["admin", "viewer"]);
+    for ((email, password), account) in accounts.iter().zip(&stored) {
+        let phc = account.password_hash.as_deref().unwrap();
+        assert!(
+            ambassador::accounts::password::verify(phc, password),
+            "{email}'s printed password"
+        );
+    }
     let emls = std::fs::read_dir(out.join("outbox")).unwrap().count();
     assert_eq!(
         emls,
@@ -937,11 +989,8 @@ fn demo_writes_every_message_it_reports() {
         ),
     );
     let totals = summary.lines().find(|l| l.ends_with(" completed")).unwrap();
-    // As of a day after the simulated rollout (which is in 2027).
-    let report = json_of(
-        &config,
-        &["report", "--format", "json", "--as-of", "2028-01-01"],
-    );
+    // The demo's timeline ends today: its figures are the report's as of now.
+    let report = json_of(&config, &["report", "--format", "json"]);
     let expected = format!(
         "{} enrolled, {} completed",
         report["population"]["enrolled"], report["outcome"]["completed"]

@@ -209,28 +209,23 @@ fn scheduled_under(
     })
 }
 
-/// The planner's share of audience changes: enrolled people who left the
-/// audience (their record changed, or the audience did) are marked as left,
-/// and people back in it are restored. Returns how many left.
-pub(super) async fn sync_audience(
-    store: &Store,
-    id: i64,
-    campaign: &Campaign,
-    now: DateTime<Utc>,
-) -> anyhow::Result<u64> {
+/// The planner's share of audience changes, among the enrolments a tick
+/// reads: (enrolments whose person left the audience, their record changed
+/// or the audience did; enrolments whose person is back in it). Completed
+/// enrolments stay as they are.
+pub(super) fn audience_moves<'a>(
+    states: impl Iterator<Item = &'a EnrolmentState>,
+    audience: &super::Audience,
+) -> (Vec<i64>, Vec<i64>) {
     let (mut leave, mut restore) = (Vec::new(), Vec::new());
-    for state in store.uncompleted_enrolment_states(id).await? {
-        match audience_move(&state, &campaign.audience) {
+    for state in states.filter(|s| s.completed_at.is_none()) {
+        match audience_move(state, audience) {
             Some(Move::Leave) => leave.push(state.enrolment_id),
             Some(Move::Return) => restore.push(state.enrolment_id),
             None => {}
         }
     }
-    store
-        .set_enrolments_left(&leave, Some(to_millis(now)))
-        .await?;
-    store.set_enrolments_left(&restore, None).await?;
-    Ok(leave.len() as u64)
+    (leave, restore)
 }
 
 /// How an open enrolment moves when its person's record and the audience

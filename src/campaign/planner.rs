@@ -9,6 +9,7 @@ use super::placement::{self, Draft};
 use crate::clock::{from_millis, to_millis, Clock};
 use crate::store::campaign::PlanningRow;
 use crate::store::outbox::NewMessage;
+use crate::store::planning::NextAt;
 use crate::store::{OutboxStatus, Store};
 use chrono::{DateTime, Datelike, Utc};
 use std::collections::{BTreeMap, HashSet};
@@ -77,6 +78,9 @@ impl Planning {
 }
 
 /// Runs one planning tick over every active campaign that has started.
+/// Only enrolments whose `next_at` has passed are read (a step or digest
+/// fell due, or something about them changed), and the roster only when it
+/// changed since the campaign's last look; see `store::planning`.
 #[tracing::instrument(skip_all)]
 pub async fn plan(
     store: &Store,
@@ -93,21 +97,8 @@ pub async fn plan(
         if now < campaign.starts_at {
             continue;
         }
-        report.enrolled += enrol(store, row.id, &campaign, now, ctx).await?;
-        report.left += super::edit::sync_audience(store, row.id, &campaign, now).await?;
-        let time_steps: Vec<String> = campaign
-            .steps
-            .iter()
-            .filter(|s| s.at.is_some() && s.to == Recipient::Person)
-            .map(|s| s.name.clone())
-            .collect();
-        let (left, cancelled) = store
-            .sync_leavers(row.id, to_millis(now), &time_steps)
-            .await?;
-        report.left += left;
-        report.cancelled += cancelled;
-        let messages = due_messages(store, row.id, &campaign, now, ctx).await?;
-        report.enqueued += store.enqueue(&messages, to_millis(now)).await?;
+        report.enrolled += enrol_new(store, row.id, &campaign, now, ctx).await?;
+        plan_due(store, row.id, &campaign, now, ctx, &mut report).await?;
     }
     if report != PlanReport::default() {
         tracing::info!(
@@ -119,6 +110,25 @@ pub async fn plan(
         );
     }
     Ok(report)
+}
+
+/// Enrols the people of the audience not yet enrolled, when the roster
+/// changed since the campaign's last look (an import, a new person, an
+/// enrolment removed, or the campaign file changed).
+async fn enrol_new(
+    store: &Store,
+    campaign_id: i64,
+    campaign: &Campaign,
+    now: DateTime<Utc>,
+    ctx: &PlanContext,
+) -> anyhow::Result<u64> {
+    let (seen, roster) = store.roster_marks(campaign_id).await?;
+    if seen == roster {
+        return Ok(0);
+    }
+    let enrolled = enrol(store, campaign_id, campaign, now, ctx).await?;
+    store.set_roster_seen(campaign_id, &roster).await?;
+    Ok(enrolled)
 }
 
 async fn enrol(
@@ -140,22 +150,181 @@ async fn enrol(
     store.insert_enrolments(campaign_id, &rows).await
 }
 
-/// Every message of this campaign that is due now and not yet in the outbox.
+/// The tick's work on the enrolments that are due: audience moves and
+/// leavers, messages nobody should receive any more, the messages that fell
+/// due, and each enrolment's next instant.
+async fn plan_due(
+    store: &Store,
+    campaign_id: i64,
+    campaign: &Campaign,
+    now: DateTime<Utc>,
+    ctx: &PlanContext,
+    report: &mut PlanReport,
+) -> anyhow::Result<()> {
+    let now_ms = to_millis(now);
+    let mut due = store.due_enrolments(campaign_id, now_ms).await?;
+    if due.is_empty() {
+        return Ok(());
+    }
+    // People who left the audience or came back to it, then people gone
+    // from the roster.
+    let (leave, restore) =
+        super::edit::audience_moves(due.iter().map(|d| &d.state), &campaign.audience);
+    let leavers: Vec<i64> = due
+        .iter()
+        .map(|d| &d.state)
+        .filter(|s| !s.active && s.left_at.is_none() && s.completed_at.is_none())
+        .map(|s| s.enrolment_id)
+        .collect();
+    for d in &mut due {
+        let id = d.state.enrolment_id;
+        let moved = if leave.contains(&id) || leavers.contains(&id) {
+            d.state.left_at = Some(now_ms);
+            true
+        } else if restore.contains(&id) {
+            d.state.left_at = None;
+            true
+        } else {
+            false
+        };
+        if moved {
+            // What the `enrolments_replan` trigger makes of this very write.
+            d.next_at = d.next_at.min(0) - 1;
+        }
+    }
+    let gone: Vec<i64> = leave.iter().chain(&leavers).copied().collect();
+    store.set_enrolments_left(&gone, Some(now_ms)).await?;
+    store.set_enrolments_left(&restore, None).await?;
+    report.left += gone.len() as u64;
+
+    let stopped: Vec<i64> = due
+        .iter()
+        .filter(|d| d.state.left_at.is_some() || d.state.exempted_at.is_some())
+        .map(|d| d.state.enrolment_id)
+        .collect();
+    report.cancelled += store
+        .cancel_pending_of(&stopped, None, "left the roster or exempted", now_ms)
+        .await?;
+    let time_steps: Vec<String> = campaign
+        .steps
+        .iter()
+        .filter(|s| s.at.is_some() && s.to == Recipient::Person)
+        .map(|s| s.name.clone())
+        .collect();
+    if !time_steps.is_empty() {
+        let completed: Vec<i64> = due
+            .iter()
+            .filter(|d| d.state.completed_at.is_some())
+            .map(|d| d.state.enrolment_id)
+            .collect();
+        report.cancelled += store
+            .cancel_pending_of(
+                &completed,
+                Some(&time_steps),
+                "completed before sending",
+                now_ms,
+            )
+            .await?;
+    }
+
+    let rows: Vec<PlanningRow> = due
+        .iter()
+        .map(|d| &d.state)
+        .filter(|s| s.exempted_at.is_none() && s.left_at.is_none() && s.active)
+        .map(|s| PlanningRow {
+            enrolment_id: s.enrolment_id,
+            staff_id: s.person.id,
+            enrolled_at: s.enrolled_at,
+            due_at: s.due_at,
+            completed_at: s.completed_at,
+            time_zone: s.person.time_zone.clone(),
+            manager_email: s.person.manager_email.clone(),
+            email: s.person.email.clone(),
+        })
+        .collect();
+    let enqueued: HashSet<(i64, String)> = store
+        .due_enqueued_steps(campaign_id, now_ms)
+        .await?
+        .into_iter()
+        .collect();
+    let messages = due_messages(store, campaign_id, campaign, now, ctx, &rows, &enqueued).await?;
+    report.enqueued += store.enqueue(&messages, now_ms).await?;
+
+    let planned: HashSet<i64> = rows.iter().map(|r| r.enrolment_id).collect();
+    let updates: Vec<NextAt> = due
+        .iter()
+        .map(|d| NextAt {
+            enrolment_id: d.state.enrolment_id,
+            read: d.next_at,
+            next_at: planned
+                .contains(&d.state.enrolment_id)
+                .then(|| next_at(campaign, &d.state, now, ctx.org_tz))
+                .flatten(),
+        })
+        .collect();
+    store.set_next_at(&updates).await
+}
+
+/// When the tick must next look at an enrolment it has just planned: its
+/// earliest person step still ahead, or its manager's next digest (each
+/// week while the person is open and a digest step has fallen due). `None`
+/// for someone who completed: their completion steps are planned now.
+fn next_at(
+    campaign: &Campaign,
+    state: &crate::store::edit::EnrolmentState,
+    now: DateTime<Utc>,
+    org_tz: chrono_tz::Tz,
+) -> Option<i64> {
+    if state.completed_at.is_some() {
+        return None;
+    }
+    let (enrolled_at, due_at) = (from_millis(state.enrolled_at), from_millis(state.due_at));
+    let has_manager = state.person.manager_email.is_some();
+    campaign
+        .steps
+        .iter()
+        .filter_map(|s| {
+            let at = s.at?.resolve(enrolled_at, due_at);
+            match s.to {
+                Recipient::Person => (at > now).then_some(at),
+                Recipient::Manager if has_manager => {
+                    Some(if at > now { at } else { next_week(now, org_tz) })
+                }
+                Recipient::Manager => None,
+            }
+        })
+        .min()
+        .map(to_millis)
+}
+
+/// The start of the next ISO week in the organisation's time zone: when a
+/// manager digest's cycle turns.
+fn next_week(now: DateTime<Utc>, org_tz: chrono_tz::Tz) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    let local = now.with_timezone(&org_tz);
+    let days = 7 - i64::from(local.weekday().num_days_from_monday());
+    let monday = local.date_naive() + chrono::Duration::days(days);
+    let midnight = monday.and_time(chrono::NaiveTime::MIN);
+    org_tz
+        .from_local_datetime(&midnight)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        // Midnight skipped by a clock change: an hour later is in that week.
+        .unwrap_or_else(|| now + chrono::Duration::days(days))
+}
+
+/// Every message due now among `rows` and not yet in the outbox.
 async fn due_messages(
     store: &Store,
     campaign_id: i64,
     campaign: &Campaign,
     now: DateTime<Utc>,
     ctx: &PlanContext,
+    rows: &[PlanningRow],
+    enqueued: &HashSet<(i64, String)>,
 ) -> anyhow::Result<Vec<NewMessage>> {
-    let enqueued: HashSet<(i64, String)> = store
-        .enqueued_steps(campaign_id)
-        .await?
-        .into_iter()
-        .collect();
-    let rows = store.planning_rows(campaign_id).await?;
     let mut out = Drafts::new(campaign_id, campaign, ctx);
-    for row in &rows {
+    for row in rows {
         let already = |step: &str| enqueued.contains(&(row.enrolment_id, step.to_string()));
         match row.completed_at {
             Some(done) => {
@@ -170,7 +339,7 @@ async fn due_messages(
             None => person_steps_due(campaign, row, now, &already, &mut out),
         }
     }
-    manager_digests(campaign, &rows, now, &mut out);
+    manager_digests(campaign, rows, now, &mut out);
     placement::place_all(store, campaign, ctx.org_tz, now, out.drafts).await
 }
 

@@ -1,6 +1,7 @@
 //! Argument definitions (clap) and the dispatch to each command.
 
 mod admin;
+mod bounces;
 mod campaign;
 mod completions;
 mod db;
@@ -47,6 +48,9 @@ pub enum Command {
     Campaign(campaign::CampaignCommand),
     /// Rollout metrics: table, CSV, JSON, HTML, evidence; the weekly summary.
     Report(report::ReportArgs),
+    /// Read the bounce mailbox now (the daemon reads it every bounces.every).
+    #[command(subcommand)]
+    Bounces(bounces::BouncesCommand),
     /// Record completions from the learning network's reports.
     #[command(subcommand)]
     Completions(completions::CompletionsCommand),
@@ -73,8 +77,10 @@ pub enum Command {
         after_help = "Example:\n  ambassador --config /etc/ambassador/ambassador.toml serve"
     )]
     Serve,
-    /// A whole rollout on embedded defaults and a simulated clock: no server, no config.
-    #[command(after_help = "Example:\n  ambassador demo --out demo-out && ls demo-out/outbox")]
+    /// A whole rollout on embedded defaults and a simulated clock, ending today: no server, no config.
+    #[command(
+        after_help = "Example:\n  ambassador demo --out demo-out && ls demo-out/outbox\n\nThe campaign is moved by whole weeks so the rollout ends today. A sample admin and viewer\nare made with random passwords, printed with the serve command that opens the demo at /admin."
+    )]
     Demo {
         /// Where the demo database and the .eml files go (replaced on each run).
         #[arg(long, default_value = "demo-out")]
@@ -86,7 +92,7 @@ pub enum Command {
 pub enum ConfigCommand {
     /// Validate the configuration and every secret; print the effective values with secrets redacted.
     #[command(
-        after_help = "Example:\n  AMBASSADOR__SMTP__PORT=2525 ambassador --config site.toml config check\n\nReads every *_file secret and checks it as serve does at start: admin_token_sha256 is 64 hex\ndigits, admin_password_hash is Argon2, the DKIM key is RSA; a secret given two ways is refused."
+        after_help = "Example:\n  AMBASSADOR__SMTP__PORT=2525 ambassador --config site.toml config check\n\nReads every *_file secret and checks it as serve does at start: admin_token_sha256 is 64 hex\ndigits, admin_password_hash is Argon2, the DKIM key is RSA, [oidc] has its client secret file; a secret given two ways is refused.\n[oidc] is checked too (issuer URL, client id, domains, roles); the provider itself is first contacted at sign-in."
     )]
     Check,
 }
@@ -104,6 +110,7 @@ impl Command {
             Command::Serve | Command::Config(ConfigCommand::Check) => SecretUse::ALL,
             Command::Report(args) => report::secrets_used(args),
             Command::Campaign(cmd) => campaign::secrets_used(cmd),
+            Command::Bounces(_) => bounces::secrets_used(),
             _ => SecretUse::NONE,
         }
     }
@@ -130,6 +137,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Roster(cmd) => roster::run(cmd, &settings).await,
         Command::Campaign(cmd) => campaign::run(cmd, &settings).await,
         Command::Completions(cmd) => completions::run(cmd, &settings).await,
+        Command::Bounces(cmd) => bounces::run(cmd, &settings).await,
         Command::Report(args) => report::run(args, &settings).await,
         Command::Exempt {
             email,

@@ -59,5 +59,26 @@ pub async fn demo(settings: &Settings, out_dir: &Path) -> anyhow::Result<ExitCod
         summary.database.display(),
         summary.database.display()
     );
+    println!(
+        "\nto see it in the admin page, serve the demo's database:\n  AMBASSADOR__DATABASE__URL=sqlite://{} AMBASSADOR__SECURITY__TOKEN_KEY_FILE={} ambassador serve\nthen open {}/admin and sign in with an email and password:",
+        summary.database.display(),
+        summary.out_dir.join("token.key").display(),
+        settings.http.public_url.trim_end_matches('/')
+    );
+    for account in &summary.accounts {
+        let can = match account.role {
+            ambassador::accounts::Role::Admin => {
+                "everything, accounts and the audit trail included"
+            }
+            ambassador::accounts::Role::Coordinator => {
+                "rosters, completions, exemptions, campaigns"
+            }
+            ambassador::accounts::Role::Viewer => "dashboards and reports only",
+        };
+        println!(
+            "  {:<38} password {}  ({}: {can})",
+            account.email, account.password, account.role
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

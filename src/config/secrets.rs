@@ -13,10 +13,12 @@ pub struct SecretUse {
     pub smtp_login: bool,
     /// `smtp.dkim_*`: signing campaign messages.
     pub dkim: bool,
-    /// `security.admin_token*` and `admin_password_hash`: the API and /admin.
+    /// `security.admin_token*`, `admin_password_hash` and `oidc.client_secret_file`: the API and /admin.
     pub admin: bool,
     /// `security.token_key_file`, when it exists: tracking links.
     pub tracking_key: bool,
+    /// `bounces.imap_password_file`, when a bounce mailbox is configured.
+    pub bounce_mailbox: bool,
 }
 
 impl SecretUse {
@@ -26,6 +28,7 @@ impl SecretUse {
         dkim: false,
         admin: false,
         tracking_key: false,
+        bounce_mailbox: false,
     };
     /// `serve` and `config check`.
     pub const ALL: Self = Self {
@@ -33,6 +36,7 @@ impl SecretUse {
         dkim: true,
         admin: true,
         tracking_key: true,
+        bounce_mailbox: true,
     };
 }
 
@@ -74,6 +78,15 @@ impl Settings {
     /// Reads and checks the secrets `uses` names and drops the others, so
     /// the same settings can go to `App::build` without touching them.
     pub fn load_secrets(&mut self, uses: SecretUse) -> Result<(), SecretError> {
+        if uses.bounce_mailbox && self.bounces.reads_mailbox() {
+            self.bounces.imap_password = read_secret(
+                &self.bounces.imap_password_file,
+                "bounces.imap_password_file",
+            )?;
+        } else {
+            self.bounces.imap_password = Secret::default();
+            self.bounces.imap_password_file = PathBuf::new();
+        }
         if uses.smtp_login {
             self.load_smtp_login()?;
         } else {
@@ -94,6 +107,8 @@ impl Settings {
             self.security.admin_token_file = PathBuf::new();
             self.security.admin_token_sha256 = Secret::default();
             self.security.admin_password_hash = Secret::default();
+            self.oidc.client_secret = Secret::default();
+            self.oidc.client_secret_file = PathBuf::new();
         }
         if uses.tracking_key {
             read_tracking_key(&self.security.token_key_file)?;
@@ -155,7 +170,12 @@ impl Settings {
             security.admin_token =
                 read_secret(&security.admin_token_file, "security.admin_token_file")?;
         }
-        check_password_hash(security.admin_password_hash.expose())
+        check_password_hash(security.admin_password_hash.expose())?;
+        if self.oidc.enabled() {
+            self.oidc.client_secret =
+                read_secret(&self.oidc.client_secret_file, "oidc.client_secret_file")?;
+        }
+        Ok(())
     }
 }
 

@@ -16,6 +16,7 @@ use crate::problem::Problem;
 use crate::store::outbox::ClaimedMessage;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
+use lettre::address::Envelope;
 use lettre::message::dkim::{DkimCanonicalization, DkimCanonicalizationType, DkimConfig};
 use lettre::message::header::HeaderName;
 use lettre::message::Mailbox;
@@ -74,6 +75,9 @@ pub struct Composer {
     tracker: crate::tracking::Tracker,
     /// From, Message-ID domain and DKIM signing, shared with the report jobs.
     sender: Sender,
+    /// `bounces.return_path` split at its '@': the VERP envelope sender is
+    /// `local+TOKEN@domain`. `None`: the envelope sender is `smtp.from`.
+    return_path: Option<(String, String)>,
 }
 
 /// Who the project's email comes from: the `smtp.from` mailbox, the domain
@@ -140,7 +144,26 @@ impl Composer {
             reply_to: settings.smtp.reply_to.clone(),
             tracker,
             sender,
+            return_path: settings
+                .bounces
+                .return_path
+                .trim()
+                .split_once('@')
+                .map(|(local, domain)| (local.to_string(), domain.to_string())),
         })
+    }
+
+    /// The envelope of one outbox message: its recipients, and as sender the
+    /// VERP return path `local+TOKEN@domain` when `bounces.return_path` is
+    /// set, so the bounce names the message (see `bounces`).
+    pub fn envelope(&self, outbox_id: i64, message: &Message) -> Envelope {
+        let envelope = message.envelope();
+        let Some((local, domain)) = &self.return_path else {
+            return envelope.clone();
+        };
+        let token = self.tracker.key().sign_bounce(outbox_id);
+        let sender = format!("{local}+{token}@{domain}").parse().ok();
+        Envelope::new(sender, envelope.to().to_vec()).unwrap_or_else(|_| envelope.clone())
     }
 
     /// Who messages come from, for the report jobs.
@@ -383,6 +406,7 @@ impl ClaimedMessage {
             role: None,
             facility: None,
             attributes: None,
+            address_bounced: 0,
         }
     }
 }

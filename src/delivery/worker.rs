@@ -394,7 +394,8 @@ impl Worker {
         let raw = message.formatted();
         let stem = format!("{:08}-{}", m.id, m.step);
         let started = std::time::Instant::now();
-        let outcome = self.mailer.send(message.envelope(), &raw, &stem).await;
+        let envelope = self.composer.envelope(m.id, &message);
+        let outcome = self.mailer.send(&envelope, &raw, &stem).await;
         let now = to_millis(self.clock.now());
         tracing::debug!(outbox_id = m.id, step = %m.step, elapsed_ms = started.elapsed().as_millis() as u64, ?outcome, "send attempt");
         if let Some(metrics) = &self.metrics {

@@ -62,6 +62,9 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/api/openapi.json", Public),
     ("GET", "/admin/sign-in", Public),
     ("POST", "/admin/sign-in", Public),
+    // Single sign-on: the start, and the identity provider's answer.
+    ("GET", "/admin/sign-in/oidc", Public),
+    ("GET", "/admin/sign-in/oidc/callback", Public),
     ("GET", "/admin/admin.css", Public),
     // Dashboards and reports: every role.
     ("POST", "/admin/sign-out", VIEWER),

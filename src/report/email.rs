@@ -108,7 +108,7 @@ fn sample_weekly() -> Value {
             "chart": { "alt": "alt", "description": "words", "width": 600, "height": 300 },
             "weeks": [week],
             "behind": [{ "group": "Ward", "rate": "50%" }],
-            "reach": { "messages_sent": 1, "people_reached": 1, "people_undeliverable": 0, "opened": 1, "clicked": 1 },
+            "reach": { "messages_sent": 1, "people_reached": 1, "people_undeliverable": 0, "people_bounced": 0, "opened": 1, "clicked": 1 },
             "next": "Nothing is scheduled.",
         }),
     )

@@ -14,4 +14,4 @@ pub mod weekly;
 
 pub use cells::spreadsheet_cell;
 pub use jobs::{ReportJobs, ReportSettings};
-pub use model::{build, week_before, Group, Report, WeekPoint};
+pub use model::{build, build_from, week_before, Group, Report, WeekPoint};

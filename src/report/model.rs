@@ -6,7 +6,7 @@
 use crate::campaign::{definition_of, Recipient, Trigger};
 use crate::clock::to_millis;
 use crate::store::campaign::CampaignRow;
-use crate::store::report::{GroupCounts, ReportCounts, ReportQuery};
+use crate::store::report::{CountsFrom, GroupCounts, ReportCounts, ReportQuery};
 use crate::store::Store;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -26,6 +26,8 @@ pub struct Report {
     /// Completions in the 7 days before `as_of`.
     pub completed_last_7_days: u64,
     pub min_group_size: u32,
+    /// Bounced addresses: how many, and whose.
+    pub bounces: Bounces,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -52,10 +54,60 @@ pub struct Population {
 pub struct Reach {
     /// Messages to enrolled people accepted by the relay.
     pub messages_sent: u64,
-    /// Enrolled people with at least one message accepted.
+    /// Enrolled people with at least one message accepted, and whose
+    /// address has not bounced.
     pub people_reached: u64,
     /// Enrolled people with a message refused permanently (5xx).
     pub people_undeliverable: u64,
+}
+
+/// Bounces read from the bounce mailbox.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Bounces {
+    /// Enrolled people whose address is marked undeliverable by a bounce
+    /// (as of the report's instant): no reminder goes to them, and they
+    /// are not counted as reached.
+    pub people_bounced: u64,
+    /// "Address bounced": those people now, with their roster row, so the
+    /// admin can fix the HR record. Ordered by address.
+    pub people: Vec<BouncedPerson>,
+}
+
+/// A person whose address bounced, with their roster row.
+#[derive(Debug, Clone, Serialize)]
+pub struct BouncedPerson {
+    pub email: String,
+    pub employee_id: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    pub department: String,
+    pub role: String,
+    pub facility: String,
+    pub manager_email: Option<String>,
+    /// When the address was marked undeliverable.
+    pub bounced_at: DateTime<Utc>,
+    /// The enhanced status code of the bounce, e.g. "5.1.1".
+    pub status: String,
+    /// What the bouncing system said.
+    pub diagnostic: String,
+}
+
+impl From<crate::store::bounces::BouncedPerson> for BouncedPerson {
+    fn from(p: crate::store::bounces::BouncedPerson) -> Self {
+        Self {
+            email: p.email,
+            employee_id: p.employee_id,
+            first_name: p.first_name,
+            last_name: p.last_name,
+            department: p.department,
+            role: p.role,
+            facility: p.facility,
+            manager_email: p.manager_email,
+            bounced_at: crate::clock::from_millis(p.bounced_at),
+            status: p.status,
+            diagnostic: p.diagnostic,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -109,12 +161,25 @@ pub struct WeekPoint {
 }
 
 /// Builds the report for one campaign as of `as_of`.
-#[tracing::instrument(skip_all, fields(campaign = %row.slug))]
 pub async fn build(
     store: &Store,
     row: &CampaignRow,
     as_of: DateTime<Utc>,
     min_group_size: u32,
+) -> anyhow::Result<Report> {
+    build_from(store, row, as_of, min_group_size, CountsFrom::Facts).await
+}
+
+/// [`build`] with its counts from the report facts or from the whole
+/// history: the two must give the same report (examples/bench_report.rs
+/// and tests/report_facts.rs compare them).
+#[tracing::instrument(skip_all, fields(campaign = %row.slug))]
+pub async fn build_from(
+    store: &Store,
+    row: &CampaignRow,
+    as_of: DateTime<Utc>,
+    min_group_size: u32,
+    from: CountsFrom,
 ) -> anyhow::Result<Report> {
     let campaign = definition_of(row)?;
     let (audience_size, _) = crate::campaign::audience_size(store, &campaign).await?;
@@ -127,13 +192,16 @@ pub async fn build(
     let reminders: Vec<String> = person_steps.iter().skip(1).map(|s| s.to_string()).collect();
     let start = campaign.starts_at.with_timezone(&Utc);
     let c = store
-        .report_counts(&ReportQuery {
-            campaign_id: row.id,
-            as_of: to_millis(as_of),
-            start: to_millis(start),
-            announcement: person_steps.first().copied().unwrap_or(""),
-            reminders: &reminders,
-        })
+        .report_counts_from(
+            &ReportQuery {
+                campaign_id: row.id,
+                as_of: to_millis(as_of),
+                start: to_millis(start),
+                announcement: person_steps.first().copied().unwrap_or(""),
+                reminders: &reminders,
+            },
+            from,
+        )
         .await?;
     let completed = count(c.completed);
     let enrolled = count(c.enrolled);
@@ -176,6 +244,15 @@ pub async fn build(
         weekly: weekly(&c, start, as_of),
         completed_last_7_days: count(c.completed_last_7_days),
         min_group_size,
+        bounces: Bounces {
+            people_bounced: count(c.people_bounced),
+            people: store
+                .bounced_people(Some(row.id))
+                .await?
+                .into_iter()
+                .map(BouncedPerson::from)
+                .collect(),
+        },
     })
 }
 

@@ -4,7 +4,7 @@
 
 use super::cells::spreadsheet_cell;
 use super::chart::completion_svg;
-use super::model::{Group, Report};
+use super::model::{BouncedPerson, Group, Report};
 use super::plot::{departments_svg, escape};
 use crate::clock::from_millis;
 use crate::store::report::EvidenceRow;
@@ -46,6 +46,22 @@ pub fn table(r: &Report) -> String {
         "reach        messages sent {}  people reached {}  undeliverable {}",
         reach.messages_sent, reach.people_reached, reach.people_undeliverable
     );
+    let _ = writeln!(
+        out,
+        "bounces      addresses bounced {} (not counted as reached; no reminders go to them)",
+        r.bounces.people_bounced
+    );
+    for b in &r.bounces.people {
+        let _ = writeln!(
+            out,
+            "  address bounced  {}  {}  {}  {}  {}",
+            terminal_safe(&b.email),
+            terminal_safe(&format!("{} {}", b.first_name, b.last_name)),
+            terminal_safe(b.employee_id.as_deref().unwrap_or("-")),
+            terminal_safe(&b.department),
+            terminal_safe(&b.status)
+        );
+    }
     let _ = writeln!(out, "engagement   opened {} human / {} all  clicked {} human / {} all  (opens are a lower bound)", e.opened_human, e.opened_all, e.clicked_human, e.clicked_all);
     let _ = writeln!(
         out,
@@ -117,6 +133,10 @@ pub fn csv(r: &Report) -> anyhow::Result<String> {
         ("reach", serde_json::to_value(&r.reach)?),
         ("engagement", serde_json::to_value(&r.engagement)?),
         ("outcome", serde_json::to_value(&r.outcome)?),
+        (
+            "bounces",
+            serde_json::json!({ "people_bounced": r.bounces.people_bounced }),
+        ),
     ] {
         if let serde_json::Value::Object(map) = figures {
             for (metric, v) in map {
@@ -136,6 +156,15 @@ pub fn csv(r: &Report) -> anyhow::Result<String> {
                 w.write_record([by.as_str(), &group, metric, &v.unwrap_or_default()])?;
             }
         }
+    }
+    for b in &r.bounces.people {
+        let email = spreadsheet_cell(&b.email);
+        w.write_record([
+            "address bounced",
+            &email,
+            "status",
+            &spreadsheet_cell(&b.status),
+        ])?;
     }
     for p in &r.weekly {
         let week = p.week_ending.format("%Y-%m-%d").to_string();
@@ -164,13 +193,14 @@ pub fn html(r: &Report) -> String {
         h.push_str("<p><strong>Warning:</strong> the audience matches nobody active in the roster: nobody new will be enrolled.</p>");
     }
     let (p, reach, e, o) = (&r.population, &r.reach, &r.engagement, &r.outcome);
-    let rows: [(&str, String); 14] = [
+    let rows: [(&str, String); 15] = [
         ("Enrolled", p.enrolled.to_string()),
         ("Exempted", p.exempted.to_string()),
         ("Left during the campaign", p.left.to_string()),
         ("Messages sent", reach.messages_sent.to_string()),
         ("People reached", reach.people_reached.to_string()),
         ("Undeliverable", reach.people_undeliverable.to_string()),
+        ("Address bounced", r.bounces.people_bounced.to_string()),
         (
             "Opened (people; human / all)",
             format!("{} / {}", e.opened_human, e.opened_all),
@@ -207,6 +237,9 @@ pub fn html(r: &Report) -> String {
         );
     }
     h.push_str("</tbody></table><p>Opens are a lower bound: many mail clients block images, and image proxies open on the reader's behalf. Machine opens and clicks are counted in \"all\" only.</p>");
+    if !r.bounces.people.is_empty() {
+        h.push_str(&bounced_table(&r.bounces.people));
+    }
     let last = r.weekly.last();
     let alt = last.map_or("No weekly data yet.".to_string(), |w| {
         format!(
@@ -236,6 +269,40 @@ pub fn html(r: &Report) -> String {
     }
     h.push_str("</tbody></table></body></html>\n");
     h
+}
+
+/// "Address bounced": each person with their roster row, so the admin
+/// can have the HR record fixed.
+fn bounced_table(people: &[BouncedPerson]) -> String {
+    let mut t = String::from("<h2>Address bounced</h2><p>No reminders go to these addresses until a roster import changes them.</p><table><thead><tr><th scope=\"col\">Email</th><th scope=\"col\">Name</th><th scope=\"col\">Employee ID</th><th scope=\"col\">Department</th><th scope=\"col\">Role</th><th scope=\"col\">Facility</th><th scope=\"col\">Manager</th><th scope=\"col\">Bounced</th><th scope=\"col\">Status</th><th scope=\"col\">Diagnostic</th></tr></thead><tbody>");
+    for b in people {
+        let _ = write!(
+            t,
+            "<tr><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&b.email),
+            escape(&b.first_name),
+            escape(&b.last_name),
+            escape(b.employee_id.as_deref().unwrap_or("")),
+            escape(&b.department),
+            escape(&b.role),
+            escape(&b.facility),
+            escape(b.manager_email.as_deref().unwrap_or("")),
+            b.bounced_at.format("%Y-%m-%d"),
+            escape(&b.status),
+            escape(&b.diagnostic)
+        );
+    }
+    t.push_str("</tbody></table>");
+    t
+}
+
+/// A roster value on one terminal line: control characters (escape
+/// sequences, line breaks) become spaces.
+fn terminal_safe(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 fn group_table(name: &str, groups: &[Group]) -> String {

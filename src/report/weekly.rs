@@ -282,6 +282,7 @@ impl Summary<'_> {
                 "messages_sent": r.reach.messages_sent,
                 "people_reached": r.reach.people_reached,
                 "people_undeliverable": r.reach.people_undeliverable,
+                "people_bounced": r.bounces.people_bounced,
                 "opened": e.opened_human,
                 "clicked": e.clicked_human,
             },

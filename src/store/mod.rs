@@ -33,6 +33,7 @@ macro_rules! on_tx {
 
 pub mod accounts;
 pub mod audit;
+pub mod bounces;
 pub mod campaign;
 pub mod edit;
 pub mod enrolment;
@@ -41,6 +42,7 @@ pub mod exemption;
 pub mod inbox;
 pub mod outbox;
 pub mod people;
+pub mod planning;
 pub mod progress;
 pub mod report;
 pub mod roster;

@@ -47,6 +47,8 @@ pub struct ClaimedMessage {
     pub role: Option<String>,
     pub facility: Option<String>,
     pub attributes: Option<String>,
+    /// 1 when the person's current address is marked undeliverable (a bounce).
+    pub address_bounced: i64,
 }
 
 /// One message the relay accepted, for [`Store::mark_sent_many`].
@@ -160,7 +162,8 @@ impl Store {
         let sql = format!(
             "SELECT o.id, o.campaign_id, o.enrolment_id, o.step, o.recipient, o.message_id, o.attempts,
                     c.status AS campaign_status, e.due_at, e.completed_at, e.exempted_at, e.left_at,
-                    (s.active = 1) AS staff_active, s.email AS staff_email, s.first_name, s.last_name, s.department, s.role, s.facility, s.attributes
+                    (s.active = 1) AS staff_active, s.email AS staff_email, s.first_name, s.last_name, s.department, s.role, s.facility, s.attributes,
+                    CAST(CASE WHEN s.bounced_email = s.email THEN 1 ELSE 0 END AS BIGINT) AS address_bounced
              FROM outbox o JOIN campaigns c ON c.id = o.campaign_id
              LEFT JOIN enrolments e ON e.id = o.enrolment_id
              LEFT JOIN staff s ON s.id = e.staff_id
@@ -459,6 +462,7 @@ fn still_wanted(m: &ClaimedMessage, thanks_steps: &[String]) -> bool {
     m.staff_active == Some(true)
         && m.exempted_at.is_none()
         && m.left_at.is_none()
+        && m.address_bounced == 0
         && (thanks || m.completed_at.is_none())
 }
 
@@ -467,6 +471,8 @@ fn why_unwanted(m: &ClaimedMessage) -> &'static str {
         "completed before sending"
     } else if m.exempted_at.is_some() {
         "exempted"
+    } else if m.address_bounced != 0 {
+        "address bounced"
     } else {
         "left the roster"
     }

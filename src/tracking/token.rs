@@ -14,6 +14,8 @@ pub enum LinkKind {
     Course,
     Video,
     Complete,
+    /// The VERP return path of a message: bounces come back to it.
+    Bounce,
 }
 
 impl LinkKind {
@@ -23,6 +25,7 @@ impl LinkKind {
             LinkKind::Course => 2,
             LinkKind::Video => 3,
             LinkKind::Complete => 4,
+            LinkKind::Bounce => 5,
         }
     }
 
@@ -32,6 +35,7 @@ impl LinkKind {
             2 => LinkKind::Course,
             3 => LinkKind::Video,
             4 => LinkKind::Complete,
+            5 => LinkKind::Bounce,
             _ => return None,
         })
     }
@@ -89,6 +93,35 @@ impl TokenKey {
             outbox_id,
             kind: LinkKind::from_byte(payload[8])?,
         })
+    }
+
+    /// The token of a message's VERP return path, in lower-case hex:
+    /// mail systems may change the case of an address's local part, and
+    /// 50 characters keep `bounce+TOKEN` under the 64 a local part allows.
+    pub fn sign_bounce(&self, outbox_id: i64) -> String {
+        let mut bytes = Vec::with_capacity(PAYLOAD_LEN + TAG_LEN);
+        bytes.extend_from_slice(&outbox_id.to_be_bytes());
+        bytes.push(LinkKind::Bounce.byte());
+        let tag = self.tag(&bytes);
+        bytes.extend_from_slice(&tag[..TAG_LEN]);
+        hex::encode(bytes)
+    }
+
+    /// The message a VERP token names; `None` for anything forged or
+    /// altered, and for a link token (those do not name a return path).
+    pub fn verify_bounce(&self, token: &str) -> Option<i64> {
+        if token.len() != 2 * (PAYLOAD_LEN + TAG_LEN) {
+            return None;
+        }
+        let bytes = hex::decode(token.to_ascii_lowercase()).ok()?;
+        let (payload, tag) = bytes.split_at(PAYLOAD_LEN);
+        if LinkKind::from_byte(payload[8]) != Some(LinkKind::Bounce) {
+            return None;
+        }
+        let mut mac = self.mac();
+        mac.update(payload);
+        mac.verify_truncated_left(tag).ok()?;
+        Some(i64::from_be_bytes(payload[..8].try_into().ok()?))
     }
 
     fn mac(&self) -> Hmac<Sha256> {
@@ -154,5 +187,28 @@ mod tests {
         assert_eq!(key().verify(&token[..token.len() - 2]), None);
         assert_eq!(TokenKey::new(b"another key entirely!").verify(&token), None);
         assert_eq!(key().verify("not base64 !!"), None);
+    }
+
+    #[test]
+    fn a_bounce_token_verifies_in_any_case_and_nothing_else_does() {
+        let token = key().sign_bounce(7);
+        assert_eq!(token.len() + "bounce+".len(), 57);
+        assert_eq!(key().verify_bounce(&token), Some(7));
+        assert_eq!(key().verify_bounce(&token.to_ascii_uppercase()), Some(7));
+        let mut altered = token.clone().into_bytes();
+        altered[0] = if altered[0] == b'0' { b'1' } else { b'0' };
+        assert_eq!(
+            key().verify_bounce(std::str::from_utf8(&altered).unwrap()),
+            None
+        );
+        assert_eq!(
+            TokenKey::new(b"another key entirely!").verify_bounce(&token),
+            None
+        );
+        let link = key().sign(Claims {
+            outbox_id: 7,
+            kind: LinkKind::Open,
+        });
+        assert_eq!(key().verify_bounce(&link), None);
     }
 }

@@ -144,17 +144,18 @@ pub async fn record_batch(store: &Store, hits: &[Queued]) -> anyhow::Result<Vec<
         .iter()
         .map(|hit| {
             let message = messages.get(&hit.outbox_id)?;
-            let event = event(hit, message);
-            events.push(event.0);
-            Some(event.1)
+            let (row, class) = event(hit, message)?;
+            events.push(row);
+            Some(class)
         })
         .collect();
     store.insert_events(&events).await?;
     Ok(outcomes)
 }
 
-/// The row a hit on `message` makes, and its class.
-fn event(hit: &Queued, message: &TrackedMessage) -> (NewEvent, UaClass) {
+/// The row a hit on `message` makes, and its class; none for a return
+/// path, which is no link.
+fn event(hit: &Queued, message: &TrackedMessage) -> Option<(NewEvent, UaClass)> {
     let seconds_after_delivery = message.accepted_at.map(|t| (hit.at - t) / 1000);
     let class = hit.class.given_delivery(seconds_after_delivery);
     let (kind, link) = match hit.kind {
@@ -162,6 +163,7 @@ fn event(hit: &Queued, message: &TrackedMessage) -> (NewEvent, UaClass) {
         LinkKind::Course => ("click", Some("course")),
         LinkKind::Video => ("click", Some("video")),
         LinkKind::Complete => ("completion", None),
+        LinkKind::Bounce => return None,
     };
     let row = NewEvent {
         at: hit.at,
@@ -173,5 +175,5 @@ fn event(hit: &Queued, message: &TrackedMessage) -> (NewEvent, UaClass) {
         ua_class: class.as_str(),
         machine: class.is_machine(),
     };
-    (row, class)
+    Some((row, class))
 }

@@ -3,6 +3,8 @@
 pub mod admin;
 pub mod app;
 pub mod cli_json;
+pub mod mailservers;
+pub mod oidc;
 pub mod process;
 pub mod roster;
 pub mod skip;

@@ -34,7 +34,7 @@ async fn show(
             "earliest": earliest.map(|t| when(from_millis(t), tz)),
             "paused": row.status == crate::store::CampaignStatus::Paused,
         });
-        campaigns.push(campaign_view(&report, next));
+        campaigns.push(campaign_view(&report, next, tz));
     }
     let inbox = inbox_view(app, tz).await?;
     let data = json!({ "campaigns": campaigns, "as_of": when(now, tz), "inbox": inbox });
@@ -84,7 +84,7 @@ pub fn when(at: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
         .to_string()
 }
 
-fn campaign_view(r: &Report, next: Value) -> Value {
+fn campaign_view(r: &Report, next: Value, tz: chrono_tz::Tz) -> Value {
     let enrolled = r.population.enrolled;
     let share = |n: u64| match enrolled {
         0 => String::new(),
@@ -126,6 +126,19 @@ fn campaign_view(r: &Report, next: Value) -> Value {
         "departments": departments.iter().map(group_view).collect::<Vec<_>>(),
         "min_group_size": r.min_group_size,
         "next": next,
+        "bounced_count": r.bounces.people_bounced,
+        "bounced": r.bounces.people.iter().map(|b| json!({
+            "email": b.email,
+            "name": crate::delivery::context::full_name(&b.first_name, &b.last_name),
+            "employee_id": b.employee_id,
+            "department": b.department,
+            "role": b.role,
+            "facility": b.facility,
+            "manager": b.manager_email,
+            "at": when(b.bounced_at, tz),
+            "status": b.status,
+            "diagnostic": b.diagnostic,
+        })).collect::<Vec<_>>(),
     })
 }
 

@@ -1,5 +1,6 @@
 //! The admin web page under /admin: server-rendered HTML (handlebars,
-//! escaped), no script. Sign-in with the admin password or token starts a
+//! escaped), no script. Sign-in with the admin password or token, or through
+//! the organisation's identity provider ([`oidc`]), starts a
 //! session (see [`session`]); every form carries the session's CSRF token;
 //! every page is sent with a strict Content-Security-Policy.
 
@@ -9,6 +10,7 @@ mod campaign;
 mod completions;
 mod dashboard;
 mod error;
+mod oidc;
 mod overview;
 mod reports;
 mod roster;
@@ -40,6 +42,8 @@ pub struct UiState {
     password_hash: Option<String>,
     /// Cookies get `Secure` when people reach us over https.
     secure_cookies: bool,
+    /// The identity provider of `[oidc]`, when configured.
+    sso: Option<std::sync::Arc<crate::sso::Provider>>,
 }
 
 impl UiState {
@@ -51,6 +55,11 @@ impl UiState {
             view: view::View::new(),
             password_hash: (!hash.is_empty()).then(|| hash.to_string()),
             secure_cookies: settings.http.public_url.starts_with("https:"),
+            sso: crate::sso::Provider::from_settings(&settings.oidc, &settings.http.public_url)
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %format!("{e:#}"), "single sign-on is off: [oidc] is unusable");
+                    None
+                }),
         }
     }
 }
@@ -71,6 +80,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .merge(private)
         .merge(signin::router())
+        .merge(oidc::router())
         .route("/admin.css", get(stylesheet))
         .layer(DefaultBodyLimit::max(upload_limit))
         .layer(from_fn(move |request: Request, next: Next| async move {

@@ -47,7 +47,7 @@ async fn form(State(state): State<AppState>, Query(q): Query<Notice>) -> Result<
 }
 
 /// The form with a fresh anti-forgery token in a cookie and a hidden field.
-fn render(
+pub(super) fn render(
     state: &AppState,
     status: StatusCode,
     notice: Option<&str>,
@@ -55,12 +55,13 @@ fn render(
     off: bool,
 ) -> Result<Response, UiError> {
     let token = session::random_token();
+    let sso = state.ui.sso.as_ref().map(|p| p.display_name());
     let page = state.ui.view.page(
         "sign_in",
         "Sign in",
         "sign_in",
         None,
-        &json!({ "token": token, "notice": notice, "problem": problem, "off": off }),
+        &json!({ "token": token, "notice": notice, "problem": problem, "off": off, "sso": sso }),
     )?;
     let cookie = session::set_cookie(
         SIGN_IN_COOKIE,
@@ -72,10 +73,12 @@ fn render(
     Ok((status, [(header::SET_COOKIE, cookie)], page).into_response())
 }
 
-/// Sign-in is off when there is neither a shared credential nor an account.
-async fn sign_in_off(state: &AppState) -> Result<bool, UiError> {
+/// Sign-in is off when there is neither a shared credential nor an
+/// account, nor an identity provider.
+pub(super) async fn sign_in_off(state: &AppState) -> Result<bool, UiError> {
     Ok(state.admin_digest.is_none()
         && state.ui.password_hash.is_none()
+        && state.ui.sso.is_none()
         && state.app.store.accounts().await?.is_empty())
 }
 
@@ -162,6 +165,19 @@ pub(super) async fn sign_in_as(
     method: &str,
     client: std::net::IpAddr,
 ) -> Result<Response, UiError> {
+    let cookies = start_session(state, principal, method, client).await?;
+    Ok((cookies, Redirect::to("/admin")).into_response())
+}
+
+/// The session of [`sign_in_as`], started and recorded: its cookie, and
+/// the sign-in form's cookie cleared. For a sign-in that must not answer
+/// with a redirect (single sign-on, see `oidc`).
+pub(super) async fn start_session(
+    state: &AppState,
+    principal: &Principal,
+    method: &str,
+    client: std::net::IpAddr,
+) -> Result<AppendHeaders<[(header::HeaderName, String); 2]>, UiError> {
     let now = to_millis(state.app.clock.now());
     let store = &state.app.store;
     let started =
@@ -196,7 +212,7 @@ pub(super) async fn sign_in_as(
             session::set_cookie(SIGN_IN_COOKIE, "", "/admin/sign-in", 0, secure),
         ),
     ]);
-    Ok((cookies, Redirect::to("/admin")).into_response())
+    Ok(cookies)
 }
 
 /// Who the form's email and password sign in: an enabled account with that

@@ -1,7 +1,5 @@
 //! Every count of the rollout report, aggregated in the database, so that a
-//! few thousand rows cross the driver instead of one or more per person
-//! (`sqlx::Any` costs microseconds a row: at 100,000 people that alone was
-//! over a second; docs/benchmarks.md, "Report").
+//! few thousand rows cross the driver instead of one or more per person.
 //!
 //! Three statements that share nothing, all bounded by the as-of instant:
 //! - people: CTEs `facts` (one row per enrolment of the campaign enrolled
@@ -9,12 +7,22 @@
 //!   left) and `counted` (the enrolled people of docs/metrics.md, with
 //!   their overdue flag and week buckets); population, outcome, the four
 //!   breakdowns and the weekly histograms;
-//! - messages: CTE `msg`, the outbox per counted enrolment; reach and the
-//!   middle of the days from announcement to completion;
-//! - events: opens and clicks grouped per (enrolment, kind) with the least
-//!   `machine` flag (0 or 1, as `Store::insert_events` writes it), so each
-//!   group says both "any" (it exists) and "by a person" (its minimum is
-//!   0); engagement.
+//! - messages: CTE `msg`, one row per counted enrolment with its messages
+//!   sent and reminders by then, whether one was undeliverable, whether the
+//!   person's address bounced and when the announcement went; reach and the middle of the days from announcement
+//!   to completion;
+//! - events: whether each counted enrolment opened and clicked by then, by
+//!   anyone and by a person; engagement.
+//!
+//! The messages and events statements read the report facts that database
+//! triggers keep on each enrolment (migration 0012: counts with the
+//! instants that bound them, first instants of opens and clicks), so a
+//! report reads one row per person, not every outbox row and event. The
+//! statements over the whole history ([`CountsFrom::History`]) stay as the
+//! reference the facts are checked against, as of any instant. Which steps
+//! are the announcement and the reminders comes from the campaign file;
+//! `report_steps` holds what the facts were counted with, and
+//! [`Store::ensure_report_steps`] recounts when the file says otherwise.
 //!
 //! Every row is one section of the report: a `kind`, a group name, and up
 //! to six numbers `n0`..`n5` whose meaning depends on `kind` (read back by
@@ -63,6 +71,8 @@ pub struct ReportCounts {
     pub messages_sent: i64,
     pub people_reached: i64,
     pub people_undeliverable: i64,
+    /// Enrolled people whose address is marked undeliverable by a bounce.
+    pub people_bounced: i64,
     /// Reminder messages accepted for enrolled people.
     pub reminders_sent: i64,
     pub opened_human: i64,
@@ -104,7 +114,8 @@ impl ReportCounts {
                     self.people_reached,
                     self.people_undeliverable,
                     self.reminders_sent,
-                ] = [n[0], n[1], n[2], n[3]]
+                    self.people_bounced,
+                ] = [n[0], n[1], n[2], n[3], n[4]]
             }
             "engagement" => {
                 [
@@ -206,22 +217,17 @@ FROM counted WHERE due_week IS NOT NULL GROUP BY due_week",
     )
 }
 
-/// The messages statement: the outbox per counted enrolment. Parameters:
-/// $1 campaign id, $2 as-of, $3 the announcement step, $4.. the
+/// The history's messages statement: the outbox per counted enrolment.
+/// Parameters: $1 campaign id, $2 as-of, $3 the announcement step, $4.. the
 /// `reminders` reminder steps.
-fn messages_sql(reminders: usize) -> String {
-    let reminder_list = if reminders == 0 {
-        "''".to_string()
-    } else {
-        (0..reminders)
-            .map(|i| format!("${}", i + 4))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+fn history_messages_sql(reminders: usize) -> String {
+    let reminder_list = step_list(4, reminders);
     format!(
         "WITH msg AS MATERIALIZED (
   SELECT m.sent, m.reminders, m.undeliverable, m.announced_at, e.enrolled_at,
-         CASE WHEN e.completed_at <= $2 THEN e.completed_at END AS completed_at
+         CASE WHEN e.completed_at <= $2 THEN e.completed_at END AS completed_at,
+         CASE WHEN EXISTS (SELECT 1 FROM staff s WHERE s.id = e.staff_id AND s.bounced_email = s.email
+                           AND s.bounced_at <= $2) THEN 1 ELSE 0 END AS bounced
   FROM enrolments e
   LEFT JOIN (SELECT enrolment_id,
                MIN(CASE WHEN step = $3 AND status = 'sent' AND accepted_at <= $2 THEN accepted_at END) AS announced_at,
@@ -232,27 +238,13 @@ fn messages_sql(reminders: usize) -> String {
         GROUP BY enrolment_id) m ON m.enrolment_id = e.id
   WHERE {COUNTED}
 ),
-done AS MATERIALIZED (
-  SELECT CASE WHEN announced_at <= completed_at THEN completed_at - announced_at
-              WHEN enrolled_at <= completed_at THEN completed_at - enrolled_at
-              ELSE 0 END AS d
-  FROM msg WHERE completed_at IS NOT NULL
-)
-SELECT 'reach' AS kind, '' AS grp, CAST(COALESCE(SUM(sent), 0) AS BIGINT) AS n0, COUNT(CASE WHEN sent > 0 THEN 1 END) AS n1,
-       COUNT(CASE WHEN undeliverable > 0 THEN 1 END) AS n2, CAST(COALESCE(SUM(reminders), 0) AS BIGINT) AS n3, 0 AS n4, 0 AS n5
-FROM msg
-UNION ALL
-SELECT 'median', '', d, n, 0, 0, 0, 0
-FROM (SELECT d, (SELECT COUNT(*) FROM done) AS n
-      FROM done
-      ORDER BY d LIMIT 2
-      OFFSET (SELECT (COUNT(*) - 1) / 2 FROM done)) middle"
+{DONE}"
     )
 }
 
-/// The events statement: opens and clicks of counted enrolments.
+/// The history's events statement: opens and clicks of counted enrolments.
 /// Parameters: $1 campaign id, $2 as-of.
-fn events_sql() -> String {
+fn history_events_sql() -> String {
     format!(
         "SELECT 'engagement' AS kind, '' AS grp, COUNT(CASE WHEN v.kind = 'open' AND v.machine = 0 THEN 1 END) AS n0,
        COUNT(CASE WHEN v.kind = 'open' THEN 1 END) AS n1, COUNT(CASE WHEN v.kind = 'click' AND v.machine = 0 THEN 1 END) AS n2,
@@ -267,14 +259,109 @@ WHERE e.id = v.enrolment_id AND {COUNTED}"
     )
 }
 
+/// The list `$first, $first+1, ...` of `n` step parameters, or `''` (no step) when empty.
+fn step_list(first: usize, n: usize) -> String {
+    if n == 0 {
+        "''".to_string()
+    } else {
+        (0..n)
+            .map(|i| format!("${}", i + first))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The messages statement on the report facts (migration 0012): one row
+/// per counted enrolment. A person whose accepted messages all fall on one
+/// side of the as-of instant is counted from the facts alone; only someone
+/// with messages accepted both before and after it (a report as of the
+/// past) has their few outbox rows counted. Parameters: $1 campaign id, $2
+/// as-of, $3.. the `reminders` reminder steps.
+fn messages_sql(reminders: usize) -> String {
+    let reminder_list = step_list(3, reminders);
+    let sent_by = |and: &str| {
+        format!(
+            "(SELECT COUNT(*) FROM outbox o WHERE o.campaign_id = $1 AND o.enrolment_id = e.id
+                AND o.status = 'sent' AND o.accepted_at <= $2{and})"
+        )
+    };
+    format!(
+        "WITH msg AS MATERIALIZED (
+  SELECT CASE WHEN e.last_sent_at <= $2 THEN e.sent_count WHEN e.first_sent_at <= $2 THEN {sent} ELSE 0 END AS sent,
+         CASE WHEN e.last_sent_at <= $2 THEN e.reminders_sent WHEN e.first_sent_at <= $2 THEN {reminders_sent} ELSE 0 END AS reminders,
+         CASE WHEN e.undeliverable_at <= $2 THEN 1 ELSE 0 END AS undeliverable,
+         CASE WHEN e.announced_at <= $2 THEN e.announced_at END AS announced_at, e.enrolled_at,
+         CASE WHEN e.completed_at <= $2 THEN e.completed_at END AS completed_at,
+         CASE WHEN EXISTS (SELECT 1 FROM staff s WHERE s.id = e.staff_id AND s.bounced_email = s.email
+                           AND s.bounced_at <= $2) THEN 1 ELSE 0 END AS bounced
+  FROM enrolments e
+  WHERE {COUNTED}
+),
+{DONE}",
+        sent = sent_by(""),
+        reminders_sent = sent_by(&format!(" AND o.step IN ({reminder_list})")),
+    )
+}
+
+/// The messages statement's end, shared with the history's: reach from
+/// `msg`, and the middle of the days from announcement to completion.
+const DONE: &str = "done AS MATERIALIZED (
+  SELECT CASE WHEN announced_at <= completed_at THEN completed_at - announced_at
+              WHEN enrolled_at <= completed_at THEN completed_at - enrolled_at
+              ELSE 0 END AS d
+  FROM msg WHERE completed_at IS NOT NULL
+)
+SELECT 'reach' AS kind, '' AS grp, CAST(COALESCE(SUM(sent), 0) AS BIGINT) AS n0, COUNT(CASE WHEN sent > 0 AND bounced = 0 THEN 1 END) AS n1,
+       COUNT(CASE WHEN undeliverable > 0 THEN 1 END) AS n2, CAST(COALESCE(SUM(reminders), 0) AS BIGINT) AS n3,
+       COUNT(CASE WHEN bounced = 1 THEN 1 END) AS n4, 0 AS n5
+FROM msg
+UNION ALL
+SELECT 'median', '', d, n, 0, 0, 0, 0
+FROM (SELECT d, (SELECT COUNT(*) FROM done) AS n
+      FROM done
+      ORDER BY d LIMIT 2
+      OFFSET (SELECT (COUNT(*) - 1) / 2 FROM done)) middle";
+
+/// The events statement on the report facts: the first open and click of
+/// each counted enrolment, by anyone and by a person. Parameters: $1
+/// campaign id, $2 as-of.
+fn events_sql() -> String {
+    format!(
+        "SELECT 'engagement' AS kind, '' AS grp, COUNT(CASE WHEN e.opened_human_at <= $2 THEN 1 END) AS n0,
+       COUNT(CASE WHEN e.opened_at <= $2 THEN 1 END) AS n1, COUNT(CASE WHEN e.clicked_human_at <= $2 THEN 1 END) AS n2,
+       COUNT(CASE WHEN e.clicked_at <= $2 THEN 1 END) AS n3,
+       COUNT(CASE WHEN e.clicked_human_at <= $2 AND (e.completed_at IS NULL OR e.completed_at > $2) THEN 1 END) AS n4,
+       0 AS n5
+FROM enrolments e
+WHERE {COUNTED}"
+    )
+}
+
+/// Where the report's counts come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountsFrom {
+    /// The per-enrolment facts the triggers keep: one row per person.
+    Facts,
+    /// The whole history (every outbox row and event): the reference the
+    /// facts are checked against (tests, examples/bench_report.rs).
+    History,
+}
+
 /// The report's three statements, named, for `EXPLAIN` in
 /// examples/bench_report.rs; [`report_params`] gives each one's parameters.
-pub fn report_sql(reminders: usize) -> [(&'static str, String); 3] {
-    [
-        ("people", people_sql()),
-        ("messages", messages_sql(reminders)),
-        ("events", events_sql()),
-    ]
+pub fn report_sql(from: CountsFrom, reminders: usize) -> [(&'static str, String); 3] {
+    match from {
+        CountsFrom::Facts => [
+            ("people", people_sql()),
+            ("messages", messages_sql(reminders)),
+            ("events", events_sql()),
+        ],
+        CountsFrom::History => [
+            ("people", people_sql()),
+            ("messages", history_messages_sql(reminders)),
+            ("events", history_events_sql()),
+        ],
+    }
 }
 
 /// A parameter of a report statement.
@@ -285,12 +372,14 @@ pub enum Param<'a> {
 }
 
 /// The parameters of the statement `name` of [`report_sql`], in order.
-pub fn report_params<'a>(name: &str, q: &ReportQuery<'a>) -> Vec<Param<'a>> {
+pub fn report_params<'a>(from: CountsFrom, name: &str, q: &ReportQuery<'a>) -> Vec<Param<'a>> {
     let mut params = vec![Param::Int(q.campaign_id), Param::Int(q.as_of)];
     match name {
         "people" => params.push(Param::Int(q.start)),
         "messages" => {
-            params.push(Param::Text(q.announcement));
+            if from == CountsFrom::History {
+                params.push(Param::Text(q.announcement));
+            }
             params.extend(q.reminders.iter().map(|r| Param::Text(r.as_str())));
         }
         _ => {}
@@ -299,16 +388,29 @@ pub fn report_params<'a>(name: &str, q: &ReportQuery<'a>) -> Vec<Param<'a>> {
 }
 
 impl Store {
-    /// Every count of one campaign's report as of `q.as_of`. The three
-    /// statements share nothing, so they run side by side: on PostgreSQL
-    /// each on its own backend and core.
-    #[tracing::instrument(skip_all, fields(campaign = q.campaign_id))]
+    /// Every count of one campaign's report as of `q.as_of`, from the
+    /// report facts (one row per person).
     pub async fn report_counts(&self, q: &ReportQuery<'_>) -> anyhow::Result<ReportCounts> {
-        let [people, messages, events] = report_sql(q.reminders.len());
+        self.report_counts_from(q, CountsFrom::Facts).await
+    }
+
+    /// [`Store::report_counts`] from the facts or from the whole history.
+    /// The three statements share nothing, so they run side by side: on
+    /// PostgreSQL each on its own backend and core.
+    #[tracing::instrument(skip_all, fields(campaign = q.campaign_id))]
+    pub async fn report_counts_from(
+        &self,
+        q: &ReportQuery<'_>,
+        from: CountsFrom,
+    ) -> anyhow::Result<ReportCounts> {
+        if from == CountsFrom::Facts {
+            self.ensure_report_steps(q).await?;
+        }
+        let [people, messages, events] = report_sql(from, q.reminders.len());
         let (people, messages, events) = tokio::try_join!(
-            self.report_rows(&people.1, report_params(people.0, q)),
-            self.report_rows(&messages.1, report_params(messages.0, q)),
-            self.report_rows(&events.1, report_params(events.0, q)),
+            self.report_rows(&people.1, report_params(from, people.0, q)),
+            self.report_rows(&messages.1, report_params(from, messages.0, q)),
+            self.report_rows(&events.1, report_params(from, events.0, q)),
         )?;
         let mut counts = ReportCounts::default();
         for row in people.into_iter().chain(messages).chain(events) {
@@ -352,6 +454,85 @@ impl Store {
                 })
                 .collect()
         })
+    }
+}
+
+impl Store {
+    /// Makes `report_steps` say what the campaign file says the
+    /// announcement and the reminders are, recounting the facts that depend
+    /// on it (`reminders_sent`, `announced_at`) when it did not: after the
+    /// migration, and after an edit that renames, adds or reorders steps.
+    /// Writes nothing when they agree, as they do on every later report.
+    pub async fn ensure_report_steps(&self, q: &ReportQuery<'_>) -> anyhow::Result<()> {
+        let mut wanted: Vec<(String, String)> = q
+            .reminders
+            .iter()
+            .map(|r| (r.clone(), "reminder".to_string()))
+            .collect();
+        if !q.announcement.is_empty() {
+            wanted.push((q.announcement.to_string(), "announcement".to_string()));
+        }
+        wanted.sort();
+        wanted.dedup_by(|a, b| a.0 == b.0);
+        let mut stored: Vec<(String, String)> = on_pool!(self, |c| {
+            sqlx::query_as("SELECT step, role FROM report_steps WHERE campaign_id = $1")
+                .bind(q.campaign_id)
+                .fetch_all(c)
+                .await?
+        });
+        stored.sort();
+        if stored == wanted {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        if self.backend() == super::super::Backend::Postgres {
+            // Marks committed while recounting would be lost to the recount.
+            on_tx!(tx, |c| sqlx::query("LOCK TABLE outbox IN SHARE MODE")
+                .execute(&mut *c)
+                .await?
+                .rows_affected());
+        }
+        on_tx!(tx, |c| sqlx::query(
+            "DELETE FROM report_steps WHERE campaign_id = $1"
+        )
+        .bind(q.campaign_id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        for (step, role) in &wanted {
+            on_tx!(tx, |c| sqlx::query(
+                "INSERT INTO report_steps (campaign_id, step, role) VALUES ($1, $2, $3)
+                 ON CONFLICT (campaign_id, step) DO UPDATE SET role = EXCLUDED.role",
+            )
+            .bind(q.campaign_id)
+            .bind(step.as_str())
+            .bind(role.as_str())
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        }
+        on_tx!(tx, |c| sqlx::query(
+            "UPDATE enrolments SET
+               reminders_sent = (SELECT COUNT(*) FROM outbox o JOIN report_steps r
+                   ON r.campaign_id = o.campaign_id AND r.step = o.step AND r.role = 'reminder'
+                   WHERE o.campaign_id = enrolments.campaign_id AND o.enrolment_id = enrolments.id
+                     AND o.status = 'sent' AND o.accepted_at IS NOT NULL),
+               announced_at = (SELECT MIN(o.accepted_at) FROM outbox o JOIN report_steps r
+                   ON r.campaign_id = o.campaign_id AND r.step = o.step AND r.role = 'announcement'
+                   WHERE o.campaign_id = enrolments.campaign_id AND o.enrolment_id = enrolments.id
+                     AND o.status = 'sent')
+             WHERE campaign_id = $1",
+        )
+        .bind(q.campaign_id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        tx.commit().await?;
+        tracing::info!(
+            campaign = q.campaign_id,
+            "report facts recounted for the campaign's announcement and reminders"
+        );
+        Ok(())
     }
 }
 

@@ -4,7 +4,9 @@
 
 mod figures;
 
-pub use figures::{report_params, report_sql, GroupCounts, Param, ReportCounts, ReportQuery};
+pub use figures::{
+    report_params, report_sql, CountsFrom, GroupCounts, Param, ReportCounts, ReportQuery,
+};
 
 use super::Store;
 

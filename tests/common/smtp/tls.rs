@@ -47,6 +47,23 @@ impl TestCa {
     }
 
     /// A server certificate for 127.0.0.1 and localhost signed by this CA,
+    /// and its key, both in PEM, for a server run as its own process
+    /// (Dovecot). `name` goes in the subject.
+    pub fn server_pem(&self, name: &str) -> (String, String) {
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_owned()]).expect("server params");
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        params.distinguished_name.push(DnType::CommonName, name);
+        let key = KeyPair::generate().expect("generate the server key");
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .expect("sign the server certificate");
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// A server certificate for 127.0.0.1 and localhost signed by this CA,
     /// ready to accept TLS connections.
     pub fn acceptor(&self) -> TlsAcceptor {
         let mut params =
