@@ -136,8 +136,33 @@ impl Store {
 
     /// Writes the tick's new `next_at` values, each only where the row
     /// still holds the value the tick read.
+    ///
+    /// On PostgreSQL one short statement per 1,000 rows, in id order, each
+    /// committed alone: a transaction over a whole campaign held its row
+    /// locks for seconds, so the sent marks' fact triggers and the other
+    /// instances' ticks queued behind it.
     pub async fn set_next_at(&self, updates: &[NextAt]) -> anyhow::Result<()> {
         if updates.is_empty() {
+            return Ok(());
+        }
+        if let super::Pool::Postgres(pool) = self.native() {
+            let mut sorted: Vec<&NextAt> = updates.iter().collect();
+            sorted.sort_by_key(|u| u.enrolment_id);
+            for chunk in sorted.chunks(1000) {
+                let ids: Vec<i64> = chunk.iter().map(|u| u.enrolment_id).collect();
+                let next: Vec<Option<i64>> = chunk.iter().map(|u| u.next_at).collect();
+                let read: Vec<i64> = chunk.iter().map(|u| u.read).collect();
+                sqlx::query(
+                    "UPDATE enrolments SET next_at = u.next_at
+                     FROM unnest($1::int8[], $2::int8[], $3::int8[]) AS u(id, next_at, read)
+                     WHERE enrolments.id = u.id AND enrolments.next_at = u.read",
+                )
+                .bind(&ids)
+                .bind(&next)
+                .bind(&read)
+                .execute(pool)
+                .await?;
+            }
             return Ok(());
         }
         let mut tx = self.begin().await?;
