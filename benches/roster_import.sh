@@ -2,16 +2,24 @@
 # Roster import benchmark: ambassador against sqlite3's own CSV loader.
 #
 #   benches/roster_import.sh [ROWS] [RUNS]      (defaults: 100000 rows, 5 runs)
+#   BACKENDS="sqlite postgres" PG=postgres://postgres@127.0.0.1:5432 benches/roster_import.sh
 #
-# For each run: a fresh import into an empty SQLite database, the same file
-# imported again (every row unchanged), and `sqlite3 DB ".import --csv FILE staff"`
-# into an empty database: the floor for loading this CSV into SQLite.
-# Prints medians, ratios and peak resident memory (from /usr/bin/time -v).
-# Needs: sqlite3, GNU time (apt-get install -y sqlite3 time).
+# For each run on SQLite: a fresh import into an empty SQLite database, the
+# same file imported again (every row unchanged), and
+# `sqlite3 DB ".import --csv FILE staff"` into an empty database: the floor
+# for loading this CSV into SQLite. On PostgreSQL (a fresh database of a
+# unique name, dropped at the end): the same two imports, and psql's
+# `\copy` of the same file into a table of ten text columns: the floor
+# there. Prints medians, ratios and peak resident memory (from
+# /usr/bin/time -v). Needs: sqlite3, GNU time, psql for PostgreSQL
+# (apt-get install -y sqlite3 time postgresql-client).
 set -euo pipefail
 
 ROWS=${1:-100000}
 RUNS=${2:-5}
+BACKENDS=${BACKENDS:-sqlite}
+PG=${PG:-postgres://postgres@127.0.0.1:5432}
+PGDB="ambassador_import_$(date +%s)_$$"
 cd "$(dirname "$0")/.."
 TARGET=${CARGO_TARGET_DIR:-target}
 OUT=${BENCH_OUT:-bench-out}
@@ -37,8 +45,12 @@ run() {
         END { printf "%.3f %d\n", s, kb }' "$OUT/time.txt" >>"$OUT/$label"
 }
 
-rm -f "$OUT/fresh" "$OUT/again" "$OUT/sqlite3"
+rm -f "$OUT/fresh" "$OUT/again" "$OUT/sqlite3" "$OUT/pg_fresh" "$OUT/pg_again" "$OUT/psql"
+if [[ " $BACKENDS " == *" postgres "* ]]; then
+    trap 'psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+fi
 for i in $(seq "$RUNS"); do
+  if [[ " $BACKENDS " == *" sqlite "* ]]; then
     DB="$OUT/bench.db"
     rm -f "$DB" "$DB-wal" "$DB-shm"
     export AMBASSADOR__DATABASE__URL="sqlite://$DB"
@@ -50,26 +62,52 @@ for i in $(seq "$RUNS"); do
     FLOOR="$OUT/floor.db"
     rm -f "$FLOOR"
     run sqlite3 sqlite3 "$FLOOR" ".import --csv $CSV staff"
-    echo "run $i/$RUNS done" >&2
+  fi
+  if [[ " $BACKENDS " == *" postgres "* ]]; then
+    psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" -c "CREATE DATABASE $PGDB" >/dev/null
+    export AMBASSADOR__DATABASE__URL="$PG/$PGDB"
+    "$BIN" db migrate >/dev/null 2>&1
+    run pg_fresh "$BIN" roster import "$CSV"
+    run pg_again "$BIN" roster import "$CSV"
+    grep -q "unchanged $ROWS " "$OUT/stdout.txt" || { echo "error: re-import on PostgreSQL did not find every row unchanged:" >&2; cat "$OUT/stdout.txt" >&2; exit 1; }
+    psql -q "$PG/$PGDB" -c "CREATE TABLE floor (c1 text, c2 text, c3 text, c4 text, c5 text, c6 text, c7 text, c8 text, c9 text, c10 text)" >/dev/null
+    run psql psql -q "$PG/$PGDB" -c "\\copy floor FROM '$CSV' WITH (FORMAT csv, HEADER true)"
+  fi
+  echo "run $i/$RUNS done" >&2
 done
 
 median() { sort -n -k"$2" "$1" | awk -v c="$2" '{ v[NR] = $c } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-FLOOR_S=$(median "$OUT/sqlite3" 1)
+# table FLOOR_LABEL LABEL...: one row per label, its ratio to the floor's median.
+table() {
+    local floor=$1; shift
+    local floor_s
+    floor_s=$(median "$OUT/$floor" 1)
+    printf '| %-40s | %9s | %11s | %12s | %13s |\n' "what" "seconds" "rows/s" "vs floor" "peak RSS (MB)"
+    printf '|%s|%s|%s|%s|%s|\n' "------------------------------------------" "-----------" "-------------" "--------------" "---------------"
+    for label in "$floor" "$@"; do
+        case $label in
+            sqlite3) name='sqlite3 .import --csv (floor)' ;;
+            fresh) name='ambassador roster import (fresh)' ;;
+            again) name='ambassador re-import (unchanged)' ;;
+            psql) name='psql \copy (floor)' ;;
+            pg_fresh) name='ambassador roster import, PG (fresh)' ;;
+            pg_again) name='ambassador re-import, PG (unchanged)' ;;
+        esac
+        local s kb
+        s=$(median "$OUT/$label" 1)
+        kb=$(median "$OUT/$label" 2)
+        awk -v n="$name" -v s="$s" -v f="$floor_s" -v kb="$kb" -v rows="$ROWS" \
+            'BEGIN { printf "| %-40s | %9.3f | %11.0f | %11.2fx | %13.1f |\n", n, s, rows / s, s / f, kb / 1024 }'
+    done
+    echo
+}
+
 printf '\n%s rows, %s runs each, medians (%s bytes of CSV)\n\n' "$ROWS" "$RUNS" "$(stat -c %s "$CSV")"
-printf '| %-34s | %9s | %11s | %12s | %13s |\n' "what" "seconds" "rows/s" "vs sqlite3" "peak RSS (MB)"
-printf '|%s|%s|%s|%s|%s|\n' "------------------------------------" "-----------" "-------------" "--------------" "---------------"
-for label in sqlite3 fresh again; do
-    case $label in
-        sqlite3) name='sqlite3 .import --csv (floor)' ;;
-        fresh) name='ambassador roster import (fresh)' ;;
-        again) name='ambassador re-import (unchanged)' ;;
-    esac
-    S=$(median "$OUT/$label" 1)
-    KB=$(median "$OUT/$label" 2)
-    awk -v n="$name" -v s="$S" -v f="$FLOOR_S" -v kb="$KB" -v rows="$ROWS" \
-        'BEGIN { printf "| %-34s | %9.3f | %11.0f | %11.2fx | %13.1f |\n", n, s, rows / s, s / f, kb / 1024 }'
-done
-FRESH_S=$(median "$OUT/fresh" 1)
-AGAIN_S=$(median "$OUT/again" 1)
-awk -v a="$AGAIN_S" -v f="$FRESH_S" 'BEGIN { printf "\nre-import / fresh import: %.2fx\n", a / f }'
+if [[ " $BACKENDS " == *" sqlite "* ]]; then
+    table sqlite3 fresh again
+    awk -v a="$(median "$OUT/again" 1)" -v f="$(median "$OUT/fresh" 1)" 'BEGIN { printf "re-import / fresh import: %.2fx\n\n", a / f }'
+fi
+if [[ " $BACKENDS " == *" postgres "* ]]; then
+    table psql pg_fresh pg_again
+fi

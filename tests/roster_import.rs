@@ -69,6 +69,24 @@ async fn extra_column_is_kept_as_an_attribute() {
 }
 
 #[tokio::test]
+async fn backslashes_and_quotes_in_values_are_stored_as_written() {
+    // PostgreSQL loads new people through COPY, whose text format gives a
+    // backslash meaning (and reads `\N` as NULL): every value must arrive as the export wrote it,
+    // and read back equal, or the next import would "update" everyone.
+    let csv = "Email,First Name,Last Name,Cost Center\n\
+               a.b@health.example.org,O\\Brien,\\N,\"C:\\HR\\\"\"x\"\"\\N\"\n";
+    let db = TestDb::new().await;
+    db.import(csv.as_bytes(), &options()).await.unwrap();
+
+    let person = db.person("a.b@health.example.org").await;
+    assert_eq!(person.first_name, "O\\Brien");
+    assert_eq!(person.last_name, "\\N", "not NULL");
+    assert_eq!(person.attributes, r#"{"cost_center":"C:\\HR\\\"x\"\\N"}"#);
+    let again = db.import(csv.as_bytes(), &options()).await.unwrap();
+    assert_eq!(again.counts, counts(0, 0, 1, 0, 0, 0));
+}
+
+#[tokio::test]
 async fn windows_1252_semicolon_export_lands_in_utf8() {
     let db = TestDb::new().await;
     let text = "Matricule;Nom;Prénom;E-mail;Service\r\n\

@@ -1,7 +1,6 @@
 //! Queries behind roster import and listing.
 
 use super::{Backend, Conn, Store, Tx};
-use sqlx::postgres::PgArguments;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::Arguments;
 
@@ -279,14 +278,20 @@ pub struct BoundStaffInsert {
     statements: BoundStatements,
 }
 
-/// Statements with their arguments, in the backend's own argument type.
+/// The rows ready for the backend: multi-row INSERT statements with their
+/// arguments on SQLite, the body of one `COPY ... FROM STDIN` on PostgreSQL.
 enum BoundStatements {
     Sqlite(Vec<(String, SqliteArguments<'static>)>),
-    Postgres(Vec<(String, PgArguments)>),
+    /// COPY's text format: one line a person, tab between values.
+    PostgresCopy(Vec<u8>),
 }
 
+/// The columns an import writes, in the order of [`NewStaff::values`] after
+/// the shared four.
+const STAFF_INSERT_COLUMNS: &str = "source, created_at, updated_at, import_id, employee_id, email, first_name, last_name, department, role, facility, manager_email, time_zone, attributes";
+
 impl BoundStaffInsert {
-    /// Binds `people` in multi-row statements for `backend`.
+    /// Prepares `people` for `backend`: multi-row INSERTs on SQLite, COPY rows on PostgreSQL.
     pub fn bind(
         backend: Backend,
         source: &str,
@@ -294,41 +299,26 @@ impl BoundStaffInsert {
         now: i64,
         people: &[NewStaff<'_>],
     ) -> anyhow::Result<Self> {
-        let numbered = backend == Backend::Postgres;
-        const COLUMNS: &str = "source, created_at, updated_at, import_id, employee_id, email, first_name, last_name, department, role, facility, manager_email, time_zone, attributes";
-        let values: Vec<String> = (1..=10).map(|i| format!("column{i}")).collect();
-        let shared = if numbered {
-            "$1, $2, $3, $4"
-        } else {
-            "?, ?, ?, ?"
-        };
-        let sql = people.chunks(INSERT_BATCH).map(|batch| {
-            let rows = placeholders_from(batch.len(), 10, numbered.then_some(5));
-            let sql = format!(
-                "INSERT INTO staff ({COLUMNS}) SELECT {shared}, {} FROM (VALUES {rows}) AS v",
-                values.join(", ")
-            );
-            (sql, batch)
-        });
         let statements = match backend {
-            Backend::Sqlite => BoundStatements::Sqlite(
-                sql.map(|(sql, batch)| {
-                    Ok((
-                        sql,
-                        staff_arguments::<sqlx::Sqlite>(source, import_id, now, batch)?,
-                    ))
-                })
-                .collect::<anyhow::Result<_>>()?,
-            ),
-            Backend::Postgres => BoundStatements::Postgres(
-                sql.map(|(sql, batch)| {
-                    Ok((
-                        sql,
-                        staff_arguments::<sqlx::Postgres>(source, import_id, now, batch)?,
-                    ))
-                })
-                .collect::<anyhow::Result<_>>()?,
-            ),
+            Backend::Sqlite => {
+                let values: Vec<String> = (1..=10).map(|i| format!("column{i}")).collect();
+                let values = values.join(", ");
+                BoundStatements::Sqlite(
+                    people
+                        .chunks(INSERT_BATCH)
+                        .map(|batch| {
+                            let rows = placeholders_from(batch.len(), 10, None);
+                            let sql = format!(
+                                "INSERT INTO staff ({STAFF_INSERT_COLUMNS}) SELECT ?, ?, ?, ?, {values} FROM (VALUES {rows}) AS v"
+                            );
+                            Ok((sql, staff_arguments(source, import_id, now, batch)?))
+                        })
+                        .collect::<anyhow::Result<_>>()?,
+                )
+            }
+            Backend::Postgres => {
+                BoundStatements::PostgresCopy(copy_text(source, import_id, now, people))
+            }
         };
         Ok(Self { statements })
     }
@@ -340,10 +330,19 @@ impl BoundStaffInsert {
                     sqlx::query_with(&sql, arguments).execute(&mut *c).await?;
                 }
             }
-            (BoundStatements::Postgres(statements), Conn::Postgres(c)) => {
-                for (sql, arguments) in statements {
-                    sqlx::query_with(&sql, arguments).execute(&mut *c).await?;
+            (BoundStatements::PostgresCopy(rows), Conn::Postgres(c)) => {
+                if rows.is_empty() {
+                    return Ok(());
                 }
+                let mut copy = c
+                    .copy_in_raw(&format!("COPY staff ({STAFF_INSERT_COLUMNS}) FROM STDIN"))
+                    .await?;
+                if let Err(e) = copy.send(rows).await {
+                    // The connection must leave COPY mode before the rollback.
+                    let _ = copy.abort(format!("{e}")).await;
+                    return Err(e.into());
+                }
+                copy.finish().await?;
             }
             _ => anyhow::bail!("roster rows bound for one database were given to the other"),
         }
@@ -351,19 +350,52 @@ impl BoundStaffInsert {
     }
 }
 
+/// `people` as the body of a `COPY staff (...) FROM STDIN` in its text
+/// format: COPY loads rows without parsing, planning or binding an INSERT,
+/// the fastest way into PostgreSQL (docs/benchmarks.md, "Roster import").
+fn copy_text(source: &str, import_id: i64, now: i64, people: &[NewStaff<'_>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(people.len() * 160);
+    let mut shared = Vec::new();
+    copy_value(&mut shared, Some(source));
+    shared.extend_from_slice(format!("\t{now}\t{now}\t{import_id}").as_bytes());
+    for p in people {
+        out.extend_from_slice(&shared);
+        for value in p.values() {
+            out.push(b'\t');
+            copy_value(&mut out, value);
+        }
+        out.push(b'\n');
+    }
+    out
+}
+
+/// One value in COPY's text format: `\N` for NULL; backslash, tab, newline
+/// and carriage return escaped (the roster reader refuses control
+/// characters, but attributes are JSON and may hold backslashes).
+fn copy_value(out: &mut Vec<u8>, value: Option<&str>) {
+    let Some(value) = value else {
+        out.extend_from_slice(b"\\N");
+        return;
+    };
+    for byte in value.bytes() {
+        match byte {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            other => out.push(other),
+        }
+    }
+}
+
 /// One statement's values: the shared four, then ten per person.
-fn staff_arguments<DB: sqlx::Database>(
+fn staff_arguments(
     source: &str,
     import_id: i64,
     now: i64,
     batch: &[NewStaff<'_>],
-) -> anyhow::Result<<DB as sqlx::Database>::Arguments<'static>>
-where
-    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    let mut arguments = <DB as sqlx::Database>::Arguments::<'static>::default();
+) -> anyhow::Result<SqliteArguments<'static>> {
+    let mut arguments = SqliteArguments::default();
     arguments.reserve(4 + 10 * batch.len(), 0);
     arguments
         .add(source.to_string())
@@ -607,6 +639,27 @@ mod tests {
     #[test]
     fn anonymous_placeholders_for_sqlite() {
         assert_eq!(super::placeholders(2, 2, false), "(?, ?), (?, ?)");
+    }
+
+    #[test]
+    fn copy_rows_escape_what_copy_text_format_reads_as_special() {
+        let person = NewStaff {
+            employee_id: None,
+            email: "a@example.org",
+            first_name: "A\\B",
+            last_name: "tab\there",
+            department: "line\nbreak",
+            role: "cr\rhere",
+            facility: "",
+            manager_email: None,
+            time_zone: None,
+            attributes: r#"{"k":"v\\"}"#,
+        };
+        let text = String::from_utf8(copy_text("hr", 7, 1000, &[person])).unwrap();
+        assert_eq!(
+            text,
+            "hr\t1000\t1000\t7\t\\N\ta@example.org\tA\\\\B\ttab\\there\tline\\nbreak\tcr\\rhere\t\t\\N\t\\N\t{\"k\":\"v\\\\\\\\\"}\n"
+        );
     }
 
     #[test]
