@@ -488,3 +488,134 @@ async fn messages_are_dkim_signed_when_a_key_is_configured() {
         "{signature}"
     );
 }
+
+/// Outbox rows as the marks leave them: (id, status, not_before, smtp_reply, last_error, lease_until).
+async fn marked(
+    t: &TestApp,
+) -> Vec<(
+    i64,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+)> {
+    sqlx::query_as(
+        "SELECT id, status, not_before, smtp_reply, last_error, lease_until FROM outbox ORDER BY id",
+    )
+    .fetch_all(t.store().pool())
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn sent_retry_and_final_marks_land_together_and_only_under_the_workers_lease() {
+    use ambassador::store::outbox::Mark;
+    use ambassador::store::state::OutboxStatus;
+    let t = launched().await;
+    t.clock.set(launch());
+    t.app.plan().await.unwrap();
+    let now = ambassador::clock::to_millis(launch());
+    let store = t.store();
+    let mine = store
+        .claim_due(now, now + 60_000, "w1", 3, &[])
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 3);
+    let (a, b, c) = (mine[0].id, mine[1].id, mine[2].id);
+
+    // A worker that does not hold the lease changes nothing.
+    let not_mine = Mark::Sent {
+        id: a,
+        at: now + 1,
+        reply: "250 not mine".into(),
+    };
+    store.record_marks("w2", &[not_mine]).await.unwrap();
+    let before = marked(&t).await;
+    let row_a = before.iter().find(|r| r.0 == a).unwrap();
+    assert_eq!(
+        (row_a.1.as_str(), row_a.5.is_some()),
+        ("sending", true),
+        "{row_a:?}"
+    );
+
+    let marks = [
+        Mark::Sent {
+            id: a,
+            at: now + 1,
+            reply: "250 2.0.0 queued as A".into(),
+        },
+        Mark::Retry {
+            id: b,
+            at: now + 1,
+            retry_at: now + 90_000,
+            error: "421 try later".into(),
+        },
+        Mark::Final {
+            id: c,
+            at: now + 1,
+            status: OutboxStatus::Undeliverable,
+            reply: "550 no such user".into(),
+        },
+    ];
+    store.record_marks("w1", &marks).await.unwrap();
+
+    let rows = marked(&t).await;
+    let row = |id: i64| rows.iter().find(|r| r.0 == id).unwrap().clone();
+    assert_eq!(row(a).1, "sent");
+    assert_eq!(row(a).3.as_deref(), Some("250 2.0.0 queued as A"));
+    assert_eq!((row(a).4, row(a).5.is_some()), (None, false));
+    assert_eq!(row(b).1, "pending");
+    assert_eq!(row(b).2, now + 90_000, "retried from retry_at");
+    assert_eq!(
+        (row(b).4.as_deref(), row(b).5.is_some()),
+        (Some("421 try later"), false)
+    );
+    assert_eq!(row(c).1, "undeliverable");
+    assert_eq!(
+        (row(c).3.as_deref(), row(c).5.is_some()),
+        (Some("550 no such user"), false)
+    );
+}
+
+#[tokio::test]
+async fn a_claim_takes_expired_leases_before_messages_that_fell_due() {
+    let t = launched().await;
+    t.clock.set(launch());
+    t.app.plan().await.unwrap();
+    let now = ambassador::clock::to_millis(launch());
+    let store = t.store();
+    // w0 claims the last message in claim order and dies: its lease runs out.
+    let all = store
+        .claim_due(now, now + 1_000, "w0", 100, &[])
+        .await
+        .unwrap();
+    assert!(all.len() >= 3, "{}", all.len());
+    let last = all.last().unwrap().id;
+    let others: Vec<i64> = all.iter().map(|m| m.id).filter(|id| *id != last).collect();
+    store.release(&others, "w0", now).await.unwrap();
+
+    let claimed = store
+        .claim_due(now + 2_000, now + 60_000, "w1", 2, &[])
+        .await
+        .unwrap();
+    let ids: Vec<i64> = claimed.iter().map(|m| m.id).collect();
+    assert!(
+        ids.contains(&last),
+        "the expired lease comes first: {ids:?} (expired {last})"
+    );
+    assert!(
+        ids.contains(&others[0]),
+        "then the first that fell due: {ids:?}"
+    );
+    assert_eq!(claimed.len(), 2);
+    let again = claimed.iter().find(|m| m.id == last).unwrap();
+    assert_eq!(
+        again.attempts, 2,
+        "a taken-over claim counts as another attempt"
+    );
+    assert!(
+        again.staff_email.is_some(),
+        "the claim carries what rendering needs"
+    );
+}

@@ -1,10 +1,11 @@
-//! Group commit of "the relay accepted it". Each sender still waits until its
-//! own row is marked sent (so a finished task means a recorded message, as
-//! before), but concurrent senders share one transaction: whoever takes the
-//! writer turn commits every mark queued so far. SQLite takes one writer at a
-//! time, and one commit per message capped delivery at the commit rate.
+//! Group commit of how attempts ended. Each sender still waits until its own
+//! row is marked (so a finished task means a recorded outcome, as before),
+//! but concurrent senders share one transaction: whoever takes the writer
+//! turn commits every mark queued so far, sent, retried or final alike.
+//! SQLite takes one writer at a time, and one commit per message capped
+//! delivery at the commit rate.
 
-use crate::store::outbox::SentMark;
+use crate::store::outbox::Mark;
 use crate::store::Store;
 use std::sync::Mutex;
 use tokio::sync::oneshot;
@@ -13,16 +14,16 @@ type Waiter = oneshot::Sender<Result<(), String>>;
 
 /// Marks waiting for the next commit.
 #[derive(Debug, Default)]
-pub(crate) struct SentMarks {
-    queued: Mutex<Vec<(SentMark, Waiter)>>,
+pub(crate) struct Marks {
+    queued: Mutex<Vec<(Mark, Waiter)>>,
     /// Held while one caller commits everything queued; FIFO, so every
     /// caller's mark is committed by the time its turn comes (or by it).
     writer: tokio::sync::Mutex<()>,
 }
 
-impl SentMarks {
-    /// Records that the relay accepted `mark`; returns once it is committed.
-    pub async fn record(&self, store: &Store, worker: &str, mark: SentMark) -> anyhow::Result<()> {
+impl Marks {
+    /// Records how an attempt ended; returns once it is committed.
+    pub async fn record(&self, store: &Store, worker: &str, mark: Mark) -> anyhow::Result<()> {
         let (done, committed) = oneshot::channel();
         self.lock().push((mark, done));
         {
@@ -31,7 +32,7 @@ impl SentMarks {
             if !batch.is_empty() {
                 let (marks, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
                 let result = store
-                    .mark_sent_many(worker, &marks)
+                    .record_marks(worker, &marks)
                     .await
                     .map_err(|e| format!("{e:#}"));
                 for waiter in waiters {
@@ -53,7 +54,7 @@ impl SentMarks {
         self.writer.lock().await
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(SentMark, Waiter)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Mark, Waiter)>> {
         self.queued.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -7,13 +7,13 @@
 
 use super::compose::Composer;
 use super::mailer::{Mailer, SendOutcome};
-use super::marks::SentMarks;
+use super::marks::Marks;
 use super::owner::Owner;
 use crate::campaign::{definition_of, Campaign, Trigger};
 use crate::clock::{to_millis, SharedClock};
 use crate::config::Delivery as DeliverySettings;
 use crate::heartbeat::Heartbeat;
-use crate::store::outbox::{ClaimedMessage, SentMark};
+use crate::store::outbox::{ClaimedMessage, Mark};
 use crate::store::{OutboxStatus, Store};
 use crate::telemetry::scrub;
 use rand::Rng;
@@ -56,7 +56,7 @@ pub struct Worker {
     /// Unique per process: whose lease a row is under.
     id: String,
     limiter: Option<Limiter>,
-    sent_marks: SentMarks,
+    marks: Marks,
     /// Woken when planning enqueued something.
     pub outbox_changed: Arc<Notify>,
     /// Beaten on every turn of [`Worker::run`]'s loop; the watchdog reads it.
@@ -104,7 +104,7 @@ impl Worker {
             settings,
             id,
             limiter,
-            sent_marks: SentMarks::default(),
+            marks: Marks::default(),
             outbox_changed: Arc::new(Notify::new()),
             heartbeat: Heartbeat::default(),
             metrics: None,
@@ -297,7 +297,7 @@ impl Worker {
         let now = self.clock.now();
         let lease_until = now + self.settings.lease.as_chrono();
         let thanks = self.thanks_steps().await?;
-        let turn = self.sent_marks.writer_turn().await;
+        let turn = self.marks.writer_turn().await;
         let claimed = self
             .store
             .claim_due(
@@ -411,37 +411,49 @@ impl Worker {
         }
         Ok(match outcome {
             SendOutcome::Accepted(reply) => {
-                let mark = SentMark {
+                self.mark(Mark::Sent {
                     id: m.id,
-                    accepted_at: now,
+                    at: now,
                     reply,
-                };
-                self.sent_marks.record(&self.store, &self.id, mark).await?;
+                })
+                .await?;
                 Outcome::Sent
             }
             SendOutcome::Permanent(reply) => {
                 tracing::debug!(outbox_id = m.id, reply = %reply, "relay reply in full");
                 tracing::warn!(outbox_id = m.id, reply = %scrub(&reply), "relay refused the address permanently");
-                self.store
-                    .mark_final(m.id, &self.id, now, OutboxStatus::Undeliverable, &reply)
-                    .await?;
+                self.mark(Mark::Final {
+                    id: m.id,
+                    at: now,
+                    status: OutboxStatus::Undeliverable,
+                    reply,
+                })
+                .await?;
                 Outcome::Undeliverable
             }
             SendOutcome::Transient(error)
                 if m.attempts >= i64::from(self.settings.max_attempts) =>
             {
                 tracing::warn!(outbox_id = m.id, attempts = m.attempts, error = %scrub(&error), "giving up after the last attempt");
-                self.store
-                    .mark_final(m.id, &self.id, now, OutboxStatus::Failed, &error)
-                    .await?;
+                self.mark(Mark::Final {
+                    id: m.id,
+                    at: now,
+                    status: OutboxStatus::Failed,
+                    reply: error,
+                })
+                .await?;
                 Outcome::Failed
             }
             SendOutcome::Transient(error) => {
                 let retry_at = now + self.backoff(m.attempts).as_millis() as i64;
                 tracing::info!(outbox_id = m.id, attempts = m.attempts, error = %scrub(&error), "temporary failure; will retry");
-                self.store
-                    .mark_retry(m.id, &self.id, now, retry_at, &error)
-                    .await?;
+                self.mark(Mark::Retry {
+                    id: m.id,
+                    at: now,
+                    retry_at,
+                    error,
+                })
+                .await?;
                 Outcome::Retried
             }
         })
@@ -449,7 +461,13 @@ impl Worker {
 
     async fn finish(&self, id: i64, status: OutboxStatus, why: &str) -> Outcome {
         let now = to_millis(self.clock.now());
-        if let Err(e) = self.store.mark_final(id, &self.id, now, status, why).await {
+        let mark = Mark::Final {
+            id,
+            at: now,
+            status,
+            reply: why.to_string(),
+        };
+        if let Err(e) = self.mark(mark).await {
             tracing::error!(outbox_id = id, error = %scrub(&format!("{e:#}")), "cannot record the outcome; the lease will expire and the message be retried");
         }
         if status == OutboxStatus::Cancelled {
@@ -457,6 +475,11 @@ impl Worker {
         } else {
             Outcome::Failed
         }
+    }
+
+    /// Records how an attempt ended, in the next group commit.
+    async fn mark(&self, mark: Mark) -> anyhow::Result<()> {
+        self.marks.record(&self.store, &self.id, mark).await
     }
 
     /// retry_base × 2^(attempt-1), capped at a day, with ±25% jitter so a

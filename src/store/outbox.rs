@@ -5,7 +5,7 @@
 
 use super::roster::placeholders;
 use super::state::{CampaignStatus, OutboxStatus};
-use super::{Backend, Store};
+use super::Store;
 
 /// A message to enqueue.
 #[derive(Debug, Clone)]
@@ -51,12 +51,182 @@ pub struct ClaimedMessage {
     pub address_bounced: i64,
 }
 
-/// One message the relay accepted, for [`Store::mark_sent_many`].
-#[derive(Debug, Clone)]
-pub struct SentMark {
-    pub id: i64,
-    pub accepted_at: i64,
-    pub reply: String,
+/// How one attempt at a claimed message ended, for [`Store::record_marks`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mark {
+    /// The relay accepted it at `at`.
+    Sent { id: i64, at: i64, reply: String },
+    /// A temporary failure: pending again from `retry_at`.
+    Retry {
+        id: i64,
+        at: i64,
+        retry_at: i64,
+        error: String,
+    },
+    /// A final outcome other than sent: failed, undeliverable or cancelled.
+    Final {
+        id: i64,
+        at: i64,
+        status: OutboxStatus,
+        reply: String,
+    },
+}
+
+/// Marks split by kind: one statement per kind and batch.
+#[derive(Default)]
+struct MarkColumns<'a> {
+    sent: (Vec<i64>, Vec<i64>, Vec<&'a str>),
+    retry: (Vec<i64>, Vec<i64>, Vec<i64>, Vec<&'a str>),
+    last: (Vec<i64>, Vec<i64>, Vec<&'a str>, Vec<&'a str>),
+}
+
+impl<'a> MarkColumns<'a> {
+    fn of(marks: &'a [Mark]) -> Self {
+        let mut c = Self::default();
+        for mark in marks {
+            match mark {
+                Mark::Sent { id, at, reply } => {
+                    c.sent.0.push(*id);
+                    c.sent.1.push(*at);
+                    c.sent.2.push(reply);
+                }
+                Mark::Retry {
+                    id,
+                    at,
+                    retry_at,
+                    error,
+                } => {
+                    c.retry.0.push(*id);
+                    c.retry.1.push(*at);
+                    c.retry.2.push(*retry_at);
+                    c.retry.3.push(error);
+                }
+                Mark::Final {
+                    id,
+                    at,
+                    status,
+                    reply,
+                } => {
+                    c.last.0.push(*id);
+                    c.last.1.push(*at);
+                    c.last.2.push(status.as_str());
+                    c.last.3.push(reply);
+                }
+            }
+        }
+        c
+    }
+
+    fn kinds(&self) -> usize {
+        [self.sent.0.len(), self.retry.0.len(), self.last.0.len()]
+            .iter()
+            .filter(|n| **n > 0)
+            .count()
+    }
+
+    /// On PostgreSQL each kind is one `UPDATE ... FROM unnest(...)`, whatever the count.
+    async fn write_postgres(&self, c: &mut sqlx::PgConnection, worker: &str) -> anyhow::Result<()> {
+        if !self.sent.0.is_empty() {
+            sqlx::query(
+                "UPDATE outbox SET status = 'sent', accepted_at = m.at, smtp_reply = m.reply, lease_until = NULL, last_error = NULL, updated_at = m.at
+                 FROM unnest($1::int8[], $2::int8[], $3::text[]) AS m(id, at, reply)
+                 WHERE outbox.id = m.id AND outbox.leased_by = $4",
+            )
+            .bind(&self.sent.0)
+            .bind(&self.sent.1)
+            .bind(&self.sent.2)
+            .bind(worker)
+            .execute(&mut *c)
+            .await?;
+        }
+        if !self.retry.0.is_empty() {
+            sqlx::query(
+                "UPDATE outbox SET status = 'pending', not_before = m.retry_at, last_error = m.error, lease_until = NULL, updated_at = m.at
+                 FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::text[]) AS m(id, at, retry_at, error)
+                 WHERE outbox.id = m.id AND outbox.leased_by = $5",
+            )
+            .bind(&self.retry.0)
+            .bind(&self.retry.1)
+            .bind(&self.retry.2)
+            .bind(&self.retry.3)
+            .bind(worker)
+            .execute(&mut *c)
+            .await?;
+        }
+        if !self.last.0.is_empty() {
+            sqlx::query(
+                "UPDATE outbox SET status = m.status, smtp_reply = m.reply, last_error = m.reply, lease_until = NULL, updated_at = m.at
+                 FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[]) AS m(id, at, status, reply)
+                 WHERE outbox.id = m.id AND outbox.leased_by = $5",
+            )
+            .bind(&self.last.0)
+            .bind(&self.last.1)
+            .bind(&self.last.2)
+            .bind(&self.last.3)
+            .bind(worker)
+            .execute(&mut *c)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// On SQLite each kind is one `UPDATE ... FROM (VALUES ...)` per few
+    /// hundred marks (anonymous `?`, as in `enqueue`).
+    async fn write_sqlite(
+        &self,
+        c: &mut sqlx::SqliteConnection,
+        worker: &str,
+    ) -> anyhow::Result<()> {
+        const SENT: &str = "status = 'sent', accepted_at = m.column2, smtp_reply = m.column3, lease_until = NULL, last_error = NULL, updated_at = m.column2";
+        const RETRY: &str = "status = 'pending', not_before = m.column3, last_error = m.column4, lease_until = NULL, updated_at = m.column2";
+        const LAST: &str = "status = m.column3, smtp_reply = m.column4, last_error = m.column4, lease_until = NULL, updated_at = m.column2";
+        let sql = |set: &str, rows: usize, columns: usize| {
+            format!(
+                "UPDATE outbox SET {set} FROM (VALUES {}) AS m WHERE outbox.id = m.column1 AND outbox.leased_by = ?",
+                placeholders(rows, columns, false)
+            )
+        };
+        // 200 marks (at most 800 values) a statement.
+        for start in (0..self.sent.0.len()).step_by(200) {
+            let end = (start + 200).min(self.sent.0.len());
+            let text = sql(SENT, end - start, 3);
+            let mut q = sqlx::query(&text);
+            for i in start..end {
+                q = q
+                    .bind(self.sent.0[i])
+                    .bind(self.sent.1[i])
+                    .bind(self.sent.2[i]);
+            }
+            q.bind(worker).execute(&mut *c).await?;
+        }
+        for start in (0..self.retry.0.len()).step_by(200) {
+            let end = (start + 200).min(self.retry.0.len());
+            let text = sql(RETRY, end - start, 4);
+            let mut q = sqlx::query(&text);
+            for i in start..end {
+                q = q
+                    .bind(self.retry.0[i])
+                    .bind(self.retry.1[i])
+                    .bind(self.retry.2[i])
+                    .bind(self.retry.3[i]);
+            }
+            q.bind(worker).execute(&mut *c).await?;
+        }
+        for start in (0..self.last.0.len()).step_by(200) {
+            let end = (start + 200).min(self.last.0.len());
+            let text = sql(LAST, end - start, 4);
+            let mut q = sqlx::query(&text);
+            for i in start..end {
+                q = q
+                    .bind(self.last.0[i])
+                    .bind(self.last.1[i])
+                    .bind(self.last.2[i])
+                    .bind(self.last.3[i]);
+            }
+            q.bind(worker).execute(&mut *c).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Counts of outbox rows by status, for reports and metrics.
@@ -118,64 +288,81 @@ impl Store {
         limit: i64,
         thanks_steps: &[String],
     ) -> anyhow::Result<Vec<ClaimedMessage>> {
-        let lock = match self.backend() {
-            Backend::Postgres => "FOR UPDATE OF o SKIP LOCKED",
-            Backend::Sqlite => "",
+        // Two ranges of the (status, not_before) index, each already in
+        // claim order, so a claim reads about `limit` index entries however
+        // long the outbox is: expired leases (a crashed worker's messages)
+        // first, then what fell due. One statement for both (on PostgreSQL
+        // the lookup of what rendering needs is part of it too).
+        let due = |lock: &str| {
+            format!(
+                "SELECT id FROM (SELECT o.id FROM outbox o
+                   WHERE o.status = 'sending' AND o.lease_until < $3 AND o.campaign_id IN (SELECT id FROM campaigns WHERE status = 'active')
+                   ORDER BY o.not_before, o.id LIMIT $4 {lock}) AS expired
+                 UNION ALL
+                 SELECT id FROM (SELECT o.id FROM outbox o
+                   WHERE o.status = 'pending' AND o.not_before <= $3 AND o.campaign_id IN (SELECT id FROM campaigns WHERE status = 'active')
+                   ORDER BY o.not_before, o.id LIMIT $4 {lock}) AS fell_due
+                 LIMIT $4"
+            )
         };
+        const SET: &str = "status = 'sending', lease_until = $1, leased_by = $2, attempts = attempts + 1, updated_at = $3";
+        const COLUMNS: &str = "o.id, o.campaign_id, o.enrolment_id, o.step, o.recipient, o.message_id, o.attempts,
+                    c.status AS campaign_status, e.due_at, e.completed_at, e.exempted_at, e.left_at,
+                    (s.active = 1) AS staff_active, s.email AS staff_email, s.first_name, s.last_name, s.department, s.role, s.facility, s.attributes,
+                    CAST(CASE WHEN s.bounced_email = s.email THEN 1 ELSE 0 END AS BIGINT) AS address_bounced";
+        const JOINS: &str = "JOIN campaigns c ON c.id = o.campaign_id
+             LEFT JOIN enrolments e ON e.id = o.enrolment_id
+             LEFT JOIN staff s ON s.id = e.staff_id";
         let mut tx = self.begin().await?;
-        // Two passes, each a single range of the (status, not_before) index
-        // already in claim order, so a claim reads about `limit` index entries
-        // however long the outbox is. The former single query with an OR and
-        // a join read and sorted every row of the campaign on each claim.
-        // Expired leases (a crashed worker's messages) go first.
-        let mut ids: Vec<i64> = Vec::new();
-        for due in [
-            "o.status = 'sending' AND o.lease_until < $3",
-            "o.status = 'pending' AND o.not_before <= $3",
-        ] {
-            let wanted = limit - ids.len() as i64;
-            if wanted <= 0 {
-                break;
+        let claimed = match tx.conn() {
+            super::Conn::Postgres(c) => {
+                let sql = format!(
+                    "WITH claimed AS (
+                       UPDATE outbox SET {SET} WHERE id IN ({}) RETURNING *)
+                     SELECT {COLUMNS} FROM claimed o {JOINS} ORDER BY o.not_before, o.id",
+                    due("FOR UPDATE OF o SKIP LOCKED")
+                );
+                sqlx::query_as::<_, ClaimedMessage>(&sql)
+                    .bind(lease_until)
+                    .bind(worker)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(&mut *c)
+                    .await?
             }
-            let claim = format!(
-                "UPDATE outbox SET status = 'sending', lease_until = $1, leased_by = $2, attempts = attempts + 1, updated_at = $3
-                 WHERE id IN (
-                   SELECT o.id FROM outbox o
-                   WHERE {due} AND o.campaign_id IN (SELECT id FROM campaigns WHERE status = 'active')
-                   ORDER BY o.not_before, o.id LIMIT $4 {lock})
-                 RETURNING id"
-            );
-            let claimed: Vec<i64> = on_tx!(tx, |c| sqlx::query_scalar(&claim)
-                .bind(lease_until)
-                .bind(worker)
-                .bind(now)
-                .bind(wanted)
-                .fetch_all(&mut *c)
-                .await?);
-            ids.extend(claimed);
-        }
-        if ids.is_empty() {
+            super::Conn::Sqlite(c) => {
+                // SQLite has no UPDATE inside WITH; the lookup is a second
+                // statement in the same transaction (in process: no round trip).
+                let claim = format!(
+                    "UPDATE outbox SET {SET} WHERE id IN ({}) RETURNING id",
+                    due("")
+                );
+                let ids: Vec<i64> = sqlx::query_scalar(&claim)
+                    .bind(lease_until)
+                    .bind(worker)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(&mut *c)
+                    .await?;
+                if ids.is_empty() {
+                    Vec::new()
+                } else {
+                    let sql = format!(
+                        "SELECT {COLUMNS} FROM outbox o {JOINS} WHERE o.id IN {} ORDER BY o.not_before, o.id",
+                        placeholders(1, ids.len(), false)
+                    );
+                    let mut q = sqlx::query_as::<_, ClaimedMessage>(&sql);
+                    for id in &ids {
+                        q = q.bind(*id);
+                    }
+                    q.fetch_all(&mut *c).await?
+                }
+            }
+        };
+        if claimed.is_empty() {
             tx.commit().await?;
             return Ok(Vec::new());
         }
-        let list = placeholders(1, ids.len(), self.numbered());
-        let sql = format!(
-            "SELECT o.id, o.campaign_id, o.enrolment_id, o.step, o.recipient, o.message_id, o.attempts,
-                    c.status AS campaign_status, e.due_at, e.completed_at, e.exempted_at, e.left_at,
-                    (s.active = 1) AS staff_active, s.email AS staff_email, s.first_name, s.last_name, s.department, s.role, s.facility, s.attributes,
-                    CAST(CASE WHEN s.bounced_email = s.email THEN 1 ELSE 0 END AS BIGINT) AS address_bounced
-             FROM outbox o JOIN campaigns c ON c.id = o.campaign_id
-             LEFT JOIN enrolments e ON e.id = o.enrolment_id
-             LEFT JOIN staff s ON s.id = e.staff_id
-             WHERE o.id IN {list} ORDER BY o.not_before, o.id"
-        );
-        let claimed = on_tx!(tx, |c| {
-            let mut q = sqlx::query_as::<_, ClaimedMessage>(&sql);
-            for id in &ids {
-                q = q.bind(*id);
-            }
-            q.fetch_all(&mut *c).await?
-        });
         let (eligible, stale): (Vec<_>, Vec<_>) = claimed
             .into_iter()
             .partition(|m| still_wanted(m, thanks_steps));
@@ -193,116 +380,32 @@ impl Store {
         Ok(eligible)
     }
 
-    /// The relay accepted the message.
-    pub async fn mark_sent(
-        &self,
-        id: i64,
-        worker: &str,
-        now: i64,
-        reply: &str,
-    ) -> anyhow::Result<()> {
-        let mark = SentMark {
-            id,
-            accepted_at: now,
-            reply: reply.to_string(),
-        };
-        self.mark_sent_many(worker, &[mark]).await
-    }
-
-    /// [`Store::mark_sent`] for many messages in one statement: SQLite
-    /// commits one writer at a time, so one commit per accepted message would
-    /// cap delivery at the commit rate, and one statement per message costs a
-    /// round trip each on PostgreSQL (see docs/benchmarks.md).
-    pub async fn mark_sent_many(&self, worker: &str, marks: &[SentMark]) -> anyhow::Result<()> {
+    /// Records how attempts ended, only where `worker` still holds the
+    /// lease. SQLite commits one writer at a time and PostgreSQL costs a round
+    /// trip a statement, so one statement per kind of outcome, all in one
+    /// transaction, instead of one per message (docs/benchmarks.md).
+    pub async fn record_marks(&self, worker: &str, marks: &[Mark]) -> anyhow::Result<()> {
         if marks.is_empty() {
             return Ok(());
         }
+        let columns = MarkColumns::of(marks);
         match self.native() {
+            super::Pool::Postgres(pool) if columns.kinds() == 1 => {
+                columns
+                    .write_postgres(&mut *pool.acquire().await?, worker)
+                    .await?;
+            }
             super::Pool::Postgres(pool) => {
-                let ids: Vec<i64> = marks.iter().map(|m| m.id).collect();
-                let at: Vec<i64> = marks.iter().map(|m| m.accepted_at).collect();
-                let replies: Vec<&str> = marks.iter().map(|m| m.reply.as_str()).collect();
-                sqlx::query(
-                    "UPDATE outbox SET status = 'sent', accepted_at = m.at, smtp_reply = m.reply, lease_until = NULL, last_error = NULL, updated_at = m.at
-                     FROM unnest($1::int8[], $2::int8[], $3::text[]) AS m(id, at, reply)
-                     WHERE outbox.id = m.id AND outbox.leased_by = $4",
-                )
-                .bind(&ids)
-                .bind(&at)
-                .bind(&replies)
-                .bind(worker)
-                .execute(pool)
-                .await?;
+                let mut tx = pool.begin().await?;
+                columns.write_postgres(&mut tx, worker).await?;
+                tx.commit().await?;
             }
             super::Pool::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
-                // 300 marks (900 values) a statement; anonymous `?`, as in `enqueue`.
-                for batch in marks.chunks(300) {
-                    let sql = format!(
-                        "UPDATE outbox SET status = 'sent', accepted_at = m.column2, smtp_reply = m.column3, lease_until = NULL, last_error = NULL, updated_at = m.column2
-                         FROM (VALUES {}) AS m
-                         WHERE outbox.id = m.column1 AND outbox.leased_by = ?",
-                        placeholders(batch.len(), 3, false)
-                    );
-                    let mut q = sqlx::query(&sql);
-                    for m in batch {
-                        q = q.bind(m.id).bind(m.accepted_at).bind(m.reply.as_str());
-                    }
-                    q.bind(worker).execute(&mut *tx).await?;
-                }
+                columns.write_sqlite(&mut tx, worker).await?;
                 tx.commit().await?;
             }
         }
-        Ok(())
-    }
-
-    /// A temporary failure: try again at `retry_at`.
-    pub async fn mark_retry(
-        &self,
-        id: i64,
-        worker: &str,
-        now: i64,
-        retry_at: i64,
-        error: &str,
-    ) -> anyhow::Result<()> {
-        on_pool!(self, |c| {
-            sqlx::query(
-            "UPDATE outbox SET status = 'pending', not_before = $1, last_error = $2, lease_until = NULL, updated_at = $3
-             WHERE id = $4 AND leased_by = $5",
-        )
-        .bind(retry_at)
-        .bind(error)
-        .bind(now)
-        .bind(id)
-        .bind(worker)
-        .execute(c)
-        .await?.rows_affected()
-        });
-        Ok(())
-    }
-
-    /// A final outcome other than sent: `failed`, `undeliverable` or `cancelled`.
-    pub async fn mark_final(
-        &self,
-        id: i64,
-        worker: &str,
-        now: i64,
-        status: OutboxStatus,
-        reply: &str,
-    ) -> anyhow::Result<()> {
-        on_pool!(self, |c| {
-            sqlx::query(
-            "UPDATE outbox SET status = $1, smtp_reply = $2, last_error = $2, lease_until = NULL, updated_at = $3
-             WHERE id = $4 AND leased_by = $5",
-        )
-        .bind(status.as_str())
-        .bind(reply)
-        .bind(now)
-        .bind(id)
-        .bind(worker)
-        .execute(c)
-        .await?.rows_affected()
-        });
         Ok(())
     }
 
