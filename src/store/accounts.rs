@@ -71,24 +71,26 @@ impl Store {
     /// The account with this email (any case), disabled or not.
     pub async fn account_by_email(&self, email: &str) -> anyhow::Result<Option<Account>> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = $1");
-        Ok(sqlx::query_as(&sql)
+        Ok(on_pool!(self, |c| sqlx::query_as(&sql)
             .bind(email.trim().to_lowercase())
-            .fetch_optional(self.pool())
-            .await?)
+            .fetch_optional(c)
+            .await?))
     }
 
     pub async fn account_by_id(&self, id: i64) -> anyhow::Result<Option<Account>> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
-        Ok(sqlx::query_as(&sql)
+        Ok(on_pool!(self, |c| sqlx::query_as(&sql)
             .bind(id)
-            .fetch_optional(self.pool())
-            .await?)
+            .fetch_optional(c)
+            .await?))
     }
 
     /// Every account, by email.
     pub async fn accounts(&self) -> anyhow::Result<Vec<Account>> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY email");
-        Ok(sqlx::query_as(&sql).fetch_all(self.pool()).await?)
+        Ok(on_pool!(self, |c| sqlx::query_as(&sql)
+            .fetch_all(c)
+            .await?))
     }
 
     /// Adds an account; one that exists already is a conflict, left unchanged.
@@ -98,14 +100,14 @@ impl Store {
             "INSERT INTO accounts (email, role, password_hash, created_at, created_by)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (email) DO NOTHING RETURNING {ACCOUNT_COLUMNS}"
         );
-        let inserted: Option<Account> = sqlx::query_as(&sql)
+        let inserted: Option<Account> = on_pool!(self, |c| sqlx::query_as(&sql)
             .bind(&email)
             .bind(new.role.as_str())
             .bind(new.password_hash)
             .bind(now)
             .bind(new.created_by)
-            .fetch_optional(self.pool())
-            .await?;
+            .fetch_optional(c)
+            .await?);
         inserted.ok_or_else(|| {
             Problem::Conflict(format!(
                 "an account for {email} exists already; see `ambassador admin list`"
@@ -117,61 +119,70 @@ impl Store {
     /// Disables an account, ends its sessions and revokes its tokens, in one
     /// transaction. False when it was disabled already.
     pub async fn disable_account(&self, id: i64, now: i64) -> anyhow::Result<bool> {
-        let mut tx = self.pool().begin().await?;
-        let changed = sqlx::query(
+        let mut tx = self.begin().await?;
+        let changed = on_tx!(tx, |c| sqlx::query(
             "UPDATE accounts SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL",
         )
         .bind(now)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut *c)
         .await?
-        .rows_affected();
-        sqlx::query("DELETE FROM admin_sessions WHERE account_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
+        .rows_affected());
+        on_tx!(tx, |c| sqlx::query(
+            "DELETE FROM admin_sessions WHERE account_id = $1"
+        )
+        .bind(id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        on_tx!(tx, |c| sqlx::query(
             "UPDATE api_tokens SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
         )
         .bind(now)
         .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
         tx.commit().await?;
         Ok(changed == 1)
     }
 
     /// Enables a disabled account again (its tokens stay revoked).
     pub async fn enable_account(&self, id: i64) -> anyhow::Result<bool> {
-        let changed = sqlx::query(
+        let changed = on_pool!(self, |c| sqlx::query(
             "UPDATE accounts SET disabled_at = NULL WHERE id = $1 AND disabled_at IS NOT NULL",
         )
         .bind(id)
-        .execute(self.pool())
+        .execute(c)
         .await?
-        .rows_affected();
+        .rows_affected());
         Ok(changed == 1)
     }
 
     /// Changes an account's role; its sessions and tokens carry the new one
     /// from their next request.
     pub async fn set_account_role(&self, id: i64, role: Role) -> anyhow::Result<bool> {
-        let changed = sqlx::query("UPDATE accounts SET role = $1 WHERE id = $2 AND role <> $1")
-            .bind(role.as_str())
-            .bind(id)
-            .execute(self.pool())
-            .await?
-            .rows_affected();
+        let changed = on_pool!(self, |c| sqlx::query(
+            "UPDATE accounts SET role = $1 WHERE id = $2 AND role <> $1"
+        )
+        .bind(role.as_str())
+        .bind(id)
+        .execute(c)
+        .await?
+        .rows_affected());
         Ok(changed == 1)
     }
 
     /// Sets (or with `None` removes) the break-glass password.
     pub async fn set_password_hash(&self, id: i64, hash: Option<&str>) -> anyhow::Result<()> {
-        sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
-            .bind(hash)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
+        on_pool!(self, |c| sqlx::query(
+            "UPDATE accounts SET password_hash = $1 WHERE id = $2"
+        )
+        .bind(hash)
+        .bind(id)
+        .execute(c)
+        .await?
+        .rows_affected());
         Ok(())
     }
 
@@ -184,7 +195,7 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> anyhow::Result<i64> {
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = on_pool!(self, |c| sqlx::query_scalar(
             "INSERT INTO api_tokens (account_id, name, token_sha256, created_at, expires_at)
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
@@ -193,8 +204,8 @@ impl Store {
         .bind(sha256_hex)
         .bind(now)
         .bind(expires_at)
-        .fetch_one(self.pool())
-        .await?;
+        .fetch_one(c)
+        .await?);
         Ok(id)
     }
 
@@ -210,22 +221,23 @@ impl Store {
              WHERE t.token_sha256 = $1 AND t.revoked_at IS NULL AND t.expires_at > $2
                AND a.disabled_at IS NULL"
         );
-        let token: Option<TokenRow> = sqlx::query_as(&sql)
+        let token: Option<TokenRow> = on_pool!(self, |c| sqlx::query_as(&sql)
             .bind(sha256_hex)
             .bind(now)
-            .fetch_optional(self.pool())
-            .await?;
+            .fetch_optional(c)
+            .await?);
         let Some(token) = token else { return Ok(None) };
         // At most one write a minute per token, not one per request.
-        sqlx::query(
+        on_pool!(self, |c| sqlx::query(
             "UPDATE api_tokens SET last_used_at = $1
              WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
         )
         .bind(now)
         .bind(token.id)
         .bind(now - 60_000)
-        .execute(self.pool())
-        .await?;
+        .execute(c)
+        .await?
+        .rows_affected());
         let account = self.account_by_id(token.account_id).await?;
         Ok(account.map(|a| (token, a)))
     }
@@ -236,32 +248,32 @@ impl Store {
             "SELECT {TOKEN_COLUMNS} FROM api_tokens t JOIN accounts a ON a.id = t.account_id
              WHERE ($1 = 0 OR t.account_id = $1) ORDER BY t.id DESC"
         );
-        Ok(sqlx::query_as(&sql)
+        Ok(on_pool!(self, |c| sqlx::query_as(&sql)
             .bind(account_id.unwrap_or(0))
-            .fetch_all(self.pool())
-            .await?)
+            .fetch_all(c)
+            .await?))
     }
 
     pub async fn token_by_id(&self, id: i64) -> anyhow::Result<Option<TokenRow>> {
         let sql = format!(
             "SELECT {TOKEN_COLUMNS} FROM api_tokens t JOIN accounts a ON a.id = t.account_id WHERE t.id = $1"
         );
-        Ok(sqlx::query_as(&sql)
+        Ok(on_pool!(self, |c| sqlx::query_as(&sql)
             .bind(id)
-            .fetch_optional(self.pool())
-            .await?)
+            .fetch_optional(c)
+            .await?))
     }
 
     /// Revokes a token; false when it was revoked already.
     pub async fn revoke_token(&self, id: i64, now: i64) -> anyhow::Result<bool> {
-        let changed = sqlx::query(
+        let changed = on_pool!(self, |c| sqlx::query(
             "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
         )
         .bind(now)
         .bind(id)
-        .execute(self.pool())
+        .execute(c)
         .await?
-        .rows_affected();
+        .rows_affected());
         Ok(changed == 1)
     }
 }

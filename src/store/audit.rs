@@ -52,7 +52,8 @@ pub struct EntryFilter {
 
 impl Store {
     pub async fn insert_audit(&self, entry: &NewEntry) -> anyhow::Result<()> {
-        sqlx::query(
+        on_pool!(self, |c| {
+            sqlx::query(
             "INSERT INTO audit_log (at, actor, actor_kind, address, action, target, outcome, detail)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -64,8 +65,8 @@ impl Store {
         .bind(&entry.target)
         .bind(entry.outcome.as_str())
         .bind(entry.detail.to_string())
-        .execute(self.pool())
-        .await?;
+        .execute(c).await?.rows_affected()
+        });
         Ok(())
     }
 
@@ -77,7 +78,7 @@ impl Store {
         };
         // The prefix is compared with SUBSTR, not LIKE: an action holds no
         // wildcard to escape, and a filter never matches more than it says.
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, |c| sqlx::query_as(
             "SELECT id, at, actor, actor_kind, address, action, target, outcome, detail
              FROM audit_log
              WHERE ($1 = '' OR LOWER(actor) = $1)
@@ -93,17 +94,19 @@ impl Store {
         .bind(filter.from.unwrap_or(i64::MIN))
         .bind(filter.until.unwrap_or(i64::MAX))
         .bind(filter.limit)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c)
+        .await?))
     }
 
     /// Deletes entries older than `before` (epoch ms): the retention purge,
     /// the one delete on this table. Returns how many went.
     pub async fn purge_audit(&self, before: i64) -> anyhow::Result<u64> {
-        Ok(sqlx::query("DELETE FROM audit_log WHERE at < $1")
-            .bind(before)
-            .execute(self.pool())
-            .await?
-            .rows_affected())
+        Ok(on_pool!(self, |c| sqlx::query(
+            "DELETE FROM audit_log WHERE at < $1"
+        )
+        .bind(before)
+        .execute(c)
+        .await?
+        .rows_affected()))
     }
 }

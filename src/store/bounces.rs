@@ -84,12 +84,12 @@ const BOUNCED_MESSAGE: &str = "SELECT o.id AS outbox_id, o.recipient, e.staff_id
 impl Store {
     /// The message with this outbox id (a verified VERP token names it).
     pub async fn bounced_message(&self, outbox_id: i64) -> anyhow::Result<Option<BouncedMessage>> {
-        Ok(
-            sqlx::query_as(&format!("{BOUNCED_MESSAGE} WHERE o.id = $1"))
-                .bind(outbox_id)
-                .fetch_optional(self.pool())
-                .await?,
-        )
+        Ok(on_pool!(self, |c| sqlx::query_as(&format!(
+            "{BOUNCED_MESSAGE} WHERE o.id = $1"
+        ))
+        .bind(outbox_id)
+        .fetch_optional(c)
+        .await?))
     }
 
     /// The message with this Message-ID (`<...>` included), for a bounce
@@ -98,12 +98,12 @@ impl Store {
         &self,
         message_id: &str,
     ) -> anyhow::Result<Option<BouncedMessage>> {
-        Ok(sqlx::query_as(&format!(
+        Ok(on_pool!(self, |c| sqlx::query_as(&format!(
             "{BOUNCED_MESSAGE} WHERE o.message_id = $1 ORDER BY o.id LIMIT 1"
         ))
         .bind(message_id)
-        .fetch_optional(self.pool())
-        .await?)
+        .fetch_optional(c)
+        .await?))
     }
 
     /// Records a bounce of `message` and marks the person's address when it
@@ -191,12 +191,12 @@ impl Store {
 
     /// Whether this person's current address is marked undeliverable.
     pub async fn address_bounced(&self, email: &str) -> anyhow::Result<bool> {
-        let n: i64 = sqlx::query_scalar(
+        let n: i64 = on_pool!(self, |c| sqlx::query_scalar(
             "SELECT COUNT(*) FROM staff WHERE email = $1 AND bounced_email = email",
         )
         .bind(email)
-        .fetch_one(self.pool())
-        .await?;
+        .fetch_one(c)
+        .await?);
         Ok(n > 0)
     }
 
@@ -207,7 +207,8 @@ impl Store {
         &self,
         campaign_id: Option<i64>,
     ) -> anyhow::Result<Vec<BouncedPerson>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, |c| {
+            sqlx::query_as(
             "SELECT s.email, s.employee_id, s.first_name, s.last_name, s.department, s.role, s.facility,
                     s.manager_email, s.bounced_at,
                     COALESCE((SELECT b.status FROM bounces b WHERE b.staff_id = s.id AND b.marked = 1
@@ -221,7 +222,7 @@ impl Store {
              ORDER BY s.email",
         )
         .bind(campaign_id.unwrap_or(0))
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c).await?
+        }))
     }
 }

@@ -57,7 +57,8 @@ impl Store {
     /// it (or has finished it). The insert is atomic on both backends; a
     /// stale `importing` claim is taken over by one conditional update.
     pub async fn claim_inbox_file(&self, claim: &InboxClaim<'_>) -> anyhow::Result<bool> {
-        let inserted = sqlx::query(
+        let inserted = on_pool!(self, |c| {
+            sqlx::query(
             "INSERT INTO inbox_files (claim_key, sha256, file_name, claimed_by, claimed_at, outcome)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (claim_key) DO NOTHING",
         )
@@ -67,12 +68,12 @@ impl Store {
         .bind(claim.holder)
         .bind(claim.now)
         .bind(InboxOutcome::Importing.as_str())
-        .execute(self.pool())
-        .await?;
-        if inserted.rows_affected() == 1 {
+        .execute(c).await?.rows_affected()
+        });
+        if inserted == 1 {
             return Ok(true);
         }
-        let taken = sqlx::query(
+        let taken = on_pool!(self, |c| sqlx::query(
             "UPDATE inbox_files SET claimed_by = $1, claimed_at = $2
              WHERE claim_key = $3 AND outcome = $4 AND claimed_at < $5",
         )
@@ -81,26 +82,28 @@ impl Store {
         .bind(claim.key)
         .bind(InboxOutcome::Importing.as_str())
         .bind(claim.stale_before)
-        .execute(self.pool())
-        .await?;
-        Ok(taken.rows_affected() == 1)
+        .execute(c)
+        .await?
+        .rows_affected());
+        Ok(taken == 1)
     }
 
     /// The earliest file of this content imported from the drop folder.
     pub async fn inbox_imported(&self, sha256: &str) -> anyhow::Result<Option<EarlierImport>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, |c| sqlx::query_as(
             "SELECT file_name, finished_at FROM inbox_files WHERE sha256 = $1 AND outcome = $2
              ORDER BY finished_at LIMIT 1",
         )
         .bind(sha256)
         .bind(InboxOutcome::Imported.as_str())
-        .fetch_optional(self.pool())
-        .await?)
+        .fetch_optional(c)
+        .await?))
     }
 
     /// Records how a claimed file ended.
     pub async fn finish_inbox_file(&self, done: &InboxFinish<'_>) -> anyhow::Result<()> {
-        sqlx::query(
+        on_pool!(self, |c| {
+            sqlx::query(
             "UPDATE inbox_files SET kind = $1, outcome = $2, summary = $3, moved_to = $4, finished_at = $5
              WHERE claim_key = $6 AND claimed_by = $7",
         )
@@ -111,33 +114,35 @@ impl Store {
         .bind(done.now)
         .bind(done.key)
         .bind(done.holder)
-        .execute(self.pool())
-        .await?;
+        .execute(c).await?.rows_affected()
+        });
         Ok(())
     }
 
     /// Gives a claim up (the database failed mid-way): the file stays in the
     /// folder and the next scan tries it again.
     pub async fn release_inbox_file(&self, key: &str, holder: &str) -> anyhow::Result<()> {
-        sqlx::query(
+        on_pool!(self, |c| sqlx::query(
             "DELETE FROM inbox_files WHERE claim_key = $1 AND claimed_by = $2 AND outcome = $3",
         )
         .bind(key)
         .bind(holder)
         .bind(InboxOutcome::Importing.as_str())
-        .execute(self.pool())
-        .await?;
+        .execute(c)
+        .await?
+        .rows_affected());
         Ok(())
     }
 
     /// The latest files, newest first.
     pub async fn recent_inbox_files(&self, limit: i64) -> anyhow::Result<Vec<InboxFileRow>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self, |c| {
+            sqlx::query_as(
             "SELECT file_name, sha256, kind, claimed_by, claimed_at, finished_at, outcome, summary, moved_to
              FROM inbox_files ORDER BY claimed_at DESC, id DESC LIMIT $1",
         )
         .bind(limit)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(c).await?
+        }))
     }
 }

@@ -37,7 +37,8 @@ impl Store {
         now: i64,
         limits: SessionLimits,
     ) -> anyhow::Result<()> {
-        sqlx::query(
+        on_pool!(self, |c| {
+            sqlx::query(
             "INSERT INTO admin_sessions (id_sha256, account_id, csrf, created_at, last_seen_at, expires_at)
              VALUES ($1, $2, $3, $4, $4, $5)",
         )
@@ -46,8 +47,8 @@ impl Store {
         .bind(csrf)
         .bind(now)
         .bind(now + limits.absolute_ms)
-        .execute(self.pool())
-        .await?;
+        .execute(c).await?.rows_affected()
+        });
         Ok(())
     }
 
@@ -59,53 +60,61 @@ impl Store {
         now: i64,
         limits: SessionLimits,
     ) -> anyhow::Result<Option<SessionRow>> {
-        let row: Option<SessionRow> = sqlx::query_as(
+        let row: Option<SessionRow> = on_pool!(self, |c| sqlx::query_as(
             "SELECT account_id, csrf, created_at, last_seen_at, expires_at
              FROM admin_sessions WHERE id_sha256 = $1",
         )
         .bind(id_sha256)
-        .fetch_optional(self.pool())
-        .await?;
+        .fetch_optional(c)
+        .await?);
         let Some(row) = row else { return Ok(None) };
         if row.expires_at <= now || row.last_seen_at + limits.idle_ms <= now {
             self.delete_session(id_sha256).await?;
             return Ok(None);
         }
         if now - row.last_seen_at >= TOUCH_EVERY_MS {
-            sqlx::query("UPDATE admin_sessions SET last_seen_at = $1 WHERE id_sha256 = $2")
-                .bind(now)
-                .bind(id_sha256)
-                .execute(self.pool())
-                .await?;
+            on_pool!(self, |c| sqlx::query(
+                "UPDATE admin_sessions SET last_seen_at = $1 WHERE id_sha256 = $2"
+            )
+            .bind(now)
+            .bind(id_sha256)
+            .execute(c)
+            .await?
+            .rows_affected());
         }
         Ok(Some(row))
     }
 
     /// Signs a session out, for every instance at once.
     pub async fn delete_session(&self, id_sha256: &str) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM admin_sessions WHERE id_sha256 = $1")
-            .bind(id_sha256)
-            .execute(self.pool())
-            .await?;
+        on_pool!(self, |c| sqlx::query(
+            "DELETE FROM admin_sessions WHERE id_sha256 = $1"
+        )
+        .bind(id_sha256)
+        .execute(c)
+        .await?
+        .rows_affected());
         Ok(())
     }
 
     /// Deletes every session past either limit at `now`; returns how many.
     pub async fn purge_sessions(&self, now: i64, limits: SessionLimits) -> anyhow::Result<u64> {
-        Ok(
-            sqlx::query("DELETE FROM admin_sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
-                .bind(now)
-                .bind(now - limits.idle_ms)
-                .execute(self.pool())
-                .await?
-                .rows_affected(),
+        Ok(on_pool!(self, |c| sqlx::query(
+            "DELETE FROM admin_sessions WHERE expires_at <= $1 OR last_seen_at <= $2"
         )
+        .bind(now)
+        .bind(now - limits.idle_ms)
+        .execute(c)
+        .await?
+        .rows_affected()))
     }
 
     /// How many sessions are stored (live or not yet purged).
     pub async fn session_count(&self) -> anyhow::Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM admin_sessions")
-            .fetch_one(self.pool())
-            .await?)
+        Ok(on_pool!(self, |c| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM admin_sessions"
+        )
+        .fetch_one(c)
+        .await?))
     }
 }
