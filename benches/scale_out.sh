@@ -13,6 +13,10 @@
 # as SQLite in WAL mode with synchronous = NORMAL does not. A diagnostic, not
 # a recommended setting. ASYNC="" skips it.
 #
+# OLD=path/to/an/earlier/bench_delivery also runs one instance on each
+# database with that binary, alternating with the others in every
+# repetition: an A/B of two builds in the same run (same schema expected).
+#
 # A fresh PostgreSQL database (unique name) is created, filled once (roster,
 # campaign, plan: not timed) and dropped at the end; SQLite gets a file in a
 # temporary folder. Between runs every outbox row is set back to pending, so
@@ -26,6 +30,7 @@ CONCURRENCY=${3:-16}
 RUNS=${RUNS:-3}
 INSTANCES=${INSTANCES:-1 2 3}
 ASYNC=${ASYNC-1}
+OLD=${OLD:-}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 SINK=/usr/sbin/smtp-sink
 TARGET=${CARGO_TARGET_DIR:-target}
@@ -74,7 +79,7 @@ declare -A rates cpu_busy ours amb_ms pg_ms sink_ms tx split
 # One timed run: K instances on URL, started together; time from the first
 # instance's start to the moment the last one saw nothing pending or sending.
 run() {
-    local name=$1 url=$2 k=$3
+    local name=$1 url=$2 k=$3 bench=${4:-$BENCH}
     local before_mesg before_pg before_sink before_busy
     before_mesg=$(received)
     before_pg=$(ticks "$POSTMASTER")
@@ -85,7 +90,7 @@ run() {
     local pids=()
     for i in $(seq "$k"); do
         /usr/bin/time -f '%U %S' -o "$WORK/cpu.$i" \
-            "$BENCH" --database "$url" "${common[@]}" --phase work >"$WORK/out.$i" &
+            "$bench" --database "$url" "${common[@]}" --phase work >"$WORK/out.$i" &
         pids+=($!)
     done
     for pid in "${pids[@]}"; do wait "$pid"; done
@@ -124,11 +129,16 @@ names=()
 for k in $INSTANCES; do names+=("postgres×$k"); done
 for k in $ASYNC; do names+=("postgres×$k, sync off"); done
 names+=("sqlite×1")
+[[ -n $OLD ]] && names+=("postgres×1, old build" "sqlite×1, old build")
 for rep in $(seq "$RUNS"); do
     echo "-- repetition $rep" >&2
     for k in $INSTANCES; do run "postgres×$k" "$PGDB" "$k"; done
     for k in $ASYNC; do run "postgres×$k, sync off" "$PGASYNC" "$k"; done
     run "sqlite×1" "$LITE" 1
+    if [[ -n $OLD ]]; then
+        run "postgres×1, old build" "$PGDB" 1 "$OLD"
+        run "sqlite×1, old build" "$LITE" 1 "$OLD"
+    fi
 done
 
 med() { printf '%s\n' $1 | median; }

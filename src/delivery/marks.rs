@@ -46,10 +46,11 @@ impl Marks {
         }
     }
 
-    /// The writer turn, for the worker's other write (claims). SQLite has one
-    /// write lock per database; a connection that finds it taken sleeps in
-    /// the busy handler (1 ms, 2 ms, 5 ms, ...) instead of queueing, so the
-    /// worker's own writers queue here, in order, without sleeping.
+    /// The writer turn, for the worker's other write on SQLite (claims).
+    /// SQLite has one write lock per database; a connection that finds it
+    /// taken sleeps in the busy handler (1 ms, 2 ms, 5 ms, ...) instead of
+    /// queueing, so the worker's own writers queue here, in order, without
+    /// sleeping.
     pub async fn writer_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.writer.lock().await
     }

@@ -14,6 +14,7 @@ use crate::clock::{to_millis, SharedClock};
 use crate::config::Delivery as DeliverySettings;
 use crate::heartbeat::Heartbeat;
 use crate::store::outbox::{ClaimedMessage, Mark};
+use crate::store::Backend;
 use crate::store::{OutboxStatus, Store};
 use crate::telemetry::scrub;
 use rand::Rng;
@@ -297,7 +298,14 @@ impl Worker {
         let now = self.clock.now();
         let lease_until = now + self.settings.lease.as_chrono();
         let thanks = self.thanks_steps().await?;
-        let turn = self.marks.writer_turn().await;
+        // SQLite has one write lock: the claim queues behind the marks in
+        // process instead of sleeping in the busy handler. PostgreSQL takes
+        // concurrent writers and the claim skips locked rows, so there a
+        // claim does not wait for a mark's commit (docs/benchmarks.md).
+        let turn = match self.store.backend() {
+            Backend::Sqlite => Some(self.marks.writer_turn().await),
+            Backend::Postgres => None,
+        };
         let claimed = self
             .store
             .claim_due(
