@@ -203,8 +203,13 @@ async fn an_edit_of_due_date_and_window_mid_rollout_reaches_every_enrolment_and_
         "the claimed message is not touched"
     );
     // The worker finishes it as it was claimed.
+    let sent = ambassador::store::outbox::Mark::Sent {
+        id: in_flight.id,
+        at: now,
+        reply: "250 2.0.0 accepted".into(),
+    };
     t.store()
-        .mark_sent(in_flight.id, "busy-worker", now, "250 2.0.0 accepted")
+        .record_marks("busy-worker", &[sent])
         .await
         .unwrap();
 
