@@ -119,17 +119,8 @@ impl Store {
         campaign_id: i64,
         from_hour: i64,
     ) -> anyhow::Result<Vec<(i64, i64)>> {
-        Ok(on_pool!(self, |c| {
-            sqlx::query_as(
-            "SELECT not_before / 3600000 AS hour, COUNT(*) FROM outbox
-             WHERE campaign_id = $1 AND not_before >= $2 AND status NOT IN ('skipped', 'cancelled', 'pending')
-             GROUP BY not_before / 3600000",
-        )
-        .bind(campaign_id)
-        .bind(from_hour * 3_600_000)
-        .fetch_all(c)
-        .await?
-        }))
+        self.messages_per_hour(campaign_id, from_hour, "'skipped', 'cancelled', 'pending'")
+            .await
     }
 
     /// Writes a campaign and what its edit changes, in one transaction.

@@ -519,15 +519,28 @@ impl Store {
         campaign_id: i64,
         from_hour: i64,
     ) -> anyhow::Result<Vec<(i64, i64)>> {
-        Ok(on_pool!(self, |c| sqlx::query_as(
+        self.messages_per_hour(campaign_id, from_hour, "'skipped', 'cancelled'")
+            .await
+    }
+
+    /// Messages of a campaign per clock hour from `from_hour` on, but for
+    /// those whose status is in `excluded` (a constant SQL list).
+    pub(super) async fn messages_per_hour(
+        &self,
+        campaign_id: i64,
+        from_hour: i64,
+        excluded: &'static str,
+    ) -> anyhow::Result<Vec<(i64, i64)>> {
+        let sql = format!(
             "SELECT not_before / 3600000 AS hour, COUNT(*) FROM outbox
-             WHERE campaign_id = $1 AND not_before >= $2 AND status NOT IN ('skipped', 'cancelled')
-             GROUP BY not_before / 3600000",
-        )
-        .bind(campaign_id)
-        .bind(from_hour * 3_600_000)
-        .fetch_all(c)
-        .await?))
+             WHERE campaign_id = $1 AND not_before >= $2 AND status NOT IN ({excluded})
+             GROUP BY not_before / 3600000"
+        );
+        Ok(on_pool!(self, |c| sqlx::query_as(&sql)
+            .bind(campaign_id)
+            .bind(from_hour * 3_600_000)
+            .fetch_all(c)
+            .await?))
     }
 
     pub async fn outbox_counts(&self, campaign_id: Option<i64>) -> anyhow::Result<OutboxCounts> {
