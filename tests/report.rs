@@ -6,11 +6,10 @@
 mod common;
 
 use ambassador::clock::{to_millis, Clock};
-use ambassador::completions::{self, Completion};
 use ambassador::report::{self, render, Report};
 use ambassador::store::report::ReportKind;
 use ambassador::store::{CampaignStatus, ReportOutcome};
-use ambassador::tracking::{self, Claims, Hit, LinkKind};
+use ambassador::tracking::LinkKind;
 use chrono::{DateTime, Duration, Utc};
 use common::app::{launch, person, TestApp, CAMPAIGN, HEADER};
 use common::smtp::{Faults, SmtpServer};
@@ -38,47 +37,6 @@ fn roster(without_fay: bool) -> String {
     format!("{HEADER}\n{}\n", lines.join("\n"))
 }
 
-async fn outbox_id(t: &TestApp, who: &str, step: &str) -> i64 {
-    sqlx::query_scalar("SELECT id FROM outbox WHERE recipient = $1 AND step = $2")
-        .bind(format!("{who}@hospital.example.org"))
-        .bind(step)
-        .fetch_one(t.store().pool())
-        .await
-        .unwrap()
-}
-
-async fn hit(t: &TestApp, who: &str, kind: LinkKind, ua: &str, head: bool, at: DateTime<Utc>) {
-    let claims = Claims {
-        outbox_id: outbox_id(t, who, "announcement").await,
-        kind,
-    };
-    tracking::record(
-        t.store(),
-        &Hit {
-            claims,
-            at,
-            user_agent: ua,
-            head_request: head,
-        },
-    )
-    .await
-    .unwrap();
-}
-
-async fn complete(t: &TestApp, who: &str, at: DateTime<Utc>) {
-    let staff_id = t.staff_id(&format!("{who}@hospital.example.org")).await;
-    let campaign = t.campaign_id("test").await;
-    completions::record(
-        t.store(),
-        campaign,
-        &[Completion { staff_id, at }],
-        "report",
-        false,
-    )
-    .await
-    .unwrap();
-}
-
 /// Builds the history and returns the app, as of day 16.
 async fn history() -> TestApp {
     let faults = Faults::default().reject_rcpt_550("eve.e@hospital.example.org");
@@ -95,11 +53,43 @@ async fn history() -> TestApp {
     ))
     .await;
     t.tick_at(day(0)).await;
-    hit(&t, "ann.a", LinkKind::Open, PHONE, false, day(1)).await;
-    hit(&t, "ann.a", LinkKind::Course, PHONE, false, day(1)).await;
-    hit(&t, "bob.b", LinkKind::Open, PROXY, false, day(1)).await;
-    hit(&t, "cy.c", LinkKind::Course, PHONE, true, day(1)).await; // a scanner's HEAD
-    complete(&t, "ann.a", day(2)).await;
+    t.hit(
+        "ann.a",
+        "announcement",
+        LinkKind::Open,
+        PHONE,
+        false,
+        day(1),
+    )
+    .await;
+    t.hit(
+        "ann.a",
+        "announcement",
+        LinkKind::Course,
+        PHONE,
+        false,
+        day(1),
+    )
+    .await;
+    t.hit(
+        "bob.b",
+        "announcement",
+        LinkKind::Open,
+        PROXY,
+        false,
+        day(1),
+    )
+    .await;
+    t.hit(
+        "cy.c",
+        "announcement",
+        LinkKind::Course,
+        PHONE,
+        true,
+        day(1),
+    )
+    .await; // a scanner's HEAD
+    t.complete("ann.a", day(2)).await;
     t.tick_at(day(2)).await;
     t.clock.set(day(3));
     t.store()
@@ -116,8 +106,16 @@ async fn history() -> TestApp {
     t.clock.set(day(8));
     t.import(&roster(true)).await;
     t.tick_at(day(8)).await;
-    hit(&t, "cy.c", LinkKind::Course, PHONE, false, day(9)).await;
-    complete(&t, "bob.b", day(10)).await;
+    t.hit(
+        "cy.c",
+        "announcement",
+        LinkKind::Course,
+        PHONE,
+        false,
+        day(9),
+    )
+    .await;
+    t.complete("bob.b", day(10)).await;
     t.tick_at(day(10)).await;
     t.tick_at(day(12)).await;
     t.tick_at(day(16)).await;
@@ -137,7 +135,7 @@ async fn the_median_shows_when_the_only_completer_never_got_the_announcement() {
     ))
     .await;
     t.tick_at(day(0)).await;
-    complete(&t, "ann.a", day(2)).await;
+    t.complete("ann.a", day(2)).await;
 
     let r = build(&t, day(3)).await;
 
@@ -541,7 +539,7 @@ async fn each_manager_gets_their_teams_status_once_a_week() {
     .await;
     t.apply(CAMPAIGN).await;
     t.tick_at(day(0)).await;
-    complete(&t, "ann.a", day(2)).await;
+    t.complete("ann.a", day(2)).await;
     t.clock.set(day(16));
     let sent = report::team::send_team_digests(&t.app.reports())
         .await
@@ -610,7 +608,7 @@ async fn a_campaign_with_nobody_enrolled_reports_zeros() {
 async fn the_median_of_an_odd_count_is_the_middle_one() {
     let t = history().await;
     // Ann after 2 days, Bob after 10, Cy after 14: the middle one is 10.
-    complete(&t, "cy.c", day(14)).await;
+    t.complete("cy.c", day(14)).await;
     let r = build(&t, day(16)).await;
     assert_eq!(r.outcome.completed, 3);
     assert_eq!(r.outcome.median_days_to_complete, Some(10.0));

@@ -7,10 +7,9 @@
 mod common;
 
 use ambassador::clock::{to_millis, Clock};
-use ambassador::completions::{self, Completion};
 use ambassador::report::{self};
 use ambassador::store::report::{CountsFrom, ReportQuery};
-use ambassador::tracking::{self, Claims, Hit, LinkKind};
+use ambassador::tracking::LinkKind;
 use chrono::{DateTime, Duration, Utc};
 use common::app::{launch, person, TestApp, CAMPAIGN, HEADER};
 use common::smtp::Faults;
@@ -36,40 +35,6 @@ fn roster(without_fay: bool) -> String {
     format!("{HEADER}\n{}\n", lines.join("\n"))
 }
 
-async fn hit(t: &TestApp, who: &str, step: &str, kind: LinkKind, ua: &str, at: DateTime<Utc>) {
-    let outbox_id = sqlx::query_scalar("SELECT id FROM outbox WHERE recipient = $1 AND step = $2")
-        .bind(format!("{who}@hospital.example.org"))
-        .bind(step)
-        .fetch_one(t.store().pool())
-        .await
-        .unwrap();
-    tracking::record(
-        t.store(),
-        &Hit {
-            claims: Claims { outbox_id, kind },
-            at,
-            user_agent: ua,
-            head_request: false,
-        },
-    )
-    .await
-    .unwrap();
-}
-
-async fn complete(t: &TestApp, who: &str, at: DateTime<Utc>) {
-    let staff_id = t.staff_id(&format!("{who}@hospital.example.org")).await;
-    let campaign = t.campaign_id("test").await;
-    completions::record(
-        t.store(),
-        campaign,
-        &[Completion { staff_id, at }],
-        "report",
-        false,
-    )
-    .await
-    .unwrap();
-}
-
 /// A rollout over three weeks, with something happening most days.
 async fn history() -> TestApp {
     let faults = Faults::default().reject_rcpt_550("eve.e@hospital.example.org");
@@ -81,11 +46,43 @@ async fn history() -> TestApp {
     ))
     .await;
     t.tick_at(day(0)).await;
-    hit(&t, "ann.a", "announcement", LinkKind::Open, PHONE, day(1)).await;
-    hit(&t, "ann.a", "announcement", LinkKind::Course, PHONE, day(1)).await;
-    hit(&t, "bob.b", "announcement", LinkKind::Open, PROXY, day(1)).await;
-    hit(&t, "cy.c", "announcement", LinkKind::Course, PROXY, day(1)).await;
-    complete(&t, "ann.a", day(2)).await;
+    t.hit(
+        "ann.a",
+        "announcement",
+        LinkKind::Open,
+        PHONE,
+        false,
+        day(1),
+    )
+    .await;
+    t.hit(
+        "ann.a",
+        "announcement",
+        LinkKind::Course,
+        PHONE,
+        false,
+        day(1),
+    )
+    .await;
+    t.hit(
+        "bob.b",
+        "announcement",
+        LinkKind::Open,
+        PROXY,
+        false,
+        day(1),
+    )
+    .await;
+    t.hit(
+        "cy.c",
+        "announcement",
+        LinkKind::Course,
+        PROXY,
+        false,
+        day(1),
+    )
+    .await;
+    t.complete("ann.a", day(2)).await;
     t.tick_at(day(2)).await;
     t.clock.set(day(3));
     t.store()
@@ -99,24 +96,33 @@ async fn history() -> TestApp {
         .await
         .unwrap();
     t.tick_at(day(7)).await;
-    hit(
-        &t,
+    t.hit(
         "bob.b",
         "reminder-1",
         LinkKind::Open,
         PHONE,
+        false,
         day(7) + Duration::hours(5),
     )
     .await;
     t.clock.set(day(8));
     t.import(&roster(true)).await;
     t.tick_at(day(8)).await;
-    hit(&t, "cy.c", "reminder-1", LinkKind::Course, PHONE, day(9)).await;
-    complete(&t, "bob.b", day(10)).await;
+    t.hit("cy.c", "reminder-1", LinkKind::Course, PHONE, false, day(9))
+        .await;
+    t.complete("bob.b", day(10)).await;
     t.tick_at(day(10)).await;
     t.tick_at(day(12)).await;
     t.tick_at(day(16)).await;
-    hit(&t, "cy.c", "announcement", LinkKind::Open, PHONE, day(17)).await;
+    t.hit(
+        "cy.c",
+        "announcement",
+        LinkKind::Open,
+        PHONE,
+        false,
+        day(17),
+    )
+    .await;
     t.tick_at(day(20)).await;
     t
 }

@@ -6,10 +6,12 @@ use super::smtp::{Faults, SmtpServer};
 use ambassador::campaign::planner::PlanReport;
 use ambassador::campaign::{self, ApplyOutcome};
 use ambassador::clock::{ManualClock, SharedClock};
+use ambassador::completions::{self, Completion};
 use ambassador::config::{SecretUse, Settings, Tls, Transport};
 use ambassador::delivery::DeliveryReport;
 use ambassador::roster::{self, ImportMode, ImportOptions, ImportReport};
 use ambassador::store::Store;
+use ambassador::tracking::{self, Claims, Hit, LinkKind};
 use ambassador::App;
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
@@ -199,6 +201,57 @@ impl TestApp {
 
     pub async fn campaign_id(&self, slug: &str) -> i64 {
         campaign::find(&self.app.store, slug).await.unwrap().id
+    }
+
+    /// Records that `who` (the local part of a hospital.example.org address)
+    /// completed the campaign `test` at `at`, as a completion report would.
+    pub async fn complete(&self, who: &str, at: DateTime<Utc>) {
+        let staff_id = self.staff_id(&format!("{who}@hospital.example.org")).await;
+        let campaign = self.campaign_id("test").await;
+        completions::record(
+            self.store(),
+            campaign,
+            &[Completion { staff_id, at }],
+            "report",
+            false,
+        )
+        .await
+        .unwrap();
+    }
+
+    /// The outbox id of `who`'s message of `step`.
+    pub async fn outbox_id(&self, who: &str, step: &str) -> i64 {
+        sqlx::query_scalar("SELECT id FROM outbox WHERE recipient = $1 AND step = $2")
+            .bind(format!("{who}@hospital.example.org"))
+            .bind(step)
+            .fetch_one(self.store().pool())
+            .await
+            .unwrap()
+    }
+
+    /// Records a tracking hit on `who`'s message of `step`, as the tracking
+    /// route would.
+    pub async fn hit(
+        &self,
+        who: &str,
+        step: &str,
+        kind: LinkKind,
+        user_agent: &str,
+        head_request: bool,
+        at: DateTime<Utc>,
+    ) {
+        let outbox_id = self.outbox_id(who, step).await;
+        tracking::record(
+            self.store(),
+            &Hit {
+                claims: Claims { outbox_id, kind },
+                at,
+                user_agent,
+                head_request,
+            },
+        )
+        .await
+        .unwrap();
     }
 
     pub async fn staff_id(&self, email: &str) -> i64 {
