@@ -209,6 +209,22 @@ async fn run(a: &Args, url: &str) -> anyhow::Result<()> {
         rows.middle_ms.len()
     );
 
+    let audience = median(a.runs, || async {
+        ambassador::campaign::audience_size(&store, &campaign).await?;
+        Ok(())
+    })
+    .await?;
+    let bounced = median(a.runs, || async {
+        store.bounced_people(Some(campaign_id)).await?;
+        Ok(())
+    })
+    .await?;
+    println!(
+        "  campaign::audience_size alone: {:.3} s; bounced_people alone: {:.3} s",
+        audience.as_secs_f64(),
+        bounced.as_secs_f64()
+    );
+
     let mut full = Vec::new();
     for (name, sql) in report_sql(CountsFrom::Facts, reminders.len()) {
         let params = report_params(CountsFrom::Facts, name, &query);

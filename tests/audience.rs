@@ -104,3 +104,37 @@ async fn the_report_warns_of_an_audience_that_matches_nobody() {
         "{table}"
     );
 }
+
+#[tokio::test]
+async fn the_reported_audience_follows_every_roster_change() {
+    // The count is kept between reports until the roster changes: a move
+    // out of the audience (no new person) and a joiner must both show.
+    let t = TestApp::spawn().await;
+    let roster = |lines: &[&str]| format!("{HEADER}\n{}\n", lines.join("\n"));
+    t.import(&roster(ROSTER)).await;
+    t.apply_with(CAMPAIGN, false, false).await.unwrap();
+    let size = || async {
+        let row = ambassador::campaign::find(t.store(), "aud").await.unwrap();
+        ambassador::report::build(t.store(), &row, launch(), 1)
+            .await
+            .unwrap()
+            .campaign
+            .audience_size
+    };
+    assert_eq!(size().await, 2);
+    assert_eq!(size().await, 2, "unchanged roster, same count");
+
+    let mut moved = ROSTER.to_vec();
+    let di_moved = ROSTER[3].replace(
+        "Mercy Valley Health > Finance > Purchasing",
+        "Mercy Valley Health > Nursing",
+    );
+    moved[3] = &di_moved;
+    t.import(&roster(&moved)).await;
+    assert_eq!(size().await, 1, "Di moved out of the audience");
+
+    let joiner = "E6,Fay,Ng,fay@hospital.example.org,Ops,Buyer,Main,Mercy Valley Health > Operations > Supply Chain,Employee";
+    moved.push(joiner);
+    t.import(&roster(&moved)).await;
+    assert_eq!(size().await, 2, "Fay joined the audience");
+}

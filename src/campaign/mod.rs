@@ -174,8 +174,18 @@ pub async fn apply(
 /// How many active people the campaign's audience matches, and how many
 /// are active in all.
 pub async fn audience_size(store: &Store, campaign: &Campaign) -> anyhow::Result<(u64, u64)> {
+    // Counting reads every active person (most of a report's time at
+    // 100,000 people), so the counts are kept until the roster changes. A
+    // mark read before counting can only make the next call count again.
+    let audience = format!("{:?}", campaign.audience);
+    let mark = store.roster_mark().await?;
+    if let Some(counts) = store.remembered_audience(&audience, &mark) {
+        return Ok(counts);
+    }
     let count = count_audience(store, campaign).await?;
-    Ok((count.matched, count.active))
+    let counts = (count.matched, count.active);
+    store.remember_audience(audience, mark, counts);
+    Ok(counts)
 }
 
 /// An audience against the active roster.

@@ -133,6 +133,8 @@ pub struct Store {
     any: Arc<OnceLock<AnyPool>>,
     url: Arc<str>,
     max_connections: u32,
+    /// Audience counts by audience, with the roster mark they were counted at.
+    audiences: Arc<std::sync::Mutex<std::collections::HashMap<String, (String, (u64, u64))>>>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -197,6 +199,7 @@ impl Store {
             pool,
             backend,
             any: Arc::default(),
+            audiences: Arc::default(),
             url: url.into(),
             max_connections: max,
         })

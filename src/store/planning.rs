@@ -25,21 +25,45 @@ pub struct NextAt {
     pub next_at: Option<i64>,
 }
 
+/// The roster's mark: how many imports, and the newest person's id.
+const ROSTER_MARK: &str =
+    "(SELECT COUNT(*) FROM roster_imports), (SELECT COALESCE(MAX(id), 0) FROM staff)";
+
 impl Store {
     /// (the roster the campaign's tick last looked at for people to enrol,
     /// the roster now): equal when no import, new person or removed
     /// enrolment can have brought anyone new.
     pub async fn roster_marks(&self, campaign_id: i64) -> anyhow::Result<(String, String)> {
+        let sql = format!("SELECT roster_seen, {ROSTER_MARK} FROM campaigns WHERE id = $1");
         let (seen, imports, top): (String, i64, i64) = on_pool!(self, |c| {
-            sqlx::query_as(
-            "SELECT roster_seen, (SELECT COUNT(*) FROM roster_imports), (SELECT COALESCE(MAX(id), 0) FROM staff)
-             FROM campaigns WHERE id = $1",
-        )
-        .bind(campaign_id)
-        .fetch_one(c)
-        .await?
+            sqlx::query_as(&sql).bind(campaign_id).fetch_one(c).await?
         });
         Ok((seen, format!("{imports}:{top}")))
+    }
+
+    /// The roster now, as [`Store::roster_marks`] marks it: it changes with
+    /// every import and every new person, and only then.
+    pub async fn roster_mark(&self) -> anyhow::Result<String> {
+        let sql = format!("SELECT {ROSTER_MARK}");
+        let (imports, top): (i64, i64) =
+            on_pool!(self, |c| sqlx::query_as(&sql).fetch_one(c).await?);
+        Ok(format!("{imports}:{top}"))
+    }
+
+    /// An audience's counts remembered at `mark` by [`Store::remember_audience`].
+    pub fn remembered_audience(&self, audience: &str, mark: &str) -> Option<(u64, u64)> {
+        let audiences = self.audiences.lock().unwrap_or_else(|e| e.into_inner());
+        audiences
+            .get(audience)
+            .filter(|(at, _)| at == mark)
+            .map(|(_, counts)| *counts)
+    }
+
+    /// Keeps an audience's counts until the roster changes: counting reads
+    /// every active person, and the dashboard's report needs it on every visit.
+    pub fn remember_audience(&self, audience: String, mark: String, counts: (u64, u64)) {
+        let mut audiences = self.audiences.lock().unwrap_or_else(|e| e.into_inner());
+        audiences.insert(audience, (mark, counts));
     }
 
     /// Records which roster the campaign's tick looked at for people to enrol.
