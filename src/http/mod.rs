@@ -66,18 +66,32 @@ pub struct Parts {
     pub recorder: Recorder,
 }
 
-/// Shared by every handler.
+/// Shared by every handler. One `Arc`: axum clones the state for every
+/// extractor and middleware layer of every request, and a clone of the
+/// parts themselves (strings, pools, metrics) was a tenth of a tracking
+/// hit's CPU (docs/benchmarks.md, "Tracking").
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] shares.
+pub struct Shared {
     pub app: Parts,
     pub metrics: Metrics,
     admin_digest: Option<Arc<Vec<u8>>>,
     /// Per-message limit on recorded hits, so a flood cannot fill the disk.
-    hits: Arc<governor::DefaultKeyedRateLimiter<i64>>,
+    hits: governor::DefaultKeyedRateLimiter<i64>,
     /// Failed sign-ins and API tokens per client address.
-    auth_failures: Arc<limit::Failures>,
+    auth_failures: limit::Failures,
     /// The admin web page's sessions and templates.
-    ui: Arc<ui::UiState>,
+    ui: ui::UiState,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
@@ -86,15 +100,15 @@ impl AppState {
         // 20 recorded hits at once per message, then one every 3 seconds.
         let quota = governor::Quota::per_minute(NonZeroU32::new(20).expect("non-zero"))
             .allow_burst(NonZeroU32::new(20).expect("non-zero"));
-        let ui = Arc::new(ui::UiState::new(&app.settings));
-        Self {
+        let ui = ui::UiState::new(&app.settings);
+        Self(Arc::new(Shared {
             app,
             metrics,
             admin_digest,
-            hits: Arc::new(governor::RateLimiter::keyed(quota)),
-            auth_failures: Arc::default(),
+            hits: governor::RateLimiter::keyed(quota),
+            auth_failures: limit::Failures::default(),
             ui,
-        }
+        }))
     }
 }
 
