@@ -97,8 +97,9 @@ table() {
         local s kb
         s=$(median "$OUT/$label" 1)
         kb=$(median "$OUT/$label" 2)
-        awk -v n="$name" -v s="$s" -v f="$floor_s" -v kb="$kb" -v rows="$ROWS" \
-            'BEGIN { printf "| %-40s | %9.3f | %11.0f | %11.2fx | %13.1f |\n", n, s, rows / s, s / f, kb / 1024 }'
+        # The name through the environment: awk -v would read "\c" as an escape.
+        NAME=$name awk -v s="$s" -v f="$floor_s" -v kb="$kb" -v rows="$ROWS" \
+            'BEGIN { printf "| %-40s | %9.3f | %11.0f | %11.2fx | %13.1f |\n", ENVIRON["NAME"], s, rows / s, s / f, kb / 1024 }'
     done
     echo
 }
