@@ -53,34 +53,13 @@ async fn history() -> TestApp {
     ))
     .await;
     t.tick_at(day(0)).await;
-    t.hit(
-        "ann.a",
-        "announcement",
-        LinkKind::Open,
-        PHONE,
-        false,
-        day(1),
-    )
-    .await;
-    t.hit(
-        "ann.a",
-        "announcement",
-        LinkKind::Course,
-        PHONE,
-        false,
-        day(1),
-    )
-    .await;
-    t.hit(
-        "bob.b",
-        "announcement",
-        LinkKind::Open,
-        PROXY,
-        false,
-        day(1),
-    )
-    .await;
-    t.hit(
+    t.hit("ann.a", "announcement", LinkKind::Open, PHONE, day(1))
+        .await;
+    t.hit("ann.a", "announcement", LinkKind::Course, PHONE, day(1))
+        .await;
+    t.hit("bob.b", "announcement", LinkKind::Open, PROXY, day(1))
+        .await;
+    t.hit_request(
         "cy.c",
         "announcement",
         LinkKind::Course,
@@ -106,15 +85,8 @@ async fn history() -> TestApp {
     t.clock.set(day(8));
     t.import(&roster(true)).await;
     t.tick_at(day(8)).await;
-    t.hit(
-        "cy.c",
-        "announcement",
-        LinkKind::Course,
-        PHONE,
-        false,
-        day(9),
-    )
-    .await;
+    t.hit("cy.c", "announcement", LinkKind::Course, PHONE, day(9))
+        .await;
     t.complete("bob.b", day(10)).await;
     t.tick_at(day(10)).await;
     t.tick_at(day(12)).await;

@@ -46,42 +46,14 @@ async fn history() -> TestApp {
     ))
     .await;
     t.tick_at(day(0)).await;
-    t.hit(
-        "ann.a",
-        "announcement",
-        LinkKind::Open,
-        PHONE,
-        false,
-        day(1),
-    )
-    .await;
-    t.hit(
-        "ann.a",
-        "announcement",
-        LinkKind::Course,
-        PHONE,
-        false,
-        day(1),
-    )
-    .await;
-    t.hit(
-        "bob.b",
-        "announcement",
-        LinkKind::Open,
-        PROXY,
-        false,
-        day(1),
-    )
-    .await;
-    t.hit(
-        "cy.c",
-        "announcement",
-        LinkKind::Course,
-        PROXY,
-        false,
-        day(1),
-    )
-    .await;
+    t.hit("ann.a", "announcement", LinkKind::Open, PHONE, day(1))
+        .await;
+    t.hit("ann.a", "announcement", LinkKind::Course, PHONE, day(1))
+        .await;
+    t.hit("bob.b", "announcement", LinkKind::Open, PROXY, day(1))
+        .await;
+    t.hit("cy.c", "announcement", LinkKind::Course, PROXY, day(1))
+        .await;
     t.complete("ann.a", day(2)).await;
     t.tick_at(day(2)).await;
     t.clock.set(day(3));
@@ -101,28 +73,20 @@ async fn history() -> TestApp {
         "reminder-1",
         LinkKind::Open,
         PHONE,
-        false,
         day(7) + Duration::hours(5),
     )
     .await;
     t.clock.set(day(8));
     t.import(&roster(true)).await;
     t.tick_at(day(8)).await;
-    t.hit("cy.c", "reminder-1", LinkKind::Course, PHONE, false, day(9))
+    t.hit("cy.c", "reminder-1", LinkKind::Course, PHONE, day(9))
         .await;
     t.complete("bob.b", day(10)).await;
     t.tick_at(day(10)).await;
     t.tick_at(day(12)).await;
     t.tick_at(day(16)).await;
-    t.hit(
-        "cy.c",
-        "announcement",
-        LinkKind::Open,
-        PHONE,
-        false,
-        day(17),
-    )
-    .await;
+    t.hit("cy.c", "announcement", LinkKind::Open, PHONE, day(17))
+        .await;
     t.tick_at(day(20)).await;
     t
 }

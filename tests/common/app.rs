@@ -229,9 +229,22 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Records a tracking hit on `who`'s message of `step`, as the tracking
-    /// route would.
+    /// Records a GET of a tracking link on `who`'s message of `step`, as the
+    /// tracking route would.
     pub async fn hit(
+        &self,
+        who: &str,
+        step: &str,
+        kind: LinkKind,
+        user_agent: &str,
+        at: DateTime<Utc>,
+    ) {
+        self.hit_request(who, step, kind, user_agent, false, at)
+            .await;
+    }
+
+    /// [`TestApp::hit`] by GET or (`head_request`) by HEAD, as scanners do.
+    pub async fn hit_request(
         &self,
         who: &str,
         step: &str,
