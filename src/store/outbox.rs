@@ -180,51 +180,41 @@ impl<'a> MarkColumns<'a> {
         const SENT: &str = "status = 'sent', accepted_at = m.column2, smtp_reply = m.column3, lease_until = NULL, last_error = NULL, updated_at = m.column2";
         const RETRY: &str = "status = 'pending', not_before = m.column3, last_error = m.column4, lease_until = NULL, updated_at = m.column2";
         const LAST: &str = "status = m.column3, smtp_reply = m.column4, last_error = m.column4, lease_until = NULL, updated_at = m.column2";
-        let sql = |set: &str, rows: usize, columns: usize| {
-            format!(
-                "UPDATE outbox SET {set} FROM (VALUES {}) AS m WHERE outbox.id = m.column1 AND outbox.leased_by = ?",
-                placeholders(rows, columns, false)
-            )
-        };
-        // 200 marks (at most 800 values) a statement.
-        for start in (0..self.sent.0.len()).step_by(200) {
-            let end = (start + 200).min(self.sent.0.len());
-            let text = sql(SENT, end - start, 3);
-            let mut q = sqlx::query(&text);
-            for i in start..end {
-                q = q
-                    .bind(self.sent.0[i])
-                    .bind(self.sent.1[i])
-                    .bind(self.sent.2[i]);
-            }
-            q.bind(worker).execute(&mut *c).await?;
+        // One statement per 200 marks of a kind (at most 800 values).
+        macro_rules! update_in_chunks {
+            ($set:expr, $columns:expr, $ids:expr, |$q:ident, $i:ident| $bind:expr) => {
+                for start in (0..$ids.len()).step_by(200) {
+                    let end = (start + 200).min($ids.len());
+                    let text = format!(
+                        "UPDATE outbox SET {} FROM (VALUES {}) AS m WHERE outbox.id = m.column1 AND outbox.leased_by = ?",
+                        $set,
+                        placeholders(end - start, $columns, false)
+                    );
+                    let mut $q = sqlx::query(&text);
+                    for $i in start..end {
+                        $q = $bind;
+                    }
+                    $q.bind(worker).execute(&mut *c).await?;
+                }
+            };
         }
-        for start in (0..self.retry.0.len()).step_by(200) {
-            let end = (start + 200).min(self.retry.0.len());
-            let text = sql(RETRY, end - start, 4);
-            let mut q = sqlx::query(&text);
-            for i in start..end {
-                q = q
-                    .bind(self.retry.0[i])
-                    .bind(self.retry.1[i])
-                    .bind(self.retry.2[i])
-                    .bind(self.retry.3[i]);
-            }
-            q.bind(worker).execute(&mut *c).await?;
-        }
-        for start in (0..self.last.0.len()).step_by(200) {
-            let end = (start + 200).min(self.last.0.len());
-            let text = sql(LAST, end - start, 4);
-            let mut q = sqlx::query(&text);
-            for i in start..end {
-                q = q
-                    .bind(self.last.0[i])
-                    .bind(self.last.1[i])
-                    .bind(self.last.2[i])
-                    .bind(self.last.3[i]);
-            }
-            q.bind(worker).execute(&mut *c).await?;
-        }
+        let (ids, at, replies) = &self.sent;
+        update_in_chunks!(SENT, 3, ids, |q, i| q
+            .bind(ids[i])
+            .bind(at[i])
+            .bind(replies[i]));
+        let (ids, at, retry_at, errors) = &self.retry;
+        update_in_chunks!(RETRY, 4, ids, |q, i| q
+            .bind(ids[i])
+            .bind(at[i])
+            .bind(retry_at[i])
+            .bind(errors[i]));
+        let (ids, at, statuses, replies) = &self.last;
+        update_in_chunks!(LAST, 4, ids, |q, i| q
+            .bind(ids[i])
+            .bind(at[i])
+            .bind(statuses[i])
+            .bind(replies[i]));
         Ok(())
     }
 }
