@@ -124,6 +124,10 @@ impl Tx {
     }
 }
 
+/// (matched, active) by audience, each with the roster mark it was counted
+/// at: see [`Store::remember_audience`].
+type AudienceCounts = std::collections::HashMap<String, (String, (u64, u64))>;
+
 /// Handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -134,7 +138,7 @@ pub struct Store {
     url: Arc<str>,
     max_connections: u32,
     /// Audience counts by audience, with the roster mark they were counted at.
-    audiences: Arc<std::sync::Mutex<std::collections::HashMap<String, (String, (u64, u64))>>>,
+    audiences: Arc<std::sync::Mutex<AudienceCounts>>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");

@@ -631,6 +631,8 @@ fn placeholders_from(rows: usize, columns: usize, first: Option<usize>) -> Strin
 
 #[cfg(test)]
 mod tests {
+    use super::{copy_text, NewStaff};
+
     #[test]
     fn placeholders_number_rows_consecutively() {
         assert_eq!(super::placeholders(2, 2, true), "($1, $2), ($3, $4)");
