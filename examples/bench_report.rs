@@ -20,6 +20,8 @@
 //! plus manager escalations; opens and clicks, by people and by machines,
 //! on the messages that were sent. The report is taken 10 weeks in.
 
+mod support;
+
 use ambassador::campaign::Campaign;
 use ambassador::clock::{from_millis, to_millis};
 use ambassador::store::report::{report_params, report_sql, CountsFrom, Param, ReportQuery};
@@ -83,19 +85,11 @@ async fn main() -> anyhow::Result<()> {
             outcome
         }
         Some(admin) => {
-            let name = format!("ambassador_bench_{}", uuid::Uuid::new_v4().simple());
-            sqlx::any::install_default_drivers();
-            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(admin).await?;
-            sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str()).await?;
-            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-            let outcome = run(&a, &format!("{base}/{name}")).await;
-            if a.keep {
-                println!("kept database {name}");
-            } else {
-                sqlx::Executor::execute(&mut conn, format!("DROP DATABASE {name}").as_str())
-                    .await?;
-            }
-            outcome
+            support::on_fresh_postgres(admin, "ambassador_bench", a.keep, |url| {
+                let a = &a;
+                async move { run(a, &url).await }
+            })
+            .await
         }
     }
 }

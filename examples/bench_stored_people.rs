@@ -10,6 +10,8 @@
 //! bench_stored_people --pg postgres://postgres@127.0.0.1:5432/postgres   # a fresh database, dropped afterwards
 //! ```
 
+mod support;
+
 use ambassador::store::roster::StoredPerson;
 use ambassador::store::{Backend, Store};
 use std::time::{Duration, Instant};
@@ -55,18 +57,12 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
         }
-        Some(url) => {
-            let name = format!("ambassador_people_{}", std::process::id());
-            let admin = Store::connect(url, 1).await?;
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(admin.pool())
-                .await?;
-            let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
-            let result = run(&a, &format!("{base}/{name}")).await;
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(admin.pool())
-                .await?;
-            result
+        Some(admin) => {
+            support::on_fresh_postgres(admin, "ambassador_people", false, |url| {
+                let a = &a;
+                async move { run(a, &url).await }
+            })
+            .await
         }
     }
 }

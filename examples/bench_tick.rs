@@ -13,6 +13,8 @@
 //! `campaign::planner::plan`, so the same file measures an older planner
 //! as the anchor.
 
+mod support;
+
 use ambassador::campaign::planner::{plan, PlanContext, PlanReport};
 use ambassador::campaign::Campaign;
 use ambassador::clock::{to_millis, ManualClock};
@@ -61,14 +63,11 @@ async fn main() -> anyhow::Result<()> {
             .await
         }
         Some(admin) => {
-            let name = format!("ambassador_tick_{}", uuid::Uuid::new_v4().simple());
-            sqlx::any::install_default_drivers();
-            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(admin).await?;
-            sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str()).await?;
-            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-            let outcome = run(&a, &format!("{base}/{name}")).await;
-            sqlx::Executor::execute(&mut conn, format!("DROP DATABASE {name}").as_str()).await?;
-            outcome
+            support::on_fresh_postgres(admin, "ambassador_tick", false, |url| {
+                let a = &a;
+                async move { run(a, &url).await }
+            })
+            .await
         }
     }
 }
