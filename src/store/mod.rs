@@ -128,6 +128,9 @@ impl Tx {
 /// at: see [`Store::remember_audience`].
 type AudienceCounts = std::collections::HashMap<String, (String, (u64, u64))>;
 
+/// How SQLite write transactions begin: see [`Store::begin`].
+pub(crate) const SQLITE_BEGIN: &str = "BEGIN IMMEDIATE";
+
 /// Handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -315,9 +318,14 @@ impl Store {
         self.backend == Backend::Postgres
     }
 
+    /// Starts a write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads first and
+    /// writes later fails with "database is locked" at once, without the
+    /// busy timeout, when another connection wrote in between (WAL
+    /// snapshots cannot be upgraded); taken up front, the lock is waited for.
     pub async fn begin(&self) -> anyhow::Result<Tx> {
         Ok(match &self.pool {
-            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin_with(SQLITE_BEGIN).await?),
             Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
@@ -330,5 +338,39 @@ impl Store {
             Pool::Sqlite(pool) => pool.close().await,
             Pool::Postgres(pool) => pool.close().await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Store;
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::{ConnectOptions, Executor};
+    use std::str::FromStr;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_sqlite_write_transaction_holds_the_write_lock_from_its_start() {
+        // A deferred transaction that read first could not write once
+        // another connection had written: "database is locked" at once.
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("lock.db").display());
+        let store = Store::open(&url, 2).await.unwrap();
+        let mut other = SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .busy_timeout(Duration::ZERO)
+            .connect()
+            .await
+            .unwrap();
+
+        let tx = store.begin().await.unwrap();
+        let refused = other.execute("BEGIN IMMEDIATE").await;
+        assert!(
+            refused.is_err(),
+            "another writer must wait for the open transaction"
+        );
+        tx.rollback().await.unwrap();
+        other.execute("BEGIN IMMEDIATE").await.unwrap();
+        other.execute("ROLLBACK").await.unwrap();
     }
 }

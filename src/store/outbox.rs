@@ -391,7 +391,7 @@ impl Store {
                 tx.commit().await?;
             }
             super::Pool::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_with(super::SQLITE_BEGIN).await?;
                 columns.write_sqlite(&mut tx, worker).await?;
                 tx.commit().await?;
             }
