@@ -508,14 +508,20 @@ async fn marked(
     .unwrap()
 }
 
+/// The team's announcements planned at launch and not yet claimed; the
+/// launch instant in epoch ms.
+async fn planned_at_launch() -> (TestApp, i64) {
+    let t = launched().await;
+    t.clock.set(launch());
+    t.app.plan().await.unwrap();
+    (t, ambassador::clock::to_millis(launch()))
+}
+
 #[tokio::test]
 async fn sent_retry_and_final_marks_land_together_and_only_under_the_workers_lease() {
     use ambassador::store::outbox::Mark;
     use ambassador::store::state::OutboxStatus;
-    let t = launched().await;
-    t.clock.set(launch());
-    t.app.plan().await.unwrap();
-    let now = ambassador::clock::to_millis(launch());
+    let (t, now) = planned_at_launch().await;
     let store = t.store();
     let mine = store
         .claim_due(now, now + 60_000, "w1", 3, &[])
@@ -580,10 +586,7 @@ async fn sent_retry_and_final_marks_land_together_and_only_under_the_workers_lea
 
 #[tokio::test]
 async fn a_claim_takes_expired_leases_before_messages_that_fell_due() {
-    let t = launched().await;
-    t.clock.set(launch());
-    t.app.plan().await.unwrap();
-    let now = ambassador::clock::to_millis(launch());
+    let (t, now) = planned_at_launch().await;
     let store = t.store();
     // w0 claims the last message in claim order and dies: its lease runs out.
     let all = store
