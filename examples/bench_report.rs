@@ -73,25 +73,11 @@ fn args() -> anyhow::Result<Args> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = args()?;
-    let dir = tempfile::tempdir()?;
-    match &a.pg {
-        None => {
-            let path = dir.path().join("bench.db");
-            let outcome = run(&a, &format!("sqlite://{}", path.display())).await;
-            if a.keep {
-                println!("kept {}", path.display());
-                std::mem::forget(dir);
-            }
-            outcome
-        }
-        Some(admin) => {
-            support::on_fresh_postgres(admin, "ambassador_bench", a.keep, |url| {
-                let a = &a;
-                async move { run(a, &url).await }
-            })
-            .await
-        }
-    }
+    support::on_fresh_database(a.pg.as_deref(), "bench", a.keep, |url| {
+        let a = &a;
+        async move { run(a, &url).await }
+    })
+    .await
 }
 
 async fn run(a: &Args, url: &str) -> anyhow::Result<()> {

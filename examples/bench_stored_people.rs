@@ -48,23 +48,11 @@ fn args() -> anyhow::Result<Args> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = args()?;
-    let dir = tempfile::tempdir()?;
-    match &a.pg {
-        None => {
-            run(
-                &a,
-                &format!("sqlite://{}", dir.path().join("people.db").display()),
-            )
-            .await
-        }
-        Some(admin) => {
-            support::on_fresh_postgres(admin, "ambassador_people", false, |url| {
-                let a = &a;
-                async move { run(a, &url).await }
-            })
-            .await
-        }
-    }
+    support::on_fresh_database(a.pg.as_deref(), "people", false, |url| {
+        let a = &a;
+        async move { run(a, &url).await }
+    })
+    .await
 }
 
 async fn run(a: &Args, url: &str) -> anyhow::Result<()> {

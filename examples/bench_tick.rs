@@ -53,23 +53,11 @@ fn args() -> anyhow::Result<Args> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = args()?;
-    let dir = tempfile::tempdir()?;
-    match &a.pg {
-        None => {
-            run(
-                &a,
-                &format!("sqlite://{}", dir.path().join("tick.db").display()),
-            )
-            .await
-        }
-        Some(admin) => {
-            support::on_fresh_postgres(admin, "ambassador_tick", false, |url| {
-                let a = &a;
-                async move { run(a, &url).await }
-            })
-            .await
-        }
-    }
+    support::on_fresh_database(a.pg.as_deref(), "tick", false, |url| {
+        let a = &a;
+        async move { run(a, &url).await }
+    })
+    .await
 }
 
 async fn run(a: &Args, url: &str) -> anyhow::Result<()> {
