@@ -53,7 +53,8 @@ async fn three_instances_share_the_work_survive_a_kill_and_send_the_weekly_summa
     for n in [0, 2] {
         assert!(
             terminate(&mut instances[n]),
-            "instance {n} exits cleanly on SIGTERM"
+            "instance {n} exits cleanly on SIGTERM; its log:\n{}",
+            std::fs::read_to_string(log(n)).unwrap_or_default()
         );
     }
 

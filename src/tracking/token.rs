@@ -136,6 +136,11 @@ impl TokenKey {
 }
 
 /// Reads the key file, creating it (mode 0600, 32 random bytes) on first start.
+///
+/// Several instances may start at once on one host with no key yet: the key
+/// is written to a temporary file beside it and linked into place only if no
+/// key is there (`persist_noclobber`), so nobody reads a half-written key and
+/// the losers read the winner's.
 pub fn load_or_create_key(path: &std::path::Path) -> anyhow::Result<TokenKey> {
     use anyhow::Context;
     use std::io::Write;
@@ -143,19 +148,32 @@ pub fn load_or_create_key(path: &std::path::Path) -> anyhow::Result<TokenKey> {
         return Ok(TokenKey::new(&secret));
     }
     let secret: [u8; 32] = rand::random();
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            dir
+        }
+        None => std::path::Path::new("."),
+    };
+    let cannot = || format!("cannot create the tracking key file {}", path.display());
+    // NamedTempFile is created with mode 0600.
+    let mut file = tempfile::NamedTempFile::new_in(dir).with_context(cannot)?;
+    file.write_all(hex::encode(secret).as_bytes())
+        .and_then(|()| file.as_file().sync_all())
+        .with_context(cannot)?;
+    match file.persist_noclobber(path) {
+        Ok(_) => {
+            tracing::info!(path = %path.display(), "generated a new tracking key");
+            Ok(TokenKey::new(&secret))
+        }
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+            let secret = crate::config::read_tracking_key(path)?
+                .with_context(|| format!("{} vanished while it was created", path.display()))?;
+            Ok(TokenKey::new(&secret))
+        }
+        Err(e) => Err(e.error).with_context(cannot),
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create the tracking key file {}", path.display()))?;
-    file.write_all(hex::encode(secret).as_bytes())?;
-    tracing::info!(path = %path.display(), "generated a new tracking key");
-    Ok(TokenKey::new(&secret))
 }
 
 #[cfg(test)]
@@ -164,6 +182,34 @@ mod tests {
 
     fn key() -> TokenKey {
         TokenKey::new(b"0123456789abcdef0123456789abcdef")
+    }
+
+    #[test]
+    fn instances_starting_at_once_create_one_key_and_all_read_it() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("keys").join("token.key");
+            let start = std::sync::Barrier::new(8);
+            let signed: Vec<String> = std::thread::scope(|s| {
+                let racers: Vec<_> = (0..8)
+                    .map(|_| {
+                        s.spawn(|| {
+                            start.wait();
+                            load_or_create_key(&path).unwrap().sign(Claims {
+                                outbox_id: 7,
+                                kind: LinkKind::Open,
+                            })
+                        })
+                    })
+                    .collect();
+                racers.into_iter().map(|r| r.join().unwrap()).collect()
+            });
+            assert!(signed.iter().all(|t| *t == signed[0]), "{signed:?}");
+            let on_disk = load_or_create_key(&path).unwrap();
+            assert_eq!(on_disk.verify(&signed[0]).map(|c| c.outbox_id), Some(7));
+            let left: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+            assert_eq!(left.len(), 1, "no temporary file left beside the key");
+        }
     }
 
     #[test]
