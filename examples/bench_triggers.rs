@@ -1,8 +1,8 @@
-//! What the report-fact triggers (migration 0012) cost the writes they
-//! follow: sent marks and tracking events, each batched 100 to a
-//! transaction as the delivery and tracking writers commit them, timed with
-//! the triggers and, as the anchor in the same run, with them disabled.
-//! SQLite or PostgreSQL. See docs/benchmarks.md.
+//! What the report-fact triggers (migrations 0012, 0018) cost the writes
+//! they follow: sent marks and tracking events, 100 to a statement as the
+//! delivery and tracking writers commit them (one statement a batch), timed
+//! with the triggers and, as the anchor in the same run, with them
+//! disabled. SQLite or PostgreSQL. See docs/benchmarks.md.
 //!
 //! ```text
 //! bench_triggers [--messages 10000] [--events 100000] [--rounds 3]
@@ -48,6 +48,13 @@ fn args() -> anyhow::Result<Args> {
 
 const BATCH: usize = 100;
 
+/// One way of keeping the facts, timed in turn; the last is the anchor.
+struct Config {
+    name: &'static str,
+    /// Statements (each may hold several) that put it in place.
+    set_up: Vec<String>,
+}
+
 /// The statements of one run; `$N` placeholders work on both backends.
 const FILL: [&str; 3] = [
     "INSERT INTO campaigns (slug, name, definition, starts_at, created_at, updated_at) VALUES ('bench', 'bench', '{}', 0, 0, 0)",
@@ -60,16 +67,26 @@ const ENROL: &str =
     "INSERT INTO enrolments (campaign_id, staff_id, enrolled_at, due_at) VALUES (1, $1, 0, 0)";
 const MESSAGE: &str = "INSERT INTO outbox (dedupe_key, campaign_id, enrolment_id, step, recipient, message_id, scheduled_at, not_before, status, leased_by, created_at, updated_at)
      VALUES ($1, 1, $2, $3, 'x', 'm', 0, 0, 'sending', 'w', 0, 0)";
-const MARK: &str = "UPDATE outbox SET status = 'sent', accepted_at = $1, smtp_reply = '250 ok', lease_until = NULL, last_error = NULL, updated_at = $1
-     WHERE id = $2 AND leased_by = 'w'";
-const EVENT: &str = "INSERT INTO events (at, kind, outbox_id, enrolment_id, campaign_id, link, ua_class, machine) VALUES ($1, $2, $3, $4, 1, NULL, 'human', $5)";
+/// One batch of sent marks, its ids as a JSON array: per backend, since
+/// the daemon writes each batch as one statement on both.
+const MARKS_SQLITE: &str = "UPDATE outbox SET status = 'sent', accepted_at = 1000 + id, smtp_reply = '250 ok', lease_until = NULL, last_error = NULL, updated_at = 1000 + id
+     WHERE leased_by = 'w' AND id IN (SELECT value FROM json_each($1))";
+const MARKS_PG: &str = "UPDATE outbox SET status = 'sent', accepted_at = 1000 + outbox.id, smtp_reply = '250 ok', lease_until = NULL, last_error = NULL, updated_at = 1000 + outbox.id
+     FROM (SELECT CAST(value AS BIGINT) AS id FROM json_array_elements_text(CAST($1 AS json))) u
+     WHERE outbox.id = u.id AND outbox.leased_by = 'w'";
+/// One batch of events, each `[at, kind, outbox, enrolment, machine]`.
+const EVENTS_SQLITE: &str = "INSERT INTO events (at, kind, outbox_id, enrolment_id, campaign_id, link, ua_class, machine)
+     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, 1, NULL, 'human', value ->> 4 FROM json_each($1)";
+const EVENTS_PG: &str = "INSERT INTO events (at, kind, outbox_id, enrolment_id, campaign_id, link, ua_class, machine)
+     SELECT CAST(v ->> 0 AS BIGINT), v ->> 1, CAST(v ->> 2 AS BIGINT), CAST(v ->> 3 AS BIGINT), 1, NULL, 'human', CAST(v ->> 4 AS BIGINT)
+     FROM json_array_elements(CAST($1 AS json)) v";
 const RESET: [&str; 2] = [
     "DELETE FROM events",
     "UPDATE outbox SET status = 'sending', accepted_at = NULL",
 ];
 
 macro_rules! bench {
-    ($pool:expr, $a:expr, $toggle:expr) => {{
+    ($pool:expr, $a:expr, $configs:expr, $marks:expr, $events:expr) => {{
         let pool = $pool;
         let a = $a;
         for sql in FILL {
@@ -93,66 +110,66 @@ macro_rules! bench {
         }
         tx.commit().await?;
         let messages = 2 * a.messages as i64;
-        let mut best: [[Duration; 2]; 2] = [[Duration::MAX; 2]; 2];
+        let configs: &[Config] = $configs;
+        let mut best = vec![[Duration::MAX; 2]; configs.len()];
         for _ in 0..a.rounds {
-            for (t, on) in [true, false].into_iter().enumerate() {
+            for (t, config) in configs.iter().enumerate() {
                 for sql in RESET {
                     sqlx::query(sql).execute(&pool).await?;
                 }
-                for sql in $toggle(on) {
-                    sqlx::query(&sql).execute(&pool).await?;
+                for sql in &config.set_up {
+                    sqlx::raw_sql(sql).execute(&pool).await?;
                 }
                 let started = Instant::now();
                 for batch in (1..=messages).collect::<Vec<_>>().chunks(BATCH) {
-                    let mut tx = pool.begin().await?;
-                    for id in batch {
-                        sqlx::query(MARK)
-                            .bind(1_000 + id)
-                            .bind(*id)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    tx.commit().await?;
+                    let ids = serde_json::to_string(batch)?;
+                    sqlx::query($marks).bind(ids).execute(&pool).await?;
                 }
                 best[t][0] = best[t][0].min(started.elapsed());
                 let started = Instant::now();
                 for batch in (0..a.events as i64).collect::<Vec<_>>().chunks(BATCH) {
-                    let mut tx = pool.begin().await?;
-                    for i in batch {
-                        let outbox = i % messages + 1;
-                        sqlx::query(EVENT)
-                            .bind(2_000 + i)
-                            .bind(if i % 3 == 0 { "click" } else { "open" })
-                            .bind(outbox)
-                            .bind((outbox + 1) / 2)
-                            .bind(i64::from(i % 4 == 0))
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    tx.commit().await?;
+                    let rows: Vec<serde_json::Value> = batch
+                        .iter()
+                        .map(|i| {
+                            let outbox = i % messages + 1;
+                            let kind = if i % 3 == 0 { "click" } else { "open" };
+                            serde_json::json!([
+                                2_000 + i,
+                                kind,
+                                outbox,
+                                (outbox + 1) / 2,
+                                i64::from(i % 4 == 0)
+                            ])
+                        })
+                        .collect();
+                    sqlx::query($events)
+                        .bind(serde_json::to_string(&rows)?)
+                        .execute(&pool)
+                        .await?;
                 }
                 best[t][1] = best[t][1].min(started.elapsed());
             }
         }
-        for sql in $toggle(true) {
-            sqlx::query(&sql).execute(&pool).await?;
-        }
         let per = |d: Duration, n: i64| d.as_secs_f64() * 1e6 / n as f64;
         let names = ["sent marks", "events"];
         let counts = [messages, a.events as i64];
+        let anchor = best.len() - 1;
         for w in 0..2 {
-            let (with, without) = (per(best[0][w], counts[w]), per(best[1][w], counts[w]));
+            let without = per(best[anchor][w], counts[w]);
             println!(
-                "{:<10}: {:>7.1} µs a row with the triggers, {:>7.1} µs without (anchor): {:+.1} µs, {:.2}× ({} rows, {} a transaction, best of {})",
-                names[w],
-                with,
-                without,
-                with - without,
-                with / without,
-                counts[w],
-                BATCH,
-                a.rounds
+                "{}: {} rows, {} a statement, best of {}",
+                names[w], counts[w], BATCH, a.rounds
             );
+            for (config, best) in configs.iter().zip(&best) {
+                let with = per(best[w], counts[w]);
+                println!(
+                    "  {:<34} {:>7.1} µs a row: {:+.1} µs, {:.2}× the anchor",
+                    config.name,
+                    with,
+                    with - without,
+                    with / without
+                );
+            }
         }
         pool.close().await;
     }};
@@ -179,23 +196,30 @@ async fn main() -> anyhow::Result<()> {
             // triggers dropped, and they are created again from the
             // migration's own text afterwards.
             let text = include_str!("../migrations/sqlite/0012_report_facts.sql");
-            let creates: Vec<String> = triggers_of(text);
-            let toggle = |on: bool| -> Vec<String> {
-                let drops = [
-                    "outbox_facts_sent_insert",
-                    "outbox_facts_sent_update",
-                    "outbox_facts_undeliverable_insert",
-                    "outbox_facts_undeliverable_update",
-                    "outbox_facts_recount",
-                    "outbox_facts_delete",
-                    "events_facts",
-                ]
-                .iter()
-                .map(|t| format!("DROP TRIGGER IF EXISTS {t}"));
-                let creates = creates.iter().filter(|_| on).cloned();
-                drops.chain(creates).collect()
-            };
-            bench_sqlite(pool, &a, toggle).await
+            let creates = triggers_of(text);
+            let drops: Vec<String> = [
+                "outbox_facts_sent_insert",
+                "outbox_facts_sent_update",
+                "outbox_facts_undeliverable_insert",
+                "outbox_facts_undeliverable_update",
+                "outbox_facts_recount",
+                "outbox_facts_delete",
+                "events_facts",
+            ]
+            .iter()
+            .map(|t| format!("DROP TRIGGER IF EXISTS {t}"))
+            .collect();
+            let configs = [
+                Config {
+                    name: "row triggers (0012)",
+                    set_up: drops.iter().chain(&creates).cloned().collect(),
+                },
+                Config {
+                    name: "no triggers (anchor)",
+                    set_up: drops,
+                },
+            ];
+            bench_sqlite(pool, &a, &configs).await
         }
         Some(admin) => {
             let name = format!("ambassador_triggers_{}", uuid::Uuid::new_v4().simple());
@@ -213,14 +237,43 @@ async fn main() -> anyhow::Result<()> {
                 .max_connections(1)
                 .connect(&url)
                 .await?;
-            let toggle = |on: bool| -> Vec<String> {
-                let verb = if on { "ENABLE" } else { "DISABLE" };
-                vec![
-                    format!("ALTER TABLE outbox {verb} TRIGGER outbox_facts"),
-                    format!("ALTER TABLE events {verb} TRIGGER events_facts"),
-                ]
-            };
-            let outcome = bench_pg(pool, &a, toggle).await;
+            // The row triggers of 0012, put back for the comparison: its
+            // functions and triggers, without the backfill.
+            let v12 = include_str!("../migrations/postgres/0012_report_facts.sql");
+            let row_triggers = v12[v12.find("CREATE FUNCTION outbox_facts()").unwrap_or(0)
+                ..v12.find("-- Backfill").unwrap_or(v12.len())]
+                .to_string();
+            // USER: every trigger but the foreign keys' own, whatever the
+            // migrations name them.
+            let none = [
+                "ALTER TABLE outbox DISABLE TRIGGER USER",
+                "ALTER TABLE events DISABLE TRIGGER USER",
+                "DROP FUNCTION IF EXISTS outbox_facts() CASCADE",
+                "DROP FUNCTION IF EXISTS events_facts() CASCADE",
+            ]
+            .map(String::from);
+            let configs = [
+                Config {
+                    name: "statement triggers (0018)",
+                    set_up: none
+                        .iter()
+                        .cloned()
+                        .chain([
+                            "ALTER TABLE outbox ENABLE TRIGGER USER".to_string(),
+                            "ALTER TABLE events ENABLE TRIGGER USER".to_string(),
+                        ])
+                        .collect(),
+                },
+                Config {
+                    name: "row triggers (0012)",
+                    set_up: none.iter().cloned().chain([row_triggers]).collect(),
+                },
+                Config {
+                    name: "no triggers (anchor)",
+                    set_up: none.to_vec(),
+                },
+            ];
+            let outcome = bench_pg(pool, &a, &configs).await;
             sqlx::query(&format!("DROP DATABASE {name}"))
                 .execute(&admin_pool)
                 .await?;
@@ -244,20 +297,12 @@ fn triggers_of(text: &str) -> Vec<String> {
     out
 }
 
-async fn bench_sqlite(
-    pool: sqlx::SqlitePool,
-    a: &Args,
-    toggle: impl Fn(bool) -> Vec<String>,
-) -> anyhow::Result<()> {
-    bench!(pool, a, toggle);
+async fn bench_sqlite(pool: sqlx::SqlitePool, a: &Args, configs: &[Config]) -> anyhow::Result<()> {
+    bench!(pool, a, configs, MARKS_SQLITE, EVENTS_SQLITE);
     Ok(())
 }
 
-async fn bench_pg(
-    pool: sqlx::PgPool,
-    a: &Args,
-    toggle: impl Fn(bool) -> Vec<String>,
-) -> anyhow::Result<()> {
-    bench!(pool, a, toggle);
+async fn bench_pg(pool: sqlx::PgPool, a: &Args, configs: &[Config]) -> anyhow::Result<()> {
+    bench!(pool, a, configs, MARKS_PG, EVENTS_PG);
     Ok(())
 }
