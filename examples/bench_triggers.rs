@@ -195,8 +195,22 @@ async fn main() -> anyhow::Result<()> {
             // SQLite cannot disable a trigger: the anchor runs with the
             // triggers dropped, and they are created again from the
             // migration's own text afterwards.
-            let text = include_str!("../migrations/sqlite/0012_report_facts.sql");
-            let creates = triggers_of(text);
+            // 0012's triggers, with those 0018 redefines taken from 0018.
+            let redefined = triggers_of(include_str!(
+                "../migrations/sqlite/0018_report_fact_transitions.sql"
+            ));
+            let name = |t: &str| t.split_whitespace().nth(2).unwrap_or("").to_string();
+            let creates: Vec<String> =
+                triggers_of(include_str!("../migrations/sqlite/0012_report_facts.sql"))
+                    .into_iter()
+                    .map(|t| {
+                        redefined
+                            .iter()
+                            .find(|r| name(r) == name(&t))
+                            .cloned()
+                            .unwrap_or(t)
+                    })
+                    .collect();
             let drops: Vec<String> = [
                 "outbox_facts_sent_insert",
                 "outbox_facts_sent_update",
@@ -211,7 +225,7 @@ async fn main() -> anyhow::Result<()> {
             .collect();
             let configs = [
                 Config {
-                    name: "row triggers (0012)",
+                    name: "row triggers (0012, 0018)",
                     set_up: drops.iter().chain(&creates).cloned().collect(),
                 },
                 Config {

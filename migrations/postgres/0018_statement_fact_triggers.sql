@@ -38,21 +38,28 @@ $$;
 
 CREATE FUNCTION outbox_facts_updated() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    recounted BIGINT[];
+    recounted BIGINT[] := '{}';
 BEGIN
-    -- Anything but a new acceptance or bounce (no code path does this
-    -- today: a sent message stays sent) recounts its enrolments from their
-    -- few outbox rows, so the facts never drift.
-    SELECT COALESCE(array_agg(DISTINCT x.id), '{}') INTO recounted
-    FROM (SELECT o.enrolment_id AS id, n.enrolment_id AS moved_to
-          FROM old_rows o JOIN new_rows n ON n.id = o.id
-          WHERE (o.status = 'sent' AND (n.status <> 'sent' OR o.accepted_at IS DISTINCT FROM n.accepted_at
-                                        OR o.step <> n.step OR n.enrolment_id IS DISTINCT FROM o.enrolment_id))
-             OR (o.status = 'undeliverable' AND (n.status <> 'undeliverable' OR o.updated_at <> n.updated_at
-                                                 OR n.enrolment_id IS DISTINCT FROM o.enrolment_id))) changed,
-         LATERAL (VALUES (changed.id), (changed.moved_to)) AS x(id)
-    WHERE x.id IS NOT NULL;
-    PERFORM enrolment_message_facts(id) FROM unnest(recounted) AS id;
+    -- Most statements are claims (no fact moves) and sent marks (rows that
+    -- were neither sent nor undeliverable): one probe each skips the rest.
+    IF EXISTS (SELECT 1 FROM old_rows WHERE status IN ('sent', 'undeliverable')) THEN
+        -- Anything but a new acceptance or bounce (no code path does this
+        -- today: a sent message stays sent) recounts its enrolments from
+        -- their few outbox rows, so the facts never drift.
+        SELECT COALESCE(array_agg(DISTINCT x.id), '{}') INTO recounted
+        FROM (SELECT o.enrolment_id AS id, n.enrolment_id AS moved_to
+              FROM old_rows o JOIN new_rows n ON n.id = o.id
+              WHERE (o.status = 'sent' AND (n.status <> 'sent' OR o.accepted_at IS DISTINCT FROM n.accepted_at
+                                            OR o.step <> n.step OR n.enrolment_id IS DISTINCT FROM o.enrolment_id))
+                 OR (o.status = 'undeliverable' AND (n.status <> 'undeliverable' OR o.updated_at <> n.updated_at
+                                                     OR n.enrolment_id IS DISTINCT FROM o.enrolment_id))) changed,
+             LATERAL (VALUES (changed.id), (changed.moved_to)) AS x(id)
+        WHERE x.id IS NOT NULL;
+        PERFORM enrolment_message_facts(id) FROM unnest(recounted) AS id;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM new_rows WHERE status IN ('sent', 'undeliverable')) THEN
+        RETURN NULL;
+    END IF;
     -- New acceptances and bounces: rows that were neither before, of
     -- enrolments not recounted just now.
     UPDATE enrolments e SET
