@@ -124,23 +124,6 @@ impl StoredPerson {
     }
 }
 
-/// A stored person as one row: id, active, employee id, email, then
-/// [`StoredPerson::FIELDS`] (manager email and time zone may be NULL).
-type PersonRow = (
-    i64,
-    i64,
-    Option<String>,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-);
-
 /// U+001E (record separator) between people packed into one row; refused
 /// in roster fields like [`StoredPerson::SEPARATOR`].
 const RECORD_SEPARATOR: char = '\u{1e}';
@@ -189,46 +172,6 @@ impl Store {
             }
         });
         Ok(people)
-    }
-
-    /// [`Store::stored_people`] read one row a person, each value decoded by
-    /// the driver: the alternative the packing is measured against
-    /// (examples/bench_stored_people.rs); nothing else calls it.
-    #[doc(hidden)]
-    pub async fn stored_people_per_row(&self, source: &str) -> anyhow::Result<Vec<StoredPerson>> {
-        let sql = format!(
-            "SELECT id, active, employee_id, email, {} FROM staff WHERE source = $1",
-            StoredPerson::FIELDS.join(", ")
-        );
-        let rows: Vec<PersonRow> = on_pool!(self, |c| sqlx::query_as(&sql)
-            .bind(source)
-            .fetch_all(c)
-            .await?);
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, active, employee_id, email, f1, f2, f3, f4, f5, f6, f7, f8)| {
-                    let fields = [
-                        f1,
-                        f2,
-                        f3,
-                        f4,
-                        f5,
-                        f6.unwrap_or_default(),
-                        f7.unwrap_or_default(),
-                        f8,
-                    ]
-                    .join(&StoredPerson::SEPARATOR.to_string());
-                    StoredPerson {
-                        id,
-                        active: active == 1,
-                        employee_id: employee_id.map(Box::from),
-                        email: Box::from(email),
-                        fields: Box::from(fields),
-                    }
-                },
-            )
-            .collect())
     }
 
     /// Emails owned by other sources, which an import must not take over.
