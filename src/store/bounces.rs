@@ -217,8 +217,8 @@ impl Store {
                               ORDER BY b.received_at DESC, b.id DESC LIMIT 1), '') AS diagnostic
              FROM staff s
              WHERE s.active = 1 AND s.bounced_email = s.email AND s.bounced_at IS NOT NULL
-               AND ($1 = 0 OR s.id IN (SELECT staff_id FROM enrolments WHERE campaign_id = $1
-                                     AND exempted_at IS NULL AND left_at IS NULL))
+               AND ($1 = 0 OR EXISTS (SELECT 1 FROM enrolments e WHERE e.campaign_id = $1 AND e.staff_id = s.id
+                                     AND e.exempted_at IS NULL AND e.left_at IS NULL))
              ORDER BY s.email",
         )
         .bind(campaign_id.unwrap_or(0))
