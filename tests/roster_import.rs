@@ -831,57 +831,6 @@ async fn an_import_leaves_the_connection_settings_as_it_found_them() {
     assert_eq!(settings().await, before);
 }
 
-/// The indexes of `staff` as SQLite stores them, by name.
-async fn staff_indexes(db: &TestDb) -> Vec<(String, Option<String>)> {
-    sqlx::query_as(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'staff' ORDER BY name",
-    )
-    .fetch_all(db.store.pool())
-    .await
-    .unwrap()
-}
-
-#[tokio::test]
-async fn a_first_import_builds_the_roster_indexes_again_and_a_refused_one_keeps_them() {
-    // Into an empty roster the writer drops the indexes of staff and builds
-    // them once the rows are in (docs/benchmarks.md, "Roster import").
-    let db = TestDb::new().await;
-    if db.store.backend() != ambassador::store::Backend::Sqlite {
-        let reason = "the deferred index build on PostgreSQL: only SQLite's first import defers them (the SQLite run has it)";
-        common::skip::skip(reason, None);
-        return;
-    }
-    let indexes = staff_indexes(&db).await;
-    assert!(
-        indexes.iter().any(|(name, _)| name == "staff_email"),
-        "{indexes:?}"
-    );
-
-    let mut bad = generated(7000, "Supply Chain");
-    bad.push_str("E99999,not-an-address,Late,Supply Chain\n");
-    db.import(bad.as_bytes(), &options()).await.unwrap_err();
-    assert_eq!(
-        staff_indexes(&db).await,
-        indexes,
-        "after a refused first import"
-    );
-
-    db.import(generated(7000, "Supply Chain").as_bytes(), &options())
-        .await
-        .unwrap();
-    assert_eq!(staff_indexes(&db).await, indexes, "after a first import");
-    // The rebuilt unique index holds: the same address again is refused.
-    let duplicate = sqlx::query(
-        "INSERT INTO staff (source, employee_id, email, first_name, last_name, department, role, facility, active, created_at, updated_at)
-         SELECT source, 'E-other', email, first_name, last_name, department, role, facility, active, created_at, updated_at
-         FROM staff LIMIT 1",
-    )
-    .execute(db.store.pool())
-    .await
-    .unwrap_err();
-    assert!(duplicate.to_string().contains("UNIQUE"), "{duplicate}");
-}
-
 // ---------------------------------------------------------------- refusals
 
 #[tokio::test]

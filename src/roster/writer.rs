@@ -121,7 +121,7 @@ impl Writer {
 
     /// Rolls everything back.
     pub async fn abandon(self) {
-        let restore = self.restore.clone();
+        let restore = self.restore;
         let Ok(mut tx) = self.finish().await else {
             return; // the failed writer's transaction was dropped: rolled back
         };

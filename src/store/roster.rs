@@ -432,15 +432,11 @@ impl NewStaff<'_> {
     }
 }
 
-/// Connection settings a bulk write changed, to put back afterwards, and
-/// the indexes it set aside.
-#[derive(Debug, Clone)]
+/// Connection settings a bulk write changed, to put back afterwards.
+#[derive(Debug, Clone, Copy)]
 pub struct BulkWriteRestore {
     /// SQLite's `cache_size` before; `None` on PostgreSQL.
     cache_size: Option<i64>,
-    /// The `CREATE INDEX` statements of the indexes of `staff` dropped for
-    /// a first import, as `sqlite_master` holds them.
-    deferred_indexes: Vec<String>,
 }
 
 /// On SQLite, gives this connection a larger page cache and in-memory
@@ -449,18 +445,9 @@ pub struct BulkWriteRestore {
 /// and journals pages to a temporary file, a third of the writer's time
 /// (docs/benchmarks.md). Memory stays bounded: 8 MB of cache, and a
 /// statement journal holds at most the pages one statement touches.
-///
-/// When `staff` is empty (a first import), its indexes are also dropped,
-/// inside the import's transaction, and built again from the loaded rows
-/// by [`rebuild_deferred_indexes`] before the commit: one sort per index
-/// instead of a random b-tree insert per row and index (docs/benchmarks.md,
-/// "Roster import"). A rollback brings them back unchanged.
 pub async fn tune_for_bulk_write(tx: &mut Tx) -> anyhow::Result<BulkWriteRestore> {
     if numbered(tx) {
-        return Ok(BulkWriteRestore {
-            cache_size: None,
-            deferred_indexes: Vec::new(),
-        });
+        return Ok(BulkWriteRestore { cache_size: None });
     }
     let cache_size: i64 = on_tx!(tx, |c| sqlx::query_scalar("PRAGMA cache_size")
         .fetch_one(&mut *c)
@@ -470,50 +457,12 @@ pub async fn tune_for_bulk_write(tx: &mut Tx) -> anyhow::Result<BulkWriteRestore
         &["PRAGMA cache_size = -8192", "PRAGMA temp_store = MEMORY"],
     )
     .await?;
-    let empty: bool = on_tx!(tx, |c| sqlx::query_scalar(
-        "SELECT NOT EXISTS (SELECT 1 FROM staff)"
-    )
-    .fetch_one(&mut *c)
-    .await?);
-    let mut deferred_indexes = Vec::new();
-    if empty {
-        // Explicit indexes only: `sql` is NULL for the ones a UNIQUE or
-        // PRIMARY KEY constraint makes, which cannot be dropped.
-        let indexes: Vec<(String, String)> = on_tx!(tx, |c| {
-            sqlx::query_as(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'staff' AND sql IS NOT NULL"
-        )
-        .fetch_all(&mut *c)
-        .await?
-        });
-        for (name, sql) in indexes {
-            let drop = format!("DROP INDEX \"{}\"", name.replace('"', "\"\""));
-            execute_each(tx, &[&drop]).await?;
-            deferred_indexes.push(sql);
-        }
-    }
     Ok(BulkWriteRestore {
         cache_size: Some(cache_size),
-        deferred_indexes,
     })
 }
 
-/// Builds the indexes [`tune_for_bulk_write`] dropped, in the import's
-/// transaction, once every row is in. A unique index that the rows break
-/// fails here and the import rolls back whole (validation refuses
-/// duplicates first, so this is a last guard).
-pub async fn rebuild_deferred_indexes(
-    tx: &mut Tx,
-    restore: &BulkWriteRestore,
-) -> anyhow::Result<()> {
-    for sql in &restore.deferred_indexes {
-        execute_each(tx, &[sql]).await?;
-    }
-    Ok(())
-}
-
-/// Undoes [`tune_for_bulk_write`]'s settings before the connection goes
-/// back to the pool.
+/// Undoes [`tune_for_bulk_write`] before the connection goes back to the pool.
 pub async fn restore_after_bulk_write(
     tx: &mut Tx,
     restore: BulkWriteRestore,
