@@ -1,4 +1,4 @@
-//! Report queries: every count of the rollout report in three aggregate
+//! Report queries: every count of the rollout report in four aggregate
 //! statements ([`figures`]), the per-person evidence export, and the claims
 //! that make the weekly summary go out once.
 
