@@ -154,6 +154,11 @@ const COUNTED: &str = "e.campaign_id = $1 AND e.enrolled_at <= $2
     AND (e.exempted_at IS NULL OR e.exempted_at > $2)
     AND (e.left_at IS NULL OR e.left_at > $2 OR e.completed_at <= $2)";
 
+/// Whether the enrolment `e` is overdue as of $2 (docs/metrics.md): not
+/// completed by then, and due before it. One definition for the people
+/// and groups statements.
+const OVERDUE: &str = "(e.completed_at IS NULL OR e.completed_at > $2) AND e.due_at < $2";
+
 /// Whether the person of the enrolment `e` has an address that bounced by
 /// $2. A set probed per enrolment: the few bounced people are read once
 /// through the partial index `staff_bounced` (migration 0019), rather than
@@ -175,13 +180,13 @@ fn people_sql() -> String {
          CASE WHEN e.completed_at <= $2 THEN e.completed_at END AS completed_at,
          CASE WHEN e.exempted_at <= $2 THEN 1 ELSE 0 END AS exempted,
          CASE WHEN e.left_at <= $2 AND (e.exempted_at IS NULL OR e.exempted_at > $2)
-                   AND (e.completed_at IS NULL OR e.completed_at > $2) THEN 1 ELSE 0 END AS gone
+                   AND (e.completed_at IS NULL OR e.completed_at > $2) THEN 1 ELSE 0 END AS gone,
+         CASE WHEN {OVERDUE} THEN 1 ELSE 0 END AS overdue
   FROM enrolments e
   WHERE e.campaign_id = $1 AND e.enrolled_at <= $2
 ),
 counted AS MATERIALIZED (
-  SELECT completed_at, due_at,
-         CASE WHEN completed_at IS NULL AND due_at < $2 THEN 1 ELSE 0 END AS overdue,
+  SELECT completed_at, due_at, overdue,
          CASE WHEN completed_at <= $3 THEN 0 ELSE {done_week} END AS done_week,
          CASE WHEN due_at > $2 THEN NULL
               WHEN due_at <= $3 AND enrolled_at <= $3 THEN 0
@@ -225,7 +230,7 @@ FROM counted GROUP BY {dimension}"
         "WITH counted AS MATERIALIZED (
   SELECT s.department, s.facility, s.role, COALESCE(s.manager_email, '') AS manager,
          CASE WHEN e.completed_at <= $2 THEN 1 ELSE 0 END AS done,
-         CASE WHEN (e.completed_at IS NULL OR e.completed_at > $2) AND e.due_at < $2 THEN 1 ELSE 0 END AS overdue
+         CASE WHEN {OVERDUE} THEN 1 ELSE 0 END AS overdue
   FROM enrolments e JOIN staff s ON s.id = e.staff_id
   WHERE {COUNTED}
 )
@@ -432,20 +437,15 @@ impl Store {
         if from == CountsFrom::Facts {
             self.ensure_report_steps(q).await?;
         }
-        let [people, groups, messages, events] = report_sql(from, q.reminders.len());
-        let (people, groups, messages, events) = tokio::try_join!(
-            self.report_rows(&people.1, report_params(from, people.0, q)),
-            self.report_rows(&groups.1, report_params(from, groups.0, q)),
-            self.report_rows(&messages.1, report_params(from, messages.0, q)),
-            self.report_rows(&events.1, report_params(from, events.0, q)),
-        )?;
+        let statements = report_sql(from, q.reminders.len());
+        let rows = futures::future::try_join_all(
+            statements
+                .iter()
+                .map(|(name, sql)| self.report_rows(sql, report_params(from, name, q))),
+        )
+        .await?;
         let mut counts = ReportCounts::default();
-        for row in people
-            .into_iter()
-            .chain(groups)
-            .chain(messages)
-            .chain(events)
-        {
+        for row in rows.into_iter().flatten() {
             counts.add_row(&row.kind, row.group, row.n)?;
         }
         Ok(counts)
