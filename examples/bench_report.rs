@@ -206,7 +206,7 @@ async fn run(a: &Args, url: &str) -> anyhow::Result<()> {
     );
 
     let mut full = Vec::new();
-    for (name, sql) in report_sql(CountsFrom::Facts, reminders.len()) {
+    for (name, sql) in report_sql(store.backend(), CountsFrom::Facts, reminders.len()) {
         let params = report_params(CountsFrom::Facts, name, &query);
         let alone = median(a.runs, || async {
             store.report_rows(&sql, params.clone()).await?;

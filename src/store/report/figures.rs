@@ -30,8 +30,16 @@
 //! [`ReportCounts::add_row`]). Both SQLite (3.35 or later) and PostgreSQL
 //! (12 or later) compute a `MATERIALIZED` CTE once.
 
-use super::super::Store;
+use super::super::{Backend, Store};
 use sqlx::Row;
+use std::collections::HashMap;
+
+/// Between a person's values in the groups statement's packing: U+001F
+/// (unit separator). The roster reader refuses control characters in every
+/// field, so no value holds it (as in `Store::stored_people`).
+const UNIT: &str = "\u{1f}";
+/// Between people in that packing: U+001E (record separator).
+const RECORD: &str = "\u{1e}";
 
 /// One week in milliseconds: the bucket width of the weekly series.
 const WEEK_MS: i64 = 7 * 86_400_000;
@@ -127,6 +135,7 @@ impl ReportCounts {
                     self.clicked_not_completed,
                 ] = [n[0], n[1], n[2], n[3], n[4]]
             }
+            "groups" => self.groups.extend(breakdowns(&group)?),
             "department" | "facility" | "role" | "manager" => {
                 let counts = GroupCounts {
                     enrolled: n[0],
@@ -213,39 +222,91 @@ FROM counted WHERE due_week IS NOT NULL GROUP BY due_week",
     )
 }
 
-/// The groups statement: the four breakdowns of the counted people by
-/// their roster fields. Apart from the people statement because it alone
-/// joins `staff` and sorts (a temporary b-tree per breakdown on SQLite):
-/// the two run side by side, and neither carries the other's columns
-/// through a materialized CTE. Parameters: $1 campaign id, $2 as-of.
-fn groups_sql() -> String {
-    let breakdown = |dimension: &str| {
+/// The four breakdowns, in the order the groups statement packs a
+/// person's values.
+const DIMENSIONS: [&str; 4] = ["department", "facility", "role", "manager"];
+
+/// The counted people with their roster fields and two flags, on both
+/// statements that give the breakdowns. Parameters: $1 campaign id, $2 as-of.
+fn counted_with_fields() -> String {
+    format!(
+        "SELECT s.department, s.facility, s.role, COALESCE(s.manager_email, '') AS manager,
+         CASE WHEN e.completed_at <= $2 THEN 1 ELSE 0 END AS done,
+         CASE WHEN {OVERDUE} THEN 1 ELSE 0 END AS overdue
+  FROM enrolments e JOIN staff s ON s.id = e.staff_id
+  WHERE {COUNTED}"
+    )
+}
+
+/// The groups statement: every counted person's four roster fields and
+/// flags, packed by the database into one text value, counted into the four
+/// breakdowns by [`breakdowns`]. SQLite has no hash aggregate: grouping in
+/// SQL sorted the ~95,000 people four times in temporary b-trees, 4× the
+/// time of this one pass (docs/benchmarks.md, "Report: the breakdowns
+/// packed"). Values are joined by [`UNIT`], people by [`RECORD`]. The flags are `done + 2 × overdue`. Parameters: $1 campaign id,
+/// $2 as-of, $3 and $4 the two separators.
+fn groups_sql(backend: Backend) -> String {
+    let aggregate = match backend {
+        Backend::Sqlite => "group_concat",
+        Backend::Postgres => "string_agg",
+    };
+    let counted = counted_with_fields();
+    format!(
+        "SELECT 'groups' AS kind,
+       COALESCE({aggregate}(department || $3 || facility || $3 || role || $3 || manager || $3
+                            || CAST(done + 2 * overdue AS TEXT), $4), '') AS grp,
+       0 AS n0, 0 AS n1, 0 AS n2, 0 AS n3, 0 AS n4, 0 AS n5
+FROM ({counted}) counted"
+    )
+}
+
+/// The history's groups statement: the four breakdowns grouped in SQL, the
+/// reference [`groups_sql`]'s counting is checked against. Parameters: $1
+/// campaign id, $2 as-of.
+fn history_groups_sql() -> String {
+    let breakdowns = DIMENSIONS.map(|dimension| {
         format!(
             "SELECT '{dimension}' AS kind, {dimension} AS grp, COUNT(*) AS n0, CAST(SUM(done) AS BIGINT) AS n1,
        CAST(SUM(overdue) AS BIGINT) AS n2, 0 AS n3, 0 AS n4, 0 AS n5
 FROM counted GROUP BY {dimension}"
         )
-    };
+    });
     format!(
-        "WITH counted AS MATERIALIZED (
-  SELECT s.department, s.facility, s.role, COALESCE(s.manager_email, '') AS manager,
-         CASE WHEN e.completed_at <= $2 THEN 1 ELSE 0 END AS done,
-         CASE WHEN {OVERDUE} THEN 1 ELSE 0 END AS overdue
-  FROM enrolments e JOIN staff s ON s.id = e.staff_id
-  WHERE {COUNTED}
-)
-{department}
-UNION ALL
-{facility}
-UNION ALL
-{role}
-UNION ALL
-{manager}",
-        department = breakdown("department"),
-        facility = breakdown("facility"),
-        role = breakdown("role"),
-        manager = breakdown("manager"),
+        "WITH counted AS MATERIALIZED ({counted})\n{breakdowns}",
+        counted = counted_with_fields(),
+        breakdowns = breakdowns.join("\nUNION ALL\n"),
     )
+}
+
+/// The four breakdowns of the groups statement's packed people.
+fn breakdowns(packed: &str) -> anyhow::Result<Vec<(String, String, GroupCounts)>> {
+    let mut tallies: [HashMap<&str, GroupCounts>; 4] = Default::default();
+    for person in packed.split(RECORD).filter(|p| !p.is_empty()) {
+        let mut parts = person.split(UNIT);
+        let mut values = [""; 4];
+        for value in &mut values {
+            *value = parts.next().unwrap_or_default();
+        }
+        let flags: i64 = match (parts.next().map(str::parse), parts.next()) {
+            (Some(Ok(flags @ 0..=3)), None) => flags,
+            _ => anyhow::bail!("a counted person came back malformed: {person:?}"),
+        };
+        for (tally, value) in tallies.iter_mut().zip(values) {
+            let counts = tally.entry(value).or_default();
+            counts.enrolled += 1;
+            counts.completed += flags & 1;
+            counts.overdue += flags >> 1;
+        }
+    }
+    Ok(DIMENSIONS
+        .into_iter()
+        .zip(tallies)
+        .flat_map(|(dimension, tally)| {
+            tally
+                .into_iter()
+                .map(move |(value, counts)| (dimension.to_string(), value.to_string(), counts))
+        })
+        .collect())
 }
 
 /// The history's messages statement: the outbox per counted enrolment.
@@ -378,17 +439,21 @@ pub enum CountsFrom {
 
 /// The report's four statements, named, for `EXPLAIN` in
 /// examples/bench_report.rs; [`report_params`] gives each one's parameters.
-pub fn report_sql(from: CountsFrom, reminders: usize) -> [(&'static str, String); 4] {
+pub fn report_sql(
+    backend: Backend,
+    from: CountsFrom,
+    reminders: usize,
+) -> [(&'static str, String); 4] {
     match from {
         CountsFrom::Facts => [
             ("people", people_sql()),
-            ("groups", groups_sql()),
+            ("groups", groups_sql(backend)),
             ("messages", messages_sql(reminders)),
             ("events", events_sql()),
         ],
         CountsFrom::History => [
             ("people", people_sql()),
-            ("groups", groups_sql()),
+            ("groups", history_groups_sql()),
             ("messages", history_messages_sql(reminders)),
             ("events", history_events_sql()),
         ],
@@ -407,6 +472,9 @@ pub fn report_params<'a>(from: CountsFrom, name: &str, q: &ReportQuery<'a>) -> V
     let mut params = vec![Param::Int(q.campaign_id), Param::Int(q.as_of)];
     match name {
         "people" => params.push(Param::Int(q.start)),
+        "groups" if from == CountsFrom::Facts => {
+            params.extend([UNIT, RECORD].map(Param::Text));
+        }
         "messages" => {
             if from == CountsFrom::History {
                 params.push(Param::Text(q.announcement));
@@ -437,7 +505,7 @@ impl Store {
         if from == CountsFrom::Facts {
             self.ensure_report_steps(q).await?;
         }
-        let statements = report_sql(from, q.reminders.len());
+        let statements = report_sql(self.backend(), from, q.reminders.len());
         let rows = futures::future::try_join_all(
             statements
                 .iter()
@@ -575,4 +643,54 @@ pub struct ReportRow {
     pub kind: String,
     pub group: String,
     pub n: [i64; 6],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(enrolled: i64, completed: i64, overdue: i64) -> GroupCounts {
+        GroupCounts {
+            enrolled,
+            completed,
+            overdue,
+        }
+    }
+
+    #[test]
+    fn packed_people_are_counted_into_each_breakdown() {
+        let packed = [
+            "Nursing\u{1f}Main\u{1f}Buyer\u{1f}boss@x.org\u{1f}1",
+            "Nursing\u{1f}North\u{1f}Buyer\u{1f}\u{1f}2",
+            "Pharmacy\u{1f}Main\u{1f}\u{1f}boss@x.org\u{1f}0",
+        ]
+        .join(RECORD);
+        let mut groups = breakdowns(&packed).unwrap();
+        groups.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        let expected = [
+            ("department", "Nursing", counts(2, 1, 1)),
+            ("department", "Pharmacy", counts(1, 0, 0)),
+            ("facility", "Main", counts(2, 1, 0)),
+            ("facility", "North", counts(1, 0, 1)),
+            ("manager", "", counts(1, 0, 1)),
+            ("manager", "boss@x.org", counts(2, 1, 0)),
+            ("role", "", counts(1, 0, 0)),
+            ("role", "Buyer", counts(2, 1, 1)),
+        ]
+        .map(|(d, v, c)| (d.to_string(), v.to_string(), c));
+        assert_eq!(groups, expected);
+    }
+
+    #[test]
+    fn no_people_make_no_groups_and_a_malformed_person_is_an_error() {
+        assert!(breakdowns("").unwrap().is_empty());
+        for bad in [
+            "Nursing\u{1f}Main\u{1f}Buyer\u{1f}boss@x.org",
+            "Nursing\u{1f}Main\u{1f}Buyer\u{1f}boss@x.org\u{1f}4",
+            "Nursing\u{1f}Main\u{1f}Buyer\u{1f}boss@x.org\u{1f}1\u{1f}1",
+        ] {
+            let error = breakdowns(bad).unwrap_err().to_string();
+            assert!(error.contains("malformed"), "{bad:?}: {error}");
+        }
+    }
 }
