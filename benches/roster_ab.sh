@@ -6,7 +6,8 @@
 #                                                          bench-out/roster-100000.csv)
 #
 # Each round: for OLD then NEW, a fresh import into an empty migrated SQLite
-# database and the same file again; then sqlite3 ".import --csv" of the file.
+# database and the same file again; then sqlite3 ".import --csv" of the file,
+# and sqlite3 loading it into the migrated schema (benches/sqlite3_into_schema.sh).
 # Prints the median wall time and peak RSS of each, and every run's time.
 # Build the old binary from a worktree, e.g.
 #   git worktree add ../old REV && (cd ../old && cargo build --release) && cp ../old/target/release/ambassador /tmp/old
@@ -24,13 +25,16 @@ for _ in $(seq "$ROUNDS"); do
         rm -f "$D"/f.db*
         export AMBASSADOR__DATABASE__URL="sqlite://$D/f.db"
         "$BIN" db migrate >/dev/null 2>&1
+        [ -f "$D/schema.db" ] || cp "$D/f.db" "$D/schema.db"
         timed "$X-fresh" "$BIN" roster import "$CSV"
         timed "$X-again" "$BIN" roster import "$CSV"
     done
     rm -f "$D/floor.db"
     timed sqlite3 sqlite3 "$D/floor.db" ".import --csv $CSV staff"
+    rm -f "$D"/into.db*; cp "$D/schema.db" "$D/into.db"
+    timed sqlite3-schema "$(dirname "$0")/sqlite3_into_schema.sh" "$D/into.db" "$CSV"
 done
-for X in sqlite3 OLD-fresh NEW-fresh OLD-again NEW-again; do
+for X in sqlite3 sqlite3-schema OLD-fresh NEW-fresh OLD-again NEW-again; do
     grep "^$X " "$D/res" | sort -k2 -n | awk -v x="$X" '{ w[NR] = $2; m[NR] = $3; all = all " " $2 }
-        END { printf "%-9s median %.2f s  peak %.1f MB  runs:%s\n", x, w[int((NR + 1) / 2)], m[int((NR + 1) / 2)] / 1024, all }'
+        END { printf "%-14s median %.2f s  peak %.1f MB  runs:%s\n", x, w[int((NR + 1) / 2)], m[int((NR + 1) / 2)] / 1024, all }'
 done

@@ -7,7 +7,9 @@
 # For each run on SQLite: a fresh import into an empty SQLite database, the
 # same file imported again (every row unchanged), and
 # `sqlite3 DB ".import --csv FILE staff"` into an empty database: the floor
-# for loading this CSV into SQLite. On PostgreSQL (a fresh database of a
+# for loading this CSV into SQLite (a bare table: no indexes, no WAL); and
+# benches/sqlite3_into_schema.sh: sqlite3 loading the same rows into the
+# migrated schema, the floor for the same end state. On PostgreSQL (a fresh database of a
 # unique name, dropped at the end): the same two imports, and psql's
 # `\copy` of the same file into a table of ten text columns: the floor
 # there. Prints medians, ratios and peak resident memory (from
@@ -45,7 +47,7 @@ run() {
         END { printf "%.3f %d\n", s, kb }' "$OUT/time.txt" >>"$OUT/$label"
 }
 
-rm -f "$OUT/fresh" "$OUT/again" "$OUT/sqlite3" "$OUT/pg_fresh" "$OUT/pg_again" "$OUT/psql"
+rm -f "$OUT/fresh" "$OUT/again" "$OUT/sqlite3" "$OUT/sqlite3_schema" "$OUT/pg_fresh" "$OUT/pg_again" "$OUT/psql"
 if [[ " $BACKENDS " == *" postgres "* ]]; then
     trap 'psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
 fi
@@ -55,6 +57,7 @@ for i in $(seq "$RUNS"); do
     rm -f "$DB" "$DB-wal" "$DB-shm"
     export AMBASSADOR__DATABASE__URL="sqlite://$DB"
     "$BIN" db migrate >/dev/null 2>&1   # schema creation is not part of the import
+    cp "$DB" "$OUT/schema.db"          # for the same-work anchor below
     run fresh "$BIN" roster import "$CSV"
     run again "$BIN" roster import "$CSV"
     grep -q "unchanged $ROWS " "$OUT/stdout.txt" || { echo "error: re-import did not find every row unchanged:" >&2; cat "$OUT/stdout.txt" >&2; exit 1; }
@@ -62,6 +65,8 @@ for i in $(seq "$RUNS"); do
     FLOOR="$OUT/floor.db"
     rm -f "$FLOOR"
     run sqlite3 sqlite3 "$FLOOR" ".import --csv $CSV staff"
+    rm -f "$OUT"/schema.db-*
+    run sqlite3_schema benches/sqlite3_into_schema.sh "$OUT/schema.db" "$CSV"
   fi
   if [[ " $BACKENDS " == *" postgres "* ]]; then
     psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)" -c "CREATE DATABASE $PGDB" >/dev/null
@@ -88,6 +93,7 @@ table() {
     for label in "$floor" "$@"; do
         case $label in
             sqlite3) name='sqlite3 .import --csv (floor)' ;;
+            sqlite3_schema) name='sqlite3 into the migrated schema' ;;
             fresh) name='ambassador roster import (fresh)' ;;
             again) name='ambassador re-import (unchanged)' ;;
             psql) name='psql \copy (floor)' ;;
@@ -106,7 +112,8 @@ table() {
 
 printf '\n%s rows, %s runs each, medians (%s bytes of CSV)\n\n' "$ROWS" "$RUNS" "$(stat -c %s "$CSV")"
 if [[ " $BACKENDS " == *" sqlite "* ]]; then
-    table sqlite3 fresh again
+    table sqlite3 sqlite3_schema fresh again
+    awk -v s="$(median "$OUT/sqlite3_schema" 1)" -v f="$(median "$OUT/fresh" 1)" 'BEGIN { printf "fresh import / sqlite3 into the migrated schema: %.2fx\n", f / s }'
     awk -v a="$(median "$OUT/again" 1)" -v f="$(median "$OUT/fresh" 1)" 'BEGIN { printf "re-import / fresh import: %.2fx\n\n", a / f }'
 fi
 if [[ " $BACKENDS " == *" postgres "* ]]; then
