@@ -8,6 +8,7 @@
 #   benches/tracking.sh [MESSAGES]                 # default 20000
 #   BACKENDS="sqlite postgres" RUNS=2 DURATION=10s CONNECTIONS=64 THREADS=2 \
 #   PG=postgres://postgres@127.0.0.1:5432 PORT=18080 NGINX_PORT=18081 benches/tracking.sh
+#   AMBASSADOR_BIN=path/to/earlier/ambassador benches/tracking.sh   # another build
 #
 # Per backend: builds the release binary, imports a roster of MESSAGES people
 # and a one-step campaign, lets `serve` send them with the file transport,
@@ -31,10 +32,13 @@ NGINX_PORT=${NGINX_PORT:-18081}
 TARGET=${CARGO_TARGET_DIR:-target}
 AMB="$(pwd)/$TARGET/release/ambassador"
 [[ $TARGET == /* ]] && AMB="$TARGET/release/ambassador"
+# AMBASSADOR_BIN=path: measure that binary instead (an earlier build, for a
+# comparison in the same hour); nothing is built then.
+AMB=${AMBASSADOR_BIN:-$AMB}
 WORK=$(mktemp -d)
 PGDB="ambassador_tracking_$(date +%s)_$$"
 
-cargo build --release --bin ambassador >&2
+[[ -n ${AMBASSADOR_BIN:-} ]] || cargo build --release --bin ambassador >&2
 
 SERVE_PID=""
 NGINX_PID=""
