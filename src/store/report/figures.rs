@@ -6,8 +6,9 @@
 //!   by then, with whether they were exempted or left) and `counted` (the
 //!   enrolled people of docs/metrics.md, with their overdue flag and week
 //!   buckets); population, outcome and the weekly histograms;
-//! - groups: the counted people with their roster fields; the four
-//!   breakdowns;
+//! - groups: the counted people's roster fields and flags, packed into one
+//!   text value that Rust counts into the four breakdowns ([`breakdowns`]);
+//!   the history's groups statement groups in SQL instead, the reference;
 //! - messages: CTE `msg`, one row per counted enrolment with its messages
 //!   sent and reminders by then, whether one was undeliverable, whether the
 //!   person's address bounced and when the announcement went; reach and the
@@ -25,9 +26,9 @@
 //! `report_steps` holds what the facts were counted with, and
 //! [`Store::ensure_report_steps`] recounts when the file says otherwise.
 //!
-//! Every row is one section of the report: a `kind`, a group name, and up
-//! to six numbers `n0`..`n5` whose meaning depends on `kind` (read back by
-//! [`ReportCounts::add_row`]). Both SQLite (3.35 or later) and PostgreSQL
+//! Every row is one section of the report: a `kind`, a group name (or, for
+//! `groups`, the packed people), and up to six numbers `n0`..`n5` whose
+//! meaning depends on `kind` (read back by [`ReportCounts::add_row`]). Both SQLite (3.35 or later) and PostgreSQL
 //! (12 or later) compute a `MATERIALIZED` CTE once.
 
 use super::super::{Backend, Store};
