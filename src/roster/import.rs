@@ -421,7 +421,7 @@ impl<'a> Run<'a> {
             Some(writer) => writer,
             None => Writer::start(store, &self.report, now).await?,
         };
-        let (import_id, restore) = (writer.import_id, writer.restore);
+        let import_id = writer.import_id;
         let mut tx = writer.finish().await?;
         let ids: Vec<i64> = gone.iter().map(|(id, _)| *id).collect();
         q::deactivate_staff(&mut tx, &ids, now).await?;
@@ -435,7 +435,6 @@ impl<'a> Run<'a> {
             .collect();
         q::insert_changes(&mut tx, import_id, &history).await?;
         q::set_import_counts(&mut tx, import_id, counted(&self.report.counts)).await?;
-        q::restore_after_bulk_write(&mut tx, restore).await?;
         tx.commit().await.map_err(anyhow::Error::from)?;
         self.report.import_id = Some(import_id);
         self.report.applied = true;

@@ -45,8 +45,6 @@ struct BoundBatch {
 /// driver's own thread, so reading and writing use both cores).
 pub(super) struct Writer {
     pub import_id: i64,
-    /// The connection settings to put back before the transaction ends.
-    pub restore: q::BulkWriteRestore,
     batches: mpsc::Sender<BoundBatch>,
     task: JoinHandle<anyhow::Result<Tx>>,
 }
@@ -54,8 +52,7 @@ pub(super) struct Writer {
 impl Writer {
     /// Opens the transaction and records the import (its counts come last).
     pub async fn start(store: &Store, report: &ImportReport, now: i64) -> anyhow::Result<Self> {
-        let mut tx = store.begin().await?;
-        let restore = q::tune_for_bulk_write(&mut tx).await?;
+        let mut tx = store.begin_bulk_write().await?;
         let import_id = q::insert_import(
             &mut tx,
             &ImportRecord {
@@ -76,7 +73,6 @@ impl Writer {
         });
         Ok(Self {
             import_id,
-            restore,
             batches,
             task,
         })
@@ -121,16 +117,10 @@ impl Writer {
 
     /// Rolls everything back.
     pub async fn abandon(self) {
-        let restore = self.restore;
-        let Ok(mut tx) = self.finish().await else {
+        let Ok(tx) = self.finish().await else {
             return; // the failed writer's transaction was dropped: rolled back
         };
-        let undone = async {
-            q::restore_after_bulk_write(&mut tx, restore).await?;
-            tx.rollback().await?;
-            anyhow::Ok(())
-        };
-        if let Err(e) = undone.await {
+        if let Err(e) = tx.rollback().await {
             tracing::warn!(error = %e, "rolling back a refused roster import failed");
         }
     }

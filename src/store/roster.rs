@@ -1,6 +1,6 @@
 //! Queries behind roster import and listing.
 
-use super::{Backend, Conn, Store, Tx};
+use super::{Backend, Conn, Pool, Store, Tx, SQLITE_BEGIN};
 use sqlx::sqlite::SqliteArguments;
 use sqlx::Arguments;
 
@@ -309,7 +309,7 @@ impl BoundStaffInsert {
                         .map(|batch| {
                             let rows = placeholders_from(batch.len(), 10, None);
                             let sql = format!(
-                                "INSERT INTO staff ({STAFF_INSERT_COLUMNS}) SELECT ?, ?, ?, ?, {values} FROM (VALUES {rows}) AS v"
+                                "INSERT OR ROLLBACK INTO staff ({STAFF_INSERT_COLUMNS}) SELECT ?, ?, ?, ?, {values} FROM (VALUES {rows}) AS v"
                             );
                             Ok((sql, staff_arguments(source, import_id, now, batch)?))
                         })
@@ -432,56 +432,40 @@ impl NewStaff<'_> {
     }
 }
 
-/// Connection settings a bulk write changed, to put back afterwards.
-#[derive(Debug, Clone, Copy)]
-pub struct BulkWriteRestore {
-    /// SQLite's `cache_size` before; `None` on PostgreSQL.
-    cache_size: Option<i64>,
-}
-
-/// On SQLite, gives this connection a larger page cache and in-memory
-/// statement journals while an import writes: with the 2 MB default every
-/// multi-row INSERT into the random-order email index spills dirty pages
-/// and journals pages to a temporary file, a third of the writer's time
-/// (docs/benchmarks.md). Memory stays bounded: 8 MB of cache, and a
-/// statement journal holds at most the pages one statement touches.
-pub async fn tune_for_bulk_write(tx: &mut Tx) -> anyhow::Result<BulkWriteRestore> {
-    if numbered(tx) {
-        return Ok(BulkWriteRestore { cache_size: None });
+impl Store {
+    /// The write transaction of a roster import. On SQLite it runs on a
+    /// connection of its own, set up for a bulk load and closed when the
+    /// transaction ends instead of going back to the pool, so no setting
+    /// reaches another caller:
+    /// - foreign keys not enforced: with the one immediate foreign key of
+    ///   `staff` (`import_id`), every multi-row INSERT may abort halfway,
+    ///   so SQLite journals each page it touches in a statement journal
+    ///   (~14% of the writer's time, docs/benchmarks.md "Roster import").
+    ///   The import writes only ids it read or made in this transaction;
+    ///   [`BoundStaffInsert`] inserts with `OR ROLLBACK`, so a conflict
+    ///   ends the whole import rather than one statement.
+    /// - an 8 MB page cache and in-memory statement journals: with the 2 MB
+    ///   default, inserting into the random-order email index spilled
+    ///   dirty pages mid-transaction.
+    pub async fn begin_bulk_write(&self) -> anyhow::Result<Tx> {
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                conn.close_on_drop();
+                for setting in [
+                    "PRAGMA foreign_keys = OFF",
+                    "PRAGMA cache_size = -8192",
+                    "PRAGMA temp_store = MEMORY",
+                ] {
+                    sqlx::query(setting).execute(&mut *conn).await?;
+                }
+                // What `SqlitePool::begin_with` does, on this connection.
+                let tx = sqlx::Transaction::begin(conn, Some(SQLITE_BEGIN.into())).await?;
+                Ok(Tx::Sqlite(tx))
+            }
+            Pool::Postgres(_) => self.begin().await,
+        }
     }
-    let cache_size: i64 = on_tx!(tx, |c| sqlx::query_scalar("PRAGMA cache_size")
-        .fetch_one(&mut *c)
-        .await?);
-    execute_each(
-        tx,
-        &["PRAGMA cache_size = -8192", "PRAGMA temp_store = MEMORY"],
-    )
-    .await?;
-    Ok(BulkWriteRestore {
-        cache_size: Some(cache_size),
-    })
-}
-
-/// Undoes [`tune_for_bulk_write`] before the connection goes back to the pool.
-pub async fn restore_after_bulk_write(
-    tx: &mut Tx,
-    restore: BulkWriteRestore,
-) -> anyhow::Result<()> {
-    if let Some(cache_size) = restore.cache_size {
-        let cache = format!("PRAGMA cache_size = {cache_size}");
-        execute_each(tx, &["PRAGMA temp_store = DEFAULT", &cache]).await?;
-    }
-    Ok(())
-}
-
-async fn execute_each(tx: &mut Tx, statements: &[&str]) -> anyhow::Result<()> {
-    for statement in statements {
-        on_tx!(tx, |c| sqlx::query(statement)
-            .execute(&mut *c)
-            .await?
-            .rows_affected());
-    }
-    Ok(())
 }
 
 /// Writes an import's final counts, known only once the whole file is read.
@@ -667,5 +651,50 @@ mod tests {
     #[test]
     fn numbering_can_start_after_shared_values() {
         assert_eq!(super::placeholders_from(2, 1, Some(5)), "($5), ($6)");
+    }
+}
+
+#[cfg(test)]
+mod bulk_write_tests {
+    use crate::store::{Conn, Pool, Store};
+
+    async fn foreign_keys(conn: &mut sqlx::SqliteConnection) -> i64 {
+        sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(conn)
+            .await
+            .unwrap()
+    }
+
+    /// The bulk write's connection does not enforce foreign keys; it is
+    /// closed afterwards, committed or dropped, so every connection the
+    /// pool hands out later still enforces them.
+    #[tokio::test]
+    async fn the_bulk_writes_setting_never_reaches_the_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("bulk.db").display());
+        let store = Store::open(&url, 2).await.unwrap();
+        let Pool::Sqlite(pool) = &store.pool else {
+            unreachable!("a SQLite URL")
+        };
+        for commit in [true, false] {
+            let mut tx = store.begin_bulk_write().await.unwrap();
+            let Conn::Sqlite(c) = tx.conn() else {
+                unreachable!("a SQLite transaction")
+            };
+            assert_eq!(foreign_keys(c).await, 0, "inside the bulk write");
+            if commit {
+                tx.commit().await.unwrap();
+            } else {
+                drop(tx);
+            }
+            // Both connections the pool may hold, at once.
+            let (mut a, mut b) = (pool.acquire().await.unwrap(), pool.acquire().await.unwrap());
+            assert_eq!(
+                (foreign_keys(&mut a).await, foreign_keys(&mut b).await),
+                (1, 1),
+                "after a bulk write that was {}",
+                if commit { "committed" } else { "dropped" }
+            );
+        }
     }
 }
