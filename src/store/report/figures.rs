@@ -151,6 +151,16 @@ impl ReportCounts {
                 self.middle_ms.push(n[0]);
                 self.days_counted = n[1];
             }
+            "days" => {
+                let mut days = group
+                    .split(',')
+                    .filter(|d| !d.is_empty())
+                    .map(str::parse)
+                    .collect::<Result<Vec<i64>, _>>()
+                    .map_err(|e| anyhow::anyhow!("a day to complete came back malformed: {e}"))?;
+                self.days_counted = days.len() as i64;
+                self.middle_ms = middle_of(&mut days);
+            }
             other => anyhow::bail!("unexpected report row kind {other:?}"),
         }
         Ok(())
@@ -330,7 +340,8 @@ fn history_messages_sql(reminders: usize) -> String {
         GROUP BY enrolment_id) m ON m.enrolment_id = e.id
   WHERE {COUNTED}
 ),
-{DONE}"
+{done}",
+        done = days_sorted(),
     )
 }
 
@@ -369,7 +380,7 @@ fn step_list(first: usize, n: usize) -> String {
 /// with messages accepted both before and after it (a report as of the
 /// past) has their few outbox rows counted. Parameters: $1 campaign id, $2
 /// as-of, $3.. the `reminders` reminder steps.
-fn messages_sql(reminders: usize) -> String {
+fn messages_sql(backend: Backend, reminders: usize) -> String {
     let reminder_list = step_list(3, reminders);
     let sent_by = |and: &str| {
         format!(
@@ -387,31 +398,75 @@ fn messages_sql(reminders: usize) -> String {
          CASE WHEN {BOUNCED} THEN 1 ELSE 0 END AS bounced
   FROM enrolments e
   WHERE {COUNTED}
-),
-{DONE}",
+)
+{days}",
+        days = days_packed(backend),
         sent = sent_by(""),
         reminders_sent = sent_by(&format!(" AND o.step IN ({reminder_list})")),
     )
 }
 
-/// The messages statement's end, shared with the history's: reach from
-/// `msg`, and the middle of the days from announcement to completion.
-const DONE: &str = "done AS MATERIALIZED (
-  SELECT CASE WHEN announced_at <= completed_at THEN completed_at - announced_at
+/// Milliseconds from a `msg` row's announcement (or enrolment, when none
+/// was accepted before it) to its completion.
+const DAYS_TO_COMPLETE: &str =
+    "CASE WHEN announced_at <= completed_at THEN completed_at - announced_at
               WHEN enrolled_at <= completed_at THEN completed_at - enrolled_at
-              ELSE 0 END AS d
-  FROM msg WHERE completed_at IS NOT NULL
-)
-SELECT 'reach' AS kind, '' AS grp, CAST(COALESCE(SUM(sent), 0) AS BIGINT) AS n0, COUNT(CASE WHEN sent > 0 AND bounced = 0 THEN 1 END) AS n1,
+              ELSE 0 END";
+
+/// Reach, from `msg`.
+const REACH: &str = "SELECT 'reach' AS kind, '' AS grp, CAST(COALESCE(SUM(sent), 0) AS BIGINT) AS n0, COUNT(CASE WHEN sent > 0 AND bounced = 0 THEN 1 END) AS n1,
        COUNT(CASE WHEN undeliverable > 0 THEN 1 END) AS n2, CAST(COALESCE(SUM(reminders), 0) AS BIGINT) AS n3,
        COUNT(CASE WHEN bounced = 1 THEN 1 END) AS n4, 0 AS n5
-FROM msg
+FROM msg";
+
+/// The history's messages statement's end: reach, and the middle one or
+/// two of the days to complete, picked by sorting in SQL (the reference
+/// for the facts' [`days_packed`]).
+fn days_sorted() -> String {
+    format!(
+        "done AS MATERIALIZED (
+  SELECT {DAYS_TO_COMPLETE} AS d
+  FROM msg WHERE completed_at IS NOT NULL
+)
+{REACH}
 UNION ALL
 SELECT 'median', '', d, n, 0, 0, 0, 0
 FROM (SELECT d, (SELECT COUNT(*) FROM done) AS n
       FROM done
       ORDER BY d LIMIT 2
-      OFFSET (SELECT (COUNT(*) - 1) / 2 FROM done)) middle";
+      OFFSET (SELECT (COUNT(*) - 1) / 2 FROM done)) middle"
+    )
+}
+
+/// The facts' messages statement's end: reach, and every counted
+/// completion's days to complete, packed comma-separated into one value;
+/// [`ReportCounts::add_row`] picks the middle ones. Sorting ~57,000 values
+/// in a temporary b-tree for two of them was a third of the statement on
+/// SQLite (docs/benchmarks.md, "Report: the breakdowns packed").
+fn days_packed(backend: Backend) -> String {
+    let aggregate = match backend {
+        Backend::Sqlite => "group_concat",
+        Backend::Postgres => "string_agg",
+    };
+    format!(
+        "{REACH}
+UNION ALL
+SELECT 'days', COALESCE({aggregate}(CAST({DAYS_TO_COMPLETE} AS TEXT), ','), ''), 0, 0, 0, 0, 0, 0
+FROM msg WHERE completed_at IS NOT NULL"
+    )
+}
+
+/// The middle one or two of `values` as `ORDER BY d LIMIT 2 OFFSET (n - 1) / 2`
+/// gives them: the lower middle and the value after it, if any.
+fn middle_of(values: &mut [i64]) -> Vec<i64> {
+    if values.is_empty() {
+        return Vec::new();
+    }
+    let (_, lower, above) = values.select_nth_unstable((values.len() - 1) / 2);
+    std::iter::once(*lower)
+        .chain(above.iter().min().copied())
+        .collect()
+}
 
 /// The events statement on the report facts: the first open and click of
 /// each counted enrolment, by anyone and by a person. Parameters: $1
@@ -449,7 +504,7 @@ pub fn report_sql(
         CountsFrom::Facts => [
             ("people", people_sql()),
             ("groups", groups_sql(backend)),
-            ("messages", messages_sql(reminders)),
+            ("messages", messages_sql(backend, reminders)),
             ("events", events_sql()),
         ],
         CountsFrom::History => [
@@ -680,6 +735,22 @@ mod tests {
         ]
         .map(|(d, v, c)| (d.to_string(), v.to_string(), c));
         assert_eq!(groups, expected);
+    }
+
+    /// The same values `ORDER BY d LIMIT 2 OFFSET (n - 1) / 2` picks.
+    #[test]
+    fn the_middle_values_are_the_lower_middle_and_the_one_after_it() {
+        for (values, middle) in [
+            (vec![], vec![]),
+            (vec![7], vec![7]),
+            (vec![9, 3], vec![3, 9]),
+            (vec![5, 1, 9], vec![5, 9]),
+            (vec![8, 2, 6, 4], vec![4, 6]),
+            (vec![3, 3, 1, 3, 2], vec![3, 3]),
+        ] {
+            let mut shuffled = values.clone();
+            assert_eq!(middle_of(&mut shuffled), middle, "{values:?}");
+        }
     }
 
     #[test]
