@@ -11,7 +11,7 @@
 #   benches/sqlite3_into_schema.sh DB CSV     (DB: migrated, empty; it is filled)
 set -euo pipefail
 DB=$1; CSV=$2
-sqlite3 "$DB" ".import --csv $CSV staff_in" "BEGIN" \
+sqlite3 "$DB" ".import --csv \"$CSV\" staff_in" "BEGIN" \
   "INSERT INTO staff (source, created_at, updated_at, employee_id, email, first_name, last_name,
                       department, role, facility, manager_email, time_zone, attributes)
    SELECT 'hr', 1, 1, \"Employee ID\", lower(\"Work Email\"), \"First Name\", \"Last Name\",

@@ -792,45 +792,6 @@ async fn a_large_roster_with_and_without_employee_ids_reads_back_exactly() {
     assert_eq!(db.person("renamed.1000@health.example.org").await.active, 1);
 }
 
-#[tokio::test]
-async fn an_import_leaves_the_connection_settings_as_it_found_them() {
-    // The writer enlarges SQLite's page cache for the import only.
-    let db = TestDb::new().await;
-    if db.store.backend() != ambassador::store::Backend::Sqlite {
-        let reason = "the connection settings test on PostgreSQL: the page cache and temp store are SQLite's (the SQLite run has it)";
-        common::skip::skip(reason, None);
-        return;
-    }
-    let store = ambassador::store::Store::open(&db.database.url, 1)
-        .await
-        .unwrap();
-    let settings = || async {
-        let cache: i64 = sqlx::query_scalar("PRAGMA cache_size")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-        let temp: i64 = sqlx::query_scalar("PRAGMA temp_store")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-        (cache, temp)
-    };
-    let before = settings().await;
-
-    ambassador::roster::import(
-        &store,
-        &db.clock,
-        &db.settings,
-        generated(4000, "Supply Chain").as_bytes(),
-        &options(),
-        &mut |_, _| {},
-    )
-    .await
-    .unwrap();
-
-    assert_eq!(settings().await, before);
-}
-
 // ---------------------------------------------------------------- refusals
 
 #[tokio::test]

@@ -274,7 +274,11 @@ pub async fn insert_import(tx: &mut Tx, import: &ImportRecord<'_>) -> anyhow::Re
 /// overlaps the previous batch's write, and the task holding the
 /// transaction only executes, so the database is not left waiting between
 /// statements (docs/benchmarks.md, "Roster import").
-pub struct BoundStaffInsert {
+///
+/// Only for the transaction of [`Store::begin_bulk_write`]: on SQLite the
+/// rows go in with `INSERT OR ROLLBACK`, which ends the whole transaction
+/// on a conflict, while sqlx still counts it as open.
+pub(crate) struct BoundStaffInsert {
     statements: BoundStatements,
 }
 
@@ -459,7 +463,9 @@ impl Store {
                 ] {
                     sqlx::query(setting).execute(&mut *conn).await?;
                 }
-                // What `SqlitePool::begin_with` does, on this connection.
+                // What `SqlitePool::begin_with` does, on this connection
+                // (sqlx 0.8's `Transaction::begin` is public but left out
+                // of its docs; the bulk-write test below covers it).
                 let tx = sqlx::Transaction::begin(conn, Some(SQLITE_BEGIN.into())).await?;
                 Ok(Tx::Sqlite(tx))
             }
@@ -658,30 +664,41 @@ mod tests {
 mod bulk_write_tests {
     use crate::store::{Conn, Pool, Store};
 
-    async fn foreign_keys(conn: &mut sqlx::SqliteConnection) -> i64 {
-        sqlx::query_scalar("PRAGMA foreign_keys")
-            .fetch_one(conn)
-            .await
-            .unwrap()
+    /// foreign_keys, cache_size and temp_store of a connection.
+    async fn settings(conn: &mut sqlx::SqliteConnection) -> [i64; 3] {
+        let mut values = [0; 3];
+        for (value, pragma) in values
+            .iter_mut()
+            .zip(["foreign_keys", "cache_size", "temp_store"])
+        {
+            *value = sqlx::query_scalar(&format!("PRAGMA {pragma}"))
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+        }
+        values
     }
 
-    /// The bulk write's connection does not enforce foreign keys; it is
-    /// closed afterwards, committed or dropped, so every connection the
-    /// pool hands out later still enforces them.
+    /// The bulk write's connection does not enforce foreign keys and has
+    /// its own cache settings; it is closed afterwards, committed or
+    /// dropped, so every connection the pool hands out later has the
+    /// pool's settings.
     #[tokio::test]
-    async fn the_bulk_writes_setting_never_reaches_the_pool() {
+    async fn the_bulk_writes_settings_never_reach_the_pool() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("bulk.db").display());
         let store = Store::open(&url, 2).await.unwrap();
         let Pool::Sqlite(pool) = &store.pool else {
             unreachable!("a SQLite URL")
         };
+        let pooled = settings(&mut pool.acquire().await.unwrap()).await;
+        assert_eq!(pooled[0], 1, "the pool enforces foreign keys");
         for commit in [true, false] {
             let mut tx = store.begin_bulk_write().await.unwrap();
             let Conn::Sqlite(c) = tx.conn() else {
                 unreachable!("a SQLite transaction")
             };
-            assert_eq!(foreign_keys(c).await, 0, "inside the bulk write");
+            assert_eq!(settings(c).await, [0, -8192, 2], "inside the bulk write");
             if commit {
                 tx.commit().await.unwrap();
             } else {
@@ -690,8 +707,8 @@ mod bulk_write_tests {
             // Both connections the pool may hold, at once.
             let (mut a, mut b) = (pool.acquire().await.unwrap(), pool.acquire().await.unwrap());
             assert_eq!(
-                (foreign_keys(&mut a).await, foreign_keys(&mut b).await),
-                (1, 1),
+                [settings(&mut a).await, settings(&mut b).await],
+                [pooled, pooled],
                 "after a bulk write that was {}",
                 if commit { "committed" } else { "dropped" }
             );
