@@ -31,7 +31,7 @@ impl PersonRecord {
     fn part(&self, index: usize) -> &str {
         let start = self.starts[index] as usize;
         let end = match self.starts.get(index + 1) {
-            Some(&next) => next as usize - StoredPerson::SEPARATOR.len_utf8(),
+            Some(&next) => next as usize - StoredPerson::SEPARATOR.len(),
             None => self.joined.len(),
         };
         &self.joined[start..end]
@@ -83,7 +83,7 @@ impl PersonRecord {
         let mut starts = [0u32; PARTS];
         for (i, part) in parts.iter().enumerate() {
             if i > 0 {
-                joined.push(StoredPerson::SEPARATOR);
+                joined.push_str(StoredPerson::SEPARATOR);
             }
             // Fields are bounded by roster.max_field_length, the file by
             // roster.max_file_bytes: far below 4 GiB.

@@ -74,6 +74,27 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The aggregate that joins text values with a separator. Queries that
+    /// would return many small rows pack them into a few text values
+    /// instead: sqlx-sqlite costs microseconds per row crossed
+    /// (docs/benchmarks.md, "The stored roster").
+    pub(crate) fn text_aggregate(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "group_concat",
+            Backend::Postgres => "string_agg",
+        }
+    }
+}
+
+/// Between the values of one packed row: U+001F (unit separator). The
+/// roster reader refuses control characters in every field, so no stored
+/// value holds it.
+pub(crate) const UNIT_SEPARATOR: &str = "\u{1f}";
+/// Between the rows packed into one value: U+001E (record separator),
+/// refused in roster fields likewise.
+pub(crate) const RECORD_SEPARATOR: &str = "\u{1e}";
+
 /// The native pool of one backend.
 #[derive(Debug, Clone)]
 pub(crate) enum Pool {

@@ -1,6 +1,6 @@
 //! Queries behind roster import and listing.
 
-use super::{Backend, Conn, Pool, Store, Tx, SQLITE_BEGIN};
+use super::{Backend, Conn, Pool, Store, Tx, RECORD_SEPARATOR, SQLITE_BEGIN};
 use sqlx::sqlite::SqliteArguments;
 use sqlx::Arguments;
 
@@ -93,9 +93,8 @@ impl StoredPerson {
         "attributes",
     ];
 
-    /// U+001F (unit separator): the roster reader refuses control
-    /// characters in every field, so no value holds it.
-    pub const SEPARATOR: char = '\u{1f}';
+    /// Between the fields: U+001F, as in every packed row.
+    pub const SEPARATOR: &'static str = super::UNIT_SEPARATOR;
 
     /// One person as `stored_people` packs them: id, active, '=' and the
     /// employee id (or nothing), email, then the fields.
@@ -124,10 +123,6 @@ impl StoredPerson {
     }
 }
 
-/// U+001E (record separator) between people packed into one row; refused
-/// in roster fields like [`StoredPerson::SEPARATOR`].
-const RECORD_SEPARATOR: char = '\u{1e}';
-
 impl Store {
     /// Everyone ever imported from `source`, active or not, in the compact
     /// form. The fields are joined by the database: one text value a row
@@ -151,10 +146,7 @@ impl Store {
         .chain(StoredPerson::FIELDS.map(|f| format!("COALESCE({f}, '')")))
         .collect::<Vec<_>>()
         .join(" || $2 || ");
-        let aggregate = match self.backend() {
-            Backend::Sqlite => "group_concat",
-            Backend::Postgres => "string_agg",
-        };
+        let aggregate = self.backend().text_aggregate();
         let sql = format!(
             "SELECT {aggregate}({person}, $3) FROM staff WHERE source = $1 GROUP BY id / {PEOPLE_PER_ROW}"
         );
@@ -162,8 +154,8 @@ impl Store {
         on_pool!(self, |c| {
             let mut rows = sqlx::query_scalar::<_, String>(&sql)
                 .bind(source)
-                .bind(StoredPerson::SEPARATOR.to_string())
-                .bind(RECORD_SEPARATOR.to_string())
+                .bind(StoredPerson::SEPARATOR)
+                .bind(RECORD_SEPARATOR)
                 .fetch(c);
             while let Some(packed) = rows.try_next().await? {
                 for record in packed.split(RECORD_SEPARATOR) {

@@ -28,19 +28,13 @@
 //!
 //! Every row is one section of the report: a `kind`, a group name (or, for
 //! `groups`, the packed people), and up to six numbers `n0`..`n5` whose
-//! meaning depends on `kind` (read back by [`ReportCounts::add_row`]). Both SQLite (3.35 or later) and PostgreSQL
-//! (12 or later) compute a `MATERIALIZED` CTE once.
+//! meaning depends on `kind` (read back by [`ReportCounts::add_row`]).
+//! Both SQLite (3.35 or later) and PostgreSQL (12 or later) compute a
+//! `MATERIALIZED` CTE once.
 
-use super::super::{Backend, Store};
+use super::super::{Backend, Store, RECORD_SEPARATOR as RECORD, UNIT_SEPARATOR as UNIT};
 use sqlx::Row;
 use std::collections::HashMap;
-
-/// Between a person's values in the groups statement's packing: U+001F
-/// (unit separator). The roster reader refuses control characters in every
-/// field, so no value holds it (as in `Store::stored_people`).
-const UNIT: &str = "\u{1f}";
-/// Between people in that packing: U+001E (record separator).
-const RECORD: &str = "\u{1e}";
 
 /// One week in milliseconds: the bucket width of the weekly series.
 const WEEK_MS: i64 = 7 * 86_400_000;
@@ -254,13 +248,11 @@ fn counted_with_fields() -> String {
 /// breakdowns by [`breakdowns`]. SQLite has no hash aggregate: grouping in
 /// SQL sorted the ~95,000 people four times in temporary b-trees, 4× the
 /// time of this one pass (docs/benchmarks.md, "Report: the breakdowns
-/// packed"). Values are joined by [`UNIT`], people by [`RECORD`]. The flags are `done + 2 × overdue`. Parameters: $1 campaign id,
-/// $2 as-of, $3 and $4 the two separators.
+/// packed"). Values are joined by [`UNIT`], people by [`RECORD`]. The
+/// flags are `done + 2 × overdue`. Parameters: $1 campaign id, $2 as-of, $3
+/// and $4 the two separators.
 fn groups_sql(backend: Backend) -> String {
-    let aggregate = match backend {
-        Backend::Sqlite => "group_concat",
-        Backend::Postgres => "string_agg",
-    };
+    let aggregate = backend.text_aggregate();
     let counted = counted_with_fields();
     format!(
         "SELECT 'groups' AS kind,
@@ -444,10 +436,7 @@ FROM (SELECT d, (SELECT COUNT(*) FROM done) AS n
 /// in a temporary b-tree for two of them was a third of the statement on
 /// SQLite (docs/benchmarks.md, "Report: the breakdowns packed").
 fn days_packed(backend: Backend) -> String {
-    let aggregate = match backend {
-        Backend::Sqlite => "group_concat",
-        Backend::Postgres => "string_agg",
-    };
+    let aggregate = backend.text_aggregate();
     format!(
         "{REACH}
 UNION ALL
