@@ -17,6 +17,10 @@
 # database with that binary, alternating with the others in every
 # repetition: an A/B of two builds in the same run (same schema expected).
 #
+# VARIANT_SQL="..." prepares a second PostgreSQL database the same way, runs
+# that SQL in it (say, an index as an earlier migration left it) and runs one
+# instance on it in every repetition too: an A/B of two schemas, one binary.
+#
 # A fresh PostgreSQL database (unique name) is created, filled once (roster,
 # campaign, plan: not timed) and dropped at the end; SQLite gets a file in a
 # temporary folder. Between runs every outbox row is set back to pending, so
@@ -31,6 +35,7 @@ RUNS=${RUNS:-3}
 INSTANCES=${INSTANCES:-1 2 3}
 ASYNC=${ASYNC-1}
 OLD=${OLD:-}
+VARIANT_SQL=${VARIANT_SQL:-}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 SINK=/usr/sbin/smtp-sink
 TARGET=${CARGO_TARGET_DIR:-target}
@@ -38,6 +43,7 @@ BENCH="$TARGET/release/examples/bench_delivery"
 DB="ambassador_scale_$(date +%s)_$$"
 PGDB="$PG/$DB"
 PGASYNC="$PGDB?options=-c%20synchronous_commit%3Doff"
+PGVARIANT="${PGDB}_variant"
 WORK=$(mktemp -d)
 LITE="sqlite://$WORK/bench.db"
 
@@ -46,6 +52,7 @@ cargo build --release --example bench_delivery >&2
 cleanup() {
     [[ -n ${SINK_PID:-} ]] && kill "$SINK_PID" 2>/dev/null || true
     psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >&2 || true
+    psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS ${DB}_variant WITH (FORCE)" >&2 || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -61,6 +68,11 @@ psql -q "$PG/postgres" -c "CREATE DATABASE $DB" >&2
 common=(--dir "$WORK" --port "$PORT" --messages "$MESSAGES" --concurrency "$CONCURRENCY")
 echo "postgres: $("$BENCH" --database "$PGDB" "${common[@]}" --phase prepare)" >&2
 echo "sqlite:   $("$BENCH" --database "$LITE" "${common[@]}" --phase prepare)" >&2
+if [[ -n $VARIANT_SQL ]]; then
+    psql -q "$PG/postgres" -c "CREATE DATABASE ${DB}_variant" >&2
+    echo "variant:  $("$BENCH" --database "$PGVARIANT" "${common[@]}" --phase prepare)" >&2
+    psql -q "$PGVARIANT" -c "$VARIANT_SQL" -c "VACUUM ANALYZE outbox" >&2
+fi
 
 TCK=$(getconf CLK_TCK)
 POSTMASTER=$(pgrep -o -x postgres || true)
@@ -72,7 +84,10 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # Committed transactions in the benchmark database (PostgreSQL's statistics,
 # flushed when a backend exits): claims plus group-committed marks.
-commits() { psql -Atq "$PG/postgres" -c "SELECT xact_commit FROM pg_stat_database WHERE datname = '$DB'"; }
+commits() {
+    local name=${1##*/}
+    psql -Atq "$PG/postgres" -c "SELECT COALESCE(SUM(xact_commit), 0) FROM pg_stat_database WHERE datname = '${name%%\?*}'"
+}
 
 declare -A rates cpu_busy ours amb_ms pg_ms sink_ms tx split
 
@@ -85,7 +100,7 @@ run() {
     before_pg=$(ticks "$POSTMASTER")
     before_sink=$(ticks "$SINK_PID")
     local before_tx
-    before_tx=$(commits)
+    before_tx=$(commits "$url")
     read -r b0 t0 < <(busy)
     local pids=()
     for i in $(seq "$k"); do
@@ -99,7 +114,7 @@ run() {
     local got=$(($(received) - before_mesg))
     local pg=$(($(ticks "$POSTMASTER") - before_pg))
     local sk=$(($(ticks "$SINK_PID") - before_sink))
-    local txs=$(($(commits) - before_tx))
+    local txs=$(($(commits "$url") - before_tx))
     local first last amb
     first=$(cat "$WORK"/out.* | awk '{ print $3 }' | sort -n | head -1)
     last=$(cat "$WORK"/out.* | awk '{ print $5 }' | sort -n | tail -1)
@@ -130,6 +145,7 @@ for k in $INSTANCES; do names+=("postgres×$k"); done
 for k in $ASYNC; do names+=("postgres×$k, sync off"); done
 names+=("sqlite×1")
 [[ -n $OLD ]] && names+=("postgres×1, old build" "sqlite×1, old build")
+if [[ -n $VARIANT_SQL ]]; then names+=("postgres×1, variant"); fi
 for rep in $(seq "$RUNS"); do
     echo "-- repetition $rep" >&2
     for k in $INSTANCES; do run "postgres×$k" "$PGDB" "$k"; done
@@ -139,6 +155,7 @@ for rep in $(seq "$RUNS"); do
         run "postgres×1, old build" "$PGDB" 1 "$OLD"
         run "sqlite×1, old build" "$LITE" 1 "$OLD"
     fi
+    if [[ -n $VARIANT_SQL ]]; then run "postgres×1, variant" "$PGVARIANT" 1; fi
 done
 
 med() { printf '%s\n' $1 | median; }

@@ -177,7 +177,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let stop = CancellationToken::new();
     let worker = tokio::spawn(app.worker.clone().run(stop.clone()));
-    while outstanding(&app).await? > 0 {
+    while outstanding(&app).await? {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stop.cancel();
@@ -271,12 +271,16 @@ async fn sample_message(app: &App) -> anyhow::Result<Message> {
 }
 
 /// Messages not yet sent; an index range, so polling costs the run little.
-async fn outstanding(app: &App) -> anyhow::Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')")
-            .fetch_one(app.store.pool())
-            .await?,
+/// Whether any row is still pending or sending. Polled every 20 ms during a
+/// run, so it must stay cheap: a `COUNT(*)` of the rows left cost PostgreSQL
+/// up to 17 ms a poll, as much CPU as the claims it was waiting for.
+async fn outstanding(app: &App) -> anyhow::Result<bool> {
+    let left: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE status IN ('pending', 'sending') LIMIT 1) AS left_over",
     )
+    .fetch_one(app.store.pool())
+    .await?;
+    Ok(left > 0)
 }
 
 /// One instance of a scale-out run: the daemon's `Worker::run` until no row
@@ -287,7 +291,7 @@ async fn work(app: &App) -> anyhow::Result<()> {
     let started = epoch_ms();
     let stop = CancellationToken::new();
     let worker = tokio::spawn(app.worker.clone().run(stop.clone()));
-    while outstanding(app).await? > 0 {
+    while outstanding(app).await? {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let finished = epoch_ms();
