@@ -622,3 +622,58 @@ async fn a_claim_takes_expired_leases_before_messages_that_fell_due() {
         "the claim carries what rendering needs"
     );
 }
+
+/// A sent message waits for its mark's commit without its send slot: with
+/// one slot and the outbox locked against writes while the first message is
+/// at the relay, the messages claimed after it still go out, and every mark
+/// lands once the lock is gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mark_waiting_for_the_database_does_not_hold_up_the_next_send() {
+    use ambassador::store::Backend;
+    use common::smtp::{DataHold, Faults};
+    use sqlx::Executor;
+    let hold = DataHold::new();
+    let t = TestApp::spawn_with(Faults::default().hold_data(&hold), |s| {
+        s.delivery.concurrency = 1;
+    })
+    .await;
+    t.import(&team()).await;
+    t.apply(CAMPAIGN).await;
+    t.clock.set(launch());
+    let planned = t.app.plan().await.unwrap().enqueued;
+    assert!(planned >= 3, "{planned} planned");
+
+    let mut lock = t.store().pool().acquire().await.unwrap();
+    let unsent_while_locked = |t: &TestApp| {
+        let pool = t.store().pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM outbox WHERE status <> 'sent'")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let (delivered, unsent) = tokio::join!(t.app.deliver_due(), async {
+        hold.wait_held(1, WAIT).await;
+        // The first message is at the relay: no mark can be written from now on.
+        match t.store().backend() {
+            Backend::Sqlite => lock.execute("BEGIN IMMEDIATE").await.unwrap(),
+            Backend::Postgres => {
+                lock.execute("BEGIN").await.unwrap();
+                lock.execute("LOCK TABLE outbox IN SHARE MODE").await.unwrap()
+            }
+        };
+        hold.release();
+        t.smtp.wait_for(3, WAIT).await;
+        let unsent = unsent_while_locked(&t).await;
+        lock.execute("ROLLBACK").await.unwrap();
+        unsent
+    });
+    assert_eq!(
+        unsent, planned as i64,
+        "three messages went out while no mark could be written"
+    );
+    let delivered = delivered.unwrap();
+    assert_eq!(delivered.sent, planned, "{delivered:?}");
+    assert_eq!(unsent_while_locked(&t).await, 0);
+}

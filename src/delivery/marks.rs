@@ -1,6 +1,7 @@
 //! Group commit of how attempts ended. Each sender still waits until its own
-//! row is marked (so a finished task means a recorded outcome, as before),
-//! but concurrent senders share one transaction: whoever takes the writer
+//! row is marked (so a finished task means a recorded outcome, as before;
+//! its send slot is already free for the next message), but concurrent
+//! senders share one transaction: whoever takes the writer
 //! turn commits every mark queued so far, sent, retried or final alike.
 //! SQLite takes one writer at a time, and one commit per message capped
 //! delivery at the commit rate.

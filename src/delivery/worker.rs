@@ -22,7 +22,7 @@ use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 type Limiter = governor::DefaultDirectRateLimiter;
@@ -32,6 +32,10 @@ type Limiter = governor::DefaultDirectRateLimiter;
 /// restart by the service manager is more useful than a daemon that is up
 /// and sends nothing.
 pub const CLAIM_ATTEMPTS: u32 = 5;
+
+/// How many sent messages may wait for their mark per send slot
+/// (`delivery.concurrency`) before the worker starts no new send.
+const AWAITING_MARKS_PER_SLOT: usize = 4;
 
 /// How long an idle worker waits before it looks for due messages again
 /// (planning wakes it sooner); it beats its heartbeat at least this often.
@@ -71,6 +75,65 @@ impl std::fmt::Debug for Worker {
         f.debug_struct("Worker")
             .field("id", &self.id)
             .finish_non_exhaustive()
+    }
+}
+
+type ClaimResult = anyhow::Result<Vec<(ClaimedMessage, Arc<Campaign>)>>;
+
+/// Claimed messages waiting for a send slot, each with the instant by
+/// which it must start, and what the last claims said about the outbox.
+#[derive(Default)]
+struct Claimed {
+    ready: VecDeque<(ClaimedMessage, Arc<Campaign>, std::time::Instant)>,
+    /// The last claim found fewer than asked: top up only once `ready` runs dry.
+    dry: bool,
+    failures: u32,
+    /// After a failed claim, the next waits until then (claims fail about
+    /// [`IDLE_POLL`] apart before the worker gives up).
+    retry_at: Option<std::time::Instant>,
+}
+
+impl Claimed {
+    fn wants_more(&self, concurrency: usize) -> bool {
+        let backing_off = self
+            .retry_at
+            .is_some_and(|at| std::time::Instant::now() < at);
+        !backing_off && (self.ready.is_empty() || (!self.dry && self.ready.len() < concurrency))
+    }
+
+    /// Queues what a claim returned; an error once claims failed
+    /// [`CLAIM_ATTEMPTS`] times in a row.
+    fn take(
+        &mut self,
+        joined: Result<ClaimResult, tokio::task::JoinError>,
+        asked: usize,
+        settings: &DeliverySettings,
+    ) -> anyhow::Result<()> {
+        match joined.map_err(anyhow::Error::from).and_then(|r| r) {
+            Ok(batch) => {
+                self.failures = 0;
+                self.retry_at = None;
+                self.dry = batch.len() < asked;
+                // Start a claimed message only well inside its lease: once the
+                // lease may have expired, another instance may be sending it.
+                let start_by = std::time::Instant::now() + settings.lease.as_std().mul_f64(0.5);
+                self.ready
+                    .extend(batch.into_iter().map(|(m, c)| (m, c, start_by)));
+                Ok(())
+            }
+            Err(e) => {
+                self.failures += 1;
+                if self.failures >= CLAIM_ATTEMPTS {
+                    return Err(e.context(format!(
+                        "cannot claim messages, {CLAIM_ATTEMPTS} times in a row"
+                    )));
+                }
+                tracing::error!(error = %scrub(&format!("{e:#}")), "cannot claim messages; retrying shortly");
+                self.dry = true;
+                self.retry_at = Some(std::time::Instant::now() + IDLE_POLL);
+                Ok(())
+            }
+        }
     }
 }
 
@@ -139,13 +202,9 @@ impl Worker {
             let slots = Arc::new(Semaphore::new(self.settings.concurrency));
             let mut tasks = tokio::task::JoinSet::new();
             for (message, campaign) in batch {
-                let permit = slots.clone().acquire_owned().await?;
+                let slot = slots.clone().acquire_owned().await?;
                 let worker = self.clone();
-                tasks.spawn(async move {
-                    let outcome = worker.deliver_guarded(message, campaign).await;
-                    drop(permit);
-                    outcome
-                });
+                tasks.spawn(async move { worker.deliver_guarded(message, campaign, slot).await });
             }
             while let Some(done) = tasks.join_next().await {
                 match done? {
@@ -159,12 +218,16 @@ impl Worker {
         }
     }
 
-    /// The daemon's loop: keep `concurrency` messages in flight, each in its
+    /// The daemon's loop: keep `concurrency` sends in flight, each in its
     /// own task, and wait for work or shutdown when idle. Messages are claimed
-    /// ahead in batches of at least `concurrency`, not one per freed slot: a
-    /// claim is a write transaction plus two lookups, and claiming per message
-    /// made claims the bottleneck (docs/benchmarks.md). On shutdown, claimed
-    /// messages not yet started are released at once, not left to their lease.
+    /// ahead in batches (below `2 × concurrency` ready, up to `4 ×`), not one
+    /// per freed slot: a claim is a write transaction plus two lookups, and
+    /// claiming per message made claims the bottleneck. The claim runs beside
+    /// the sends, and a sent message waits for its mark without holding a
+    /// slot: on PostgreSQL both waits are network round trips, and holding the
+    /// slot through them halved throughput (docs/benchmarks.md). On shutdown,
+    /// claimed messages not yet started are released at once, not left to
+    /// their lease, and every started message is marked before it returns.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) -> anyhow::Result<()> {
         if let Err(e) = self.take_back_orphans().await {
             tracing::error!(error = %scrub(&format!("{e:#}")), "cannot take back messages a dead process left claimed; their lease will expire");
@@ -172,51 +235,63 @@ impl Worker {
         let concurrency = self.settings.concurrency;
         let slots = Arc::new(Semaphore::new(concurrency));
         let mut tasks = tokio::task::JoinSet::new();
-        let mut ready = VecDeque::new();
-        // The last claim found fewer than asked: top up only once `ready` runs dry.
-        let mut dry = false;
-        let mut claim_failures = 0;
+        let mut queue = Claimed::default();
+        // The claim in flight, and how many it asked for: claims run beside
+        // the sends, so a claim's round trips do not leave slots idle.
+        let mut claiming: Option<(tokio::task::JoinHandle<ClaimResult>, usize)> = None;
         let mut fatal = None;
         while !stop.is_cancelled() {
             self.heartbeat.beat();
             while tasks.try_join_next().is_some() {}
-            if ready.is_empty() || (!dry && ready.len() < concurrency) {
-                let wanted = 2 * concurrency - ready.len();
-                match self.claim(wanted).await {
-                    Ok(batch) => {
-                        claim_failures = 0;
-                        dry = batch.len() < wanted;
-                        // Start a claimed message only well inside its lease: once the
-                        // lease may have expired, another instance may be sending it.
-                        let start_by =
-                            std::time::Instant::now() + self.settings.lease.as_std().mul_f64(0.5);
-                        ready.extend(batch.into_iter().map(|(m, c)| (m, c, start_by)));
-                    }
-                    Err(e) => {
-                        claim_failures += 1;
-                        if claim_failures >= CLAIM_ATTEMPTS {
-                            fatal = Some(e.context(format!(
-                                "cannot claim messages, {CLAIM_ATTEMPTS} times in a row"
-                            )));
-                            break;
-                        }
-                        tracing::error!(error = %scrub(&format!("{e:#}")), "cannot claim messages; retrying shortly");
-                        dry = true;
+            if claiming.as_ref().is_some_and(|(c, _)| c.is_finished()) {
+                if let Some((handle, asked)) = claiming.take() {
+                    if let Err(e) = queue.take(handle.await, asked, &self.settings) {
+                        fatal = Some(e);
+                        break;
                     }
                 }
             }
-            let Some((message, campaign, start_by)) = ready.pop_front() else {
-                tokio::select! {
-                    _ = self.outbox_changed.notified() => {}
-                    _ = tokio::time::sleep(IDLE_POLL) => {}
-                    _ = stop.cancelled() => break,
+            if claiming.is_none() && queue.wants_more(2 * concurrency) {
+                let asked = 4 * concurrency - queue.ready.len();
+                let worker = self.clone();
+                claiming = Some((
+                    tokio::spawn(async move { worker.claim(asked).await }),
+                    asked,
+                ));
+            }
+            let Some((message, campaign, start_by)) = queue.ready.pop_front() else {
+                // Nothing to start: wait for the claim in flight, or for work.
+                let joined = match claiming.as_mut() {
+                    Some((handle, _)) => tokio::select! {
+                        joined = handle => Some(joined),
+                        _ = stop.cancelled() => break,
+                    },
+                    None => {
+                        tokio::select! {
+                            _ = self.outbox_changed.notified() => {}
+                            _ = tokio::time::sleep(IDLE_POLL) => {}
+                            _ = stop.cancelled() => break,
+                        }
+                        None
+                    }
+                };
+                if let (Some(joined), Some((_, asked))) = (joined, claiming.take()) {
+                    if let Err(e) = queue.take(joined, asked, &self.settings) {
+                        fatal = Some(e);
+                        break;
+                    }
                 }
                 continue;
             };
-            let permit = tokio::select! {
-                permit = slots.clone().acquire_owned() => permit?,
+            // Sent messages wait for their mark without a slot; this bounds
+            // how many may wait at once (the database is slow or gone).
+            while tasks.len() >= AWAITING_MARKS_PER_SLOT * concurrency {
+                tasks.join_next().await;
+            }
+            let slot = tokio::select! {
+                slot = slots.clone().acquire_owned() => slot?,
                 _ = stop.cancelled() => {
-                    ready.push_front((message, campaign, start_by));
+                    queue.ready.push_front((message, campaign, start_by));
                     break;
                 }
             };
@@ -229,10 +304,24 @@ impl Worker {
             }
             let worker = self.clone();
             tasks.spawn(async move {
-                worker.deliver_guarded(message, campaign).await;
-                drop(permit);
+                worker.deliver_guarded(message, campaign, slot).await;
             });
         }
+        // A claim still in flight holds leases too: give its messages back with the rest.
+        if let Some((handle, _)) = claiming.take() {
+            match handle.await {
+                Ok(Ok(batch)) => queue.ready.extend(
+                    batch
+                        .into_iter()
+                        .map(|(m, c)| (m, c, std::time::Instant::now())),
+                ),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %scrub(&format!("{e:#}")), "cannot claim messages")
+                }
+                Err(e) => tracing::error!(error = %e, "the claim in flight crashed"),
+            }
+        }
+        let ready = queue.ready;
         let unsent: Vec<i64> = ready.iter().map(|(m, _, _)| m.id).collect();
         if let Err(e) = self
             .store
@@ -355,14 +444,19 @@ impl Worker {
     }
 
     /// Delivers one message; a panic inside becomes a failed message, not a dead worker.
+    /// `slot` is one of `delivery.concurrency` sends in flight: it is given
+    /// back once the relay has answered, so the next message goes out while
+    /// this one waits for its mark's group commit.
     async fn deliver_guarded(
         self: Arc<Self>,
         message: ClaimedMessage,
         campaign: Arc<Campaign>,
+        slot: OwnedSemaphorePermit,
     ) -> Outcome {
         let id = message.id;
         let worker = self.clone();
-        match tokio::spawn(async move { worker.deliver_one(&message, &campaign).await }).await {
+        match tokio::spawn(async move { worker.deliver_one(&message, &campaign, slot).await }).await
+        {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(e)) => {
                 tracing::error!(outbox_id = id, error = %scrub(&format!("{e:#}")), "cannot deliver message");
@@ -389,6 +483,7 @@ impl Worker {
         &self,
         m: &ClaimedMessage,
         campaign: &Campaign,
+        slot: OwnedSemaphorePermit,
     ) -> anyhow::Result<Outcome> {
         let now = self.clock.now();
         let Some(message) = self.composer.compose(m, campaign, now).await? else {
@@ -404,6 +499,7 @@ impl Worker {
         let started = std::time::Instant::now();
         let envelope = self.composer.envelope(m.id, &message);
         let outcome = self.mailer.send(&envelope, &raw, &stem).await;
+        drop(slot);
         let now = to_millis(self.clock.now());
         tracing::debug!(outbox_id = m.id, step = %m.step, elapsed_ms = started.elapsed().as_millis() as u64, ?outcome, "send attempt");
         if let Some(metrics) = &self.metrics {
