@@ -660,7 +660,9 @@ async fn a_mark_waiting_for_the_database_does_not_hold_up_the_next_send() {
             Backend::Sqlite => lock.execute("BEGIN IMMEDIATE").await.unwrap(),
             Backend::Postgres => {
                 lock.execute("BEGIN").await.unwrap();
-                lock.execute("LOCK TABLE outbox IN SHARE MODE").await.unwrap()
+                lock.execute("LOCK TABLE outbox IN SHARE MODE")
+                    .await
+                    .unwrap()
             }
         };
         hold.release();

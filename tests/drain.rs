@@ -15,7 +15,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
-const PEOPLE: usize = 3;
+/// More than a claim takes at `concurrency = 1` (up to 4 ahead): one in
+/// flight, some claimed ahead, and at least one still pending.
+const PEOPLE: usize = 6;
 
 /// A `serve` process whose first message is held at the relay.
 struct Held {
@@ -28,7 +30,7 @@ struct Held {
 }
 
 impl Held {
-    /// One message at a time, so one is in flight and one claimed ahead.
+    /// One message at a time, so one is in flight and the next claimed ahead.
     async fn start() -> Self {
         let hold = DataHold::new();
         let smtp = SmtpServer::start(Faults::default().hold_data(&hold)).await;

@@ -14,6 +14,9 @@ use std::time::Duration;
 
 const PEOPLE: usize = 5000;
 const CONCURRENCY: usize = 4;
+/// Messages one instance has started and not yet marked, at most:
+/// `concurrency` sending, the rest sent and waiting for their mark's commit.
+const STARTED: usize = 4 * CONCURRENCY;
 const BOARD: &str = "board@hospital.example.org";
 
 #[tokio::test(flavor = "multi_thread")]
@@ -67,7 +70,7 @@ async fn three_instances_share_the_work_survive_a_kill_and_send_the_weekly_summa
     let duplicates = smtp.duplicates();
     assert_eq!(received.len(), PEOPLE + 1 + duplicates.len());
     assert!(
-        duplicates.len() <= CONCURRENCY,
+        duplicates.len() <= STARTED,
         "only the killed instance's in-flight messages may repeat: {duplicates:?}"
     );
     for n in [0, 2] {
