@@ -16,7 +16,7 @@ const PEOPLE: usize = 5000;
 const CONCURRENCY: usize = 4;
 /// Messages one instance has started and not yet marked, at most:
 /// `concurrency` sending, the rest sent and waiting for their mark's commit.
-const STARTED: usize = 4 * CONCURRENCY;
+const STARTED: usize = ambassador::delivery::AWAITING_MARKS_PER_SLOT * CONCURRENCY;
 const BOARD: &str = "board@hospital.example.org";
 
 #[tokio::test(flavor = "multi_thread")]

@@ -25,4 +25,4 @@ pub use mailer::{Mailer, SendOutcome};
 pub use message::header_safe;
 pub use preview::{NoMessage, Preview, PreviewOutcome};
 pub use templates::{EncodedEmail, RenderedEmail, TemplateError, Templates};
-pub use worker::{DeliveryReport, Worker, CLAIM_ATTEMPTS, IDLE_POLL};
+pub use worker::{DeliveryReport, Worker, AWAITING_MARKS_PER_SLOT, CLAIM_ATTEMPTS, IDLE_POLL};

@@ -35,7 +35,7 @@ pub const CLAIM_ATTEMPTS: u32 = 5;
 
 /// How many sent messages may wait for their mark per send slot
 /// (`delivery.concurrency`) before the worker starts no new send.
-const AWAITING_MARKS_PER_SLOT: usize = 4;
+pub const AWAITING_MARKS_PER_SLOT: usize = 4;
 
 /// How long an idle worker waits before it looks for due messages again
 /// (planning wakes it sooner); it beats its heartbeat at least this often.
@@ -308,17 +308,9 @@ impl Worker {
             });
         }
         // A claim still in flight holds leases too: give its messages back with the rest.
-        if let Some((handle, _)) = claiming.take() {
-            match handle.await {
-                Ok(Ok(batch)) => queue.ready.extend(
-                    batch
-                        .into_iter()
-                        .map(|(m, c)| (m, c, std::time::Instant::now())),
-                ),
-                Ok(Err(e)) => {
-                    tracing::error!(error = %scrub(&format!("{e:#}")), "cannot claim messages")
-                }
-                Err(e) => tracing::error!(error = %e, "the claim in flight crashed"),
+        if let Some((handle, asked)) = claiming.take() {
+            if let Err(e) = queue.take(handle.await, asked, &self.settings) {
+                tracing::error!(error = %scrub(&format!("{e:#}")), "cannot claim messages");
             }
         }
         let ready = queue.ready;
