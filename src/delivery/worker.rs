@@ -14,6 +14,7 @@ use crate::clock::{to_millis, SharedClock};
 use crate::config::Delivery as DeliverySettings;
 use crate::heartbeat::Heartbeat;
 use crate::store::outbox::{ClaimedMessage, Mark};
+use crate::store::campaign::CampaignRow;
 use crate::store::Backend;
 use crate::store::{OutboxStatus, Store};
 use crate::telemetry::scrub;
@@ -378,7 +379,11 @@ impl Worker {
     async fn claim(&self, limit: usize) -> anyhow::Result<Vec<(ClaimedMessage, Arc<Campaign>)>> {
         let now = self.clock.now();
         let lease_until = now + self.settings.lease.as_chrono();
-        let thanks = self.thanks_steps().await?;
+        // One read of the campaigns serves the claim's thanks steps and the
+        // definitions its messages render with: on PostgreSQL each lookup is
+        // a round trip, and a claim runs every few dozen messages.
+        let rows = self.store.campaigns().await?;
+        let thanks = thanks_steps(&rows);
         // SQLite has one write lock: the claim queues behind the marks in
         // process instead of sleeping in the busy handler. PostgreSQL takes
         // concurrent writers and the claim skips locked rows, so there a
@@ -404,11 +409,13 @@ impl Worker {
             let campaign = match campaigns.get(&m.campaign_id) {
                 Some(c) => c.clone(),
                 None => {
-                    let row = self
-                        .store
-                        .campaign_by_id(m.campaign_id)
-                        .await?
-                        .ok_or_else(|| anyhow::anyhow!("campaign {} vanished", m.campaign_id))?;
+                    // A campaign created since the read above is looked up alone.
+                    let row = match rows.iter().find(|r| r.id == m.campaign_id) {
+                        Some(row) => row.clone(),
+                        None => self.store.campaign_by_id(m.campaign_id).await?.ok_or_else(
+                            || anyhow::anyhow!("campaign {} vanished", m.campaign_id),
+                        )?,
+                    };
                     let c = Arc::new(definition_of(&row)?);
                     campaigns.insert(m.campaign_id, c.clone());
                     c
@@ -417,22 +424,6 @@ impl Worker {
             out.push((m, campaign));
         }
         Ok(out)
-    }
-
-    /// Names of completion-triggered steps across campaigns: those go to people who completed.
-    async fn thanks_steps(&self) -> anyhow::Result<Vec<String>> {
-        let mut names = Vec::new();
-        for row in self.store.campaigns().await? {
-            if let Ok(c) = definition_of(&row) {
-                names.extend(
-                    c.steps
-                        .iter()
-                        .filter(|s| s.on == Some(Trigger::Completion))
-                        .map(|s| s.name.clone()),
-                );
-            }
-        }
-        Ok(names)
     }
 
     /// Delivers one message; a panic inside becomes a failed message, not a dead worker.
@@ -587,4 +578,17 @@ impl Worker {
         let jitter = rand::thread_rng().gen_range(0.75..1.25);
         Duration::from_secs_f64(capped * jitter)
     }
+}
+
+/// Names of completion-triggered steps across campaigns: those go to people who completed.
+fn thanks_steps(rows: &[CampaignRow]) -> Vec<String> {
+    rows.iter()
+        .filter_map(|row| definition_of(row).ok())
+        .flat_map(|c| {
+            c.steps
+                .into_iter()
+                .filter(|s| s.on == Some(Trigger::Completion))
+                .map(|s| s.name)
+        })
+        .collect()
 }
