@@ -13,8 +13,8 @@ use crate::campaign::{definition_of, Campaign, Trigger};
 use crate::clock::{to_millis, SharedClock};
 use crate::config::Delivery as DeliverySettings;
 use crate::heartbeat::Heartbeat;
-use crate::store::outbox::{ClaimedMessage, Mark};
 use crate::store::campaign::CampaignRow;
+use crate::store::outbox::{ClaimedMessage, Mark};
 use crate::store::Backend;
 use crate::store::{OutboxStatus, Store};
 use crate::telemetry::scrub;
@@ -410,12 +410,13 @@ impl Worker {
                 Some(c) => c.clone(),
                 None => {
                     // A campaign created since the read above is looked up alone.
-                    let row = match rows.iter().find(|r| r.id == m.campaign_id) {
-                        Some(row) => row.clone(),
-                        None => self.store.campaign_by_id(m.campaign_id).await?.ok_or_else(
-                            || anyhow::anyhow!("campaign {} vanished", m.campaign_id),
-                        )?,
-                    };
+                    let row =
+                        match rows.iter().find(|r| r.id == m.campaign_id) {
+                            Some(row) => row.clone(),
+                            None => self.store.campaign_by_id(m.campaign_id).await?.ok_or_else(
+                                || anyhow::anyhow!("campaign {} vanished", m.campaign_id),
+                            )?,
+                        };
                     let c = Arc::new(definition_of(&row)?);
                     campaigns.insert(m.campaign_id, c.clone());
                     c
