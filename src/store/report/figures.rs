@@ -754,6 +754,17 @@ mod tests {
         assert_eq!(groups, expected);
     }
 
+    #[test]
+    fn packed_weeks_are_counted_per_week_and_garbage_is_an_error() {
+        assert_eq!(
+            week_counts("3,0,3,12,3").unwrap(),
+            [(0, 1), (3, 3), (12, 1)]
+        );
+        assert_eq!(week_counts("").unwrap(), []);
+        let error = week_counts("1,x").unwrap_err().to_string();
+        assert!(error.contains("week came back malformed"), "{error}");
+    }
+
     /// The same values `ORDER BY d LIMIT 2 OFFSET (n - 1) / 2` picks.
     #[test]
     fn the_middle_values_are_the_lower_middle_and_the_one_after_it() {
