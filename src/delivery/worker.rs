@@ -13,7 +13,6 @@ use crate::campaign::{definition_of, Campaign, Trigger};
 use crate::clock::{to_millis, SharedClock};
 use crate::config::Delivery as DeliverySettings;
 use crate::heartbeat::Heartbeat;
-use crate::store::campaign::CampaignRow;
 use crate::store::outbox::{ClaimedMessage, Mark};
 use crate::store::Backend;
 use crate::store::{OutboxStatus, Store};
@@ -379,11 +378,18 @@ impl Worker {
     async fn claim(&self, limit: usize) -> anyhow::Result<Vec<(ClaimedMessage, Arc<Campaign>)>> {
         let now = self.clock.now();
         let lease_until = now + self.settings.lease.as_chrono();
-        // One read of the campaigns serves the claim's thanks steps and the
-        // definitions its messages render with: on PostgreSQL each lookup is
-        // a round trip, and a claim runs every few dozen messages.
-        let rows = self.store.campaigns().await?;
-        let thanks = thanks_steps(&rows);
+        // One read and one parse of the campaigns serve the claim's thanks
+        // steps and the definitions its messages render with: on PostgreSQL
+        // each lookup is a round trip, and a claim runs every few dozen
+        // messages.
+        let mut campaigns: HashMap<i64, Arc<Campaign>> = self
+            .store
+            .campaigns()
+            .await?
+            .iter()
+            .filter_map(|row| Some((row.id, Arc::new(definition_of(row).ok()?))))
+            .collect();
+        let thanks = thanks_steps(campaigns.values());
         // SQLite has one write lock: the claim queues behind the marks in
         // process instead of sleeping in the busy handler. PostgreSQL takes
         // concurrent writers and the claim skips locked rows, so there a
@@ -403,20 +409,19 @@ impl Worker {
             )
             .await?;
         drop(turn);
-        let mut campaigns: HashMap<i64, Arc<Campaign>> = HashMap::new();
         let mut out = Vec::with_capacity(claimed.len());
         for m in claimed {
             let campaign = match campaigns.get(&m.campaign_id) {
                 Some(c) => c.clone(),
                 None => {
-                    // A campaign created since the read above is looked up alone.
-                    let row =
-                        match rows.iter().find(|r| r.id == m.campaign_id) {
-                            Some(row) => row.clone(),
-                            None => self.store.campaign_by_id(m.campaign_id).await?.ok_or_else(
-                                || anyhow::anyhow!("campaign {} vanished", m.campaign_id),
-                            )?,
-                        };
+                    // Created since the read above, or not readable there:
+                    // looked up alone, so a broken definition is this
+                    // claim's error, as before.
+                    let row = self
+                        .store
+                        .campaign_by_id(m.campaign_id)
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("campaign {} vanished", m.campaign_id))?;
                     let c = Arc::new(definition_of(&row)?);
                     campaigns.insert(m.campaign_id, c.clone());
                     c
@@ -582,14 +587,10 @@ impl Worker {
 }
 
 /// Names of completion-triggered steps across campaigns: those go to people who completed.
-fn thanks_steps(rows: &[CampaignRow]) -> Vec<String> {
-    rows.iter()
-        .filter_map(|row| definition_of(row).ok())
-        .flat_map(|c| {
-            c.steps
-                .into_iter()
-                .filter(|s| s.on == Some(Trigger::Completion))
-                .map(|s| s.name)
-        })
+fn thanks_steps<'a>(campaigns: impl Iterator<Item = &'a Arc<Campaign>>) -> Vec<String> {
+    campaigns
+        .flat_map(|c| &c.steps)
+        .filter(|s| s.on == Some(Trigger::Completion))
+        .map(|s| s.name.clone())
         .collect()
 }

@@ -146,12 +146,7 @@ impl ReportCounts {
                 self.days_counted = n[1];
             }
             "days" => {
-                let mut days = group
-                    .split(',')
-                    .filter(|d| !d.is_empty())
-                    .map(str::parse)
-                    .collect::<Result<Vec<i64>, _>>()
-                    .map_err(|e| anyhow::anyhow!("a day to complete came back malformed: {e}"))?;
+                let mut days = unpack_integers(&group, "day to complete")?;
                 self.days_counted = days.len() as i64;
                 self.middle_ms = middle_of(&mut days);
             }
@@ -181,9 +176,9 @@ const BOUNCED: &str = "e.staff_id IN (SELECT s.id FROM staff s
     WHERE s.bounced_at <= $2 AND s.bounced_email = s.email)";
 
 /// The people statement: population, outcome and the weekly histograms,
-/// from `enrolments` alone. The histograms come back packed:
-/// each counted person's week, comma-separated, counted by [`week_counts`].
-/// SQLite has no hash aggregate: grouping the weeks in SQL sorted ~95,000
+/// from `enrolments` alone. The histograms come back packed: each counted
+/// person's week, comma-separated, counted by [`week_counts`]. SQLite has
+/// no hash aggregate: grouping the weeks in SQL sorted ~95,000
 /// people twice in temporary b-trees, three quarters of the statement
 /// (docs/benchmarks.md, "Report: the weeks packed"). Parameters: $1
 /// campaign id, $2 as-of, $3 the campaign's start (epoch ms).
@@ -193,11 +188,14 @@ fn people_sql(backend: Backend) -> String {
     // backends divide integers the same way).
     let week = |x: &str| format!("({x} - $3 + {}) / {WEEK_MS}", WEEK_MS - 1);
     let aggregate = backend.text_aggregate();
-    // SQLite's group_concat takes integers as they are; string_agg wants text.
-    let text = |x: String| match backend {
-        Backend::Sqlite => x,
-        Backend::Postgres => format!("CAST({x} AS TEXT)"),
-    };
+    let done_week = format!(
+        "CAST(CASE WHEN completed_at <= $3 THEN 0 ELSE {} END AS TEXT)",
+        week("completed_at")
+    );
+    let due_week = format!(
+        "CAST(CASE WHEN due_at > $2 THEN NULL WHEN due_at <= $3 AND enrolled_at <= $3 THEN 0 ELSE {} END AS TEXT)",
+        week("(CASE WHEN due_at > enrolled_at THEN due_at ELSE enrolled_at END)")
+    );
     format!(
         "WITH population AS MATERIALIZED (
   SELECT COUNT(*) AS total,
@@ -232,27 +230,27 @@ UNION ALL
 SELECT 'completed_weeks', done_weeks, 0, 0, 0, 0, 0, 0 FROM outcome
 UNION ALL
 SELECT 'due_weeks', due_weeks, 0, 0, 0, 0, 0, 0 FROM outcome",
-        done_week = text(format!(
-            "CASE WHEN completed_at <= $3 THEN 0 ELSE {} END",
-            week("completed_at")
-        )),
-        due_week = text(format!(
-            "CASE WHEN due_at > $2 THEN NULL WHEN due_at <= $3 AND enrolled_at <= $3 THEN 0 ELSE {} END",
-            week("(CASE WHEN due_at > enrolled_at THEN due_at ELSE enrolled_at END)")
-        )),
     )
 }
 
 /// (week, how many) from weeks packed comma-separated by [`people_sql`].
 fn week_counts(packed: &str) -> anyhow::Result<Vec<(i64, i64)>> {
     let mut counts = std::collections::BTreeMap::<i64, i64>::new();
-    for week in packed.split(',').filter(|w| !w.is_empty()) {
-        let week: i64 = week
-            .parse()
-            .map_err(|e| anyhow::anyhow!("a week came back malformed: {e}"))?;
+    for week in unpack_integers(packed, "week")? {
         *counts.entry(week).or_default() += 1;
     }
     Ok(counts.into_iter().collect())
+}
+
+/// The integers a statement packed comma-separated (weeks, days to
+/// complete); `what` names one in the error.
+fn unpack_integers(packed: &str, what: &str) -> anyhow::Result<Vec<i64>> {
+    packed
+        .split(',')
+        .filter(|n| !n.is_empty())
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("a {what} came back malformed: {e}"))
 }
 
 /// The four breakdowns, in the order the groups statement packs a
